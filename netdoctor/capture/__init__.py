@@ -1,0 +1,1 @@
+"""Parsers of raw command output and captured files, producing snapshot parts."""

@@ -1,0 +1,150 @@
+"""The checks engine: the check registry, and running checks over a snapshot.
+
+A check is a pure function from a :class:`ClusterSnapshot` to findings, declared
+with :func:`check` in a module of ``netdoctor.checks``. The catalogue index in
+``netdoctor.checks`` maps each check id to its module, so a run imports only the
+modules of the checks it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from netdoctor.model import ClusterSnapshot, Finding, Gap, Severity
+
+logger = logging.getLogger(__name__)
+
+CheckFunction = Callable[[ClusterSnapshot], Iterable[Finding]]
+
+#: The fixed headings of a check's docstring, in order.
+DOC_HEADINGS = ("What it checks", "Why it matters", "Known problems", "Example", "Fix safety")
+
+#: Backends a check can apply to; ``any`` means the check does not depend on the backend.
+BACKENDS = ("flannel-udp", "flannel-vxlan", "ovs", "direct-routing", "calico", "any")
+
+
+class UnknownCheckError(KeyError):
+    """A check id that is not in the catalogue."""
+
+    def __str__(self) -> str:
+        return f"unknown check id {self.args[0]!r}; run 'netdoctor checks' to list them"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """A registered check: its stable id, metadata and function."""
+
+    id: str
+    title: str
+    severity: Severity
+    backends: tuple[str, ...]
+    function: CheckFunction
+    doc: str
+
+    def sections(self) -> dict[str, str]:
+        """Split the docstring into its fixed headings; the text before them is the summary."""
+        sections: dict[str, str] = {"Summary": ""}
+        current = "Summary"
+        lines: list[str] = []
+        for line in self.doc.splitlines():
+            stripped = line.strip()
+            if stripped.rstrip(":") in DOC_HEADINGS and stripped.endswith(":"):
+                sections[current] = "\n".join(lines).strip()
+                current, lines = stripped.rstrip(":"), []
+            else:
+                lines.append(line)
+        sections[current] = "\n".join(lines).strip()
+        return sections
+
+
+_REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(
+    id: str, *, title: str, severity: Severity, backends: tuple[str, ...]
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check function under a stable kebab-case id."""
+
+    def register(function: CheckFunction) -> CheckFunction:
+        if id in _REGISTRY and _REGISTRY[id].function is not function:
+            raise ValueError(f"check id {id!r} is registered twice")
+        unknown = set(backends) - set(BACKENDS)
+        if unknown:
+            raise ValueError(f"check {id!r}: unknown backend(s) {sorted(unknown)}")
+        _REGISTRY[id] = CheckSpec(id, title, severity, tuple(backends), function, inspect.getdoc(function) or "")
+        return function
+
+    return register
+
+
+def catalogue() -> dict[str, str]:
+    """Return the catalogue index: check id -> module name inside ``netdoctor.checks``."""
+    from netdoctor.checks import CATALOGUE
+
+    return dict(CATALOGUE)
+
+
+def load_checks(ids: Iterable[str] | None = None) -> list[CheckSpec]:
+    """Import the modules of the given checks (all when None) and return their specs, sorted by id."""
+    index = catalogue()
+    wanted = sorted(index) if ids is None else sorted(set(ids))
+    for check_id in wanted:
+        if check_id not in index:
+            raise UnknownCheckError(check_id)
+        importlib.import_module(f"netdoctor.checks.{index[check_id]}")
+    missing = [check_id for check_id in wanted if check_id not in _REGISTRY]
+    if missing:
+        raise RuntimeError(f"catalogue lists checks that their modules do not register: {missing}")
+    return [_REGISTRY[check_id] for check_id in wanted]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The result of running checks: sorted findings, the snapshot's gaps and any check that failed."""
+
+    snapshot: ClusterSnapshot
+    checks: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    gaps: tuple[Gap, ...] = ()
+    backends: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def count(self, severity: Severity) -> int:
+        """Return how many findings have exactly this severity."""
+        return sum(1 for finding in self.findings if finding.severity == severity)
+
+    def worst(self) -> Severity | None:
+        """Return the highest severity among the findings, or None when there are none."""
+        return max((finding.severity for finding in self.findings), default=None)
+
+
+def run_checks(snapshot: ClusterSnapshot, specs: Iterable[CheckSpec]) -> Report:
+    """Run checks over a snapshot.
+
+    A check that raises is reported as a gap naming the check and the error, and
+    the other checks still run: one broken check must not hide the others'
+    findings.
+    """
+    from netdoctor.backends import detect_backends
+
+    findings: list[Finding] = []
+    gaps = list(snapshot.gaps)
+    ran: list[str] = []
+    for spec in specs:
+        ran.append(spec.id)
+        try:
+            produced = list(spec.function(snapshot))
+        except Exception as error:  # a defect in one check must not end the run
+            logger.exception("check %s failed", spec.id)
+            gaps.append(Gap(None, f"check:{spec.id}", f"the check failed: {type(error).__name__}: {error}"))
+            continue
+        for finding in produced:
+            if finding.check != spec.id:
+                raise RuntimeError(f"check {spec.id} produced a finding for {finding.check}")
+        findings.extend(produced)
+    findings.sort(key=Finding.sort_key)
+    backends = detect_backends(snapshot)
+    return Report(snapshot, tuple(ran), tuple(findings), tuple(gaps), backends)

@@ -1,0 +1,138 @@
+"""IP and MAC address helpers shared by the model, the parsers and the checks.
+
+Addresses are kept as ``(family, int)`` pairs inside the columnar tables, because
+integers compare, sort and mask cheaply; they are formatted back to the text that
+iproute2 prints when a row is materialized or written to JSON.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from functools import lru_cache
+
+AF_INET = 4
+AF_INET6 = 6
+
+_WIDTH = {AF_INET: 32, AF_INET6: 128}
+
+
+class AddressError(ValueError):
+    """An IP address, prefix or MAC address that cannot be parsed."""
+
+
+def width(family: int) -> int:
+    """Return the address width in bits of an address family (4 or 6)."""
+    return _WIDTH[family]
+
+
+def _v6(text: str) -> int:
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except OSError:
+        raise AddressError(f"invalid IP address {text!r}") from None
+
+
+def parse_ip(text: str) -> tuple[int, int]:
+    """Parse an IPv4 or IPv6 address into ``(family, value)``."""
+    if ":" in text:
+        return AF_INET6, _v6(text)
+    try:
+        return AF_INET, int.from_bytes(socket.inet_aton(text), "big")
+    except OSError:
+        raise AddressError(f"invalid IP address {text!r}") from None
+
+
+def parse_prefix(text: str, family: int | None = None) -> tuple[int, int, int]:
+    """Parse ``ADDR[/LEN]`` or ``default`` into ``(family, network, prefix length)``.
+
+    A bare address is a host prefix (/32 or /128). Host bits are kept as written,
+    because ``ip route`` shows the destination as the kernel stores it.
+    """
+    if text in ("default", "any", "all"):
+        fam = family or AF_INET
+        return fam, 0, 0
+    addr, sep, length = text.partition("/")
+    fam, value = parse_ip(addr)
+    if family is not None and fam != family:
+        raise AddressError(f"{text!r} is not an IPv{family} prefix")
+    if not sep:
+        return fam, value, _WIDTH[fam]
+    try:
+        plen = int(length)
+    except ValueError:
+        raise AddressError(f"invalid prefix length in {text!r}") from None
+    if not 0 <= plen <= _WIDTH[fam]:
+        raise AddressError(f"prefix length out of range in {text!r}")
+    return fam, value, plen
+
+
+@lru_cache(maxsize=65536)
+def format_ip(family: int, value: int) -> str:
+    """Format an address as iproute2 prints it."""
+    if family == AF_INET:
+        return socket.inet_ntoa(value.to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+
+
+def format_prefix(family: int, value: int, plen: int) -> str:
+    """Format a prefix as ``ADDR/LEN``; a host prefix keeps its length too."""
+    return f"{format_ip(family, value)}/{plen}"
+
+
+def network_of(family: int, value: int, plen: int) -> int:
+    """Return the network address of ``value`` with the host bits cleared."""
+    bits = _WIDTH[family]
+    return value >> (bits - plen) << (bits - plen) if plen else 0
+
+
+def last_of(family: int, value: int, plen: int) -> int:
+    """Return the last address of the prefix that contains ``value``."""
+    bits = _WIDTH[family]
+    return network_of(family, value, plen) | ((1 << (bits - plen)) - 1)
+
+
+def contains(family: int, net: int, plen: int, other_family: int, other: int, other_plen: int) -> bool:
+    """Tell whether prefix ``net/plen`` contains prefix ``other/other_plen``."""
+    if family != other_family or other_plen < plen:
+        return False
+    return network_of(family, other, plen) == network_of(family, net, plen)
+
+
+def overlaps(family: int, a: int, alen: int, other_family: int, b: int, blen: int) -> bool:
+    """Tell whether two prefixes share at least one address."""
+    if family != other_family:
+        return False
+    shorter = min(alen, blen)
+    return network_of(family, a, shorter) == network_of(family, b, shorter)
+
+
+def parse_mac(text: str) -> int:
+    """Parse a colon-separated MAC address into a 48-bit integer."""
+    parts = text.split(":")
+    if len(parts) != 6:
+        raise AddressError(f"invalid MAC address {text!r}")
+    try:
+        value = 0
+        for part in parts:
+            octet = int(part, 16)
+            if not 0 <= octet <= 255 or not 1 <= len(part) <= 2:
+                raise ValueError
+            value = value << 8 | octet
+    except ValueError:
+        raise AddressError(f"invalid MAC address {text!r}") from None
+    return value
+
+
+def format_mac(value: int) -> str:
+    """Format a 48-bit MAC address as lower-case colon-separated hex."""
+    raw = value.to_bytes(6, "big")
+    return ":".join(f"{octet:02x}" for octet in raw)
+
+
+def ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """Parse a CIDR leniently (host bits allowed), for configuration values such as leases."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise AddressError(f"invalid CIDR {text!r}") from None

@@ -1,0 +1,88 @@
+"""The whole cluster: node snapshots, cluster-level sources and the gaps in what was collected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from netdoctor.model.node import NodeSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A source that could not be collected or parsed, and why.
+
+    ``node`` is None for a cluster-level source such as etcd.
+    """
+
+    node: str | None
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class EtcdData:
+    """Keys read from etcd (``etcdctl get --prefix``), as text, sorted by key."""
+
+    keys: tuple[tuple[str, str], ...] = ()
+    #: Where the keys came from: an endpoint URL with the API version, or a bundle file.
+    origin: str = ""
+
+    def get(self, key: str) -> str | None:
+        """Return the value of one key, if present."""
+        for name, value in self.keys:
+            if name == key:
+                return value
+        return None
+
+    def with_prefix(self, prefix: str) -> tuple[tuple[str, str], ...]:
+        """Return the keys under a prefix, such as ``/coreos.com/network/subnets/``."""
+        return tuple((name, value) for name, value in self.keys if name.startswith(prefix))
+
+
+@dataclass(frozen=True, slots=True)
+class KubeNode:
+    """The network facts of one Kubernetes Node object."""
+
+    name: str
+    pod_cidrs: tuple[str, ...] = ()
+    internal_ips: tuple[str, ...] = ()
+    #: Annotations that describe the pod network (``flannel.alpha.coreos.com/*``,
+    #: ``projectcalico.org/*``), sorted by key.
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """An immutable picture of a cluster's node networks at one moment.
+
+    Nodes are sorted by name. ``etcd`` and ``kube_nodes`` are None when they were
+    not captured.
+    """
+
+    nodes: tuple[NodeSnapshot, ...] = ()
+    etcd: EtcdData | None = None
+    kube_nodes: tuple[KubeNode, ...] | None = None
+    gaps: tuple[Gap, ...] = ()
+    #: What the snapshot was collected from: ``local``, ``netns``, ``bundle``, ``lab``, ...
+    source: str = "local"
+    #: ISO 8601 time of collection, UTC.
+    collected_at: str = ""
+
+    def __post_init__(self) -> None:
+        names = [node.name for node in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate node names in snapshot: {sorted(names)}")
+        if names != sorted(names):
+            object.__setattr__(self, "nodes", tuple(sorted(self.nodes, key=lambda node: node.name)))
+
+    def node(self, name: str) -> NodeSnapshot:
+        """Return one node by name; raise ``KeyError`` if there is none."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """The node names, sorted."""
+        return tuple(node.name for node in self.nodes)

@@ -1,0 +1,57 @@
+"""Findings: what a check concluded, with the evidence behind it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; higher is worse, so severities compare and sort."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in JSON and on the command line."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """Parse ``error``, ``warning`` or ``info``."""
+        try:
+            return cls[text.upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r}; expected error, warning or info") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A pointer into the snapshot: the node, the source, and the object or line that shows the fault."""
+
+    node: str | None
+    #: The snapshot part: ``routes``, ``interfaces``, ``iptables``, ``sysctls``, ``etcd``, ...
+    source: str
+    #: The object as text, e.g. a route as ``ip route`` prints it or a ``key = value`` line.
+    item: str
+    #: The line in the captured file or command output, when known.
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One diagnosed fault. ``nodes`` lists every node it affects, sorted."""
+
+    check: str
+    severity: Severity
+    nodes: tuple[str, ...]
+    summary: str
+    evidence: tuple[Evidence, ...] = ()
+    #: Ids of the fixers that address this finding.
+    fixes: tuple[str, ...] = ()
+
+    def sort_key(self) -> tuple[int, str, tuple[str, ...], str]:
+        """Order findings by severity (worst first), then check id, nodes and summary."""
+        return (-int(self.severity), self.check, self.nodes, self.summary)

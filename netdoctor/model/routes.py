@@ -1,0 +1,367 @@
+"""Routes, neighbours and bridge FDB entries: the per-node collections that grow with the cluster."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from netdoctor.model.addr import AF_INET, format_ip, format_mac, format_prefix, parse_ip
+from netdoctor.model.table import Column, Table
+
+#: Route types as rtnetlink numbers them (``RTN_*``), by the names iproute2 prints.
+ROUTE_TYPES = {
+    "unspec": 0, "unicast": 1, "local": 2, "broadcast": 3, "anycast": 4, "multicast": 5,
+    "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9, "nat": 10, "xresolve": 11,
+}
+ROUTE_TYPE_NAMES = {number: name for name, number in ROUTE_TYPES.items()}
+
+#: Route protocols (``RTPROT_*``) as iproute2's ``rt_protos`` names them. A protocol
+#: number with no name here is kept as its decimal string.
+ROUTE_PROTOCOLS = {
+    "unspec": 0, "redirect": 1, "kernel": 2, "boot": 3, "static": 4, "gated": 8, "ra": 9,
+    "mrt": 10, "zebra": 11, "bird": 12, "dnrouted": 13, "xorp": 14, "ntk": 15, "dhcp": 16,
+    "keepalived": 18, "babel": 42, "openr": 99, "bgp": 186, "isis": 187, "ospf": 188,
+    "rip": 189, "eigrp": 192,
+}
+ROUTE_PROTOCOL_NAMES = {number: name for name, number in ROUTE_PROTOCOLS.items()}
+
+#: Route scopes (``RT_SCOPE_*``).
+ROUTE_SCOPES = {"universe": 0, "global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+ROUTE_SCOPE_NAMES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+#: Routing table ids by name.
+ROUTE_TABLES = {"unspec": 0, "default": 253, "main": 254, "local": 255}
+ROUTE_TABLE_NAMES = {number: name for name, number in ROUTE_TABLES.items()}
+
+#: Next-hop flags (``RTNH_F_*``) that the checks read.
+RTNH_F_DEAD = 1
+RTNH_F_PERVASIVE = 2
+RTNH_F_ONLINK = 4
+RTNH_F_LINKDOWN = 16
+NEXTHOP_FLAG_NAMES = {RTNH_F_DEAD: "dead", RTNH_F_PERVASIVE: "pervasive", RTNH_F_ONLINK: "onlink", RTNH_F_LINKDOWN: "linkdown"}
+
+
+def protocol_name(number: int) -> str:
+    """Return the ``rt_protos`` name of a protocol number, or the number as text."""
+    return ROUTE_PROTOCOL_NAMES.get(number, str(number))
+
+
+def protocol_number(name: str) -> int:
+    """Return the number of a protocol name or decimal string; raise ``KeyError`` if unknown."""
+    if name.isdigit():
+        return int(name)
+    return ROUTE_PROTOCOLS[name]
+
+
+class NextHop(NamedTuple):
+    """One path of a multipath route (``nexthop via ... dev ... weight ...``)."""
+
+    gateway: str | None
+    dev: str | None
+    weight: int = 1
+    flags: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gateway": self.gateway, "dev": self.dev, "weight": self.weight, "flags": self.flags}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NextHop:
+        return cls(data["gateway"], data["dev"], int(data["weight"]), int(data["flags"]))
+
+
+def _nexthops_to_json(value: tuple[NextHop, ...]) -> list[dict[str, Any]]:
+    return [hop.to_json() for hop in value]
+
+
+def _nexthops_from_json(value: list[dict[str, Any]]) -> tuple[NextHop, ...]:
+    return tuple(NextHop.from_json(hop) for hop in value)
+
+
+class Route(NamedTuple):
+    """One route of any table, as the kernel holds it.
+
+    Addresses are stored as integers with the family; the properties give the
+    text that ``ip route`` prints. A gateway or preferred source of 0 means none,
+    an empty ``dev`` means no device, ``nhid`` 0 means no nexthop object and
+    ``mtu`` 0 means the route sets no MTU.
+    """
+
+    family: int
+    table: int
+    dst: int
+    dst_len: int
+    type: int
+    protocol: str
+    scope: int
+    metric: int
+    gateway: int
+    dev: str
+    prefsrc: int
+    flags: int
+    nhid: int
+    mtu: int
+    nexthops: tuple[NextHop, ...] = ()
+
+    @property
+    def destination(self) -> str:
+        """The destination as ``ADDR/LEN``."""
+        return format_prefix(self.family, self.dst, self.dst_len)
+
+    @property
+    def via(self) -> str | None:
+        """The gateway address, or None for a directly connected or typed route."""
+        return format_ip(self.family, self.gateway) if self.gateway else None
+
+    @property
+    def type_name(self) -> str:
+        """The route type as iproute2 names it (``unicast``, ``blackhole``, ...)."""
+        return ROUTE_TYPE_NAMES.get(self.type, str(self.type))
+
+    @property
+    def table_name(self) -> str:
+        """The table as iproute2 names it (``main``, ``local``, or its number)."""
+        return ROUTE_TABLE_NAMES.get(self.table, str(self.table))
+
+    @property
+    def onlink(self) -> bool:
+        """Whether the gateway is used as on-link without a covering connected route."""
+        return bool(self.flags & RTNH_F_ONLINK)
+
+    @property
+    def linkdown(self) -> bool:
+        """Whether the kernel marks the route's device as down."""
+        return bool(self.flags & RTNH_F_LINKDOWN)
+
+    def describe(self) -> str:
+        """Render the route roughly as ``ip route show table all`` prints it, for evidence."""
+        parts: list[str] = []
+        if self.type_name != "unicast":
+            parts.append(self.type_name)
+        parts.append("default" if self.dst_len == 0 else self.destination)
+        if self.nhid:
+            parts += ["nhid", str(self.nhid)]
+        if self.gateway:
+            parts += ["via", format_ip(self.family, self.gateway)]
+        if self.dev:
+            parts += ["dev", self.dev]
+        if self.table != ROUTE_TABLES["main"]:
+            parts += ["table", self.table_name]
+        if self.protocol not in ("boot", "unspec"):
+            parts += ["proto", self.protocol]
+        if self.scope:
+            parts += ["scope", ROUTE_SCOPE_NAMES.get(self.scope, str(self.scope))]
+        if self.prefsrc:
+            parts += ["src", format_ip(self.family, self.prefsrc)]
+        if self.metric:
+            parts += ["metric", str(self.metric)]
+        if self.onlink:
+            parts.append("onlink")
+        if self.linkdown:
+            parts.append("linkdown")
+        if self.mtu:
+            parts += ["mtu", str(self.mtu)]
+        for hop in self.nexthops:
+            parts.append("nexthop")
+            if hop.gateway:
+                parts += ["via", hop.gateway]
+            if hop.dev:
+                parts += ["dev", hop.dev]
+            parts += ["weight", str(hop.weight)]
+        return " ".join(parts)
+
+    @classmethod
+    def make(
+        cls,
+        destination: str,
+        *,
+        type: str = "unicast",
+        table: int = ROUTE_TABLES["main"],
+        gateway: str | None = None,
+        dev: str | None = None,
+        protocol: str = "boot",
+        scope: int = 0,
+        metric: int = 0,
+        prefsrc: str | None = None,
+        flags: int = 0,
+        nhid: int = 0,
+        mtu: int = 0,
+        nexthops: tuple[NextHop, ...] = (),
+    ) -> Route:
+        """Build a route from text values, as parsers and tests write them."""
+        from netdoctor.model.addr import parse_prefix
+
+        family, dst, dst_len = parse_prefix(destination)
+        return cls(
+            family=family,
+            table=table,
+            dst=dst,
+            dst_len=dst_len,
+            type=ROUTE_TYPES[type],
+            protocol=protocol,
+            scope=scope,
+            metric=metric,
+            gateway=parse_ip(gateway)[1] if gateway else 0,
+            dev=dev or "",
+            prefsrc=parse_ip(prefsrc)[1] if prefsrc else 0,
+            flags=flags,
+            nhid=nhid,
+            mtu=mtu,
+            nexthops=nexthops,
+        )
+
+
+class RouteTable(Table[Route]):
+    """All routes of one node, from every routing table, in canonical order."""
+
+    ROW = Route
+    COLUMNS = (
+        Column("family", "u8"),
+        Column("table", "u32"),
+        Column("dst", "ip"),
+        Column("dst_len", "u8"),
+        Column("type", "u8"),
+        Column("protocol", "str"),
+        Column("scope", "u8"),
+        Column("metric", "u32"),
+        Column("gateway", "ip"),
+        Column("dev", "str"),
+        Column("prefsrc", "ip"),
+        Column("flags", "u8"),
+        Column("nhid", "u32"),
+        Column("mtu", "u32"),
+    )
+    EXTRAS = {"nexthops": ((), _nexthops_to_json, _nexthops_from_json)}
+
+    def main(self, family: int = AF_INET) -> list[Route]:
+        """Return the routes of the main table for one address family."""
+        return [route for route in self if route.table == ROUTE_TABLES["main"] and route.family == family]
+
+
+#: Neighbour states (``NUD_*``).
+NUD_STATES = {
+    "INCOMPLETE": 0x01, "REACHABLE": 0x02, "STALE": 0x04, "DELAY": 0x08, "PROBE": 0x10,
+    "FAILED": 0x20, "NOARP": 0x40, "PERMANENT": 0x80, "NONE": 0x00,
+}
+
+
+def nud_names(state: int) -> tuple[str, ...]:
+    """Return the names of the ``NUD_*`` bits set in ``state``."""
+    return tuple(name for name, bit in NUD_STATES.items() if bit and state & bit)
+
+
+class Neighbour(NamedTuple):
+    """An ARP or NDP entry (``ip neigh``). A link-layer address of 0 means none."""
+
+    family: int
+    dst: int
+    dev: str
+    lladdr: int
+    state: int
+    router: int
+
+    @property
+    def address(self) -> str:
+        """The neighbour's IP address."""
+        return format_ip(self.family, self.dst)
+
+    @property
+    def mac(self) -> str | None:
+        """The link-layer address, if the entry has one."""
+        return format_mac(self.lladdr) if self.lladdr else None
+
+    def describe(self) -> str:
+        """Render the entry as ``ip neigh`` prints it, for evidence."""
+        parts = [self.address, "dev", self.dev]
+        if self.lladdr:
+            parts += ["lladdr", format_mac(self.lladdr)]
+        if self.router:
+            parts.append("router")
+        parts += list(nud_names(self.state))
+        return " ".join(parts)
+
+
+class NeighbourTable(Table[Neighbour]):
+    """The neighbour entries of one node."""
+
+    ROW = Neighbour
+    COLUMNS = (
+        Column("family", "u8"),
+        Column("dst", "ip"),
+        Column("dev", "str"),
+        Column("lladdr", "u64"),
+        Column("state", "u16"),
+        Column("router", "u8"),
+    )
+
+
+#: FDB entry flags (``NTF_*``) that iproute2 prints by name.
+NTF_SELF = 0x02
+NTF_MASTER = 0x04
+NTF_EXT_LEARNED = 0x10
+NTF_STICKY = 0x40
+
+
+class FdbEntry(NamedTuple):
+    """A bridge or VXLAN forwarding entry (``bridge fdb``).
+
+    ``dst`` is the remote VTEP of a VXLAN entry (0: none), ``family`` its family
+    (0 when there is no ``dst``); ``vlan`` and ``vni`` are 0 when unset; ``master``
+    is the bridge for entries learned or set on a bridge port.
+    """
+
+    mac: int
+    dev: str
+    master: str
+    family: int
+    dst: int
+    vlan: int
+    vni: int
+    port: int
+    state: int
+    flags: int
+
+    @property
+    def lladdr(self) -> str:
+        """The MAC address as text."""
+        return format_mac(self.mac)
+
+    @property
+    def remote(self) -> str | None:
+        """The remote VTEP address, if the entry has one."""
+        return format_ip(self.family, self.dst) if self.dst else None
+
+    def describe(self) -> str:
+        """Render the entry as ``bridge fdb`` prints it, for evidence."""
+        parts = [format_mac(self.mac), "dev", self.dev]
+        if self.dst:
+            parts += ["dst", format_ip(self.family, self.dst)]
+        if self.vlan:
+            parts += ["vlan", str(self.vlan)]
+        if self.vni:
+            parts += ["vni", str(self.vni)]
+        if self.master:
+            parts += ["master", self.master]
+        if self.flags & NTF_SELF:
+            parts.append("self")
+        if self.state & NUD_STATES["PERMANENT"]:
+            parts.append("permanent")
+        elif self.state & NUD_STATES["NOARP"]:
+            parts.append("static")
+        return " ".join(parts)
+
+
+class FdbTable(Table[FdbEntry]):
+    """The bridge and VXLAN FDB entries of one node."""
+
+    ROW = FdbEntry
+    COLUMNS = (
+        Column("mac", "u64"),
+        Column("dev", "str"),
+        Column("master", "str"),
+        Column("family", "u8"),
+        Column("dst", "ip"),
+        Column("vlan", "u16"),
+        Column("vni", "u32"),
+        Column("port", "u16"),
+        Column("state", "u16"),
+        Column("flags", "u8"),
+    )
