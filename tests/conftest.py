@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -12,10 +10,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import nslib  # noqa: E402
-
-needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("ip") is None, reason="builds network namespaces: needs root and iproute2"
-)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
+
 PREFIX = f"nd-t{os.getpid()}-"
+
+#: Marks a test that builds network namespaces: it needs root and iproute2.
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None, reason="builds network namespaces: needs root and iproute2"
+)
 
 
 def sh(command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
