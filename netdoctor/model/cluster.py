@@ -67,6 +67,8 @@ class ClusterSnapshot:
     source: str = "local"
     #: ISO 8601 time of collection, UTC.
     collected_at: str = ""
+    #: Bundle files outside any node's folder that no parser reads, kept by name.
+    extra_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = [node.name for node in self.nodes]

@@ -1,0 +1,291 @@
+"""Load a capture bundle (a directory or ``.tar.gz``) into a :class:`ClusterSnapshot`.
+
+The layout is documented in ``docs/bundle-layout.md``::
+
+    nodes/<node>/ip-addr.txt, ip-route.txt, iptables-save.txt, ...
+    cluster/etcd.json, cluster/nodes.json
+
+A missing file means "not captured" and leaves that part ``None``. A file that
+does not parse becomes a gap naming the file and line; the rest still loads.
+Files the layout does not name are kept by name in the snapshot. Archives are
+read member by member into memory and never extracted, and members that could
+escape or flood the reader are rejected before anything is parsed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import posixpath
+import re
+import tarfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from netdoctor.capture import ParseError
+from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot, Provenance
+
+logger = logging.getLogger(__name__)
+
+#: Largest archive member read, in bytes. ``ip -j -d route show table all`` of a
+#: node with 100,000 routes is about 25 MB.
+MAX_MEMBER_BYTES = 128 * 1024 * 1024
+#: Largest total of all archive members, in bytes.
+MAX_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
+#: Most members an archive may hold.
+MAX_MEMBERS = 200_000
+
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+class BundleError(Exception):
+    """A bundle that cannot be read at all (not found, not a bundle, a hostile archive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FileSpec:
+    """Which snapshot field a bundle file fills, and the parser that reads it."""
+
+    field: str
+    module: str
+    function: str
+    #: Lower ranks win when two files fill the same field (``ip -j`` over text).
+    rank: int = 0
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+
+#: Per-node files, by name.
+NODE_FILES: dict[str, _FileSpec] = {
+    "ip-addr.json": _FileSpec("interfaces", "iproute", "parse_ip_addr_json", 0),
+    "ip-addr.txt": _FileSpec("interfaces", "iproute", "parse_ip_addr", 1),
+    "ifconfig.txt": _FileSpec("interfaces", "ifconfig", "parse_ifconfig", 2),
+    "ip-route.json": _FileSpec("routes", "iproute", "parse_ip_route_json", 0),
+    "ip-route.txt": _FileSpec("routes", "iproute", "parse_ip_route", 1),
+    "ip-neigh.json": _FileSpec("neighbours", "iproute", "parse_ip_neigh_json", 0),
+    "ip-neigh.txt": _FileSpec("neighbours", "iproute", "parse_ip_neigh", 1),
+    "bridge-fdb.json": _FileSpec("fdb", "iproute", "parse_bridge_fdb_json", 0),
+    "bridge-fdb.txt": _FileSpec("fdb", "iproute", "parse_bridge_fdb", 1),
+    "iptables-save.txt": _FileSpec("iptables", "iptables", "parse_iptables_save", 0, (("family", 4),)),
+    "ip6tables-save.txt": _FileSpec("ip6tables", "iptables", "parse_iptables_save", 0, (("family", 6),)),
+    "sysctl.txt": _FileSpec("sysctls", "sysctl", "parse_sysctl"),
+    "flannel-subnet.env": _FileSpec("flannel_env", "flannel", "parse_subnet_env"),
+    "docker-daemon.json": _FileSpec("docker", "docker", "parse_docker_daemon"),
+    "ovs-vsctl-show.txt": _FileSpec("ovs", "ovs", "parse_ovs_vsctl_show"),
+    "bird-protocols.txt": _FileSpec("bgp", "bgp", "parse_bird_protocols", 0),
+    "frr-bgp-summary.json": _FileSpec("bgp", "bgp", "parse_frr_bgp_summary", 0),
+}
+
+#: Files that together describe firewalld; read by one parser.
+FIREWALLD_FILES = ("firewalld.txt", "firewalld-default-zone.txt", "firewalld-policies.txt")
+
+#: Fields that several files may fill together; their parts are concatenated.
+_MERGED_FIELDS = {"bgp"}
+
+
+def _parser(spec: _FileSpec) -> Callable[..., Any]:
+    module = importlib.import_module(f"netdoctor.capture.{spec.module}")
+    function: Callable[..., Any] = getattr(module, spec.function)
+    return function
+
+
+def _read_directory(root: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    total = 0
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            raise BundleError(f"{path}: symbolic links are not read from bundles; copy the file in instead")
+        if not path.is_file():
+            continue
+        size = path.stat().st_size
+        if size > MAX_MEMBER_BYTES:
+            raise BundleError(f"{path}: {size} bytes is over the {MAX_MEMBER_BYTES}-byte limit for one file")
+        total += size
+        if total > MAX_TOTAL_BYTES:
+            raise BundleError(f"{root}: the bundle is over the {MAX_TOTAL_BYTES}-byte total limit")
+        files[path.relative_to(root).as_posix()] = path.read_bytes()
+    return files
+
+
+def _read_archive(path: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    total = 0
+    try:
+        with tarfile.open(path, "r:*") as archive:
+            for count, member in enumerate(archive, start=1):
+                if count > MAX_MEMBERS:
+                    raise BundleError(f"{path}: more than {MAX_MEMBERS} members")
+                name = member.name
+                normalized = posixpath.normpath(name)
+                if name.startswith("/") or normalized.startswith("..") or "/../" in f"/{name}/":
+                    raise BundleError(f"{path}: member {name!r} has an absolute or parent path; rejected")
+                if member.issym() or member.islnk():
+                    raise BundleError(f"{path}: member {name!r} is a link; rejected")
+                if member.isdir():
+                    continue
+                if not member.isfile():
+                    raise BundleError(f"{path}: member {name!r} is a device, FIFO or other special file; rejected")
+                if member.size > MAX_MEMBER_BYTES:
+                    raise BundleError(
+                        f"{path}: member {name!r} is {member.size} bytes, over the {MAX_MEMBER_BYTES}-byte limit"
+                    )
+                total += member.size
+                if total > MAX_TOTAL_BYTES:
+                    raise BundleError(f"{path}: members total over the {MAX_TOTAL_BYTES}-byte limit")
+                handle = archive.extractfile(member)
+                if handle is None:
+                    continue
+                files[normalized] = handle.read(MAX_MEMBER_BYTES + 1)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise BundleError(f"{path}: not a readable tar archive ({error})") from None
+    return files
+
+
+def _strip_top_folder(files: dict[str, bytes]) -> dict[str, bytes]:
+    """Accept archives whose members sit under one top folder (``case/nodes/...``)."""
+    if any(name.startswith(("nodes/", "cluster/")) for name in files):
+        return files
+    tops = {name.split("/", 1)[0] for name in files if "/" in name}
+    if len(tops) == 1:
+        top = tops.pop() + "/"
+        return {name[len(top):]: data for name, data in files.items() if name.startswith(top)}
+    return files
+
+
+def read_bundle_files(path: str | Path) -> dict[str, bytes]:
+    """Return the files of a bundle directory or archive by their path inside the bundle."""
+    location = Path(path)
+    if location.is_dir():
+        files = _read_directory(location)
+    elif location.is_file():
+        files = _read_archive(location)
+    elif not location.exists():
+        raise BundleError(f"{location}: no such file or directory")
+    else:
+        raise BundleError(f"{location}: not a directory or a .tar.gz file")
+    files = _strip_top_folder(files)
+    if not any(name.startswith(("nodes/", "cluster/")) for name in files):
+        raise BundleError(
+            f"{location}: no nodes/ or cluster/ folder; a bundle holds nodes/<node>/<file> captures"
+            " (see docs/bundle-layout.md)"
+        )
+    return files
+
+
+def _decode(name: str, data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSnapshot:
+    """Parse the files of one node; each parse failure becomes a gap."""
+    chosen: dict[str, tuple[int, list[tuple[str, _FileSpec]]]] = {}
+    extra: list[str] = []
+    for file_name in sorted(files):
+        spec = NODE_FILES.get(file_name)
+        if spec is None:
+            if file_name not in FIREWALLD_FILES:
+                extra.append(file_name)
+            continue
+        rank, entries = chosen.get(spec.field, (spec.rank, []))
+        if spec.rank < rank:
+            extra.extend(entry for entry, _ in entries)
+            chosen[spec.field] = (spec.rank, [(file_name, spec)])
+        elif spec.rank == rank:
+            entries.append((file_name, spec))
+            chosen[spec.field] = (rank, entries)
+        else:
+            extra.append(file_name)
+
+    values: dict[str, Any] = {}
+    provenance: list[Provenance] = []
+    for field_name, (_, entries) in sorted(chosen.items()):
+        parts: list[Any] = []
+        for file_name, spec in entries:
+            source = f"nodes/{name}/{file_name}"
+            try:
+                parts.append(_parser(spec)(_decode(file_name, files[file_name]), source, **dict(spec.kwargs)))
+            except ParseError as error:
+                gaps.append(Gap(name, field_name, str(error)))
+                continue
+            provenance.append(Provenance(field_name, f"bundle:{source}"))
+        if not parts:
+            continue
+        if field_name in _MERGED_FIELDS:
+            values[field_name] = tuple(item for part in parts for item in part)
+        else:
+            values[field_name] = parts[0]
+
+    firewalld = _load_firewalld(name, files, gaps, provenance)
+    if firewalld is not None:
+        values["firewalld"] = firewalld
+
+    return NodeSnapshot(name=name, provenance=tuple(provenance), extra_files=tuple(sorted(extra)), **values)
+
+
+def _load_firewalld(name: str, files: Mapping[str, bytes], gaps: list[Gap], provenance: list[Provenance]) -> Any:
+    if "firewalld.txt" not in files:
+        return None
+    module = importlib.import_module("netdoctor.capture.firewalld")
+    texts = {file_name: _decode(file_name, files[file_name]) if file_name in files else None for file_name in FIREWALLD_FILES}
+    try:
+        state = module.parse_firewalld_capture(
+            texts["firewalld.txt"],
+            texts["firewalld-default-zone.txt"],
+            texts["firewalld-policies.txt"],
+            f"nodes/{name}",
+        )
+    except ParseError as error:
+        gaps.append(Gap(name, "firewalld", str(error)))
+        return None
+    provenance.append(Provenance("firewalld", f"bundle:nodes/{name}/firewalld.txt"))
+    return state
+
+
+def load_bundle(path: str | Path) -> ClusterSnapshot:
+    """Load a capture bundle; raise :class:`BundleError` when it cannot be read at all."""
+    files = read_bundle_files(path)
+    per_node: dict[str, dict[str, bytes]] = {}
+    cluster_files: dict[str, bytes] = {}
+    extra: list[str] = []
+    for file_path, data in files.items():
+        parts = file_path.split("/")
+        if len(parts) == 3 and parts[0] == "nodes":
+            per_node.setdefault(parts[1], {})[parts[2]] = data
+        elif len(parts) == 2 and parts[0] == "cluster":
+            cluster_files[parts[1]] = data
+        else:
+            extra.append(file_path)
+
+    gaps: list[Gap] = []
+    nodes: list[NodeSnapshot] = []
+    for node_name in sorted(per_node):
+        if not _NODE_NAME.match(node_name):
+            gaps.append(Gap(None, "nodes", f"nodes/{node_name}: invalid node name; skipped"))
+            continue
+        nodes.append(_load_node(node_name, per_node[node_name], gaps))
+
+    etcd = kube_nodes = None
+    cluster_module = importlib.import_module("netdoctor.capture.cluster")
+    for file_name, data in sorted(cluster_files.items()):
+        source = f"cluster/{file_name}"
+        try:
+            if file_name == "etcd.json":
+                etcd = cluster_module.parse_etcd_json(_decode(file_name, data), source)
+            elif file_name == "nodes.json":
+                kube_nodes = cluster_module.parse_kube_nodes(_decode(file_name, data), source)
+            else:
+                extra.append(source)
+        except ParseError as error:
+            gaps.append(Gap(None, file_name.removesuffix(".json"), str(error)))
+
+    if etcd is not None and not etcd.origin:
+        etcd = replace(etcd, origin="bundle:cluster/etcd.json")
+    return ClusterSnapshot(
+        nodes=tuple(nodes),
+        etcd=etcd,
+        kube_nodes=kube_nodes,
+        gaps=tuple(gaps),
+        source=f"bundle:{Path(path).name}",
+        extra_files=tuple(sorted(extra)),
+    )
