@@ -242,6 +242,12 @@ def _load_firewalld(name: str, files: Mapping[str, bytes], gaps: list[Gap], prov
     return state
 
 
+def _cluster_parser(function: str) -> Callable[..., Any]:
+    module = importlib.import_module("netdoctor.capture.cluster")
+    parser: Callable[..., Any] = getattr(module, function)
+    return parser
+
+
 def load_bundle(path: str | Path) -> ClusterSnapshot:
     """Load a capture bundle; raise :class:`BundleError` when it cannot be read at all."""
     files = read_bundle_files(path)
@@ -266,14 +272,13 @@ def load_bundle(path: str | Path) -> ClusterSnapshot:
         nodes.append(_load_node(node_name, per_node[node_name], gaps))
 
     etcd = kube_nodes = None
-    cluster_module = importlib.import_module("netdoctor.capture.cluster")
     for file_name, data in sorted(cluster_files.items()):
         source = f"cluster/{file_name}"
         try:
             if file_name == "etcd.json":
-                etcd = cluster_module.parse_etcd_json(_decode(file_name, data), source)
+                etcd = _cluster_parser("parse_etcd_json")(_decode(file_name, data), source)
             elif file_name == "nodes.json":
-                kube_nodes = cluster_module.parse_kube_nodes(_decode(file_name, data), source)
+                kube_nodes = _cluster_parser("parse_kube_nodes")(_decode(file_name, data), source)
             else:
                 extra.append(source)
         except ParseError as error:
