@@ -1,0 +1,194 @@
+"""The ``netdoctor`` command line.
+
+Exit status: 0 when no finding reaches the ``--fail-on`` severity, 1 when one
+does, 2 for invalid usage or unreadable input. Commands import Rich, the
+collectors and the checks only when they need them, so that
+``netdoctor check --json --snapshot FILE`` starts fast and loads no check it
+does not run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SEVERITY_CHOICES = ("error", "warning", "info")
+
+
+class InputError(click.ClickException):
+    """Unreadable or invalid input: printed as one ``Error:`` line, exit status 2."""
+
+    exit_code = 2
+
+
+def source_options(function: F) -> F:
+    """Add the options that choose where the snapshot comes from."""
+    options = [
+        click.option(
+            "--netns",
+            metavar="NS[,NS...]",
+            help="Collect from these network namespaces, one node per namespace, named after it.",
+        ),
+        click.option(
+            "--snapshot",
+            "snapshot_file",
+            type=click.Path(path_type=Path, dir_okay=True),
+            help="Read a snapshot JSON file written by 'netdoctor collect'.",
+        ),
+        click.option(
+            "--bundle",
+            type=click.Path(path_type=Path),
+            help="Read a support bundle (directory or archive).",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _load_snapshot(netns: str | None, snapshot_file: Path | None, bundle: Path | None) -> Any:
+    from netdoctor.sources import SourceError, snapshot_from_options
+
+    try:
+        return snapshot_from_options(netns=netns, snapshot=snapshot_file, bundle=bundle)
+    except SourceError as error:
+        raise InputError(str(error)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="netdoctor")
+@click.option("-v", "--verbose", count=True, help="Log more to stderr: -v for progress, -vv for debugging.")
+def main(verbose: int) -> None:
+    """Diagnose the node networks of Kubernetes and Docker clusters."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@main.command()
+@source_options
+@click.option("--json", "as_json", is_flag=True, help="Print the netdoctor.check/1 JSON report.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITY_CHOICES),
+    default="error",
+    show_default=True,
+    help="Exit 1 when a finding has this severity or a higher one.",
+)
+@click.option("--check", "check_ids", multiple=True, metavar="ID", help="Run only this check (repeatable).")
+def check(
+    netns: str | None,
+    snapshot_file: Path | None,
+    bundle: Path | None,
+    as_json: bool,
+    fail_on: str,
+    check_ids: tuple[str, ...],
+) -> None:
+    """Collect or load a snapshot, run the checks and report the findings."""
+    from netdoctor.engine import UnknownCheckError, load_checks, run_checks
+    from netdoctor.model import Severity
+    from netdoctor.report import dumps_report, exit_code
+
+    # Check ids are validated before collecting, so a typo fails fast.
+    try:
+        specs = load_checks(check_ids or None)
+    except UnknownCheckError as error:
+        raise InputError(str(error)) from None
+
+    snapshot = _load_snapshot(netns, snapshot_file, bundle)
+    report = run_checks(snapshot, specs)
+
+    if as_json:
+        click.echo(dumps_report(report), nl=False)
+    else:
+        from netdoctor.report import make_console, render_human
+
+        render_human(report, make_console())
+
+    sys.exit(exit_code(report, Severity.parse(fail_on)))
+
+
+@main.command()
+@source_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Write the snapshot JSON to this file ('-' for stdout).",
+)
+def collect(netns: str | None, snapshot_file: Path | None, bundle: Path | None, output: Path) -> None:
+    """Collect a snapshot and write it as JSON, for 'netdoctor check --snapshot'."""
+    from netdoctor.model.serialize import dumps_snapshot
+
+    snapshot = _load_snapshot(netns, snapshot_file, bundle)
+    text = dumps_snapshot(snapshot)
+    if str(output) == "-":
+        click.echo(text)
+        return
+
+    try:
+        output.write_text(text + "\n", encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write {output}: {error.strerror or error}") from None
+    click.echo(f"wrote {output}: {len(snapshot.nodes)} node(s), {len(snapshot.gaps)} gap(s)", err=True)
+
+
+@main.command(name="checks")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def list_checks(as_json: bool) -> None:
+    """List the check catalogue: id, severity, backends and title."""
+    import json
+
+    from netdoctor.engine import load_checks
+
+    specs = load_checks()
+    if as_json:
+        rows = [
+            {"id": spec.id, "severity": spec.severity.label, "backends": list(spec.backends), "title": spec.title}
+            for spec in specs
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+
+    from rich.table import Table
+
+    from netdoctor.report import make_console
+
+    table = Table("id", "severity", "backends", "title", box=None, pad_edge=False)
+    for spec in specs:
+        table.add_row(spec.id, spec.severity.label, ", ".join(spec.backends), spec.title)
+    console = make_console()
+    console.print(table)
+    console.print(f"{len(specs)} check(s)")
+
+
+@main.command()
+@click.argument("check_id", metavar="ID")
+def explain(check_id: str) -> None:
+    """Print a check's documentation: what it checks, why it matters, known problems, an example, fix safety."""
+    from netdoctor.engine import DOC_HEADINGS, UnknownCheckError, load_checks
+
+    try:
+        (spec,) = load_checks([check_id])
+    except UnknownCheckError as error:
+        raise InputError(str(error)) from None
+
+    sections = spec.sections()
+    click.echo(f"{spec.id}: {spec.title}")
+    click.echo(f"severity: {spec.severity.label}; backends: {', '.join(spec.backends)}")
+    if sections.get("Summary"):
+        click.echo()
+        click.echo(sections["Summary"])
+    for heading in DOC_HEADINGS:
+        click.echo()
+        click.echo(click.style(heading, bold=True))
+        click.echo(sections.get(heading) or "(not documented)")

@@ -1,0 +1,133 @@
+"""Render an :class:`~netdoctor.engine.Report` as JSON or as text for people.
+
+The JSON form is the stable ``netdoctor.check/1`` document described in
+``docs/check-json.md``. The human form uses Rich, which is imported only when
+that form is rendered, so ``netdoctor check --json`` never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import IO, TYPE_CHECKING, Any
+
+from netdoctor.model import Finding, Gap, Severity
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from netdoctor.engine import Report
+
+logger = logging.getLogger(__name__)
+
+#: The schema tag of the check report JSON.
+CHECK_SCHEMA = "netdoctor.check/1"
+
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def exit_code(report: Report, threshold: Severity) -> int:
+    """Return 1 when any finding is at or above ``threshold``, else 0."""
+    worst = report.worst()
+    return 1 if worst is not None and worst >= threshold else 0
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "check": finding.check,
+        "severity": finding.severity.label,
+        "nodes": list(finding.nodes),
+        "summary": finding.summary,
+        "evidence": [
+            {"node": item.node, "source": item.source, "item": item.item, "line": item.line}
+            for item in finding.evidence
+        ],
+        "fixes": list(finding.fixes),
+    }
+
+
+def _gap_json(gap: Gap) -> dict[str, Any]:
+    return {"node": gap.node, "source": gap.source, "reason": gap.reason}
+
+
+def report_to_json(report: Report) -> dict[str, Any]:
+    """Return the ``netdoctor.check/1`` document of a report."""
+    nodes = [
+        {"name": name, "backends": list(report.backends.get(name, ()))}
+        for name in report.snapshot.node_names
+    ]
+    return {
+        "schema": CHECK_SCHEMA,
+        "source": report.snapshot.source,
+        "collected_at": report.snapshot.collected_at,
+        "checks": list(report.checks),
+        "nodes": nodes,
+        "findings": [_finding_json(finding) for finding in report.findings],
+        "gaps": [_gap_json(gap) for gap in report.gaps],
+        "summary": {severity.label: report.count(severity) for severity in sorted(Severity, reverse=True)},
+    }
+
+
+def dumps_report(report: Report) -> str:
+    """Return the report as indented JSON text, ending with a newline."""
+    return json.dumps(report_to_json(report), indent=2) + "\n"
+
+
+def make_console(file: IO[str] | None = None, force_terminal: bool | None = None) -> Console:
+    """Create a Rich console that writes colour only to a terminal and never when NO_COLOR is set.
+
+    NO_COLOR follows no-color.org: any non-empty value turns colour off.
+    ``force_terminal`` overrides the terminal detection of ``file``.
+    """
+    from rich.console import Console
+
+    no_color = bool(os.environ.get("NO_COLOR"))
+    return Console(file=file, force_terminal=force_terminal, no_color=no_color, highlight=False, soft_wrap=True)
+
+
+def render_human(report: Report, console: Console) -> None:
+    """Print the report for people: nodes with their backends, findings by severity, then gaps."""
+    from rich.text import Text
+
+    snapshot = report.snapshot
+    console.print(Text(f"netdoctor: {len(snapshot.nodes)} node(s) from {snapshot.source}", style="bold"))
+    for name in snapshot.node_names:
+        backends = ", ".join(report.backends.get(name, ())) or "not detected"
+        console.print(f"  {name}: backend {backends}")
+
+    for severity in sorted(Severity, reverse=True):
+        findings = [finding for finding in report.findings if finding.severity == severity]
+        if not findings:
+            continue
+        console.print()
+        console.print(Text(f"{severity.label.upper()} ({len(findings)})", style=_SEVERITY_STYLE[severity]))
+        for finding in findings:
+            _render_finding(finding, console)
+
+    if report.gaps:
+        console.print()
+        console.print(Text(f"NOT COLLECTED ({len(report.gaps)})", style="bold"))
+        for gap in report.gaps:
+            where = gap.node if gap.node is not None else "cluster"
+            console.print(Text(f"  {where}: {gap.source}: {gap.reason}"))
+
+    console.print()
+    counts = ", ".join(f"{report.count(severity)} {severity.label}" for severity in sorted(Severity, reverse=True))
+    console.print(Text(f"{len(report.checks)} check(s) run: {counts}, {len(report.gaps)} gap(s)"))
+
+
+def _render_finding(finding: Finding, console: Console) -> None:
+    from rich.text import Text
+
+    style = _SEVERITY_STYLE[finding.severity]
+    line = Text("  ")
+    line.append(f"[{finding.check}]", style=style)
+    line.append(f" {', '.join(finding.nodes)}: {finding.summary}")
+    console.print(line)
+    for evidence in finding.evidence:
+        where = evidence.node if evidence.node is not None else "cluster"
+        at_line = f", line {evidence.line}" if evidence.line is not None else ""
+        console.print(Text(f"      {where} {evidence.source}{at_line}: {evidence.item}", style="dim"))
+    if finding.fixes:
+        console.print(Text(f"      fix: {', '.join(finding.fixes)}"))

@@ -1,0 +1,132 @@
+"""Turn the command line's source options into a :class:`ClusterSnapshot`.
+
+A snapshot comes from exactly one source: the local node (the default), a list
+of network namespaces that each stand for a node, a snapshot JSON file written
+by ``netdoctor collect``, or a support bundle. Every input error is raised as
+:class:`SourceError` with one line that names the value and says what to do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import re
+import socket
+from pathlib import Path
+
+from netdoctor.capture import ParseError
+from netdoctor.model import ClusterSnapshot, Gap, SchemaError
+
+logger = logging.getLogger(__name__)
+
+#: Where ``ip netns add`` creates the handle of a named namespace.
+NETNS_DIR = Path("/run/netns")
+
+_NETNS_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+
+
+class SourceError(Exception):
+    """An input that cannot be read: the message names it and says what to do."""
+
+
+def parse_netns_list(text: str) -> list[str]:
+    """Split a comma-separated list of namespace names; raise :class:`SourceError` for a bad name."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise SourceError(f"--netns {text!r} names no namespace; give a comma-separated list such as nd-a,nd-b")
+    for name in names:
+        if not _NETNS_NAME.match(name) or name in (".", ".."):
+            raise SourceError(f"--netns: {name!r} is not a valid namespace name")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SourceError(f"--netns: {', '.join(duplicates)} listed more than once")
+    return names
+
+
+def collect_local(name: str | None = None) -> ClusterSnapshot:
+    """Collect the node this process runs on, named after its host name unless ``name`` is given.
+
+    Without root, collection still runs: sources that need root become gaps, and
+    one more gap says why they are missing.
+    """
+    from netdoctor.collect import collect_cluster, with_gaps
+    from netdoctor.target import Target
+
+    node_name = name or socket.gethostname() or "localhost"
+    snapshot = collect_cluster([Target(node_name)], "local")
+    if os.geteuid() != 0:
+        reason = "netdoctor ran without root, so sources that need root may be missing; run it as root"
+        snapshot = with_gaps(snapshot, [Gap(node_name, "privileges", reason)])
+    return snapshot
+
+
+def collect_netns(names: list[str]) -> ClusterSnapshot:
+    """Collect one node per network namespace, each named after its namespace."""
+    from netdoctor.collect import collect_cluster
+    from netdoctor.target import Target
+
+    if os.geteuid() != 0:
+        raise SourceError("--netns needs root to enter network namespaces; run netdoctor as root")
+    missing = [name for name in names if not (NETNS_DIR / name).exists()]
+    if missing:
+        raise SourceError(
+            f"network namespace {', '.join(missing)} not found in {NETNS_DIR}; list them with 'ip netns list'"
+        )
+    return collect_cluster([Target(name, netns=name) for name in names], "netns")
+
+
+def load_snapshot_file(path: Path) -> ClusterSnapshot:
+    """Read a snapshot JSON file written by ``netdoctor collect``."""
+    from netdoctor.model.serialize import loads_snapshot
+
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"snapshot file {path} not found; write one with 'netdoctor collect -o FILE'") from None
+    except IsADirectoryError:
+        raise SourceError(f"snapshot {path} is a directory; --snapshot takes a JSON file (use --bundle for a directory)") from None
+    except PermissionError:
+        raise SourceError(f"cannot read snapshot file {path}: permission denied") from None
+    try:
+        return loads_snapshot(text, str(path))
+    except SchemaError as error:
+        message = str(error)
+        # Field errors carry only the JSON path (``$.nodes[0]...``), so the file is named here.
+        if not message.startswith(str(path)):
+            message = f"{path}: invalid snapshot at {message}"
+        raise SourceError(message) from None
+
+
+def load_bundle_path(path: Path) -> ClusterSnapshot:
+    """Read a support bundle (a directory or an archive) through ``netdoctor.capture.bundle``."""
+    if not path.exists():
+        raise SourceError(f"bundle {path} not found; give the path of a bundle directory or archive")
+    try:
+        bundle = importlib.import_module("netdoctor.capture.bundle")
+    except ImportError as error:
+        raise SourceError(f"reading bundles is not available in this installation: {error}") from None
+    try:
+        snapshot: ClusterSnapshot = bundle.load_bundle(path)
+    except (ParseError, SchemaError) as error:
+        raise SourceError(f"invalid bundle: {error}") from None
+    except OSError as error:
+        raise SourceError(f"cannot read bundle {path}: {error.strerror or error}") from None
+    return snapshot
+
+
+def snapshot_from_options(
+    netns: str | None = None, snapshot: Path | None = None, bundle: Path | None = None
+) -> ClusterSnapshot:
+    """Build the snapshot that the source options select; the local node when none is given."""
+    given = [option for option, value in (("--netns", netns), ("--snapshot", snapshot), ("--bundle", bundle)) if value]
+    if len(given) > 1:
+        raise SourceError(f"{' and '.join(given)} cannot be combined; choose one source")
+
+    if netns is not None:
+        return collect_netns(parse_netns_list(netns))
+    if snapshot is not None:
+        return load_snapshot_file(snapshot)
+    if bundle is not None:
+        return load_bundle_path(bundle)
+    return collect_local()

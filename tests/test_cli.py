@@ -1,0 +1,512 @@
+"""The netdoctor command line, run as a real process, and its report formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nslib
+import pytest
+
+from netdoctor.engine import CheckSpec, catalogue, run_checks
+from netdoctor.model import (
+    Address,
+    ClusterSnapshot,
+    Evidence,
+    Finding,
+    Gap,
+    Interface,
+    NodeSnapshot,
+    Route,
+    RouteTable,
+    Severity,
+)
+from netdoctor.model.serialize import SNAPSHOT_SCHEMA, dumps_snapshot, loads_snapshot
+from netdoctor.report import exit_code, make_console, render_human, report_to_json
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "check.schema.json"
+
+
+# --- a small JSON Schema validator -------------------------------------------------------------
+# It covers the keywords docs/check.schema.json uses, and raises on any other keyword so
+# that a schema change cannot silently go unchecked.
+
+_KNOWN_KEYWORDS = {
+    "$schema", "$id", "title", "description", "$defs", "$ref", "type", "const", "enum", "required",
+    "properties", "additionalProperties", "items", "pattern", "minimum",
+}
+_TYPES: dict[str, Any] = {
+    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+}
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _TYPES[name])
+
+
+def schema_errors(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str = "$") -> list[str]:
+    """Return every place where ``value`` breaks ``schema``, as ``path: problem`` lines."""
+    unknown = set(schema) - _KNOWN_KEYWORDS
+    if unknown:
+        raise ValueError(f"{path}: the test validator does not support {sorted(unknown)}")
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/$defs/")
+        return schema_errors(value, root["$defs"][name], root, path)
+
+    errors: list[str] = []
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_is_type(value, name) for name in names):
+            return [f"{path}: expected {' or '.join(names)}, got {value!r}"]
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{path}: expected {schema['const']!r}, got {value!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path}: {value!r} is not one of {schema['enum']}")
+    if "pattern" in schema and isinstance(value, str) and not re.search(schema["pattern"], value):
+        errors.append(f"{path}: {value!r} does not match {schema['pattern']}")
+    if "minimum" in schema and _is_type(value, "number") and value < schema["minimum"]:
+        errors.append(f"{path}: {value} is below {schema['minimum']}")
+    if isinstance(value, dict):
+        for key in schema.get("required", []):
+            if key not in value:
+                errors.append(f"{path}: missing {key!r}")
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if key in properties:
+                errors.extend(schema_errors(item, properties[key], root, f"{path}.{key}"))
+            elif schema.get("additionalProperties") is False:
+                errors.append(f"{path}: unexpected {key!r}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            errors.extend(schema_errors(item, schema["items"], root, f"{path}[{index}]"))
+    return errors
+
+
+@pytest.fixture(scope="module")
+def check_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    return schema
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+def small_snapshot() -> ClusterSnapshot:
+    """Two nodes with a few interfaces and routes in documentation ranges."""
+    nodes = []
+    for number, name in ((1, "node-a"), (2, "node-b")):
+        eth0 = Interface(
+            name="eth0", index=2, kind="veth", state="UP", mtu=1500, flags=("UP", "LOWER_UP"),
+            addresses=(Address(4, f"192.0.2.{number}", 24),),
+        )
+        routes = RouteTable.from_rows([
+            Route.make("192.0.2.0/24", dev="eth0", protocol="kernel", scope=253),
+            Route.make("default", gateway="192.0.2.254", dev="eth0"),
+        ])
+        nodes.append(NodeSnapshot(name=name, interfaces=(eth0,), routes=routes))
+    gap = Gap("node-b", "iptables", "iptables-save is not installed")
+    return ClusterSnapshot(nodes=tuple(nodes), gaps=(gap,), source="netns", collected_at="2026-01-01T00:00:00+00:00")
+
+
+@pytest.fixture()
+def snapshot_file(tmp_path: Path) -> Path:
+    path = tmp_path / "small.json"
+    path.write_text(dumps_snapshot(small_snapshot()))
+    return path
+
+
+def finding_spec() -> CheckSpec:
+    """A check, built without registering it, that reports one finding of each severity."""
+
+    def produce(snapshot: ClusterSnapshot) -> list[Finding]:
+        evidence = (Evidence("node-a", "routes", "default via 192.0.2.254 dev eth0", 3),)
+        return [
+            Finding("test-findings", Severity.ERROR, ("node-a",), "route is wrong", evidence, ("fix-route",)),
+            Finding("test-findings", Severity.WARNING, ("node-a", "node-b"), "MTU differs"),
+            Finding("test-findings", Severity.INFO, ("node-b",), "no iptables"),
+        ]
+
+    return CheckSpec("test-findings", "Findings for tests", Severity.ERROR, ("any",), produce, "")
+
+
+def netdoctor_command() -> list[str]:
+    """Return the argv prefix of the installed console script."""
+    script = Path(sys.executable).parent / "netdoctor"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("netdoctor")
+    if found is None:
+        pytest.fail("the netdoctor console script is not installed next to the test interpreter or on PATH")
+    return [found]
+
+
+def run_cli(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run netdoctor in a subprocess, outside the repository so that it uses the installed package."""
+    environment = dict(os.environ)
+    environment.pop("NO_COLOR", None)
+    environment.update(env or {})
+    return subprocess.run(
+        [*netdoctor_command(), *arguments], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_one_line_error(completed: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert completed.returncode == 2, completed.stderr
+    assert "Traceback" not in completed.stderr
+    lines = [line for line in completed.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, completed.stderr
+    for text in expected:
+        assert text in lines[0]
+
+
+# --- JSON report ---------------------------------------------------------------------------------
+
+
+def test_check_json_matches_schema(tmp_path: Path, snapshot_file: Path, check_schema: dict[str, Any]) -> None:
+    completed = run_cli("check", "--json", "--snapshot", str(snapshot_file), cwd=tmp_path)
+
+    assert completed.returncode in (0, 1), completed.stderr
+    document = json.loads(completed.stdout)
+    assert schema_errors(document, check_schema, check_schema) == []
+    assert document["schema"] == "netdoctor.check/1"
+    assert [node["name"] for node in document["nodes"]] == ["node-a", "node-b"]
+    assert document["checks"] == sorted(catalogue())
+    assert {"node": "node-b", "source": "iptables", "reason": "iptables-save is not installed"} in document["gaps"]
+    errors = document["summary"]["error"]
+    assert completed.returncode == (1 if errors else 0)
+
+
+def test_report_json_with_findings(check_schema: dict[str, Any]) -> None:
+    report = run_checks(small_snapshot(), [finding_spec()])
+    document = report_to_json(report)
+
+    assert schema_errors(document, check_schema, check_schema) == []
+    assert document["summary"] == {"error": 1, "warning": 1, "info": 1}
+    assert [finding["severity"] for finding in document["findings"]] == ["error", "warning", "info"]
+    first = document["findings"][0]
+    assert first["evidence"] == [
+        {"node": "node-a", "source": "routes", "item": "default via 192.0.2.254 dev eth0", "line": 3}
+    ]
+    assert first["fixes"] == ["fix-route"]
+    assert document["findings"][1]["nodes"] == ["node-a", "node-b"]
+
+
+def test_schema_validator_rejects_bad_reports(check_schema: dict[str, Any]) -> None:
+    document = report_to_json(run_checks(small_snapshot(), [finding_spec()]))
+
+    wrong_severity = json.loads(json.dumps(document))
+    wrong_severity["findings"][0]["severity"] = "fatal"
+    missing_summary = json.loads(json.dumps(document))
+    del missing_summary["summary"]
+    extra_key = json.loads(json.dumps(document))
+    extra_key["gaps"][0]["hint"] = "x"
+    zero_line = json.loads(json.dumps(document))
+    zero_line["findings"][0]["evidence"][0]["line"] = 0
+
+    assert schema_errors(wrong_severity, check_schema, check_schema)
+    assert schema_errors(missing_summary, check_schema, check_schema)
+    assert schema_errors(extra_key, check_schema, check_schema)
+    assert schema_errors(zero_line, check_schema, check_schema)
+
+
+def test_exit_code_follows_threshold() -> None:
+    report = run_checks(small_snapshot(), [finding_spec()])
+    clean = run_checks(small_snapshot(), [])
+
+    assert exit_code(report, Severity.ERROR) == 1
+    assert exit_code(report, Severity.INFO) == 1
+    assert exit_code(clean, Severity.INFO) == 0
+
+    warnings_only = run_checks(
+        small_snapshot(),
+        [CheckSpec("warn-only", "", Severity.WARNING, ("any",),
+                   lambda _: [Finding("warn-only", Severity.WARNING, ("node-a",), "w")], "")],
+    )
+    assert exit_code(warnings_only, Severity.ERROR) == 0
+    assert exit_code(warnings_only, Severity.WARNING) == 1
+    assert exit_code(warnings_only, Severity.INFO) == 1
+
+
+def test_broken_check_becomes_gap() -> None:
+    def broken(snapshot: ClusterSnapshot) -> list[Finding]:
+        raise ZeroDivisionError("division by zero")
+
+    report = run_checks(small_snapshot(), [CheckSpec("broken-check", "", Severity.ERROR, ("any",), broken, "")])
+    document = report_to_json(report)
+
+    assert {"node": None, "source": "check:broken-check",
+            "reason": "the check failed: ZeroDivisionError: division by zero"} in document["gaps"]
+
+
+# --- human output --------------------------------------------------------------------------------
+
+_COLOUR_SGR = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7])[0-9;]*m")
+
+
+def test_human_output_groups_by_severity() -> None:
+    buffer = io.StringIO()
+    render_human(run_checks(small_snapshot(), [finding_spec()]), make_console(buffer))
+    text = buffer.getvalue()
+
+    assert text.index("ERROR (1)") < text.index("WARNING (1)") < text.index("INFO (1)")
+    assert "[test-findings] node-a: route is wrong" in text
+    assert "node-a routes, line 3: default via 192.0.2.254 dev eth0" in text
+    assert "fix: fix-route" in text
+    assert "node-a: backend not detected" in text
+    assert "node-b: iptables: iptables-save is not installed" in text
+    assert "1 check(s) run: 1 error, 1 warning, 1 info, 1 gap(s)" in text
+    assert "\x1b[" not in text
+
+
+def test_human_output_colour_on_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run_checks(small_snapshot(), [finding_spec()])
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = io.StringIO()
+    render_human(report, make_console(coloured, force_terminal=True))
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = io.StringIO()
+    render_human(report, make_console(plain, force_terminal=True))
+
+    assert _COLOUR_SGR.search(coloured.getvalue())
+    assert not _COLOUR_SGR.search(plain.getvalue())
+    assert "route is wrong" in plain.getvalue()
+
+
+def test_check_human_output_off_terminal(tmp_path: Path, snapshot_file: Path) -> None:
+    completed = run_cli("check", "--snapshot", str(snapshot_file), cwd=tmp_path)
+
+    assert completed.returncode in (0, 1), completed.stderr
+    assert "netdoctor: 2 node(s) from netns" in completed.stdout
+    assert "NOT COLLECTED (1)" in completed.stdout
+    assert "\x1b[" not in completed.stdout
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+def test_missing_snapshot_file(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.json"
+    completed = run_cli("check", "--json", "--snapshot", str(missing), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(missing), "not found", "netdoctor collect")
+    assert completed.stdout == ""
+
+
+def test_invalid_json_snapshot(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"schema": "netdoctor.snapshot/1",\n  "nodes": [\n')
+    completed = run_cli("check", "--json", "--snapshot", str(broken), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(broken), "invalid JSON", "line 3")
+
+
+def test_wrong_schema_version(tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"schema": "netdoctor.snapshot/0", "nodes": []}))
+    completed = run_cli("check", "--snapshot", str(old), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(old), "netdoctor.snapshot/0", SNAPSHOT_SCHEMA)
+
+
+def test_snapshot_with_bad_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema": SNAPSHOT_SCHEMA, "nodes": [{"name": "n1", "interfaces": "eth0"}]}))
+    completed = run_cli("check", "--snapshot", str(bad), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(bad), "$.nodes[0].interfaces", "expected a list")
+
+
+@nslib.needs_root
+def test_missing_namespace(tmp_path: Path) -> None:
+    completed = run_cli("check", "--netns", "nd-absent-namespace", cwd=tmp_path)
+
+    assert_one_line_error(completed, "nd-absent-namespace", "not found", "ip netns list")
+
+
+def test_invalid_namespace_name(tmp_path: Path) -> None:
+    completed = run_cli("check", "--netns", "../etc", cwd=tmp_path)
+
+    assert_one_line_error(completed, "'../etc'", "not a valid namespace name")
+
+
+def test_two_sources_rejected(tmp_path: Path, snapshot_file: Path) -> None:
+    completed = run_cli("check", "--netns", "nd-a", "--snapshot", str(snapshot_file), cwd=tmp_path)
+
+    assert_one_line_error(completed, "--netns and --snapshot cannot be combined")
+
+
+def test_unknown_check_id(tmp_path: Path, snapshot_file: Path) -> None:
+    completed = run_cli("check", "--check", "no-such-check", "--snapshot", str(snapshot_file), cwd=tmp_path)
+
+    assert_one_line_error(completed, "no-such-check", "netdoctor checks")
+
+
+def test_invalid_fail_on(tmp_path: Path, snapshot_file: Path) -> None:
+    completed = run_cli("check", "--fail-on", "fatal", "--snapshot", str(snapshot_file), cwd=tmp_path)
+
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    assert "'fatal' is not one of 'error', 'warning', 'info'" in completed.stderr
+
+
+def test_missing_bundle(tmp_path: Path) -> None:
+    completed = run_cli("check", "--bundle", str(tmp_path / "absent.tar.gz"), cwd=tmp_path)
+
+    assert_one_line_error(completed, "absent.tar.gz", "not found")
+
+
+def test_unwritable_collect_output(tmp_path: Path, snapshot_file: Path) -> None:
+    target = tmp_path / "no-such-dir" / "out.json"
+    completed = run_cli("collect", "--snapshot", str(snapshot_file), "-o", str(target), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(target), "cannot write")
+
+
+# --- startup cost --------------------------------------------------------------------------------
+
+_MODULE_PROBE = """
+import json, sys
+from netdoctor.cli import main
+try:
+    main(sys.argv[2:], prog_name="netdoctor")
+finally:
+    with open(sys.argv[1], "w") as handle:
+        json.dump(sorted(sys.modules), handle)
+"""
+
+
+def modules_loaded(tmp_path: Path, *arguments: str) -> tuple[int, set[str]]:
+    """Run the CLI in a fresh interpreter and return its exit status and every module it imported."""
+    listing = tmp_path / "modules.json"
+    completed = subprocess.run(
+        [sys.executable, "-c", _MODULE_PROBE, str(listing), *arguments],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode in (0, 1), completed.stderr
+    return completed.returncode, set(json.loads(listing.read_text()))
+
+
+def test_check_json_imports_little(tmp_path: Path, snapshot_file: Path) -> None:
+    _, modules = modules_loaded(tmp_path, "check", "--json", "--snapshot", str(snapshot_file))
+
+    for heavy in ("rich", "textual", "etcd3", "pyroute2", "grpc"):
+        assert heavy not in modules
+    assert "netdoctor.collect" not in modules
+    assert not any(name.startswith("netdoctor.collectors.") for name in modules)
+
+
+def test_check_imports_only_chosen_check(tmp_path: Path, snapshot_file: Path) -> None:
+    index = catalogue()
+    if len(set(index.values())) < 2:
+        pytest.skip("the catalogue needs checks in two modules to tell them apart")
+    chosen = sorted(index)[0]
+    _, modules = modules_loaded(tmp_path, "check", "--json", "--check", chosen, "--snapshot", str(snapshot_file))
+
+    loaded = {name.removeprefix("netdoctor.checks.") for name in modules if name.startswith("netdoctor.checks.")}
+    assert loaded == {index[chosen]}
+
+
+# --- catalogue commands --------------------------------------------------------------------------
+
+
+def test_checks_lists_catalogue(tmp_path: Path) -> None:
+    completed = run_cli("checks", "--json", cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    rows = json.loads(completed.stdout)
+    assert [row["id"] for row in rows] == sorted(catalogue())
+    for row in rows:
+        assert row["severity"] in ("error", "warning", "info")
+        assert row["backends"]
+        assert row["title"]
+
+    table = run_cli("checks", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert f"{len(rows)} check(s)" in table.stdout
+
+
+@pytest.mark.parametrize("check_id", sorted(catalogue()))
+def test_explain_prints_headings(tmp_path: Path, check_id: str) -> None:
+    completed = run_cli("explain", check_id, cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith(f"{check_id}: ")
+    for heading in ("What it checks", "Why it matters", "Known problems", "Example", "Fix safety"):
+        assert heading in completed.stdout
+
+
+def test_explain_unknown_id(tmp_path: Path) -> None:
+    completed = run_cli("explain", "no-such-check", cwd=tmp_path)
+
+    assert_one_line_error(completed, "no-such-check")
+
+
+# --- collection ----------------------------------------------------------------------------------
+
+
+def test_collect_from_snapshot_round_trip(tmp_path: Path, snapshot_file: Path) -> None:
+    output = tmp_path / "copy.json"
+    completed = run_cli("collect", "--snapshot", str(snapshot_file), "-o", str(output), cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    assert "2 node(s), 1 gap(s)" in completed.stderr
+    assert loads_snapshot(output.read_text()) == small_snapshot()
+
+
+@nslib.needs_root
+def test_collect_netns_names_nodes(tmp_path: Path) -> None:
+    with nslib.namespaces("cli-a", "cli-b") as (first, second):
+        output = tmp_path / "lab.json"
+        completed = run_cli("collect", "--netns", f"{first.name},{second.name}", "-o", str(output), cwd=tmp_path)
+
+        assert completed.returncode == 0, completed.stderr
+        snapshot = loads_snapshot(output.read_text())
+        assert snapshot.node_names == tuple(sorted((first.name, second.name)))
+        assert snapshot.source == "netns"
+
+
+@nslib.needs_root
+def test_check_netns_with_faults(tmp_path: Path, check_schema: dict[str, Any]) -> None:
+    with nslib.namespaces("cli-a", "cli-b") as (first, second):
+        first.ip(f"link add eth0 type veth peer name eth0 netns {second.name}")
+        for number, namespace in ((1, first), (2, second)):
+            namespace.ip(f"addr add 10.250.0.{number}/24 dev eth0")
+            namespace.ip("link set eth0 up")
+            namespace.ip("link add docker0 type bridge")
+            namespace.ip("addr add 172.17.0.1/16 dev docker0")
+            namespace.ip("link set docker0 up")
+        second.run("iptables -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited")
+
+        completed = run_cli("check", "--json", "--netns", f"{first.name},{second.name}", cwd=tmp_path)
+
+    assert completed.returncode in (0, 1), completed.stderr
+    document = json.loads(completed.stdout)
+    assert schema_errors(document, check_schema, check_schema) == []
+    assert [node["name"] for node in document["nodes"]] == sorted((first.name, second.name))
+    assert completed.returncode == (1 if document["summary"]["error"] else 0)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_local_check_without_root(tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "check", "--json"]
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "HOME": str(tmp_path)})
+
+    assert completed.returncode in (0, 1), completed.stderr
+    document = json.loads(completed.stdout)
+    privileges = [gap for gap in document["gaps"] if gap["source"] == "privileges"]
+    assert len(privileges) == 1
+    assert "run it as root" in privileges[0]["reason"]
