@@ -6,6 +6,7 @@ index with what the modules register.
 """
 
 CATALOGUE: dict[str, str] = {
+    "bgp-peer-down": "bgp",
     "etcd-lease-mismatch": "flannel_etcd",
     "etcd-network-config-missing": "flannel_etcd",
 }
