@@ -94,11 +94,12 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """A flannel subnet lease disagrees with the node it should describe.
 
     What it checks:
-        Each lease under ``<prefix>/subnets/`` against the nodes: a node that
-        runs flannel but has no lease for any of its addresses; a lease whose
-        PublicIP is no node's address; two leases for one PublicIP; a lease whose
-        VtepMAC differs from the node's ``flannel.1`` MAC; and a node whose
-        ``subnet.env`` FLANNEL_SUBNET is not its lease's subnet.
+        Each lease under ``<prefix>/subnets/`` against the nodes. It reports a
+        node that runs flannel but has no lease for any of its addresses, a
+        lease whose PublicIP is no node's address, and two leases for one
+        PublicIP. It also reports a lease whose VtepMAC differs from the node's
+        ``flannel.1`` MAC, and a node whose ``subnet.env`` FLANNEL_SUBNET is not
+        its lease's subnet.
     Why it matters:
         Every node programs its routes, FDB and neighbour entries from the
         leases. A lease with a wrong PublicIP or VtepMAC sends peers' traffic for

@@ -51,7 +51,7 @@ def prefixes(etcd: EtcdData) -> tuple[str, ...]:
 
 @lru_cache(maxsize=64)
 def network_config(etcd: EtcdData, prefix: str = DEFAULT_PREFIX) -> NetworkConfig:
-    """Parse the network config under ``prefix``; ``error`` says why it is missing or invalid."""
+    """Parse the network config under ``prefix``; ``error`` tells why it is missing or invalid."""
     key = f"{prefix}/config"
     raw = etcd.get(key)
     if raw is None:

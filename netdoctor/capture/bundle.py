@@ -30,7 +30,8 @@ from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot, Provenance
 logger = logging.getLogger(__name__)
 
 #: Largest archive member read, in bytes. ``ip -j -d route show table all`` of a
-#: node with 100,000 routes is about 25 MB.
+#: node with 100,000 routes is 14.7 MB (measured with iproute2 6.1 on /32 routes
+#: with a gateway, device, protocol and metric).
 MAX_MEMBER_BYTES = 128 * 1024 * 1024
 #: Largest total of all archive members, in bytes.
 MAX_TOTAL_BYTES = 4 * 1024 * 1024 * 1024
@@ -46,7 +47,7 @@ class BundleError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _FileSpec:
-    """Which snapshot field a bundle file fills, and the parser that reads it."""
+    """The snapshot field a bundle file fills, and the parser that reads it."""
 
     field: str
     module: str
