@@ -27,7 +27,7 @@ def bgp_peer_down(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     What it checks:
         Every BGP session that ``birdc show protocols`` or FRR's ``show bgp
         summary json`` reports, on every node where they were captured. A
-        session counts as up only when BGP says Established; Idle, Connect,
+        session counts as up only in the Established state. Idle, Connect,
         Active, OpenSent, OpenConfirm and administratively disabled sessions are
         reported with their state and BIRD's info or FRR's last error.
     Why it matters:
