@@ -87,7 +87,7 @@ def from_json(kind: Any, data: Any, where: str = "$") -> Any:
         values = {name: from_json(hints[name], item, f"{where}.{name}") for name, item in data.items()}
         try:
             return kind(**values)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:  # a missing field, or a check in __post_init__
             raise SchemaError(f"{where}: {error}") from None
 
     if kind is bool:

@@ -143,6 +143,15 @@ def _ip_from_json(data: Any, count: int, where: str) -> Sequence[int]:
     return column
 
 
+def _none_first(value: Any) -> Any:
+    """Return a sort key for nested tuples that may hold None: None sorts before any value."""
+    if value is None:
+        return (0,)
+    if isinstance(value, tuple):
+        return (1, tuple(_none_first(item) for item in value))
+    return (1, value)
+
+
 class Table(Generic[R]):
     """An immutable table of rows of type ``ROW``, stored column by column.
 
@@ -167,7 +176,14 @@ class Table(Generic[R]):
     @classmethod
     def from_rows(cls, rows: Iterable[R]) -> Any:
         """Build a table from rows in any order; they are stored sorted."""
-        ordered = sorted(rows)
+        ordered = list(rows)
+        try:
+            ordered.sort()
+        except TypeError:
+            # An optional field holds None in one row and a value in another (a
+            # next hop without a gateway, say). The key orders None first and
+            # agrees with plain comparison everywhere else, so the order stays canonical.
+            ordered.sort(key=_none_first)
         columns: list[Any] = []
         for position, column in enumerate(cls.COLUMNS):
             items = (row[position] for row in ordered)

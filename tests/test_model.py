@@ -1,0 +1,381 @@
+"""The snapshot model: JSON round trip, schema rejection and columnar table equality."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netdoctor.model import (
+    Address,
+    BgpSession,
+    ClusterSnapshot,
+    DockerDaemon,
+    EtcdData,
+    FdbEntry,
+    FdbTable,
+    FlannelSubnetEnv,
+    Gap,
+    Interface,
+    IptablesChain,
+    IptablesMatch,
+    IptablesOption,
+    IptablesRule,
+    IptablesRuleset,
+    IptablesTable,
+    KubeNode,
+    Neighbour,
+    NeighbourTable,
+    NextHop,
+    NodeSnapshot,
+    OvsBridge,
+    OvsInterface,
+    OvsPort,
+    Provenance,
+    Route,
+    RouteTable,
+    SchemaError,
+    Sysctls,
+    TunnelInfo,
+    VxlanInfo,
+)
+from netdoctor.model.addr import parse_ip, parse_mac
+from netdoctor.model.serialize import (
+    SNAPSHOT_SCHEMA,
+    dump_snapshot,
+    dumps_snapshot,
+    load_snapshot,
+    loads_snapshot,
+)
+
+
+def full_node(name: str) -> NodeSnapshot:
+    """A node with every part filled, IPv4 and IPv6, and a multipath route."""
+    interfaces = (
+        Interface("lo", 1, "loopback", "UNKNOWN", 65536, ("LOOPBACK", "UP"), addresses=(Address(4, "127.0.0.1", 8, "host"),)),
+        Interface(
+            "eth0", 2, "veth", "UP", 1500, ("BROADCAST", "UP"), mac="02:00:00:00:00:01", link_index=7,
+            link_netns="lan", addresses=(Address(4, "192.0.2.1", 24, broadcast="192.0.2.255"), Address(6, "2001:db8::1", 64)),
+        ),
+        Interface(
+            "flannel.1", 5, "vxlan", "UNKNOWN", 1450, ("UP",), mac="0e:00:00:00:00:01",
+            vxlan=VxlanInfo(1, local="192.0.2.1", port=8472, dev="eth0", learning=False),
+        ),
+        Interface("gre1", 6, "gre", "UNKNOWN", 1476, ("UP",), tunnel=TunnelInfo("192.0.2.1", "192.0.2.3", ttl=64)),
+        Interface("docker0", 3, "bridge", "DOWN", 1500, ("BROADCAST",), addresses=(Address(4, "203.0.113.1", 24),)),
+    )
+    routes = RouteTable.from_rows([
+        Route.make("192.0.2.0/24", dev="eth0", protocol="kernel", scope=253, prefsrc="192.0.2.1"),
+        Route.make("default", gateway="192.0.2.254", dev="eth0", metric=100),
+        Route.make("198.51.100.0/24", type="blackhole", protocol="bird", metric=32),
+        Route.make("203.0.113.0/24", nexthops=(NextHop("192.0.2.2", "eth0", 1, 0), NextHop("192.0.2.3", "eth0", 2, 4))),
+        Route.make("2001:db8:1::/48", gateway="2001:db8::2", dev="eth0", protocol="bgp", nhid=22),
+        Route.make("192.0.2.1", type="local", table=255, dev="eth0", protocol="kernel", scope=254, mtu=1400),
+    ])
+    neighbours = NeighbourTable.from_rows([
+        Neighbour(4, parse_ip("192.0.2.2")[1], "eth0", parse_mac("02:00:00:00:00:02"), 0x02, 0),
+        Neighbour(6, parse_ip("2001:db8::2")[1], "eth0", parse_mac("02:00:00:00:00:02"), 0x80, 1),
+    ])
+    fdb = FdbTable.from_rows([
+        FdbEntry(parse_mac("0e:00:00:00:00:02"), "flannel.1", "", 4, parse_ip("192.0.2.2")[1], 0, 0, 0, 0x80, 0x02),
+        FdbEntry(parse_mac("02:42:ac:11:00:02"), "veth0", "docker0", 0, 0, 1, 0, 0, 0x02, 0x04),
+    ])
+    rule = IptablesRule(
+        "INPUT", 5, "-p icmp -j REJECT --reject-with icmp-host-prohibited", protocol="icmp",
+        source="198.51.100.0/24", source_negated=True,
+        matches=(IptablesMatch("icmp", (IptablesOption("--icmp-type", ("8",)),)),),
+        target="REJECT", target_options=(IptablesOption("--reject-with", ("icmp-host-prohibited",)),),
+        packets=3, bytes=252,
+    )
+    iptables = IptablesRuleset(4, (IptablesTable("filter", (IptablesChain("INPUT", "ACCEPT", 10, 840),), (rule,)),))
+    return NodeSnapshot(
+        name=name,
+        interfaces=interfaces,
+        routes=routes,
+        neighbours=neighbours,
+        fdb=fdb,
+        iptables=iptables,
+        ip6tables=IptablesRuleset(6),
+        sysctls=Sysctls((("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.all.rp_filter", "2"))),
+        flannel_env=FlannelSubnetEnv("10.244.0.0/16", "10.244.1.1/24", 1450, True, (("FLANNEL_MTU", "1450"),)),
+        docker=DockerDaemon(bip="203.0.113.1/24", mtu=1450, raw='{"bip": "203.0.113.1/24"}'),
+        ovs=(OvsBridge("br-int", (OvsPort("gre1", (OvsInterface("gre1", "gre", (("remote_ip", "192.0.2.3"),)),)),), "netdev"),),
+        bgp=(BgpSession("bird", "n2", "Established", neighbor="192.0.2.2", since="12:00:00"),),
+        provenance=(Provenance("routes", "ip -j -d route show table all"),),
+        extra_files=("etc/cni/net.d/10-flannel.conflist",),
+        meta=(("iproute2", "6.1.0"),),
+    )
+
+
+def full_snapshot() -> ClusterSnapshot:
+    return ClusterSnapshot(
+        nodes=(full_node("node-b"), full_node("node-a"), NodeSnapshot("node-c")),
+        etcd=EtcdData((("/coreos.com/network/config", '{"Network": "10.244.0.0/16"}'),), "http://127.0.0.1:2379 v3"),
+        kube_nodes=(KubeNode("node-a", ("10.244.1.0/24",), ("192.0.2.1",), (("flannel.alpha.coreos.com/public-ip", "192.0.2.1"),)),),
+        gaps=(Gap("node-c", "routes", "ip is not installed"), Gap(None, "etcd", "timed out")),
+        source="netns",
+        collected_at="2026-01-01T00:00:00+00:00",
+    )
+
+
+# --- round trip ----------------------------------------------------------------------------------
+
+
+def test_snapshot_round_trip() -> None:
+    snapshot = full_snapshot()
+    loaded = loads_snapshot(dumps_snapshot(snapshot))
+
+    assert loaded == snapshot
+    assert loaded.node_names == ("node-a", "node-b", "node-c")
+    assert loaded.node("node-c").routes is None
+    assert dumps_snapshot(loaded) == dumps_snapshot(snapshot)
+
+
+def test_round_trip_keeps_table_rows() -> None:
+    node = loads_snapshot(dumps_snapshot(full_snapshot())).node("node-a")
+
+    assert node.routes is not None
+    described = sorted(route.describe() for route in node.routes)
+    assert "blackhole 198.51.100.0/24 proto bird metric 32" in described
+    multipath = [route for route in node.routes if route.nexthops]
+    assert multipath[0].nexthops == (NextHop("192.0.2.2", "eth0", 1, 0), NextHop("192.0.2.3", "eth0", 2, 4))
+    ipv6 = [route for route in node.routes if route.family == 6]
+    assert ipv6[0].destination == "2001:db8:1::/48"
+    assert ipv6[0].via == "2001:db8::2"
+
+
+def test_empty_parts_differ_from_absent() -> None:
+    empty = NodeSnapshot("n1", interfaces=(), routes=RouteTable.empty())
+    loaded = loads_snapshot(dumps_snapshot(ClusterSnapshot(nodes=(empty,)))).node("n1")
+
+    assert loaded.interfaces == ()
+    assert loaded.routes is not None
+    assert len(loaded.routes) == 0
+    assert loaded.neighbours is None
+
+
+def test_dump_starts_with_schema() -> None:
+    data = dump_snapshot(full_snapshot())
+
+    assert next(iter(data)) == "schema"
+    assert data["schema"] == SNAPSHOT_SCHEMA
+
+
+# --- schema rejection ----------------------------------------------------------------------------
+
+
+def dumped() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(dumps_snapshot(full_snapshot()))
+    return data
+
+
+def reject(data: Any) -> str:
+    with pytest.raises(SchemaError) as raised:
+        load_snapshot(data, "case.json")
+    return str(raised.value)
+
+
+def test_rejects_wrong_schema_version() -> None:
+    data = dumped()
+    data["schema"] = "netdoctor.snapshot/2"
+
+    message = reject(data)
+    assert "netdoctor.snapshot/2" in message
+    assert "netdoctor collect -o FILE" in message
+
+
+def test_rejects_missing_schema() -> None:
+    data = dumped()
+    del data["schema"]
+
+    assert "None" in reject(data)
+
+
+def test_rejects_non_object() -> None:
+    assert "expected a JSON object" in reject([1, 2])
+
+
+def test_rejects_unknown_field() -> None:
+    data = dumped()
+    data["nodes"][0]["interfaces"][0]["colour"] = "red"
+
+    assert "$.nodes[0].interfaces[0]: unknown field(s) colour" in reject(data)
+
+
+def test_rejects_wrong_type() -> None:
+    data = dumped()
+    data["nodes"][0]["interfaces"][1]["mtu"] = "1500"
+
+    assert "$.nodes[0].interfaces[1].mtu: expected an integer" in reject(data)
+
+
+def test_rejects_bool_as_integer() -> None:
+    data = dumped()
+    data["nodes"][0]["interfaces"][1]["mtu"] = True
+
+    assert "expected an integer" in reject(data)
+
+
+def test_rejects_missing_required_field() -> None:
+    data = dumped()
+    del data["nodes"][0]["interfaces"][0]["mtu"]
+
+    assert "$.nodes[0].interfaces[0]" in reject(data)
+
+
+def test_rejects_bad_base64_column() -> None:
+    data = dumped()
+    data["nodes"][0]["routes"]["columns"]["metric"] = "not base64!"
+
+    assert "$.nodes[0].routes.metric: invalid base64" in reject(data)
+
+
+def test_rejects_column_count_mismatch() -> None:
+    data = dumped()
+    data["nodes"][0]["routes"]["count"] += 1
+
+    assert "rows, expected" in reject(data)
+
+
+def test_rejects_missing_column() -> None:
+    data = dumped()
+    del data["nodes"][0]["neighbours"]["columns"]["lladdr"]
+
+    assert "$.nodes[0].neighbours.lladdr: column missing" in reject(data)
+
+
+def test_rejects_string_index_out_of_range() -> None:
+    data = dumped()
+    data["nodes"][0]["routes"]["columns"]["dev"]["values"] = []
+
+    assert "string index out of range" in reject(data)
+
+
+def test_rejects_duplicate_node_names() -> None:
+    data = dumped()
+    data["nodes"][1]["name"] = data["nodes"][0]["name"]
+
+    assert "duplicate node names" in reject(data)
+
+
+def test_rejects_invalid_json_text() -> None:
+    with pytest.raises(SchemaError) as raised:
+        loads_snapshot('{"schema": ', "cut.json")
+
+    assert "cut.json: invalid JSON at line 1" in str(raised.value)
+
+
+# --- table equality ------------------------------------------------------------------------------
+
+
+def sample_routes() -> list[Route]:
+    return [
+        Route.make("192.0.2.0/24", dev="eth0", protocol="kernel", scope=253),
+        Route.make("198.51.100.0/24", gateway="192.0.2.2", dev="eth0"),
+        Route.make("2001:db8::/32", dev="eth0", protocol="kernel"),
+        Route.make("203.0.113.0/24", nexthops=(NextHop("192.0.2.2", "eth0"),)),
+    ]
+
+
+def test_table_equal_in_any_order() -> None:
+    rows = sample_routes()
+    forward = RouteTable.from_rows(rows)
+    backward = RouteTable.from_rows(reversed(rows))
+
+    assert forward == backward
+    assert list(forward) == list(backward)
+    assert dumps_snapshot(ClusterSnapshot((NodeSnapshot("n", routes=forward),))) == dumps_snapshot(
+        ClusterSnapshot((NodeSnapshot("n", routes=backward),))
+    )
+
+
+def test_table_order_with_none_next_hops() -> None:
+    base = Route.make("203.0.113.0/24")
+    rows = [
+        base._replace(nexthops=(NextHop(None, "eth1"),)),
+        base._replace(nexthops=(NextHop("192.0.2.2", "eth1"),)),
+        base._replace(nexthops=(NextHop(None, None),)),
+    ]
+
+    forward = RouteTable.from_rows(rows)
+    backward = RouteTable.from_rows(reversed(rows))
+
+    assert forward == backward
+    assert [route.nexthops[0] for route in forward] == [
+        NextHop(None, None), NextHop(None, "eth1"), NextHop("192.0.2.2", "eth1")
+    ]
+
+
+def test_table_differs_by_one_field() -> None:
+    rows = sample_routes()
+    changed = [*rows[:-1], rows[-1]._replace(metric=5)]
+
+    assert RouteTable.from_rows(rows) != RouteTable.from_rows(changed)
+    assert RouteTable.from_rows(rows) != RouteTable.from_rows(rows[:-1])
+
+
+def test_table_differs_by_extras() -> None:
+    rows = sample_routes()
+    changed = [*rows[:-1], rows[-1]._replace(nexthops=(NextHop("192.0.2.3", "eth0"),))]
+
+    assert RouteTable.from_rows(rows) != RouteTable.from_rows(changed)
+
+
+def test_tables_of_different_kinds_differ() -> None:
+    assert RouteTable.empty() != NeighbourTable.empty()
+
+
+def test_table_column_and_indexing() -> None:
+    table = RouteTable.from_rows(sample_routes())
+
+    assert len(table) == 4
+    assert table[-1] == table[3]
+    assert sorted(table.column("dev")) == ["", "eth0", "eth0", "eth0"]
+    with pytest.raises(IndexError):
+        table[4]
+    with pytest.raises(KeyError):
+        table.column("colour")
+
+
+_ipv4 = st.integers(min_value=0, max_value=(1 << 32) - 1)
+_ipv6 = st.integers(min_value=0, max_value=(1 << 128) - 1)
+
+
+@st.composite
+def routes(draw: st.DrawFn) -> Route:
+    family = draw(st.sampled_from([4, 6]))
+    address = _ipv4 if family == 4 else _ipv6
+    hops = draw(st.lists(st.builds(NextHop, st.sampled_from([None, "192.0.2.9"]), st.sampled_from([None, "eth1"]),
+                                   st.integers(1, 255), st.integers(0, 16)), max_size=2))
+    return Route(
+        family=family,
+        table=draw(st.sampled_from([254, 255, 100])),
+        dst=draw(address),
+        dst_len=draw(st.integers(0, 32 if family == 4 else 128)),
+        type=draw(st.integers(0, 11)),
+        protocol=draw(st.sampled_from(["kernel", "boot", "bird", "bgp", "42"])),
+        scope=draw(st.sampled_from([0, 253, 254])),
+        metric=draw(st.integers(0, (1 << 32) - 1)),
+        gateway=draw(address),
+        dev=draw(st.sampled_from(["", "eth0", "flannel.1", "cali1234"])),
+        prefsrc=draw(address),
+        flags=draw(st.integers(0, 255)),
+        nhid=draw(st.integers(0, 1000)),
+        mtu=draw(st.integers(0, 9000)),
+        nexthops=tuple(hops),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(routes(), max_size=30))
+def test_route_table_round_trip_property(rows: list[Route]) -> None:
+    table = RouteTable.from_rows(rows)
+    snapshot = ClusterSnapshot((NodeSnapshot("n", routes=table),))
+    loaded = loads_snapshot(dumps_snapshot(snapshot)).node("n").routes
+
+    assert loaded == table
+    assert Counter(loaded or ()) == Counter(rows)
