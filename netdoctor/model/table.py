@@ -57,7 +57,7 @@ def _from_le_bytes(typecode: str, raw: bytes) -> array:
 class _StrColumn:
     """Interned strings: a list of distinct values and one index per row."""
 
-    __slots__ = ("values", "index")
+    __slots__ = ("index", "values")
 
     def __init__(self, values: list[str], index: array) -> None:
         self.values = values
