@@ -6,6 +6,9 @@ from netdoctor.model.node import (
     Address,
     BgpSession,
     DockerDaemon,
+    FirewalldPolicy,
+    FirewalldState,
+    FirewalldZone,
     FlannelSubnetEnv,
     Interface,
     IptablesChain,
@@ -28,7 +31,7 @@ from netdoctor.model.table import SchemaError
 
 __all__ = [
     "Address", "BgpSession", "ClusterSnapshot", "DockerDaemon", "EtcdData", "Evidence", "FdbEntry",
-    "FdbTable", "Finding", "FlannelSubnetEnv", "Gap", "Interface", "IptablesChain", "IptablesMatch",
+    "FdbTable", "Finding", "FirewalldPolicy", "FirewalldState", "FirewalldZone", "FlannelSubnetEnv", "Gap", "Interface", "IptablesChain", "IptablesMatch",
     "IptablesOption", "IptablesRule", "IptablesRuleset", "IptablesTable", "KubeNode", "Neighbour",
     "NeighbourTable", "NextHop", "NodeSnapshot", "OvsBridge", "OvsInterface", "OvsPort", "Provenance",
     "Route", "RouteTable", "SchemaError", "Severity", "Sysctls", "TunnelInfo", "VxlanInfo",

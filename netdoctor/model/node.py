@@ -270,6 +270,71 @@ class BgpSession:
 
 
 @dataclass(frozen=True, slots=True)
+class FirewalldZone:
+    """One zone of ``firewall-cmd --list-all-zones``; list fields keep firewalld's own spelling."""
+
+    name: str
+    #: Whether the zone is bound to an interface or source (``public (active)``).
+    active: bool = False
+    #: Whether the header marks it as the default zone (firewalld 0.x prints ``(default, active)``).
+    default: bool = False
+    #: ``default``, ``ACCEPT``, ``DROP``, ``%%REJECT%%``; None when the block has no ``target:`` line.
+    target: str | None = None
+    icmp_block_inversion: bool | None = None
+    interfaces: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    #: Port entries such as ``8472/udp`` or ``30000-32767/tcp``.
+    ports: tuple[str, ...] = ()
+    protocols: tuple[str, ...] = ()
+    #: Intra-zone forwarding (``forward: yes``), printed by firewalld 1.0 and later.
+    forward: bool | None = None
+    masquerade: bool | None = None
+    forward_ports: tuple[str, ...] = ()
+    source_ports: tuple[str, ...] = ()
+    icmp_blocks: tuple[str, ...] = ()
+    #: Rich rules as firewalld prints them, e.g. ``rule family="ipv4" source address="10.244.0.0/16" accept``.
+    rich_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FirewalldPolicy:
+    """One policy of ``firewall-cmd --list-all-policies`` (firewalld 0.9 and later)."""
+
+    name: str
+    active: bool = False
+    priority: int | None = None
+    target: str | None = None
+    ingress_zones: tuple[str, ...] = ()
+    egress_zones: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
+    protocols: tuple[str, ...] = ()
+    masquerade: bool | None = None
+    forward_ports: tuple[str, ...] = ()
+    source_ports: tuple[str, ...] = ()
+    icmp_blocks: tuple[str, ...] = ()
+    rich_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FirewalldState:
+    """The runtime firewalld configuration of a node: zones, the default zone and policies."""
+
+    zones: tuple[FirewalldZone, ...] = ()
+    default_zone: str | None = None
+    #: None when policies were not captured (firewalld older than 0.9 has none).
+    policies: tuple[FirewalldPolicy, ...] | None = None
+
+    def zone(self, name: str) -> FirewalldZone | None:
+        """Return the zone of that name, if captured."""
+        for zone in self.zones:
+            if zone.name == name:
+                return zone
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Sysctls:
     """Kernel parameters as ``key -> value`` text, with keys in dotted form."""
 
@@ -311,6 +376,7 @@ class NodeSnapshot:
     docker: DockerDaemon | None = None
     ovs: tuple[OvsBridge, ...] | None = None
     bgp: tuple[BgpSession, ...] | None = None
+    firewalld: FirewalldState | None = None
     provenance: tuple[Provenance, ...] = ()
     #: Bundle files that no parser reads, kept by name so nothing is silently dropped.
     extra_files: tuple[str, ...] = ()
@@ -331,5 +397,5 @@ class NodeSnapshot:
     def parts(self) -> dict[str, Any]:
         """Return the captured parts by source name, for views and gap reporting."""
         names = ("interfaces", "routes", "neighbours", "fdb", "iptables", "ip6tables", "sysctls",
-                 "flannel_env", "docker", "ovs", "bgp")
+                 "flannel_env", "docker", "ovs", "bgp", "firewalld")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}

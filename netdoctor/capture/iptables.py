@@ -1,0 +1,310 @@
+"""Parse ``iptables-save`` and ``ip6tables-save`` output, with or without ``-c`` counters.
+
+The format is the one ``iptables-restore`` reads: ``*table`` opens a table,
+``:CHAIN POLICY [packets:bytes]`` declares a chain, ``[packets:bytes] -A CHAIN ...``
+appends a rule and ``COMMIT`` closes the table. Lines starting with ``#`` are
+comments, including the nft variant's ``# Warning: iptables-legacy tables present``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+from typing import Any
+
+from netdoctor.capture import ParseError
+from netdoctor.model.node import (
+    IptablesChain,
+    IptablesMatch,
+    IptablesOption,
+    IptablesRule,
+    IptablesRuleset,
+    IptablesTable,
+)
+
+logger = logging.getLogger(__name__)
+
+_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
+_CHAIN_LINE = re.compile(r"^:(\S+)\s+(\S+)(?:\s+(\[\S*\]))?\s*$")
+_NEGATIVE_NUMBER = re.compile(r"^-\d")
+
+#: Long and short spellings of the options that test packet header fields.
+_FIELD_OPTIONS = {
+    "-p": "protocol",
+    "--protocol": "protocol",
+    "-s": "source",
+    "--source": "source",
+    "--src": "source",
+    "-d": "destination",
+    "--destination": "destination",
+    "--dst": "destination",
+    "-i": "in_interface",
+    "--in-interface": "in_interface",
+    "-o": "out_interface",
+    "--out-interface": "out_interface",
+}
+
+
+def parse_iptables_save(text: str, source: str, family: int = 4) -> IptablesRuleset:
+    """Parse the whole output of ``iptables-save`` (family 4) or ``ip6tables-save`` (family 6).
+
+    Raise :class:`ParseError` naming the line for anything ``iptables-restore``
+    would reject: a rule outside a table, a rule for an undeclared chain, an
+    unknown line, unbalanced quotes or a table that is not closed by ``COMMIT``.
+    """
+    if family not in (4, 6):
+        raise ParseError(source, None, f"invalid address family {family}: expected 4 or 6")
+
+    tables: list[IptablesTable] = []
+    table_name: str | None = None
+    table_line = 0
+    chains: list[IptablesChain] = []
+    rules: list[IptablesRule] = []
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+
+        if line.startswith("*"):
+            if table_name is not None:
+                raise ParseError(
+                    source,
+                    number,
+                    f"table {line[1:]!r} starts before table {table_name!r} is committed",
+                )
+            table_name = line[1:].strip()
+            if not table_name or " " in table_name:
+                raise ParseError(
+                    source, number, f"invalid table header {line!r}: expected '*TABLE'"
+                )
+            table_line = number
+            chains, rules = [], []
+            continue
+
+        if line == "COMMIT":
+            if table_name is None:
+                raise ParseError(source, number, "COMMIT without a '*TABLE' line before it")
+            tables.append(IptablesTable(table_name, tuple(chains), tuple(rules)))
+            table_name = None
+            continue
+
+        if table_name is None:
+            raise ParseError(
+                source, number, f"{line[:40]!r} appears outside a table: expected '*TABLE' first"
+            )
+
+        if line.startswith(":"):
+            chains.append(_parse_chain(line, source, number))
+            continue
+
+        declared = {chain.name for chain in chains}
+        rules.append(_parse_rule_line(line, source, number, declared))
+
+    if table_name is not None:
+        raise ParseError(
+            source,
+            table_line,
+            f"table {table_name!r} is not closed by COMMIT: the output looks truncated",
+        )
+    return IptablesRuleset(family=family, tables=tuple(tables))
+
+
+def _parse_chain(line: str, source: str, number: int) -> IptablesChain:
+    match = _CHAIN_LINE.match(line)
+    if match is None:
+        raise ParseError(
+            source, number, f"invalid chain line {line!r}: expected ':CHAIN POLICY [packets:bytes]'"
+        )
+    name, policy, counters = match.groups()
+    packets, byte_count = _parse_counters(counters, source, number) if counters else (None, None)
+    return IptablesChain(
+        name=name, policy=None if policy == "-" else policy, packets=packets, bytes=byte_count
+    )
+
+
+def _parse_counters(text: str, source: str, number: int) -> tuple[int, int]:
+    match = _COUNTERS.match(text)
+    if match is None:
+        raise ParseError(source, number, f"invalid counters {text!r}: expected '[packets:bytes]'")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _tokenize(text: str, source: str, number: int) -> list[str]:
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        return list(lexer)
+    except ValueError as error:
+        raise ParseError(source, number, f"cannot split the rule into words: {error}") from None
+
+
+def _parse_rule_line(line: str, source: str, number: int, declared: set[str]) -> IptablesRule:
+    packets: int | None = None
+    byte_count: int | None = None
+    body = line
+    if body.startswith("["):
+        counters, _, body = body.partition(" ")
+        packets, byte_count = _parse_counters(counters, source, number)
+        body = body.lstrip()
+
+    if not body.startswith("-A ") and not body.startswith("--append "):
+        raise ParseError(
+            source,
+            number,
+            f"unknown line {line[:60]!r}: expected '-A CHAIN ...', ':CHAIN', '*TABLE' or COMMIT",
+        )
+    rule_text = body.split(" ", 1)[1].strip()
+
+    tokens = _tokenize(rule_text, source, number)
+    if not tokens:
+        raise ParseError(source, number, "'-A' without a chain name")
+    chain = tokens[0]
+    if chain not in declared:
+        raise ParseError(
+            source,
+            number,
+            f"rule for chain {chain!r}, which the table does not declare with ':{chain}'",
+        )
+
+    builder = _RuleBuilder(source, number)
+    builder.read(tokens[1:])
+    if builder.packets is not None:
+        packets, byte_count = builder.packets, builder.bytes
+    return IptablesRule(
+        chain=chain,
+        line=number,
+        text=rule_text,
+        packets=packets,
+        bytes=byte_count,
+        **builder.fields(),
+    )
+
+
+class _RuleBuilder:
+    """Collects the conditions, matches and target of one rule from its words."""
+
+    def __init__(self, source: str, number: int) -> None:
+        self.source = source
+        self.number = number
+        self.header: dict[str, Any] = {}
+        self.matches: list[tuple[str, list[IptablesOption]]] = []
+        self.target: str | None = None
+        self.goto = False
+        self.target_options: list[IptablesOption] = []
+        self.in_target = False
+        self.packets: int | None = None
+        self.bytes: int | None = None
+
+    def fail(self, message: str) -> ParseError:
+        return ParseError(self.source, self.number, message)
+
+    def read(self, tokens: list[str]) -> None:
+        index = 0
+        negated = False
+        while index < len(tokens):
+            token = tokens[index]
+            index += 1
+
+            if token == "!":
+                if negated:
+                    raise self.fail("two '!' in a row")
+                negated = True
+                continue
+
+            if token in _FIELD_OPTIONS:
+                value, index = self._value(tokens, index, token)
+                name = _FIELD_OPTIONS[token]
+                self.header[name] = value
+                self.header[f"{name}_negated"] = negated
+                self.in_target = False
+            elif token in ("-f", "--fragment"):
+                self.header["fragment"] = not negated
+            elif token in ("-m", "--match"):
+                module, index = self._value(tokens, index, token)
+                if negated:
+                    raise self.fail(f"'!' cannot negate '-m {module}'")
+                self.matches.append((module, []))
+                self.in_target = False
+            elif token in ("-j", "--jump", "-g", "--goto"):
+                target, index = self._value(tokens, index, token)
+                if negated:
+                    raise self.fail(f"'!' cannot negate '{token} {target}'")
+                if self.target is not None:
+                    raise self.fail(f"second target {target!r} after {self.target!r}")
+                self.target = target
+                self.goto = token in ("-g", "--goto")
+                self.in_target = True
+            elif token in ("-c", "--set-counters"):
+                index = self._counters(tokens, index)
+            elif token.startswith("-") and not _NEGATIVE_NUMBER.match(token):
+                index = self._option(tokens, index, token, negated)
+            else:
+                raise self.fail(
+                    f"unexpected word {token!r}: expected an option such as '-p', '-m' or '-j'"
+                )
+            negated = False
+
+        if negated:
+            raise self.fail("'!' at the end of the rule negates nothing")
+
+    def _value(self, tokens: list[str], index: int, option: str) -> tuple[str, int]:
+        if index >= len(tokens):
+            raise self.fail(f"option {option} has no value")
+        return tokens[index], index + 1
+
+    def _counters(self, tokens: list[str], index: int) -> int:
+        if (
+            index + 1 >= len(tokens)
+            or not tokens[index].isdigit()
+            or not tokens[index + 1].isdigit()
+        ):
+            raise self.fail("'-c' must be followed by two counters: packets and bytes")
+        self.packets, self.bytes = int(tokens[index]), int(tokens[index + 1])
+        return index + 2
+
+    def _option(self, tokens: list[str], index: int, name: str, negated: bool) -> int:
+        values: list[str] = []
+        # Old iptables wrote the negation after the option name: '--dport ! 22'.
+        if (
+            index < len(tokens)
+            and tokens[index] == "!"
+            and index + 1 < len(tokens)
+            and not tokens[index + 1].startswith("-")
+        ):
+            negated = True
+            index += 1
+        while index < len(tokens):
+            word = tokens[index]
+            if word == "!" or (
+                word.startswith("-") and not _NEGATIVE_NUMBER.match(word) and word != "-"
+            ):
+                break
+            values.append(word)
+            index += 1
+        option = IptablesOption(name=name, values=tuple(values), negated=negated)
+
+        if self.in_target:
+            self.target_options.append(option)
+        elif self.matches:
+            self.matches[-1][1].append(option)
+        elif "protocol" in self.header:
+            # '-p tcp --dport 22' without '-m tcp': the protocol match is implicit.
+            self.matches.append((str(self.header["protocol"]), [option]))
+        else:
+            raise self.fail(
+                f"option {name} comes before any '-m' match, '-p' protocol or '-j' target"
+            )
+        return index
+
+    def fields(self) -> dict[str, Any]:
+        values = dict(self.header)
+        values["matches"] = tuple(
+            IptablesMatch(module, tuple(options)) for module, options in self.matches
+        )
+        values["target"] = self.target
+        values["goto"] = self.goto
+        values["target_options"] = tuple(self.target_options)
+        return values
