@@ -1,0 +1,907 @@
+"""Parsers of iproute2 output: ``ip addr``, ``ip route``, ``ip neigh`` and ``bridge fdb``, text and JSON.
+
+Each parser takes the output and the name of the command or file it came from,
+and returns the model part that a netlink dump of the same state gives, so a
+snapshot built from a bundle of text captures compares field by field with one
+collected live (the parity test checks this against the kernel):
+
+* route protocols are ``rt_protos`` names, or the decimal number when the name
+  is not in :data:`~netdoctor.model.routes.ROUTE_PROTOCOLS`;
+* scopes, tables and types are the kernel's numbers; a route line without
+  ``table`` is in main (254), without ``metric`` has metric 0, and without
+  ``proto`` has protocol ``boot``, because ``ip route`` omits exactly these
+  defaults;
+* route flags keep only the ``RTNH_F_*`` bits dead, pervasive, onlink and linkdown;
+* interface flags and state are the ``<...>`` list and the operstate as
+  ``ip link`` prints them.
+
+The text route parser reads every keyword that iproute2 1.x to 6.x prints and
+raises :class:`~netdoctor.capture.ParseError` on any other word, so a format it
+does not know is reported instead of being skipped silently. The JSON parsers
+read the keys they need and ignore the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from netdoctor.capture import ParseError
+from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip, parse_mac, parse_prefix
+from netdoctor.model.node import Address, Interface, TunnelInfo, VxlanInfo
+from netdoctor.model.routes import (
+    NEXTHOP_FLAG_NAMES,
+    NTF_EXT_LEARNED,
+    NTF_MASTER,
+    NTF_SELF,
+    NTF_STICKY,
+    NUD_STATES,
+    ROUTE_PROTOCOL_NAMES,
+    ROUTE_PROTOCOLS,
+    ROUTE_SCOPE_NAMES,
+    ROUTE_SCOPES,
+    ROUTE_TABLES,
+    ROUTE_TYPES,
+    FdbEntry,
+    FdbTable,
+    Neighbour,
+    NeighbourTable,
+    NextHop,
+    Route,
+    RouteTable,
+)
+
+logger = logging.getLogger(__name__)
+
+#: FDB flags that iproute2 prints by name but the model has no constant for.
+NTF_OFFLOADED = 0x20
+NTF_ROUTER = 0x80
+
+#: ``bridge fdb`` flag words and their ``NTF_*`` bits.
+FDB_FLAGS = {
+    "self": NTF_SELF, "master": NTF_MASTER, "extern_learn": NTF_EXT_LEARNED,
+    "offload": NTF_OFFLOADED, "sticky": NTF_STICKY, "router": NTF_ROUTER,
+}
+
+#: Address flags in the order ``ip addr`` prints them. ``dynamic`` is printed
+#: when ``IFA_F_PERMANENT`` is clear; ``temporary`` is the IPv6 name of ``secondary``.
+ADDRESS_FLAGS = (
+    "secondary", "temporary", "nodad", "optimistic", "dadfailed", "home", "deprecated",
+    "tentative", "dynamic", "mngtmpaddr", "noprefixroute", "autojoin", "stable-privacy",
+)
+
+#: ``link/TYPE`` values that name the link kind when ``ip addr`` runs without ``-d``.
+LINK_TYPE_KINDS = {
+    "loopback": "loopback", "ipip": "ipip", "gre": "gre", "sit": "sit", "gre6": "ip6gre",
+    "tunnel6": "ip6tnl",
+}
+
+#: Names that flannel's UDP backend and common TUN users give their devices,
+#: which ``link/none`` alone does not identify (WireGuard is ``link/none`` too).
+_TUN_NAME = re.compile(r"^(flannel\d+|tun\d+)$")
+
+_LINK_HEADER = re.compile(r"^(\d+):\s+(\S+?)(?:@(\S+))?:\s+<([^>]*)>(.*)$")
+
+#: Route keywords whose value the model does not keep: one argument each.
+_ROUTE_SKIP_WITH_VALUE = frozenset({
+    "pref", "expires", "error", "realm", "realms", "advmss", "window", "rtt", "rttvar",
+    "ssthresh", "cwnd", "initcwnd", "initrwnd", "quickack", "congctl", "features",
+    "hoplimit", "reordering", "rto_min", "fastopen_no_cookie", "tos", "dsfield", "from",
+    "used", "age", "users", "ipid", "mark", "uid", "iif", "ttl-propagate", "pmtu",
+})
+#: Route flag words that the model does not keep (offload and notification state).
+_ROUTE_SKIP_FLAGS = frozenset({
+    "offload", "trap", "notify", "rt_offload", "rt_trap", "rt_offload_failed", "unresolved",
+    "cache", "cloned", "<cache>", "rt_notify",
+})
+_ROUTE_FLAG_BITS = {name: bit for bit, name in NEXTHOP_FLAG_NAMES.items()}
+
+
+# ---------------------------------------------------------------------------
+# small value helpers
+
+
+def _number(source: str, line: int | None, what: str, text: str) -> int:
+    try:
+        return int(text, 0) if text.startswith("0x") else int(text)
+    except ValueError:
+        raise ParseError(source, line, f"invalid {what} {text!r}: expected a number") from None
+
+
+def _ip(source: str, line: int | None, text: str, family: int | None = None) -> tuple[int, int]:
+    try:
+        parsed = parse_ip(text)
+    except AddressError as error:
+        raise ParseError(source, line, str(error)) from None
+    if family is not None and parsed[0] != family:
+        raise ParseError(source, line, f"{text!r} is not an IPv{family} address")
+    return parsed
+
+
+def mac_or_none(text: str | None) -> str | None:
+    """Return a 6-octet MAC address in lower case, or None for other link addresses."""
+    if not text:
+        return None
+    try:
+        parse_mac(text)
+    except AddressError:
+        return None
+    return text.lower()
+
+
+def table_number(source: str, line: int | None, text: str, names: Mapping[str, int] | None = None) -> int:
+    """Return the id of a routing table written as a number or a name."""
+    if text.isdigit():
+        return int(text)
+    if text in ROUTE_TABLES:
+        return ROUTE_TABLES[text]
+    if names and text in names:
+        return names[text]
+    raise ParseError(
+        source, line,
+        f"unknown routing table name {text!r}: pass the rt_tables mapping or capture with 'ip -N' for numbers",
+    )
+
+
+def scope_number(source: str, line: int | None, text: str) -> int:
+    """Return the number of a route or address scope written as a name or a number."""
+    if text.isdigit():
+        return int(text)
+    if text in ROUTE_SCOPES:
+        return ROUTE_SCOPES[text]
+    raise ParseError(source, line, f"unknown scope {text!r}: expected global, site, link, host, nowhere or a number")
+
+
+def scope_name(number: int) -> str:
+    """Return the scope name ``ip addr`` prints, or the number as text."""
+    return ROUTE_SCOPE_NAMES.get(number, str(number))
+
+
+def protocol_text(text: str) -> str:
+    """Normalize a route protocol: a number with an ``rt_protos`` name becomes that name."""
+    if text.isdigit():
+        return ROUTE_PROTOCOL_NAMES.get(int(text), text)
+    return text
+
+
+def _family_of(text: str) -> int:
+    if text in ("inet", "ipv4"):
+        return AF_INET
+    if text in ("inet6", "ipv6"):
+        return AF_INET6
+    raise ValueError(text)
+
+
+def _load_json(text: str, source: str) -> list[Any]:
+    try:
+        data = json.loads(text) if text.strip() else []
+    except json.JSONDecodeError as error:
+        raise ParseError(source, error.lineno, f"invalid JSON ({error.msg}): expected 'ip -j' output") from None
+    if not isinstance(data, list):
+        raise ParseError(source, 1, "expected a JSON list of objects, as 'ip -j' prints")
+    for position, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ParseError(source, None, f"entry {position}: expected an object, found {type(item).__name__}")
+    return data
+
+
+# ---------------------------------------------------------------------------
+# ip addr (text)
+
+
+def _detail_kind(lines: list[str]) -> tuple[str | None, list[str]]:
+    """Return the link kind named by ``ip -d`` detail lines, and that line's words."""
+    for detail in lines:
+        words = detail.split()
+        if words and not words[0].endswith("_slave"):
+            return words[0], words
+    return None, []
+
+
+def _vxlan_from_words(source: str, line: int, words: list[str]) -> VxlanInfo:
+    values: dict[str, str] = {}
+    for position, word in enumerate(words[:-1]):
+        if word in ("id", "local", "remote", "group", "dev", "dstport", "port") and word not in values:
+            values[word] = words[position + 1]
+    if "id" not in values:
+        raise ParseError(source, line, "vxlan details without 'id VNI'")
+    remote = values.get("remote") or values.get("group")
+    port = values.get("dstport")
+    return VxlanInfo(
+        vni=_number(source, line, "VNI", values["id"]),
+        local=values.get("local"),
+        remote=remote,
+        port=_number(source, line, "VXLAN port", port) if port is not None else None,
+        dev=values.get("dev"),
+        learning="nolearning" not in words,
+    )
+
+
+def _tunnel_from_words(source: str, line: int, words: list[str]) -> TunnelInfo:
+    values: dict[str, str] = {}
+    for position, word in enumerate(words[:-1]):
+        if word in ("remote", "local", "ttl", "key", "ikey") and word not in values:
+            values[word] = words[position + 1]
+    ttl = values.get("ttl")
+    return TunnelInfo(
+        local=None if values.get("local") in (None, "any") else values["local"],
+        remote=None if values.get("remote") in (None, "any") else values["remote"],
+        # ``ttl inherit`` is TTL 0 in the kernel.
+        ttl=None if ttl is None else 0 if ttl == "inherit" else _number(source, line, "TTL", ttl),
+        key=values.get("key") or values.get("ikey"),
+    )
+
+
+def _address_from_words(source: str, line: int, words: list[str], ifname: str) -> Address:
+    family = AF_INET if words[0] == "inet" else AF_INET6
+    if len(words) < 2:
+        raise ParseError(source, line, f"'{words[0]}' without an address")
+    local, slash, length = words[1].partition("/")
+    _ip(source, line, local, family)
+    peer: str | None = None
+    broadcast: str | None = None
+    label: str | None = None
+    scope = "global"
+    flags: list[str] = []
+    plen = _number(source, line, "prefix length", length) if slash else (32 if family == AF_INET else 128)
+    position = 2
+    while position < len(words):
+        word = words[position]
+        argument = words[position + 1] if position + 1 < len(words) else None
+        if word in ("peer", "brd", "scope", "metric", "proto") and argument is None:
+            raise ParseError(source, line, f"'{word}' without a value")
+        if word == "peer":
+            assert argument is not None
+            peer_address, peer_slash, peer_length = argument.partition("/")
+            _ip(source, line, peer_address, family)
+            peer = peer_address
+            if peer_slash:
+                plen = _number(source, line, "prefix length", peer_length)
+            position += 2
+        elif word == "brd":
+            broadcast = argument
+            position += 2
+        elif word == "scope":
+            assert argument is not None
+            scope = scope_name(scope_number(source, line, argument))
+            position += 2
+        elif word in ("metric", "proto"):
+            position += 2
+        elif word in ADDRESS_FLAGS:
+            flags.append(word)
+            position += 1
+        elif position == len(words) - 1 and family == AF_INET:
+            # The last word of an IPv4 line is the label (``eth0``, ``eth0:1``).
+            label = word
+            position += 1
+        else:
+            raise ParseError(source, line, f"unknown word {word!r} in the address of {ifname}")
+    return Address(
+        family=family, address=local, prefixlen=plen, scope=scope, peer=peer,
+        broadcast=broadcast, label=label, flags=tuple(flags),
+    )
+
+
+def _link_words(header_rest: str) -> dict[str, str]:
+    words = header_rest.split()
+    values: dict[str, str] = {}
+    for position, word in enumerate(words[:-1]):
+        if word in ("mtu", "state", "master", "qdisc") and word not in values:
+            values[word] = words[position + 1]
+    return values
+
+
+def _split_links(text: str, source: str) -> Iterator[tuple[int, str, list[tuple[int, str]]]]:
+    """Yield each interface's header line and its indented lines, with line numbers."""
+    current: tuple[int, str, list[tuple[int, str]]] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        if raw[0].isdigit():
+            if current is not None:
+                yield current
+            current = (number, raw, [])
+        elif raw[0].isspace():
+            if current is None:
+                raise ParseError(source, number, "indented line before the first interface: expected 'N: NAME: <FLAGS> ...'")
+            current[2].append((number, raw.strip()))
+        else:
+            raise ParseError(source, number, f"unexpected line {raw.strip()[:60]!r}: expected 'N: NAME: <FLAGS> ...'")
+    if current is not None:
+        yield current
+
+
+def infer_kind(name: str, link_type: str | None, flags: tuple[str, ...]) -> str:
+    """Guess a link kind without ``-d`` details, from the ``link/TYPE`` and the name.
+
+    Only what the link type proves is used: loopback, ipip, gre, sit and the IPv6
+    tunnels have their own link types; ``link/none`` is a TUN device only when
+    the name is flannel's (``flannel0``) or ``tunN``, and ``unknown`` otherwise;
+    every ``link/ether`` device is ``ethernet``, because bridges, veths and VXLAN
+    devices cannot be told apart without ``-d``.
+    """
+    if "LOOPBACK" in flags:
+        return "loopback"
+    if link_type in LINK_TYPE_KINDS:
+        return LINK_TYPE_KINDS[link_type]
+    if link_type == "none":
+        return "tun" if _TUN_NAME.match(name) else "unknown"
+    if link_type in (None, "ether"):
+        return "ethernet"
+    return "unknown"
+
+
+def parse_ip_addr(text: str, source: str) -> tuple[Interface, ...]:
+    """Parse ``ip addr`` or ``ip -d addr`` text of any iproute2 version into interfaces.
+
+    With ``-d`` the kind and the VXLAN or tunnel details come from the detail
+    line; without it the kind is inferred (see :func:`infer_kind`). A peer
+    written by name (``veth1@veth1p``) is resolved to its index when that
+    interface is in the same output; ``@ifN`` gives the index directly and
+    ``@NONE`` means no lower device.
+    """
+    interfaces: list[Interface] = []
+    peer_names: dict[int, str] = {}
+    for number, header, body in _split_links(text, source):
+        match = _LINK_HEADER.match(header)
+        if match is None:
+            raise ParseError(source, number, f"invalid interface line {header[:60]!r}: expected 'N: NAME: <FLAGS> mtu N ...'")
+        index = int(match.group(1))
+        name = match.group(2)
+        peer = match.group(3)
+        flags = tuple(flag for flag in match.group(4).split(",") if flag)
+        values = _link_words(match.group(5))
+        if "mtu" not in values:
+            raise ParseError(source, number, f"no 'mtu' on the line of {name}")
+        link_index: int | None = None
+        if peer is not None and peer != "NONE":
+            if peer.startswith("if") and peer[2:].isdigit():
+                link_index = int(peer[2:])
+            else:
+                peer_names[len(interfaces)] = peer
+
+        link_type: str | None = None
+        mac: str | None = None
+        link_netns: str | None = None
+        addresses: list[Address] = []
+        details: list[str] = []
+        detail_line = number
+        for line, content in body:
+            words = content.split()
+            head = words[0]
+            if head.startswith("link/"):
+                link_type = head[5:]
+                if len(words) > 1:
+                    mac = mac_or_none(words[1])
+                for position, word in enumerate(words[:-1]):
+                    if word in ("link-netns", "link-netnsid"):
+                        link_netns = words[position + 1]
+            elif head in ("inet", "inet6"):
+                addresses.append(_address_from_words(source, line, words, name))
+            elif head in ("valid_lft", "altname", "alias", "vf") or head.startswith("prog/"):
+                continue
+            else:
+                if not details:
+                    detail_line = line
+                details.append(content)
+
+        kind, kind_words = _detail_kind(details)
+        vxlan = _vxlan_from_words(source, detail_line, kind_words) if kind == "vxlan" else None
+        tunnel = (
+            _tunnel_from_words(source, detail_line, kind_words)
+            if kind in ("gre", "gretap", "ipip", "sit", "ip6gre", "ip6gretap", "ip6tnl")
+            else None
+        )
+        interfaces.append(Interface(
+            name=name,
+            index=index,
+            kind=kind or infer_kind(name, link_type, flags),
+            state=values.get("state", "UNKNOWN"),
+            mtu=_number(source, number, "MTU", values["mtu"]),
+            flags=flags,
+            mac=mac,
+            master=values.get("master"),
+            link_index=link_index,
+            link_netns=link_netns,
+            addresses=tuple(addresses),
+            vxlan=vxlan,
+            tunnel=tunnel,
+        ))
+
+    by_name = {interface.name: interface.index for interface in interfaces}
+    for position, peer in peer_names.items():
+        if peer in by_name:
+            interfaces[position] = replace(interfaces[position], link_index=by_name[peer])
+    return tuple(interfaces)
+
+
+# ---------------------------------------------------------------------------
+# ip -j addr
+
+
+def _json_address(source: str, where: str, item: dict[str, Any]) -> Address:
+    try:
+        family = _family_of(str(item["family"]))
+        local = str(item.get("local") or item["address"])
+        prefixlen = int(item["prefixlen"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise ParseError(source, None, f"{where}: invalid address entry ({error}): expected family, local and prefixlen") from None
+    peer = item.get("address") if item.get("local") and item.get("address") not in (None, local) else None
+    scope = item.get("scope", "global")
+    if isinstance(scope, int) or str(scope).isdigit():
+        scope = scope_name(int(scope))
+    flags = tuple(name for name in ADDRESS_FLAGS if item.get(name) is True)
+    return Address(
+        family=family, address=local, prefixlen=prefixlen, scope=str(scope),
+        peer=str(peer) if peer else None, broadcast=item.get("broadcast"),
+        label=item.get("label") if family == AF_INET else None, flags=flags,
+    )
+
+
+def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
+    """Parse ``ip -j -d addr`` (or ``ip -j addr``) output into interfaces."""
+    interfaces: list[Interface] = []
+    items = _load_json(text, source)
+    by_name = {str(item.get("ifname")): item.get("ifindex") for item in items}
+    for position, item in enumerate(items):
+        where = f"interface entry {position}"
+        try:
+            name = str(item["ifname"])
+            index = int(item["ifindex"])
+            mtu = int(item["mtu"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise ParseError(source, None, f"{where}: missing or invalid {error}: expected ifname, ifindex and mtu") from None
+        flags = tuple(str(flag) for flag in item.get("flags", ()))
+        linkinfo = item.get("linkinfo") or {}
+        kind = linkinfo.get("info_kind")
+        data = linkinfo.get("info_data") or {}
+        link_index = item.get("link_index")
+        if link_index is None and item.get("link") in by_name:
+            link_index = by_name[item["link"]]
+        netnsid = item.get("link_netnsid", item.get("link_netns"))
+
+        vxlan = None
+        tunnel = None
+        if kind == "vxlan":
+            if "id" not in data:
+                raise ParseError(source, None, f"{where}: vxlan info_data without 'id'")
+            vxlan = VxlanInfo(
+                vni=int(data["id"]), local=data.get("local") or data.get("local6"),
+                remote=data.get("remote") or data.get("group") or data.get("remote6") or data.get("group6"),
+                port=data.get("port"), dev=data.get("link"), learning=data.get("learning"),
+            )
+        elif kind in ("gre", "gretap", "ipip", "sit", "ip6gre", "ip6gretap", "ip6tnl"):
+            key = data.get("key") or data.get("ikey")
+            tunnel = TunnelInfo(
+                local=None if data.get("local") in (None, "any") else data["local"],
+                remote=None if data.get("remote") in (None, "any") else data["remote"],
+                ttl=data.get("ttl"), key=str(key) if key is not None else None,
+            )
+
+        interfaces.append(Interface(
+            name=name,
+            index=index,
+            kind=kind or infer_kind(name, item.get("link_type"), flags),
+            state=str(item.get("operstate", "UNKNOWN")),
+            mtu=mtu,
+            flags=flags,
+            mac=mac_or_none(item.get("address")),
+            master=item.get("master"),
+            link_index=int(link_index) if link_index is not None else None,
+            link_netns=str(netnsid) if netnsid is not None else None,
+            addresses=tuple(
+                _json_address(source, f"{where} ({name}), address {n}", address)
+                for n, address in enumerate(item.get("addr_info", ()))
+                if address.get("family") in ("inet", "inet6")
+            ),
+            vxlan=vxlan,
+            tunnel=tunnel,
+        ))
+    return tuple(interfaces)
+
+
+# ---------------------------------------------------------------------------
+# ip route (text)
+
+
+def _logical_route_lines(text: str, source: str) -> Iterator[tuple[int, list[str], list[list[str]]]]:
+    """Yield each route's words and the words of its ``nexthop`` continuation lines."""
+    current: tuple[int, list[str], list[list[str]]] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        words = raw.split()
+        if raw[0].isspace():
+            if current is None or words[0] != "nexthop":
+                raise ParseError(source, number, f"unexpected indented line {raw.strip()[:60]!r}: expected 'nexthop ...' after a route")
+            current[2].append(words)
+            continue
+        if current is not None:
+            yield current
+        current = (number, words, [])
+    if current is not None:
+        yield current
+
+
+def _nexthop_from_words(source: str, line: int, words: list[str], family: int) -> NextHop:
+    gateway: str | None = None
+    dev: str | None = None
+    weight = 1
+    flags = 0
+    position = 1
+    while position < len(words):
+        word = words[position]
+        argument = words[position + 1] if position + 1 < len(words) else None
+        if word in ("via", "dev", "weight", "realms", "realm", "encap") and argument is None:
+            raise ParseError(source, line, f"'{word}' without a value in a nexthop")
+        if word == "via":
+            assert argument is not None
+            if argument in ("inet", "inet6"):
+                raise ParseError(source, line, "a next hop of the other address family (RFC 5549) is not supported")
+            _ip(source, line, argument, family)
+            gateway = argument
+            position += 2
+        elif word == "dev":
+            dev = argument
+            position += 2
+        elif word == "weight":
+            assert argument is not None
+            weight = _number(source, line, "weight", argument)
+            position += 2
+        elif word in ("realms", "realm"):
+            position += 2
+        elif word in _ROUTE_FLAG_BITS:
+            flags |= _ROUTE_FLAG_BITS[word]
+            position += 1
+        elif word in _ROUTE_SKIP_FLAGS:
+            position += 1
+        else:
+            raise ParseError(source, line, f"unknown word {word!r} in a nexthop line")
+    return NextHop(gateway, dev, weight, flags)
+
+
+def _route_from_words(
+    source: str, line: int, words: list[str], hops: list[list[str]],
+    family: int | None, table_names: Mapping[str, int] | None,
+) -> Route:
+    position = 0
+    route_type = "unicast"
+    if words[0] in ROUTE_TYPES:
+        route_type = words[0]
+        position = 1
+    if position >= len(words):
+        raise ParseError(source, line, f"'{route_type}' without a destination")
+    destination = words[position]
+    position += 1
+
+    values: dict[str, Any] = {"table": ROUTE_TABLES["main"], "protocol": "boot", "scope": 0, "metric": 0, "flags": 0, "nhid": 0, "mtu": 0}
+    gateway: str | None = None
+    prefsrc: str | None = None
+    dev: str | None = None
+    seen_ipv6_only = False
+    while position < len(words):
+        word = words[position]
+        argument = words[position + 1] if position + 1 < len(words) else None
+        if word in _ROUTE_FLAG_BITS:
+            values["flags"] |= _ROUTE_FLAG_BITS[word]
+            position += 1
+            continue
+        if word in _ROUTE_SKIP_FLAGS:
+            position += 1
+            continue
+        if argument is None:
+            raise ParseError(source, line, f"'{word}' is not a route keyword or lacks its value")
+        if word == "via":
+            if argument in ("inet", "inet6"):
+                raise ParseError(source, line, "a gateway of the other address family (RFC 5549) is not supported")
+            gateway = argument
+        elif word == "dev":
+            dev = argument
+        elif word == "table":
+            values["table"] = table_number(source, line, argument, table_names)
+        elif word == "proto":
+            values["protocol"] = protocol_text(argument)
+        elif word == "scope":
+            values["scope"] = scope_number(source, line, argument)
+        elif word == "src":
+            prefsrc = argument
+        elif word == "metric":
+            values["metric"] = _number(source, line, "metric", argument)
+        elif word == "nhid":
+            values["nhid"] = _number(source, line, "nhid", argument)
+        elif word == "mtu":
+            if argument == "lock":
+                if position + 2 >= len(words):
+                    raise ParseError(source, line, "'mtu lock' without a value")
+                position += 1
+                argument = words[position + 1]
+            values["mtu"] = _number(source, line, "MTU", argument)
+        elif word in _ROUTE_SKIP_WITH_VALUE:
+            if word == "pref":
+                seen_ipv6_only = True
+            if argument == "lock":
+                position += 1
+        elif word == "encap":
+            raise ParseError(source, line, "lightweight tunnel routes ('encap') are not supported")
+        else:
+            raise ParseError(source, line, f"unknown route keyword {word!r}")
+        position += 2
+
+    if family is None:
+        if ":" in destination or (gateway and ":" in gateway) or (prefsrc and ":" in prefsrc) or seen_ipv6_only:
+            family = AF_INET6
+        else:
+            family = AF_INET
+    try:
+        parsed_family, dst, dst_len = parse_prefix(destination, family)
+    except AddressError as error:
+        raise ParseError(source, line, f"invalid destination: {error}") from None
+    gateway_value = _ip(source, line, gateway, parsed_family)[1] if gateway else 0
+    prefsrc_value = _ip(source, line, prefsrc, parsed_family)[1] if prefsrc else 0
+    nexthops = tuple(_nexthop_from_words(source, line, hop, parsed_family) for hop in hops)
+    return Route(
+        family=parsed_family, table=values["table"], dst=dst, dst_len=dst_len,
+        type=ROUTE_TYPES[route_type], protocol=values["protocol"], scope=values["scope"],
+        metric=values["metric"], gateway=gateway_value, dev=dev or "", prefsrc=prefsrc_value,
+        flags=values["flags"], nhid=values["nhid"], mtu=values["mtu"], nexthops=nexthops,
+    )
+
+
+def parse_ip_route(
+    text: str, source: str, *, family: int | None = None, table_names: Mapping[str, int] | None = None
+) -> RouteTable:
+    """Parse ``ip route``, ``ip route show table all`` or ``ip -6 route`` text into a route table.
+
+    ``family`` is the address family of the capture (4 or 6). When it is None,
+    each route's family comes from its addresses, and a bare ``default`` with
+    no address and no IPv6-only keyword (``pref``) is taken as IPv4.
+    ``table_names`` maps ``rt_tables`` names other than main, local and default.
+    """
+    rows = [
+        _route_from_words(source, line, words, hops, family, table_names)
+        for line, words, hops in _logical_route_lines(text, source)
+    ]
+    return RouteTable.from_rows(rows)
+
+
+# ---------------------------------------------------------------------------
+# ip -j route
+
+
+def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapping[str, int] | None) -> Route:
+    try:
+        destination = str(item["dst"])
+    except KeyError:
+        raise ParseError(source, None, f"{where}: no 'dst'") from None
+    route_type = str(item.get("type", "unicast"))
+    if route_type not in ROUTE_TYPES:
+        raise ParseError(source, None, f"{where}: unknown route type {route_type!r}")
+    gateway = item.get("gateway")
+    if gateway is None and isinstance(item.get("via"), dict):
+        raise ParseError(source, None, f"{where}: a gateway of the other address family (RFC 5549) is not supported")
+    prefsrc = item.get("prefsrc")
+    family = AF_INET6 if ":" in destination or (gateway and ":" in gateway) or "pref" in item else AF_INET
+    try:
+        family, dst, dst_len = parse_prefix(destination, family)
+    except AddressError as error:
+        raise ParseError(source, None, f"{where}: invalid destination: {error}") from None
+    flags = 0
+    for flag in item.get("flags", ()):
+        flags |= _ROUTE_FLAG_BITS.get(str(flag), 0)
+    mtu = 0
+    for metric in item.get("metrics", ()):
+        if isinstance(metric, dict) and "mtu" in metric:
+            mtu = int(metric["mtu"])
+    nexthops = tuple(
+        NextHop(
+            hop.get("gateway"), hop.get("dev"), int(hop.get("weight", 1)),
+            sum(_ROUTE_FLAG_BITS.get(str(flag), 0) for flag in hop.get("flags", ())),
+        )
+        for hop in item.get("nexthops", ())
+    )
+    scope = item.get("scope", "global")
+    return Route(
+        family=family,
+        table=table_number(source, None, str(item.get("table", "main")), table_names),
+        dst=dst,
+        dst_len=dst_len,
+        type=ROUTE_TYPES[route_type],
+        protocol=protocol_text(str(item.get("protocol", "boot"))),
+        scope=scope if isinstance(scope, int) else scope_number(source, None, str(scope)),
+        metric=int(item.get("metric", 0)),
+        gateway=_ip(source, None, gateway, family)[1] if gateway else 0,
+        dev=str(item.get("dev", "")),
+        prefsrc=_ip(source, None, prefsrc, family)[1] if prefsrc else 0,
+        flags=flags,
+        nhid=int(item.get("nhid", 0)),
+        mtu=mtu,
+        nexthops=nexthops,
+    )
+
+
+def parse_ip_route_json(text: str, source: str, *, table_names: Mapping[str, int] | None = None) -> RouteTable:
+    """Parse ``ip -j [-d] [-6] route show table all`` output into a route table."""
+    items = _load_json(text, source)
+    return RouteTable.from_rows(
+        _json_route(source, f"route entry {position}", item, table_names) for position, item in enumerate(items)
+    )
+
+
+# ---------------------------------------------------------------------------
+# ip neigh
+
+
+def _neighbour(
+    source: str, line: int | None, dst: str, dev: str | None, lladdr: str | None, states: list[str], router: bool
+) -> Neighbour:
+    family, value = _ip(source, line, dst)
+    if dev is None:
+        raise ParseError(source, line, f"neighbour {dst} without 'dev'")
+    state = 0
+    for name in states:
+        if name not in NUD_STATES:
+            raise ParseError(source, line, f"unknown neighbour state {name!r}")
+        state |= NUD_STATES[name]
+    mac = 0
+    if lladdr:
+        try:
+            mac = parse_mac(lladdr)
+        except AddressError:
+            # Tunnel neighbours (ipip, gre) carry an IPv4 link-layer address, which the model does not keep.
+            mac = 0
+    return Neighbour(family=family, dst=value, dev=dev, lladdr=mac, state=state, router=int(router))
+
+
+def parse_ip_neigh(text: str, source: str) -> NeighbourTable:
+    """Parse ``ip neigh`` text (best captured as ``ip neigh show nud all``) into a neighbour table."""
+    rows: list[Neighbour] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        words = raw.split()
+        if not words:
+            continue
+        dev: str | None = None
+        lladdr: str | None = None
+        router = False
+        states: list[str] = []
+        position = 1
+        while position < len(words):
+            word = words[position]
+            if word in ("dev", "lladdr", "proto", "probes", "used", "vni", "nhid"):
+                if position + 1 >= len(words):
+                    raise ParseError(source, number, f"'{word}' without a value")
+                if word == "dev":
+                    dev = words[position + 1]
+                elif word == "lladdr":
+                    lladdr = words[position + 1]
+                position += 2
+            elif word == "router":
+                router = True
+                position += 1
+            elif word in ("proxy", "extern_learn", "offload", "managed", "protocol"):
+                position += 1
+            elif word in NUD_STATES:
+                states.append(word)
+                position += 1
+            else:
+                raise ParseError(source, number, f"unknown word {word!r} in a neighbour entry")
+        rows.append(_neighbour(source, number, words[0], dev, lladdr, states, router))
+    return NeighbourTable.from_rows(rows)
+
+
+def parse_ip_neigh_json(text: str, source: str) -> NeighbourTable:
+    """Parse ``ip -j neigh`` output into a neighbour table."""
+    rows: list[Neighbour] = []
+    for position, item in enumerate(_load_json(text, source)):
+        if "dst" not in item:
+            raise ParseError(source, None, f"neighbour entry {position}: no 'dst'")
+        states = item.get("state", [])
+        if isinstance(states, str):
+            states = [states]
+        rows.append(_neighbour(
+            source, None, str(item["dst"]), item.get("dev"), item.get("lladdr"),
+            [str(state) for state in states], "router" in item,
+        ))
+    return NeighbourTable.from_rows(rows)
+
+
+# ---------------------------------------------------------------------------
+# bridge fdb
+
+#: ``bridge fdb`` state words. A learned entry in NUD_REACHABLE prints no word.
+_FDB_STATES = {"permanent": NUD_STATES["PERMANENT"], "static": NUD_STATES["NOARP"], "stale": NUD_STATES["STALE"]}
+_FDB_VALUE_WORDS = ("dev", "dst", "vlan", "vni", "port", "master", "src_vni", "via", "nhid", "used", "updated")
+
+
+def _fdb_entry(source: str, line: int | None, values: dict[str, str], flags: int, state: int) -> FdbEntry:
+    try:
+        mac = parse_mac(values["mac"])
+    except AddressError as error:
+        raise ParseError(source, line, str(error)) from None
+    if "dev" not in values:
+        raise ParseError(source, line, f"FDB entry {values['mac']} without 'dev'")
+    family, dst = _ip(source, line, values["dst"]) if "dst" in values else (0, 0)
+    return FdbEntry(
+        mac=mac, dev=values["dev"], master=values.get("master", ""), family=family, dst=dst,
+        vlan=_number(source, line, "VLAN", values["vlan"]) if "vlan" in values else 0,
+        vni=_number(source, line, "VNI", values["vni"]) if "vni" in values else 0,
+        port=_number(source, line, "port", values["port"]) if "port" in values else 0,
+        state=state, flags=flags,
+    )
+
+
+def parse_bridge_fdb(text: str, source: str) -> FdbTable:
+    """Parse ``bridge fdb`` text into an FDB table.
+
+    An entry without a state word is a learned entry in ``NUD_REACHABLE``.
+    """
+    rows: list[FdbEntry] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        words = raw.split()
+        if not words:
+            continue
+        values = {"mac": words[0]}
+        flags = 0
+        state: int | None = None
+        position = 1
+        while position < len(words):
+            word = words[position]
+            following = words[position + 1] if position + 1 < len(words) else None
+            if word == "master" and (following is None or following in FDB_FLAGS or following in _FDB_STATES):
+                # A bare ``master`` is the NTF_MASTER flag, not the bridge name.
+                flags |= NTF_MASTER
+                position += 1
+            elif word in _FDB_VALUE_WORDS:
+                if following is None:
+                    raise ParseError(source, number, f"'{word}' without a value")
+                values[word] = following
+                position += 2
+            elif word in FDB_FLAGS:
+                flags |= FDB_FLAGS[word]
+                position += 1
+            elif word in _FDB_STATES:
+                state = (state or 0) | _FDB_STATES[word]
+                position += 1
+            elif word.startswith("state="):
+                state = _number(source, number, "state", word[6:])
+                position += 1
+            else:
+                raise ParseError(source, number, f"unknown word {word!r} in an FDB entry")
+        rows.append(_fdb_entry(source, number, values, flags, NUD_STATES["REACHABLE"] if state is None else state))
+    return FdbTable.from_rows(rows)
+
+
+def parse_bridge_fdb_json(text: str, source: str) -> FdbTable:
+    """Parse ``bridge -j fdb`` output into an FDB table."""
+    rows: list[FdbEntry] = []
+    for position, item in enumerate(_load_json(text, source)):
+        if "mac" not in item or "ifname" not in item:
+            raise ParseError(source, None, f"FDB entry {position}: expected 'mac' and 'ifname'")
+        values = {"mac": str(item["mac"]), "dev": str(item["ifname"])}
+        for key in ("dst", "vlan", "vni", "port", "master"):
+            if key in item:
+                values[key] = str(item[key])
+        flags = 0
+        for flag in item.get("flags", ()):
+            flags |= FDB_FLAGS.get(str(flag), 0)
+        state_text = str(item.get("state", ""))
+        if not state_text:
+            state = NUD_STATES["REACHABLE"]
+        elif state_text in _FDB_STATES:
+            state = _FDB_STATES[state_text]
+        elif state_text.startswith("state="):
+            state = _number(source, None, "state", state_text[6:])
+        else:
+            raise ParseError(source, None, f"FDB entry {position}: unknown state {state_text!r}")
+        rows.append(_fdb_entry(source, None, values, flags, state))
+    return FdbTable.from_rows(rows)
+
+
+__all__ = [
+    "ADDRESS_FLAGS", "FDB_FLAGS", "ROUTE_PROTOCOLS", "parse_bridge_fdb", "parse_bridge_fdb_json",
+    "parse_ip_addr", "parse_ip_addr_json", "parse_ip_neigh", "parse_ip_neigh_json", "parse_ip_route",
+    "parse_ip_route_json", "protocol_text", "scope_name", "scope_number", "table_number",
+]
