@@ -1,0 +1,381 @@
+"""Parsers of iproute2 and ifconfig output, on real captures and hand-written old formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netdoctor.capture import ParseError
+from netdoctor.capture.ifconfig import parse_ifconfig
+from netdoctor.capture.iproute import (
+    parse_bridge_fdb,
+    parse_bridge_fdb_json,
+    parse_ip_addr,
+    parse_ip_addr_json,
+    parse_ip_neigh,
+    parse_ip_neigh_json,
+    parse_ip_route,
+    parse_ip_route_json,
+)
+from netdoctor.model.routes import NTF_MASTER, NTF_SELF, NUD_STATES, RTNH_F_LINKDOWN, RTNH_F_ONLINK, Route
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ip"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def find_route(routes: object, destination: str, table: int = 254) -> Route:
+    matches = [route for route in routes if route.destination == destination and route.table == table]  # type: ignore[attr-defined]
+    assert len(matches) == 1, f"{destination} in table {table}: {matches}"
+    return matches[0]
+
+
+# ---------------------------------------------------------------------------
+# ip addr
+
+
+def test_addr_detail_text_matches_json() -> None:
+    text = parse_ip_addr(fixture("node-d-addr.txt"), "node-d-addr.txt")
+    from_json = parse_ip_addr_json(fixture("node-j-d-addr.json"), "node-j-d-addr.json")
+    assert [interface.name for interface in text] == [interface.name for interface in from_json]
+    for left, right in zip(text, from_json):
+        # Text names the peer namespace (link-netns NAME), JSON gives its id.
+        assert (left.link_netns is None) == (right.link_netns is None), left.name
+        assert left.__class__(**{**_fields(left), "link_netns": right.link_netns}) == right
+
+
+def _fields(interface: object) -> dict[str, object]:
+    return {name: getattr(interface, name) for name in interface.__slots__}  # type: ignore[attr-defined]
+
+
+def test_addr_detail_kinds_and_vxlan() -> None:
+    interfaces = {interface.name: interface for interface in parse_ip_addr(fixture("node-d-addr.txt"), "x")}
+    assert interfaces["lo"].kind == "loopback"
+    assert interfaces["eth0"].kind == "veth"
+    assert interfaces["docker0"].kind == "bridge"
+    assert interfaces["veth1"].master == "docker0"
+    assert interfaces["veth1"].link_index == interfaces["veth1p"].index
+    assert interfaces["veth1"].state == "LOWERLAYERDOWN"
+    assert "M-DOWN" in interfaces["veth1"].flags
+    flannel = interfaces["flannel.1"]
+    assert flannel.kind == "vxlan"
+    assert flannel.mtu == 1450
+    assert flannel.mac == "0e:00:00:00:00:01"
+    assert flannel.vxlan is not None
+    assert flannel.vxlan.vni == 1
+    assert flannel.vxlan.local == "192.168.100.11"
+    assert flannel.vxlan.dev == "eth0"
+    assert flannel.vxlan.port == 8472
+    assert flannel.vxlan.learning is False
+    group = interfaces["vx2"].vxlan
+    assert group is not None and group.remote == "239.1.1.1" and group.learning is True
+
+
+def test_addr_plain_infers_kinds() -> None:
+    interfaces = {interface.name: interface for interface in parse_ip_addr(fixture("node-addr.txt"), "x")}
+    assert interfaces["lo"].kind == "loopback"
+    # Without -d a bridge or VXLAN device is indistinguishable from a NIC.
+    assert interfaces["docker0"].kind == "ethernet"
+    assert interfaces["flannel.1"].vxlan is None
+    assert interfaces["eth0"].link_index == 2
+    assert interfaces["eth0"].link_netns == "nd-h1peer"
+    eth0 = interfaces["eth0"].addresses
+    assert [address.cidr for address in eth0[:3]] == ["192.168.100.11/24", "192.168.100.12/24", "2001:db8:1::1/64"]
+    assert eth0[1].flags == ("secondary",)
+    assert eth0[0].label == "eth0"
+    assert eth0[2].flags == ("nodad",)
+
+
+OLD_ADDR = """\
+1: lo: <LOOPBACK,UP,LOWER_UP> mtu 16436 qdisc noqueue state UNKNOWN
+    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00
+    inet 127.0.0.1/8 scope host lo
+    inet6 ::1/128 scope host
+       valid_lft forever preferred_lft forever
+2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast state UP qlen 1000
+    link/ether 52:54:00:12:34:56 brd ff:ff:ff:ff:ff:ff
+    inet 198.51.100.7/24 brd 198.51.100.255 scope global dynamic noprefixroute eth0
+       valid_lft 86000sec preferred_lft 86000sec
+    inet 198.51.100.8/24 brd 198.51.100.255 scope global secondary eth0:1
+3: flannel0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1472 qdisc pfifo_fast state UNKNOWN qlen 500
+    link/none
+    inet 10.1.15.0/16 scope global flannel0
+4: tunl0@NONE: <NOARP,UP,LOWER_UP> mtu 1440 qdisc noqueue state UNKNOWN
+    link/ipip 0.0.0.0 brd 0.0.0.0
+5: gre1@NONE: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1476 qdisc noqueue state UNKNOWN
+    link/gre 203.0.113.2 peer 203.0.113.1
+    inet 192.0.2.1 peer 192.0.2.2/32 scope global gre1
+6: wg0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1420 qdisc noqueue state UNKNOWN
+    link/none
+"""
+
+
+def test_addr_old_format_and_link_types() -> None:
+    interfaces = {interface.name: interface for interface in parse_ip_addr(OLD_ADDR, "old")}
+    assert interfaces["eth0"].addresses[0].flags == ("dynamic", "noprefixroute")
+    assert interfaces["eth0"].addresses[0].broadcast == "198.51.100.255"
+    assert interfaces["eth0"].addresses[1].label == "eth0:1"
+    assert interfaces["flannel0"].kind == "tun"
+    assert interfaces["flannel0"].mac is None
+    assert interfaces["tunl0"].kind == "ipip"
+    assert interfaces["tunl0"].link_index is None
+    assert interfaces["gre1"].kind == "gre"
+    peer = interfaces["gre1"].addresses[0]
+    assert (peer.address, peer.peer, peer.prefixlen) == ("192.0.2.1", "192.0.2.2", 32)
+    assert interfaces["wg0"].kind == "unknown"
+
+
+DETAIL_TUNNELS = """\
+7: gre1@NONE: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1476 qdisc noqueue state UNKNOWN group default qlen 1000
+    link/gre 203.0.113.2 peer 203.0.113.1 promiscuity 0 minmtu 0 maxmtu 0
+    gre remote 203.0.113.1 local 203.0.113.2 ttl inherit key 0.0.0.5 numtxqueues 1
+8: flannel0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1472 qdisc fq_codel state UNKNOWN group default qlen 500
+    link/none  promiscuity 0
+    tun type tun pi off vnet_hdr off persist off
+9: ovs-system: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default qlen 1000
+    link/ether 5e:21:0e:33:b0:4f brd ff:ff:ff:ff:ff:ff promiscuity 1
+    openvswitch numtxqueues 1 numrxqueues 1
+"""
+
+
+def test_addr_detail_tunnels_tun_and_ovs() -> None:
+    interfaces = {interface.name: interface for interface in parse_ip_addr(DETAIL_TUNNELS, "detail")}
+    gre = interfaces["gre1"]
+    assert gre.kind == "gre"
+    assert gre.tunnel is not None
+    assert (gre.tunnel.remote, gre.tunnel.local, gre.tunnel.ttl, gre.tunnel.key) == ("203.0.113.1", "203.0.113.2", 0, "0.0.0.5")
+    assert interfaces["flannel0"].kind == "tun"
+    assert interfaces["ovs-system"].kind == "openvswitch"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("    inet 192.0.2.1/24 scope global eth0\n", "before the first interface"),
+        ("1: eth0: <UP> qdisc noop\n", "no 'mtu'"),
+        ("1: eth0: <UP> mtu 1500\n    inet 192.0.2.300/24 scope global eth0\n", "invalid IP address"),
+        ("1: eth0: <UP> mtu 1500\n    inet 192.0.2.1/24 scope global bogus eth0\n", "unknown word 'bogus'"),
+        ("garbage\n", "expected 'N: NAME"),
+    ],
+)
+def test_addr_invalid_input(text: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message) as raised:
+        parse_ip_addr(text, "broken.txt")
+    assert raised.value.source == "broken.txt"
+    assert raised.value.line is not None
+
+
+def test_addr_json_invalid() -> None:
+    with pytest.raises(ParseError, match="invalid JSON"):
+        parse_ip_addr_json("[{", "x.json")
+    with pytest.raises(ParseError, match="ifname"):
+        parse_ip_addr_json('[{"ifindex": 1}]', "x.json")
+
+
+# ---------------------------------------------------------------------------
+# ip route
+
+
+def test_route_text_matches_json() -> None:
+    text = parse_ip_route(fixture("node-route-all.txt"), "node-route-all.txt")
+    from_json = parse_ip_route_json(fixture("node-j-d-route-all.json"), "node-j-d-route-all.json")
+    assert len(text) > 20
+    assert list(text) == list(from_json)
+    text6 = parse_ip_route(fixture("node-6-route-all.txt"), "node-6-route-all.txt", family=6)
+    assert list(text6) == list(parse_ip_route_json(fixture("node-6-j-d-route-all.json"), "x"))
+
+
+def test_route_values_from_capture() -> None:
+    routes = parse_ip_route(fixture("node-route-all.txt"), "x")
+    blackhole = find_route(routes, "10.244.1.0/26")
+    assert (blackhole.type_name, blackhole.protocol, blackhole.metric) == ("blackhole", "bird", 32)
+    assert find_route(routes, "10.244.4.0/26").protocol == "77"
+    overlay = find_route(routes, "172.16.2.0/24")
+    assert overlay.flags == RTNH_F_ONLINK
+    assert (overlay.via, overlay.dev) == ("172.16.2.0", "flannel.1")
+    assert find_route(routes, "10.70.0.0/16").flags & RTNH_F_LINKDOWN
+    assert find_route(routes, "10.70.0.0/16").scope == 253
+    multipath = find_route(routes, "10.9.0.0/16")
+    assert [(hop.gateway, hop.dev, hop.weight) for hop in multipath.nexthops] == [
+        ("192.168.100.13", "eth0", 2), ("192.168.100.14", "eth0", 1)]
+    frr = find_route(routes, "10.244.2.0/26")
+    assert (frr.nhid, frr.protocol, frr.via) == (22, "bgp", "192.168.100.13")
+    pinned = find_route(routes, "10.71.0.0/16")
+    assert pinned.mtu == 1400
+    assert pinned.prefsrc
+    assert find_route(routes, "10.50.0.0/16", table=100).via == "192.168.100.13"
+    assert find_route(routes, "10.62.0.0/16", table=100).type_name == "throw"
+    assert find_route(routes, "127.0.0.1/32", table=255).scope == 254
+    default = find_route(routes, "0.0.0.0/0")
+    assert (default.protocol, default.metric) == ("boot", 0)
+
+
+OLD_ROUTES = """\
+default via 198.51.100.1 dev eth0  proto static  metric 100
+10.1.0.0/16 dev flannel0  proto kernel  scope link  src 10.1.15.0
+10.244.0.0/24 via 10.244.0.0 dev flannel.1 onlink
+198.51.100.0/24 dev eth0  proto kernel  scope link  src 198.51.100.7  metric 100
+10.3.0.0/16  proto zebra  metric 20
+\tnexthop via 198.51.100.2  dev eth0 weight 1
+\tnexthop via 198.51.100.3  dev eth0 weight 1 dead linkdown
+unreachable 10.99.0.0/16  proto 42
+2001:db8::/64 dev eth0  proto kernel  metric 256  expires 86000sec pref medium
+"""
+
+
+def test_route_old_double_spaced_format() -> None:
+    routes = parse_ip_route(OLD_ROUTES, "old-routes.txt")
+    default = find_route(routes, "0.0.0.0/0")
+    assert (default.protocol, default.metric, default.via) == ("static", 100, "198.51.100.1")
+    assert find_route(routes, "10.1.0.0/16").scope == 253
+    zebra = find_route(routes, "10.3.0.0/16")
+    assert zebra.protocol == "zebra"
+    assert zebra.nexthops[1].flags == 1 | RTNH_F_LINKDOWN
+    # A protocol number with an rt_protos name is stored by name, as netlink readers do.
+    assert find_route(routes, "10.99.0.0/16").protocol == "babel"
+    assert find_route(routes, "2001:db8::/64").family == 6
+
+
+def test_route_ipv6_default_without_address() -> None:
+    routes = parse_ip_route("default dev eth0 proto kernel metric 1024 pref medium\n", "x")
+    assert next(iter(routes)).family == 6
+    routes = parse_ip_route("default dev tun0 scope link\n", "x", family=6)
+    assert next(iter(routes)).family == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("10.0.0.0/8 via 192.0.2.1 frobnicate 3\n", "unknown route keyword 'frobnicate'"),
+        ("10.0.0.0/8 dev eth0 metric\n", "lacks its value"),
+        ("10.0.0.0/33 dev eth0\n", "invalid destination"),
+        ("10.0.0.0/8 dev eth0 table custom\n", "unknown routing table name 'custom'"),
+        ("\tnexthop via 192.0.2.1 dev eth0\n", "expected 'nexthop"),
+        ("10.0.0.0/8 via inet6 2001:db8::1 dev eth0\n", "other address family"),
+        ("10.0.0.0/8 encap mpls 100 via 192.0.2.1 dev eth0\n", "encap"),
+        ("10.0.0.0/8 metric ten\n", "invalid metric"),
+    ],
+)
+def test_route_invalid_input(text: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message) as raised:
+        parse_ip_route(text, "routes.txt")
+    assert raised.value.line == 1
+
+
+def test_route_table_names_mapping() -> None:
+    routes = parse_ip_route("10.0.0.0/8 dev eth0 table calico\n", "x", table_names={"calico": 200})
+    assert next(iter(routes)).table == 200
+
+
+# ---------------------------------------------------------------------------
+# ip neigh and bridge fdb
+
+
+def test_neigh_text_matches_json() -> None:
+    text = parse_ip_neigh(fixture("node-neigh.txt"), "x")
+    assert len(text) > 3
+    assert text == parse_ip_neigh_json(fixture("node-j-neigh.json"), "y")
+    entries = {row.address: row for row in text if row.dev != "docker0" or row.address == "224.0.0.22"}
+    assert entries["172.16.2.0"].state == NUD_STATES["PERMANENT"]
+    assert entries["172.16.2.0"].mac == "0e:00:00:00:00:02"
+    assert entries["2001:db8:1::2"].router == 1
+
+
+def test_neigh_old_format_states() -> None:
+    table = parse_ip_neigh("198.51.100.9 dev eth0  FAILED\n198.51.100.10 dev eth0 lladdr 52:54:00:aa:bb:cc STALE\n", "x")
+    rows = {row.address: row for row in table}
+    assert rows["198.51.100.9"].lladdr == 0
+    assert rows["198.51.100.9"].state == NUD_STATES["FAILED"]
+    assert rows["198.51.100.10"].state == NUD_STATES["STALE"]
+    with pytest.raises(ParseError, match="unknown word 'bogus'"):
+        parse_ip_neigh("198.51.100.9 dev eth0 bogus\n", "x")
+
+
+def test_fdb_text_matches_json() -> None:
+    text = parse_bridge_fdb(fixture("node-fdb.txt"), "x")
+    assert text == parse_bridge_fdb_json(fixture("node-j-fdb.json"), "y")
+    vtep = [row for row in text if row.dev == "flannel.1"]
+    assert len(vtep) == 1
+    assert (vtep[0].lladdr, vtep[0].remote, vtep[0].flags) == ("0e:00:00:00:00:02", "192.168.100.12", NTF_SELF)
+    assert vtep[0].state == NUD_STATES["PERMANENT"]
+    port = [row for row in text if row.dev == "veth1" and row.master]
+    assert port[0].master == "docker0"
+
+
+def test_fdb_learned_and_flag_master() -> None:
+    table = parse_bridge_fdb(
+        "52:54:00:aa:bb:cc dev veth0 vlan 1 master br0\n"
+        "52:54:00:aa:bb:cd dev vxlan0 dst 198.51.100.3 vni 42 port 4789 self master stale\n",
+        "x",
+    )
+    rows = {row.lladdr: row for row in table}
+    learned = rows["52:54:00:aa:bb:cc"]
+    assert (learned.master, learned.vlan, learned.state) == ("br0", 1, NUD_STATES["REACHABLE"])
+    remote = rows["52:54:00:aa:bb:cd"]
+    assert (remote.vni, remote.port, remote.flags, remote.state) == (42, 4789, NTF_SELF | NTF_MASTER, NUD_STATES["STALE"])
+    with pytest.raises(ParseError, match="invalid MAC"):
+        parse_bridge_fdb("zz:00 dev eth0\n", "x")
+
+
+# ---------------------------------------------------------------------------
+# ifconfig
+
+IFCONFIG_OLD = """\
+eth0      Link encap:Ethernet  HWaddr 52:54:00:12:34:56
+          inet addr:198.51.100.7  Bcast:198.51.100.255  Mask:255.255.255.0
+          inet6 addr: fe80::5054:ff:fe12:3456/64 Scope:Link
+          UP BROADCAST RUNNING MULTICAST  MTU:1500  Metric:1
+          RX packets:100 errors:0 dropped:0 overruns:0 frame:0
+
+flannel0  Link encap:UNSPEC  HWaddr 00-00-00-00-00-00-00-00-00-00-00-00-00-00-00-00
+          inet addr:10.1.15.0  P-t-P:10.1.15.0  Mask:255.255.0.0
+          UP POINTOPOINT RUNNING NOARP MULTICAST  MTU:1472  Metric:1
+
+lo        Link encap:Local Loopback
+          inet addr:127.0.0.1  Mask:255.0.0.0
+          UP LOOPBACK RUNNING  MTU:65536  Metric:1
+"""
+
+IFCONFIG_NEW = """\
+docker0: flags=4099<UP,BROADCAST,MULTICAST>  mtu 1500
+        inet 172.17.0.1  netmask 255.255.0.0  broadcast 172.17.255.255
+        ether 02:42:ac:11:00:01  txqueuelen 0  (Ethernet)
+
+eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 9001
+        inet 198.51.100.7  netmask 255.255.255.0  broadcast 198.51.100.255
+        inet6 2001:db8::7  prefixlen 64  scopeid 0x0<global>
+        ether 52:54:00:12:34:56  txqueuelen 1000  (Ethernet)
+"""
+
+
+def test_ifconfig_old_format() -> None:
+    interfaces = {interface.name: interface for interface in parse_ifconfig(IFCONFIG_OLD, "ifconfig.txt")}
+    eth0 = interfaces["eth0"]
+    assert (eth0.mtu, eth0.mac, eth0.state, eth0.kind) == (1500, "52:54:00:12:34:56", "UP", "ethernet")
+    assert eth0.addresses[0].cidr == "198.51.100.7/24"
+    assert eth0.addresses[0].broadcast == "198.51.100.255"
+    assert eth0.addresses[1].scope == "link"
+    assert "LOWER_UP" in eth0.flags
+    assert interfaces["flannel0"].kind == "tun"
+    assert interfaces["flannel0"].addresses[0].prefixlen == 16
+    assert interfaces["lo"].kind == "loopback"
+
+
+def test_ifconfig_new_format() -> None:
+    interfaces = {interface.name: interface for interface in parse_ifconfig(IFCONFIG_NEW, "ifconfig.txt")}
+    docker0 = interfaces["docker0"]
+    assert docker0.flags[0] == "NO-CARRIER"
+    assert docker0.state == "DOWN"
+    assert docker0.addresses[0].cidr == "172.17.0.1/16"
+    assert interfaces["eth0"].mtu == 9001
+    assert interfaces["eth0"].addresses[1].cidr == "2001:db8::7/64"
+
+
+def test_ifconfig_invalid_input() -> None:
+    with pytest.raises(ParseError, match="netmask"):
+        parse_ifconfig("eth0: flags=1<UP>  mtu 1500\n        inet 192.0.2.1  netmask 255.0.255.0\n", "x")
+    with pytest.raises(ParseError, match="invalid interface line"):
+        parse_ifconfig("???\n", "x")
