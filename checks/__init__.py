@@ -7,6 +7,16 @@ index with what the modules register.
 
 CATALOGUE: dict[str, str] = {
     "bgp-peer-down": "bgp",
+    "blackhole-route": "routing",
+    "bridge-outside-overlay-subnet": "addressing",
+    "bridge-subnet-overlap": "addressing",
     "etcd-lease-mismatch": "flannel_etcd",
     "etcd-network-config-missing": "flannel_etcd",
+    "forward-policy-drop": "filtering",
+    "icmp-blocked": "filtering",
+    "ip-forward-disabled": "kernel",
+    "mtu-mismatch": "mtu",
+    "overlay-interface-missing": "overlay",
+    "pod-network-overlaps-host": "addressing",
+    "route-missing": "routing",
 }

@@ -1,0 +1,122 @@
+"""Overlay device checks: the device a node's backend needs is present and up."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from netdoctor.engine import check
+from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, Prefix, cluster_facts
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity
+
+#: The device flanneld creates for each backend type in the network config.
+FLANNEL_DEVICES = {"udp": "flannel0", "vxlan": "flannel.1"}
+
+
+def _finding(node: str, summary: str, evidence: list[Evidence]) -> Finding:
+    return Finding("overlay-interface-missing", Severity.ERROR, (node,), summary, tuple(evidence))
+
+
+def _describe(interface: Interface) -> str:
+    return f"{interface.name} {interface.kind} state {interface.state} flags {','.join(interface.flags)} mtu {interface.mtu}"
+
+
+@check("overlay-interface-missing", title="Overlay device missing or down", severity=Severity.ERROR,
+       backends=("flannel-udp", "flannel-vxlan", "ovs", "calico"))
+def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+    """The overlay device a node's backend needs is missing or down.
+
+    What it checks:
+        Flannel nodes (subnet.env captured, or a lease in etcd whose PublicIP is
+        the node's) need flannel0 for the UDP backend or flannel.1 for VXLAN
+        (from the etcd config's Backend.Type; either one when it was not
+        captured; none for host-gw). Calico nodes need tunl0 when any node
+        routes pod blocks through tunl0 (IPIP mode). OVS nodes need the OVS
+        bridge that holds the tunnel ports, and when it has no address of its
+        own it must be a port of the pod bridge (``br0`` enslaved to docker0).
+        A device counts as down when it lacks the UP flag.
+    Why it matters:
+        Without the device the node's routes to peer pods have nowhere to go,
+        so pods on this node reach no pod on another node.
+    Known problems:
+        ``cali*`` veths have no IPv4 address by design and are not judged. A
+        node where flanneld has not yet written subnet.env is not known to be a
+        flannel node.
+    Example:
+        ``node1: flannel.1 is missing although FLANNEL_SUBNET is 10.244.1.1/24``.
+    Fix safety:
+        Restarting flanneld or calico-node re-creates the device and is safe;
+        ``ip link set DEV up`` is safe.
+    """
+    facts = cluster_facts(snapshot)
+    ipip_routes = _cluster_uses_tunl0(facts.nodes.values())
+    for name, node in sorted(facts.nodes.items()):
+        if node.node.interfaces is None:
+            continue
+        yield from _flannel(node, facts.flannel_backend, facts.flannel_leases)
+        if ipip_routes and (node.calico_blocks or node.workload_routes):
+            yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
+        yield from _ovs(node)
+
+
+def _cluster_uses_tunl0(nodes: Iterable[NodeFacts]) -> bool:
+    for node in nodes:
+        if node.node.routes is not None and any(route.dev == "tunl0" for route in node.node.routes.main()):
+            return True
+    return False
+
+
+def _device_present(node: NodeFacts, device: str, reason: str) -> Iterator[Finding]:
+    interface = node.node.interface(device)
+    if interface is None:
+        yield _finding(node.name, f"{node.name}: {device} is missing although {reason}",
+                       [Evidence(node.name, "interfaces", f"no interface {device}")])
+    elif not interface.is_up:
+        yield _finding(node.name, f"{node.name}: {device} is down although {reason}",
+                       [Evidence(node.name, "interfaces", _describe(interface))])
+
+
+def _flannel(node: NodeFacts, backend: str | None, leases: list[tuple[Prefix, str, str | None]]) -> Iterator[Finding]:
+    env = node.node.flannel_env
+    has_lease = any(owner == node.name for _, _, owner in leases)
+    if env is None and not has_lease:
+        return
+    reason = f"FLANNEL_SUBNET is {env.subnet}" if env is not None and env.subnet else "the node holds a flannel lease"
+    if backend in FLANNEL_DEVICES:
+        yield from _device_present(node, FLANNEL_DEVICES[backend], f"{reason} and the backend is {backend}")
+        return
+    if backend is not None:
+        return  # host-gw and other backends need no flannel device
+    present = [node.node.interface(device) for device in FLANNEL_DEVICES.values()]
+    existing = [interface for interface in present if interface is not None]
+    if not existing:
+        yield _finding(node.name, f"{node.name}: neither flannel0 nor flannel.1 exists although {reason}",
+                       [Evidence(node.name, "interfaces", "no interface flannel0 or flannel.1")])
+    elif not any(interface.is_up for interface in existing):
+        yield from _device_present(node, existing[0].name, reason)
+
+
+def _ovs(node: NodeFacts) -> Iterator[Finding]:
+    for bridge in node.node.ovs or ():
+        tunnels = [iface.name for port in bridge.ports for iface in port.interfaces if iface.type in ("gre", "vxlan", "geneve")]
+        if not tunnels:
+            continue
+        reason = f"OVS bridge {bridge.name} holds the tunnel ports {', '.join(sorted(tunnels))}"
+        missing = list(_device_present(node, bridge.name, reason))
+        if missing:
+            yield from missing
+            continue
+        interface = node.node.interface(bridge.name)
+        assert interface is not None
+        if any(address.family == 4 for address in interface.addresses):
+            continue
+        pod_bridges = [pod.name for pod in node.pod_bridges if pod.name != bridge.name]
+        if not pod_bridges:
+            pod_bridges = sorted(
+                other.name for other in node.node.interfaces or ()
+                if other.name in POD_BRIDGE_NAMES and any(address.family == 4 for address in other.addresses)
+            )
+        if pod_bridges and interface.master not in pod_bridges:
+            master = interface.master or "no bridge"
+            yield _finding(node.name, f"{node.name}: OVS bridge {bridge.name} is enslaved to {master}, not to the pod "
+                           f"bridge {pod_bridges[0]}, so pods cannot reach the tunnels",
+                           [Evidence(node.name, "interfaces", _describe(interface))])

@@ -1,0 +1,517 @@
+"""Network facts derived from a snapshot and shared by the checks.
+
+Each check needs the same few answers: which interfaces carry the underlay,
+which bridges hold pods, which pod subnet belongs to which node, what the pod
+network is. They are computed once per snapshot by :func:`cluster_facts` and
+cached, because the snapshot is immutable. Nothing here does I/O.
+
+The facts cover IPv4: flannel, Calico IPIP and the OVS/Docker designs netdoctor
+diagnoses route pods over IPv4.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from threading import Lock
+
+from netdoctor.model import ClusterSnapshot, Interface, KubeNode, NodeSnapshot, Route, RouteTable
+from netdoctor.model.addr import (
+    AF_INET,
+    AddressError,
+    format_prefix,
+    network_of,
+    parse_ip,
+    parse_prefix,
+)
+from netdoctor.model.routes import ROUTE_TABLES, ROUTE_TYPES
+
+logger = logging.getLogger(__name__)
+
+#: A prefix as ``(family, network, length)`` with the host bits cleared.
+Prefix = tuple[int, int, int]
+
+#: Route types that discard packets instead of forwarding them.
+DISCARD_TYPES = frozenset({ROUTE_TYPES["blackhole"], ROUTE_TYPES["unreachable"], ROUTE_TYPES["prohibit"]})
+
+#: Bridges that Docker, the CNI bridge plugin and kubenet create for pods.
+POD_BRIDGE_NAMES = frozenset({"docker0", "cni0", "cbr0", "kbr0"})
+
+#: Interface kinds that are tunnels or virtual switches, never the underlay.
+OVERLAY_KINDS = frozenset({"vxlan", "gre", "gretap", "ipip", "sit", "geneve", "tun", "ip6tnl", "ip6gre", "openvswitch"})
+
+#: Calico's smallest inferred pool: blocks scattered wider than a /8 are not treated as one pool.
+MIN_POOL_LENGTH = 8
+
+
+def make_prefix(text: str) -> Prefix:
+    """Parse ``ADDR/LEN`` into a prefix with the host bits cleared."""
+    family, value, length = parse_prefix(text)
+    return family, network_of(family, value, length), length
+
+
+def prefix_text(prefix: Prefix) -> str:
+    """Format a prefix as ``ADDR/LEN``."""
+    return format_prefix(*prefix)
+
+
+def prefix_contains(outer: Prefix, inner: Prefix) -> bool:
+    """Tell whether ``outer`` contains ``inner`` (equal prefixes count)."""
+    family, net, length = outer
+    return family == inner[0] and inner[2] >= length and network_of(family, inner[1], length) == net
+
+
+def prefixes_overlap(first: Prefix, second: Prefix) -> bool:
+    """Tell whether two prefixes share an address; prefixes either nest or are disjoint."""
+    return prefix_contains(first, second) or prefix_contains(second, first)
+
+
+def address_prefix(interface: Interface, family: int = AF_INET) -> list[tuple[Prefix, str]]:
+    """Return the connected prefixes of an interface's global addresses with their ``ADDR/LEN`` text."""
+    result = []
+    for address in interface.addresses:
+        if address.family != family or address.scope not in ("global", "universe"):
+            continue
+        result.append((address.network, address.cidr))
+    return result
+
+
+def common_supernet(prefixes: list[Prefix]) -> Prefix | None:
+    """Return the longest prefix that contains every prefix given (all of one family)."""
+    if not prefixes:
+        return None
+    family = prefixes[0][0]
+    if any(prefix[0] != family for prefix in prefixes):
+        return None
+    bits = 32 if family == AF_INET else 128
+    low = min(prefix[1] for prefix in prefixes)
+    high = max(prefix[1] | ((1 << (bits - prefix[2])) - 1) for prefix in prefixes)
+    length = min(prefix[2] for prefix in prefixes)
+    while length > 0 and network_of(family, low, length) != network_of(family, high, length):
+        length -= 1
+    return family, network_of(family, low, length), length
+
+
+def is_overlay_interface(interface: Interface) -> bool:
+    """Tell whether an interface is a tunnel, an OVS device or a Calico workload veth."""
+    name = interface.name
+    if interface.kind in OVERLAY_KINDS:
+        return True
+    if name in ("flannel0", "tunl0", "vxlan.calico", "ovs-system") or name.startswith(("flannel.", "cali")):
+        return True
+    return name.startswith(("gre_sys", "vxlan_sys", "genev_sys", "gre0", "gretap0"))
+
+
+def is_bridge_like(node: NodeSnapshot, interface: Interface) -> bool:
+    """Tell whether an interface is a Linux bridge (by kind, by a known name, or because it has ports)."""
+    if interface.kind == "bridge" or interface.name in POD_BRIDGE_NAMES:
+        return True
+    if interface.kind == "openvswitch":
+        return False
+    return bool(node.ports_of(interface.name))
+
+
+class RouteIndex:
+    """Longest-prefix lookups over the main table of one node, built once from the table's columns."""
+
+    def __init__(self, table: RouteTable) -> None:
+        self._table = table
+        self._by_length: dict[tuple[int, int], dict[int, list[int]]] = {}
+        families = table.column("family")
+        tables = table.column("table")
+        destinations = table.column("dst")
+        lengths = table.column("dst_len")
+        main = ROUTE_TABLES["main"]
+        for row in range(len(table)):
+            if tables[row] != main:
+                continue
+            key = (families[row], lengths[row])
+            self._by_length.setdefault(key, {}).setdefault(destinations[row], []).append(row)
+        self._lengths: dict[int, list[int]] = {}
+        for family, length in self._by_length:
+            self._lengths.setdefault(family, []).append(length)
+        for lengths_of_family in self._lengths.values():
+            lengths_of_family.sort(reverse=True)
+
+    def covering(self, prefix: Prefix) -> Iterator[Route]:
+        """Yield the main-table routes whose destination contains ``prefix``, most specific first."""
+        family, net, length = prefix
+        for route_length in self._lengths.get(family, ()):
+            if route_length > length:
+                continue
+            rows = self._by_length[(family, route_length)].get(network_of(family, net, route_length))
+            for row in rows or ():
+                yield self._table[row]
+
+    def best(self, prefix: Prefix, *, skip_default: bool = False) -> Route | None:
+        """Return the most specific main-table route that contains ``prefix``, if any."""
+        for route in self.covering(prefix):
+            if skip_default and route.dst_len == 0:
+                return None
+            return route
+        return None
+
+    def inside(self, prefix: Prefix) -> Iterator[Route]:
+        """Yield the main-table routes whose destination lies inside ``prefix`` (equal included)."""
+        family, net, length = prefix
+        for route_length in self._lengths.get(family, ()):
+            if route_length < length:
+                continue
+            for destination, rows in self._by_length[(family, route_length)].items():
+                if network_of(family, destination, length) == net:
+                    for row in rows:
+                        yield self._table[row]
+
+
+@dataclass(frozen=True, slots=True)
+class PodBridge:
+    """A bridge that holds (or is meant to hold) the node's pods."""
+
+    node: str
+    name: str
+    prefix: Prefix
+    #: The bridge address as ``ip addr`` prints it (``172.16.10.1/24``).
+    cidr: str
+    mtu: int
+    ports: tuple[str, ...]
+    #: Why it counts as a pod bridge: ``ports``, ``overlay subnet``, ``podCIDR``, ``peer routes``.
+    reason: str
+
+    @property
+    def subnet(self) -> str:
+        """The bridge's connected subnet as ``ADDR/LEN``."""
+        return prefix_text(self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class PodSubnet:
+    """A pod subnet that belongs to one node, with where that fact comes from."""
+
+    node: str
+    prefix: Prefix
+    #: ``FLANNEL_SUBNET``, ``flannel lease``, ``podCIDR``, ``bridge docker0``, ``Calico block``.
+    source: str
+
+    @property
+    def text(self) -> str:
+        return prefix_text(self.prefix)
+
+
+@dataclass(frozen=True, slots=True)
+class PodNetwork:
+    """A cluster-wide pod network with its source (``FLANNEL_NETWORK``, ``etcd config``, ``Calico pool``)."""
+
+    prefix: Prefix
+    source: str
+    #: The node whose data gave it, or None for etcd or an inference across nodes.
+    node: str | None = None
+
+    @property
+    def text(self) -> str:
+        return prefix_text(self.prefix)
+
+
+@dataclass
+class NodeFacts:
+    """Derived facts about one node. Lists are empty when the part they come from was not captured."""
+
+    name: str
+    node: NodeSnapshot
+    routes: RouteIndex | None
+    #: Interfaces that carry the node's own traffic between hosts.
+    underlay: list[Interface] = field(default_factory=list)
+    #: ``(prefix, "ADDR/LEN", interface name)`` of every underlay address.
+    underlay_subnets: list[tuple[Prefix, str, str]] = field(default_factory=list)
+    #: Every global IPv4 address of the node, as integers.
+    addresses: set[int] = field(default_factory=set)
+    pod_bridges: list[PodBridge] = field(default_factory=list)
+    #: The subnet the overlay assigned to this node, with its source.
+    overlay_subnet: PodSubnet | None = None
+    #: Calico blocks this node owns: discard routes with its pods or its tunnel address inside.
+    calico_blocks: list[PodSubnet] = field(default_factory=list)
+    #: Discard routes of the node (blackhole, unreachable, prohibit) in the main table.
+    discard_routes: list[Route] = field(default_factory=list)
+    #: ``/32`` routes to Calico workload interfaces (``cali*``).
+    workload_routes: list[Route] = field(default_factory=list)
+
+    def pod_subnets(self) -> list[PodSubnet]:
+        """Return every pod subnet known to belong to this node, without duplicates."""
+        result: list[PodSubnet] = []
+        seen: set[Prefix] = set()
+        candidates = ([self.overlay_subnet] if self.overlay_subnet else []) + [
+            PodSubnet(self.name, bridge.prefix, f"bridge {bridge.name}") for bridge in self.pod_bridges
+        ] + self.calico_blocks
+        for subnet in candidates:
+            if subnet.prefix not in seen:
+                seen.add(subnet.prefix)
+                result.append(subnet)
+        return result
+
+    def underlay_mtu(self) -> tuple[int, str] | None:
+        """Return the MTU and name of the interface that carries the default route, or the first underlay one."""
+        if not self.underlay:
+            return None
+        default_dev = None
+        if self.routes is not None:
+            default = self.routes.best((AF_INET, 0, 0))
+            default_dev = default.dev if default is not None else None
+        for interface in self.underlay:
+            if interface.name == default_dev:
+                return interface.mtu, interface.name
+        return self.underlay[0].mtu, self.underlay[0].name
+
+
+@dataclass
+class ClusterFacts:
+    """Derived facts about the whole snapshot."""
+
+    nodes: dict[str, NodeFacts]
+    #: Underlay address -> node name.
+    node_by_address: dict[int, str]
+    pod_networks: list[PodNetwork]
+    #: Flannel leases from etcd: ``(prefix, public IP text, node name or None)``.
+    flannel_leases: list[tuple[Prefix, str, str | None]]
+    #: The ``Backend.Type`` of the flannel network config in etcd, lower case, if captured.
+    flannel_backend: str | None
+
+    def peers(self, name: str) -> list[NodeFacts]:
+        """Return the facts of every other node, by name."""
+        return [facts for other, facts in sorted(self.nodes.items()) if other != name]
+
+
+_CACHE: list[tuple[ClusterSnapshot, ClusterFacts]] = []
+_CACHE_SIZE = 4
+_CACHE_LOCK = Lock()
+
+
+def cluster_facts(snapshot: ClusterSnapshot) -> ClusterFacts:
+    """Return the facts of a snapshot, computing them on first use."""
+    with _CACHE_LOCK:
+        for cached, facts in _CACHE:
+            if cached is snapshot:
+                return facts
+    facts = _compute(snapshot)
+    with _CACHE_LOCK:
+        _CACHE.append((snapshot, facts))
+        del _CACHE[:-_CACHE_SIZE]
+    return facts
+
+
+def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
+    nodes = {node.name: _base_facts(node) for node in snapshot.nodes}
+    kube = {item.name: item for item in snapshot.kube_nodes or ()}
+    network_config, backend, leases_raw = _read_flannel_etcd(snapshot)
+
+    # Underlay addresses: everything global that is not an overlay device or a docker-style bridge.
+    for facts in nodes.values():
+        for interface in facts.node.interfaces or ():
+            if interface.kind == "loopback" or interface.name == "lo" or is_overlay_interface(interface):
+                continue
+            for prefix, cidr in address_prefix(interface):
+                facts.addresses.add(parse_ip(cidr.partition("/")[0])[1])
+    node_by_address: dict[int, str] = {}
+    for facts in nodes.values():
+        for interface in facts.node.interfaces or ():
+            if is_overlay_interface(interface) or is_bridge_like(facts.node, interface):
+                continue
+            for _, cidr in address_prefix(interface):
+                node_by_address.setdefault(parse_ip(cidr.partition("/")[0])[1], facts.name)
+
+    leases: list[tuple[Prefix, str, str | None]] = []
+    for prefix, public_ip in leases_raw:
+        owner = None
+        try:
+            owner = _owner_of_address(nodes, parse_ip(public_ip)[1])
+        except AddressError:
+            logger.warning("etcd: flannel lease %s has an invalid PublicIP %r", prefix_text(prefix), public_ip)
+        leases.append((prefix, public_ip, owner))
+
+    for facts in nodes.values():
+        facts.overlay_subnet = _overlay_subnet(facts, kube.get(facts.name), leases)
+    routed = _peer_routed_prefixes(nodes)
+    for facts in nodes.values():
+        _find_pod_bridges(facts, routed)
+        _find_underlay(facts)
+        facts.calico_blocks = _own_calico_blocks(facts)
+
+    pod_networks = _pod_networks(snapshot, nodes, network_config)
+    return ClusterFacts(nodes, node_by_address, pod_networks, leases, backend)
+
+
+def _base_facts(node: NodeSnapshot) -> NodeFacts:
+    index = RouteIndex(node.routes) if node.routes is not None else None
+    facts = NodeFacts(node.name, node, index)
+    if node.routes is None:
+        return facts
+    types = node.routes.column("type")
+    tables = node.routes.column("table")
+    devices = node.routes.column("dev")
+    lengths = node.routes.column("dst_len")
+    families = node.routes.column("family")
+    main = ROUTE_TABLES["main"]
+    for row in range(len(node.routes)):
+        if tables[row] != main or families[row] != AF_INET:
+            continue
+        if types[row] in DISCARD_TYPES:
+            facts.discard_routes.append(node.routes[row])
+        elif devices[row].startswith("cali") and lengths[row] == 32:
+            facts.workload_routes.append(node.routes[row])
+    return facts
+
+
+def _owner_of_address(nodes: dict[str, NodeFacts], value: int) -> str | None:
+    for facts in nodes.values():
+        if value in facts.addresses:
+            return facts.name
+    return None
+
+
+def _read_flannel_etcd(snapshot: ClusterSnapshot) -> tuple[PodNetwork | None, str | None, list[tuple[Prefix, str]]]:
+    """Read flannel's network config and subnet leases from captured etcd keys."""
+    if snapshot.etcd is None:
+        return None, None, []
+    network: PodNetwork | None = None
+    backend: str | None = None
+    leases: list[tuple[Prefix, str]] = []
+    for key, value in snapshot.etcd.keys:
+        if key.endswith("/network/config"):
+            try:
+                config = json.loads(value)
+                network = PodNetwork(make_prefix(str(config["Network"])), f"etcd {key}")
+                backend_type = (config.get("Backend") or {}).get("Type")
+                backend = str(backend_type).lower() if backend_type else "udp"
+            except (ValueError, KeyError, TypeError, AttributeError, AddressError) as error:
+                logger.warning("etcd: cannot read flannel network config %s: %s", key, error)
+        elif "/network/subnets/" in key:
+            name = key.rsplit("/", 1)[-1]
+            try:
+                prefix = make_prefix(name.replace("-", "/"))
+                public_ip = str(json.loads(value).get("PublicIP", ""))
+            except (ValueError, AttributeError, AddressError) as error:
+                logger.warning("etcd: cannot read flannel lease %s: %s", key, error)
+                continue
+            leases.append((prefix, public_ip))
+    return network, backend, leases
+
+
+def _overlay_subnet(facts: NodeFacts, kube: KubeNode | None, leases: list[tuple[Prefix, str, str | None]]) -> PodSubnet | None:
+    env = facts.node.flannel_env
+    if env is not None and env.subnet:
+        try:
+            return PodSubnet(facts.name, make_prefix(env.subnet), "FLANNEL_SUBNET")
+        except AddressError:
+            logger.warning("%s: subnet.env: invalid FLANNEL_SUBNET %r", facts.name, env.subnet)
+    for prefix, _, owner in leases:
+        if owner == facts.name:
+            return PodSubnet(facts.name, prefix, "flannel lease")
+    for cidr in kube.pod_cidrs if kube is not None else ():
+        try:
+            prefix = make_prefix(cidr)
+        except AddressError:
+            continue
+        if prefix[0] == AF_INET:
+            return PodSubnet(facts.name, prefix, "podCIDR")
+    return None
+
+
+def _peer_routed_prefixes(nodes: dict[str, NodeFacts]) -> dict[Prefix, set[str]]:
+    """Map each candidate bridge subnet to the nodes that route it through a gateway or overlay device.
+
+    Only the subnets of bridges without ports are looked up, so one pass over every
+    node's routes is enough.
+    """
+    wanted: dict[Prefix, set[str]] = {}
+    for facts in nodes.values():
+        for interface in facts.node.interfaces or ():
+            if is_bridge_like(facts.node, interface) and not facts.node.ports_of(interface.name):
+                for prefix, _ in address_prefix(interface):
+                    wanted.setdefault(prefix, set())
+    if not wanted:
+        return wanted
+    for facts in nodes.values():
+        if facts.node.routes is None:
+            continue
+        for route in facts.node.routes:
+            if route.table != ROUTE_TABLES["main"] or route.protocol == "kernel" or route.type in DISCARD_TYPES:
+                continue
+            prefix = (route.family, route.dst, route.dst_len)
+            if prefix in wanted and (route.gateway or route.dev.startswith(("flannel", "tunl0"))):
+                wanted[prefix].add(facts.name)
+    return wanted
+
+
+def _find_pod_bridges(facts: NodeFacts, routed: dict[Prefix, set[str]]) -> None:
+    node = facts.node
+    default = facts.routes.best((AF_INET, 0, 0)) if facts.routes is not None else None
+    default_dev = default.dev if default is not None else None
+    for interface in node.interfaces or ():
+        if not is_bridge_like(node, interface) or interface.name == default_dev:
+            continue
+        ports = tuple(sorted(port.name for port in node.ports_of(interface.name)))
+        for prefix, cidr in address_prefix(interface):
+            reason = None
+            if ports:
+                reason = "ports"
+            elif facts.overlay_subnet is not None and prefix_contains(facts.overlay_subnet.prefix, prefix):
+                reason = facts.overlay_subnet.source
+            elif routed.get(prefix, set()) - {facts.name}:
+                reason = "peer routes"
+            if reason is not None:
+                facts.pod_bridges.append(PodBridge(facts.name, interface.name, prefix, cidr, interface.mtu, ports, reason))
+
+
+def _find_underlay(facts: NodeFacts) -> None:
+    bridges = {bridge.name for bridge in facts.pod_bridges}
+    for interface in facts.node.interfaces or ():
+        if interface.kind == "loopback" or interface.name == "lo" or is_overlay_interface(interface):
+            continue
+        if interface.name in bridges or interface.name in POD_BRIDGE_NAMES:
+            continue
+        subnets = address_prefix(interface)
+        if not subnets:
+            continue
+        facts.underlay.append(interface)
+        facts.underlay_subnets.extend((prefix, cidr, interface.name) for prefix, cidr in subnets)
+
+
+def _own_calico_blocks(facts: NodeFacts) -> list[PodSubnet]:
+    """Return the discard routes that hold this node's workloads or its tunnel address."""
+    tunnel_addresses = []
+    for name in ("tunl0", "vxlan.calico"):
+        interface = facts.node.interface(name)
+        if interface is not None:
+            tunnel_addresses += [prefix for prefix, _ in address_prefix(interface)]
+            tunnel_addresses += [(AF_INET, parse_ip(cidr.partition("/")[0])[1], 32) for _, cidr in address_prefix(interface)]
+    workloads = [(route.family, route.dst, 32) for route in facts.workload_routes]
+    blocks = []
+    for route in facts.discard_routes:
+        block = (route.family, route.dst, route.dst_len)
+        if route.dst_len == 0:
+            continue
+        if any(prefix_contains(block, item) for item in workloads + tunnel_addresses):
+            blocks.append(PodSubnet(facts.name, block, "Calico block"))
+    return blocks
+
+
+def _pod_networks(snapshot: ClusterSnapshot, nodes: dict[str, NodeFacts], config: PodNetwork | None) -> list[PodNetwork]:
+    networks: list[PodNetwork] = []
+    if config is not None:
+        networks.append(config)
+    for facts in nodes.values():
+        env = facts.node.flannel_env
+        if env is None or not env.network:
+            continue
+        try:
+            prefix = make_prefix(env.network)
+        except AddressError:
+            logger.warning("%s: subnet.env: invalid FLANNEL_NETWORK %r", facts.name, env.network)
+            continue
+        if all(network.prefix != prefix for network in networks):
+            networks.append(PodNetwork(prefix, "FLANNEL_NETWORK", facts.name))
+    blocks = [block.prefix for facts in nodes.values() for block in facts.calico_blocks]
+    pool = common_supernet(blocks)
+    if pool is not None and pool[2] >= MIN_POOL_LENGTH and not any(prefix_contains(n.prefix, pool) for n in networks):
+        networks.append(PodNetwork(pool, "Calico pool inferred from the nodes' blocks"))
+    return networks
