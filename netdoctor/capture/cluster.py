@@ -7,7 +7,6 @@ malformed JSON document gives the same kind of error, with its line.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 from typing import Any
@@ -80,7 +79,7 @@ def _etcdctl_pairs(document: dict[str, Any], text: str, source: str) -> tuple[tu
         try:
             key = base64.b64decode(entry["key"], validate=True).decode("utf-8")
             value = base64.b64decode(str(entry.get("value", "")), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as error:
+        except ValueError as error:  # binascii.Error and UnicodeDecodeError are ValueErrors
             raise ParseError(
                 source, line_of(text, '"kvs"'), f"kvs[{position}] is not base64 UTF-8 text: {error}"
             ) from None

@@ -1,0 +1,174 @@
+"""Tests of the iptables-save parser on real and hand-written captures."""
+
+from __future__ import annotations
+
+import pytest
+from fuzzing import mutations, parse_or_reject
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from samples import sample
+
+from netdoctor.capture import ParseError
+from netdoctor.capture.iptables import parse_iptables_save
+
+
+def test_counters_and_chains():
+    ruleset = parse_iptables_save(sample("iptables-save-counters-nft.txt"), "iptables-save -c")
+    table = ruleset.table("filter")
+    assert ruleset.family == 4
+    assert table is not None
+    assert table.chain("FORWARD").policy == "DROP"
+    assert table.chain("FORWARD").packets == 17
+    assert table.chain("FORWARD").bytes == 1428
+    assert table.chain("FLANNEL-FWD").policy is None
+    assert len(table.rules_of("INPUT")) == 7
+
+
+def test_rule_line_and_text():
+    table = parse_iptables_save(sample("iptables-save-counters-nft.txt"), "x").table("filter")
+    first = table.rules[0]
+    assert first.line == 8
+    assert first.text == "INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+    assert first.packets == 0
+    icmp = table.rules[1]
+    assert (icmp.packets, icmp.bytes) == (12, 1008)
+
+
+def test_negated_wildcard_interface_and_quoted_comment():
+    rule = (
+        parse_iptables_save(sample("iptables-save-counters-nft.txt"), "x").table("filter").rules[3]
+    )
+    assert rule.in_interface == "cali+"
+    assert rule.in_interface_negated is True
+    assert rule.protocol == "udp"
+    modules = {match.module: match for match in rule.matches}
+    assert modules["udp"].options[0].values == ("8472",)
+    assert modules["comment"].options[0].values == ('flannel "vxlan" overlay',)
+    assert rule.target == "ACCEPT"
+
+
+def test_multiport_state_fragment_reject():
+    rules = (
+        parse_iptables_save(sample("iptables-save-counters-nft.txt"), "x")
+        .table("filter")
+        .rules_of("INPUT")
+    )
+    multiport = rules[4]
+    assert multiport.matches[0].module == "multiport"
+    assert multiport.matches[0].options[0].name == "--dports"
+    assert multiport.matches[0].options[0].values == ("179,6443,10250",)
+    assert multiport.matches[1].options[0].values == ("NEW",)
+    assert rules[5].fragment is True
+    reject = rules[6]
+    assert reject.target == "REJECT"
+    assert reject.target_options[0].name == "--reject-with"
+    assert reject.target_options[0].values == ("icmp-host-prohibited",)
+
+
+def test_goto_negated_destination_and_negated_option():
+    table = parse_iptables_save(sample("iptables-save-counters-nft.txt"), "x").table("filter")
+    goto = table.rules_of("FLANNEL-FWD")[1]
+    assert goto.goto is True
+    assert goto.target == "KUBE-FIREWALL"
+    assert goto.destination == "10.244.0.0/16"
+    assert goto.destination_negated is True
+    assert goto.out_interface == "eth+"
+    conntrack = table.rules_of("KUBE-FIREWALL")[1]
+    assert conntrack.source_negated is True
+    assert conntrack.matches[0].options[0].negated is True
+    assert conntrack.matches[0].options[0].values == ("RELATED,ESTABLISHED,DNAT",)
+
+
+def test_physdev_set_mark_matches():
+    table = parse_iptables_save(sample("iptables-save-counters-nft.txt"), "x").table("filter")
+    forward = table.rules_of("FORWARD")
+    assert forward[0].matches[0].module == "physdev"
+    assert forward[0].matches[0].options[0].name == "--physdev-is-bridged"
+    assert forward[0].matches[0].options[0].values == ()
+    assert forward[2].matches[0].options[0].values == ("cali40all-ipam-pools", "src")
+    mark = table.rules_of("KUBE-FIREWALL")[0]
+    assert mark.matches[0].options[0].values == ("0x8000/0x8000",)
+
+
+def test_real_kube_capture():
+    ruleset = parse_iptables_save(sample("iptables-save-kube-centos.txt"), "iptables-save.txt")
+    assert [table.name for table in ruleset.tables] == ["nat", "filter"]
+    rejects = [rule for rule in ruleset.table("filter").rules if rule.target == "REJECT"]
+    assert rejects
+    assert all(rule.target_options for rule in rejects)
+
+
+def test_ip6tables_family():
+    ruleset = parse_iptables_save(sample("ip6tables-save.txt"), "ip6tables-save", family=6)
+    assert ruleset.family == 6
+    rule = ruleset.table("filter").rules[0]
+    assert rule.source == "2001:db8::/32"
+    assert rule.matches[0].module == "icmp6"
+
+
+def test_implicit_protocol_match():
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+    rule = parse_iptables_save(text, "x").table("filter").rules[0]
+    assert rule.matches[0].module == "tcp"
+    assert rule.matches[0].options[0].values == ("22",)
+
+
+def test_old_style_negation_after_option():
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport ! 22 -j DROP\nCOMMIT\n"
+    option = parse_iptables_save(text, "x").table("filter").rules[0].matches[0].options[0]
+    assert option.negated is True
+    assert option.values == ("22",)
+
+
+def test_empty_output_is_empty_ruleset():
+    assert parse_iptables_save("", "x").tables == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n", 1, "not closed by COMMIT"),
+        ("-A INPUT -j ACCEPT\n", 1, "outside a table"),
+        ("*filter\n:INPUT ACCEPT [0:0]\n-A FORWARD -j ACCEPT\nCOMMIT\n", 3, "does not declare"),
+        (
+            '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment "open -j ACCEPT\nCOMMIT\n',
+            3,
+            "quotation",
+        ),
+        ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j\nCOMMIT\n", 3, "has no value"),
+        ("*filter\n:INPUT\nCOMMIT\n", 2, "invalid chain line"),
+        ("*filter\n:INPUT ACCEPT [x:0]\nCOMMIT\n", 2, "invalid counters"),
+        ("*filter\n:INPUT ACCEPT [0:0]\n[1:a] -A INPUT -j ACCEPT\nCOMMIT\n", 3, "invalid counters"),
+        ("*filter\n:INPUT ACCEPT [0:0]\n-I INPUT -j ACCEPT\nCOMMIT\n", 3, "unknown line"),
+        ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT --dport 22 -j ACCEPT\nCOMMIT\n", 3, "before any"),
+        ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ACCEPT\nCOMMIT\n", 3, "unexpected word"),
+        ("*filter\n*nat\n", 2, "before table"),
+        ("COMMIT\n", 1, "without"),
+    ],
+)
+def test_malformed_input_names_line(text, line, words):
+    with pytest.raises(ParseError) as raised:
+        parse_iptables_save(text, "capture.txt")
+    assert raised.value.line == line
+    assert words in raised.value.message
+    assert raised.value.source == "capture.txt"
+
+
+def test_truncated_real_capture():
+    text = sample("iptables-save-kube-centos.txt")
+    cut = text[: len(text) // 2]
+    with pytest.raises(ParseError) as raised:
+        parse_iptables_save(cut, "cut.txt")
+    assert raised.value.line is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_fuzz_random_text(text):
+    parse_or_reject(parse_iptables_save, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutations(sample("iptables-save-counters-nft.txt")))
+def test_fuzz_mutated_sample(text):
+    parse_or_reject(parse_iptables_save, text)
