@@ -69,7 +69,11 @@ def _load_snapshot(netns: str | None, snapshot_file: Path | None, bundle: Path |
 @click.option("-v", "--verbose", count=True, help="Log more to stderr: -v for progress, -vv for debugging.")
 def main(verbose: int) -> None:
     """Diagnose the node networks of Kubernetes and Docker clusters."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    level = logging.WARNING
+    if verbose == 1:
+        level = logging.INFO
+    elif verbose > 1:
+        level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

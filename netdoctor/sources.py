@@ -3,7 +3,7 @@
 A snapshot comes from exactly one source: the local node (the default), a list
 of network namespaces that each stand for a node, a snapshot JSON file written
 by ``netdoctor collect``, or a support bundle. Every input error is raised as
-:class:`SourceError` with one line that names the value and says what to do.
+:class:`SourceError`, whose one-line message names the value and what to do.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from netdoctor.model import ClusterSnapshot, Gap, SchemaError
 
 logger = logging.getLogger(__name__)
 
-#: Where ``ip netns add`` creates the handle of a named namespace.
+#: The directory in which ``ip netns add`` creates the handle of a named namespace.
 NETNS_DIR = Path("/run/netns")
 
 _NETNS_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
 
 
 class SourceError(Exception):
-    """An input that cannot be read: the message names it and says what to do."""
+    """An input that cannot be read. The message names the input and what to do."""
 
 
 def parse_netns_list(text: str) -> list[str]:
@@ -48,7 +48,7 @@ def collect_local(name: str | None = None) -> ClusterSnapshot:
     """Collect the node this process runs on, named after its host name unless ``name`` is given.
 
     Without root, collection still runs: sources that need root become gaps, and
-    one more gap says why they are missing.
+    one more gap explains why they are missing.
     """
     from netdoctor.collect import collect_cluster, with_gaps
     from netdoctor.target import Target

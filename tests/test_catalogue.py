@@ -6,11 +6,11 @@ import importlib
 import pkgutil
 import re
 
-import netdoctor.checks
 import pytest
-from netdoctor.checks import CATALOGUE
 
+import netdoctor.checks
 from netdoctor import engine
+from netdoctor.checks import CATALOGUE
 from netdoctor.model import Severity
 
 KEBAB_CASE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

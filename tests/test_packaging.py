@@ -28,7 +28,7 @@ def run_python(code: str, cwd: Path) -> str:
 
 
 def package_folders() -> set[str]:
-    """Return the import name of every folder in the source tree that holds an ``__init__.py``."""
+    """Return the import name of every folder in the source tree that contains an ``__init__.py``."""
     names = set()
     for init in (REPO / "netdoctor").rglob("__init__.py"):
         relative = init.parent.relative_to(REPO)

@@ -214,7 +214,7 @@ class Table(Generic[R]):
         values = [column[row] for column in self._columns]
         for name, (default, _, _) in self.EXTRAS.items():
             values.append(self._extras[name].get(row, default))
-        return self.ROW(*values)  # type: ignore[no-any-return]
+        return self.ROW(*values)
 
     def __iter__(self) -> Iterator[R]:
         for row in range(self._count):
@@ -231,7 +231,7 @@ class Table(Generic[R]):
                 stored = self._columns[position]
                 if column.kind == "str":
                     return [stored.values[i] for i in stored.index]
-                return stored  # type: ignore[no-any-return]
+                return stored
         raise KeyError(name)
 
     def __eq__(self, other: object) -> bool:
