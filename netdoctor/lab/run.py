@@ -1,0 +1,117 @@
+"""Commands the lab runs on the host: ``ip``/``bridge`` batches, commands in a namespace, PIDs.
+
+Every command either targets a namespace the lab created (``ip -n NS``,
+``ip netns exec NS``) or creates and deletes those namespaces, so the host's
+own links, routes and firewall are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+
+from netdoctor.lab.state import LabError
+
+logger = logging.getLogger(__name__)
+
+
+def run(argv: Sequence[str], check: bool = True, timeout: float = 60.0, input_text: str | None = None) -> str:
+    """Run a command and return its stdout; raise :class:`LabError` with its stderr when it fails."""
+    logger.debug("run %s", " ".join(argv))
+    try:
+        completed = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, input=input_text, check=False
+        )
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} is not installed; the lab needs it for this backend") from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{' '.join(argv)} timed out after {timeout:g} s") from None
+    if check and completed.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed (exit status {completed.returncode}): {completed.stderr.strip()}")
+    return completed.stdout
+
+
+def in_netns(netns: str, argv: Sequence[str], check: bool = True, timeout: float = 60.0) -> str:
+    """Run a command inside a lab namespace and return its stdout."""
+    return run(["ip", "netns", "exec", netns, *argv], check=check, timeout=timeout)
+
+
+def ip_batch(netns: str | None, lines: Sequence[str], tool: str = "ip") -> None:
+    """Run ``ip`` (or ``bridge``) commands as one batch, inside ``netns`` when given."""
+    if not lines:
+        return
+    argv = [tool, "-batch", "-"] if netns is None else [tool, "-n", netns, "-batch", "-"]
+    run(argv, input_text="\n".join(lines) + "\n")
+
+
+def sysctl(netns: str, settings: dict[str, str]) -> None:
+    """Set sysctls inside a namespace with one ``sysctl -w`` call."""
+    if settings:
+        in_netns(netns, ["sysctl", "-q", "-w", *(f"{key}={value}" for key, value in settings.items())])
+
+
+def list_netns(prefix: str) -> list[str]:
+    """Return the namespaces whose names start with ``prefix``."""
+    listed = run(["ip", "netns", "list"], check=False)
+    return sorted(line.split()[0] for line in listed.splitlines() if line.startswith(prefix))
+
+
+def delete_netns(names: Sequence[str]) -> None:
+    """Kill what still runs in each namespace, then delete it."""
+    for name in names:
+        for pid in run(["ip", "netns", "pids", name], check=False).split():
+            kill_pid(int(pid), grace=0.0)
+    ip_batch(None, [f"netns delete {name}" for name in names])
+
+
+def pid_alive(pid: int) -> bool:
+    """Return whether a process with this PID exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def kill_pid(pid: int, grace: float = 2.0) -> None:
+    """Stop one process: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if not pid_alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return
+        time.sleep(0.02)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        if not pid_alive(pid):
+            return
+        time.sleep(0.01)
+    logger.warning("process %d did not exit after SIGKILL", pid)
+
+
+def read_pid(path: str | os.PathLike[str], timeout: float = 5.0) -> int:
+    """Wait for a daemon's PID file and return the PID in it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path) as handle:
+                text = handle.read().strip()
+            if text:
+                return int(text)
+        except (FileNotFoundError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise LabError(f"no PID file {path} after {timeout:g} s: the daemon did not start; see its log next to it")
+        time.sleep(0.02)
