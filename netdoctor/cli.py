@@ -61,7 +61,8 @@ def _load_snapshot(netns: str | None, snapshot_file: Path | None, bundle: Path |
     try:
         return snapshot_from_options(netns=netns, snapshot=snapshot_file, bundle=bundle)
     except SourceError as error:
-        raise InputError(str(error)) from None
+        # Messages from other libraries (tarfile, for one) can span lines; the error stays one line.
+        raise InputError(" ".join(str(error).split())) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

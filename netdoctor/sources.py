@@ -106,9 +106,11 @@ def load_bundle_path(path: Path) -> ClusterSnapshot:
         bundle = importlib.import_module("netdoctor.capture.bundle")
     except ImportError as error:
         raise SourceError(f"reading bundles is not available in this installation: {error}") from None
+    # BundleError: the bundle as a whole is unreadable (not an archive, unsafe members, too large).
+    bundle_error: type[Exception] = getattr(bundle, "BundleError", ParseError)
     try:
         snapshot: ClusterSnapshot = bundle.load_bundle(path)
-    except (ParseError, SchemaError) as error:
+    except (bundle_error, ParseError, SchemaError) as error:
         raise SourceError(f"invalid bundle: {error}") from None
     except OSError as error:
         raise SourceError(f"cannot read bundle {path}: {error.strerror or error}") from None

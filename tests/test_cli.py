@@ -367,6 +367,30 @@ def test_missing_bundle(tmp_path: Path) -> None:
     assert_one_line_error(completed, "absent.tar.gz", "not found")
 
 
+def test_bundle_not_an_archive(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.tar.gz"
+    fake.write_bytes(b"this is not a tar archive")
+    completed = run_cli("check", "--bundle", str(fake), cwd=tmp_path)
+
+    assert_one_line_error(completed, "invalid bundle", str(fake))
+
+
+def test_check_bundle_directory(tmp_path: Path, check_schema: dict[str, Any]) -> None:
+    node = tmp_path / "bundle" / "nodes" / "node-a"
+    node.mkdir(parents=True)
+    (node / "ip-route.txt").write_text(
+        "default via 192.0.2.254 dev eth0\n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.1\n"
+    )
+    (node / "sysctl.txt").write_text("net.ipv4.ip_forward = 1\n")
+    completed = run_cli("check", "--json", "--bundle", str(tmp_path / "bundle"), cwd=tmp_path)
+
+    assert completed.returncode in (0, 1), completed.stderr
+    document = json.loads(completed.stdout)
+    assert schema_errors(document, check_schema, check_schema) == []
+    assert [entry["name"] for entry in document["nodes"]] == ["node-a"]
+    assert document["source"] == "bundle:bundle"
+
+
 def test_unwritable_collect_output(tmp_path: Path, snapshot_file: Path) -> None:
     target = tmp_path / "no-such-dir" / "out.json"
     completed = run_cli("collect", "--snapshot", str(snapshot_file), "-o", str(target), cwd=tmp_path)
