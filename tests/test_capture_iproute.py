@@ -18,7 +18,14 @@ from netdoctor.capture.iproute import (
     parse_ip_route,
     parse_ip_route_json,
 )
-from netdoctor.model.routes import NTF_MASTER, NTF_SELF, NUD_STATES, RTNH_F_LINKDOWN, RTNH_F_ONLINK, Route
+from netdoctor.model.routes import (
+    NTF_MASTER,
+    NTF_SELF,
+    NUD_STATES,
+    RTNH_F_LINKDOWN,
+    RTNH_F_ONLINK,
+    Route,
+)
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ip"
 

@@ -16,7 +16,12 @@ from typing import Any
 import nslib
 import pytest
 
-from netdoctor.capture.iproute import parse_bridge_fdb, parse_ip_addr, parse_ip_neigh, parse_ip_route
+from netdoctor.capture.iproute import (
+    parse_bridge_fdb,
+    parse_ip_addr,
+    parse_ip_neigh,
+    parse_ip_route,
+)
 from netdoctor.collectors import netlink
 from netdoctor.model.routes import RouteTable
 from netdoctor.target import Target
