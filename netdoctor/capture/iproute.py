@@ -1,7 +1,7 @@
 """Parsers of iproute2 output: ``ip addr``, ``ip route``, ``ip neigh`` and ``bridge fdb``, text and JSON.
 
-Each parser takes the output and the name of the command or file it came from,
-and returns the model part that a netlink dump of the same state gives, so a
+Each parser takes the output and the name of the command or file it came from.
+It returns the model part that a netlink dump of the same state gives, so a
 snapshot built from a bundle of text captures compares field by field with one
 collected live (the parity test checks this against the kernel):
 
@@ -322,7 +322,7 @@ def infer_kind(name: str, link_type: str | None, flags: tuple[str, ...]) -> str:
     tunnels have their own link types; ``link/none`` is a TUN device only when
     the name is flannel's (``flannel0``) or ``tunN``, and ``unknown`` otherwise;
     every ``link/ether`` device is ``ethernet``, because bridges, veths and VXLAN
-    devices cannot be told apart without ``-d``.
+    devices look the same without ``-d``.
     """
     if "LOOPBACK" in flags:
         return "loopback"
