@@ -19,8 +19,10 @@ from netdoctor.engine import CheckSpec, catalogue, run_checks
 from netdoctor.model import (
     Address,
     ClusterSnapshot,
+    EtcdData,
     Evidence,
     Finding,
+    FlannelSubnetEnv,
     Gap,
     Interface,
     NodeSnapshot,
@@ -247,6 +249,44 @@ def test_broken_check_becomes_gap() -> None:
 
     assert {"node": None, "source": "check:broken-check",
             "reason": "the check failed: ZeroDivisionError: division by zero"} in document["gaps"]
+
+
+def etcd_without_config(tmp_path: Path) -> Path:
+    """Write a snapshot of two flannel nodes whose etcd has no /coreos.com/network/config."""
+    nodes = tuple(
+        NodeSnapshot(name, flannel_env=FlannelSubnetEnv(network="10.244.0.0/16", subnet=f"10.244.{number}.1/24"))
+        for number, name in ((1, "node-a"), (2, "node-b"))
+    )
+    snapshot = ClusterSnapshot(nodes=nodes, etcd=EtcdData((("/registry/ranges/serviceips", "{}"),)))
+    path = tmp_path / "etcd.json"
+    path.write_text(dumps_snapshot(snapshot))
+    return path
+
+
+def test_fail_on_thresholds_end_to_end(tmp_path: Path) -> None:
+    snapshot_path = etcd_without_config(tmp_path)
+    arguments = ("check", "--json", "--check", "etcd-network-config-missing", "--snapshot", str(snapshot_path))
+
+    completed = run_cli(*arguments, cwd=tmp_path)
+    document = json.loads(completed.stdout)
+    assert document["checks"] == ["etcd-network-config-missing"]
+    assert document["findings"], "the check found nothing in a snapshot without a network config"
+    severity = Severity.parse(document["findings"][0]["severity"])
+
+    for threshold in Severity:
+        result = run_cli(*arguments, "--fail-on", threshold.label, cwd=tmp_path)
+        expected = 1 if severity >= threshold else 0
+        assert result.returncode == expected, f"--fail-on {threshold.label}: {result.stderr}"
+
+
+def test_human_output_of_real_finding(tmp_path: Path) -> None:
+    snapshot_path = etcd_without_config(tmp_path)
+    completed = run_cli("check", "--check", "etcd-network-config-missing", "--snapshot", str(snapshot_path),
+                        "--fail-on", "info", cwd=tmp_path)
+
+    assert completed.returncode == 1, completed.stderr
+    assert "[etcd-network-config-missing] node-a, node-b:" in completed.stdout
+    assert "1 check(s) run:" in completed.stdout
 
 
 # --- human output --------------------------------------------------------------------------------
