@@ -104,6 +104,9 @@ def build_pod(plan: LabPlan, node: NodePlan, netns: str, address: str) -> None:
             "link set eth0 up",
             f"route add {node.gateway} dev eth0 scope link",
             f"route add default via {node.gateway} dev eth0",
+            # The node has no route to 169.254.1.1, so proxy ARP would not answer for it;
+            # a permanent entry gives the gateway the MAC of the host-side veth.
+            f"neigh replace {node.gateway} lladdr {CALICO_VETH_MAC} dev eth0 nud permanent",
         ]
     ip_batch(netns, lines)
 

@@ -1,0 +1,101 @@
+"""The calico-bgp backend: one BIRD 2 per node in an iBGP full mesh, as calico-node runs it.
+
+Each node announces its /26 block from Calico's pool, keeps a blackhole route
+for that block and learns every peer's block as ``BLOCK via PEER_LAN_IP proto
+bird``. Pods are attached as Calico attaches them (``topology.build_node``): a
+``cali*`` veth with a /32 route and proxy ARP, no bridge, no IPIP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from netdoctor.lab.plan import BGP_AS, LabPlan, NodePlan
+from netdoctor.lab.run import in_netns, read_pid, run
+from netdoctor.lab.state import LabError, LabState
+
+logger = logging.getLogger(__name__)
+
+#: BGP hold time in seconds. BIRD's default is 240; a short one makes a dead peer's routes go within seconds.
+HOLD_TIME = 9
+
+
+def config_text(plan: LabPlan, node: NodePlan) -> str:
+    """Return the ``bird.conf`` of one node."""
+    lines = [
+        f"router id {node.lan_ip};",
+        "protocol device { scan time 10; }",
+        "protocol kernel {",
+        "  ipv4 { import none; export where source ~ [RTS_STATIC, RTS_BGP]; };",
+        "  merge paths on;",
+        "}",
+        f"protocol static {{ ipv4; route {node.subnet} blackhole; }}",
+        "template bgp mesh {",
+        f"  local {node.lan_ip} as {BGP_AS};",
+        "  direct;",
+        "  connect delay time 1;",
+        "  connect retry time 1;",
+        f"  hold time {HOLD_TIME};",
+        "  keepalive time 3;",
+        "  ipv4 { import all; export where source = RTS_STATIC; next hop self; };",
+        "}",
+    ]
+    for peer in plan.peers(node):
+        lines.append(f"protocol bgp {peer.name} from mesh {{ neighbor {peer.lan_ip} as {BGP_AS}; }}")
+    return "\n".join(lines) + "\n"
+
+
+def socket_path(state: LabState, node: NodePlan) -> str:
+    """Return the path of a node's BIRD control socket."""
+    return str(state.node_path(node.name, "/run/bird/bird.ctl"))
+
+
+def start_node(state: LabState, node: NodePlan) -> None:
+    """Write a node's BIRD config and start BIRD in its namespace."""
+    config = state.node_path(node.name, "/etc/bird/bird.conf")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(config_text(state.plan, node))
+    run_dir = state.node_path(node.name, "/run/bird")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = run_dir / "bird.pid"
+    in_netns(node.netns, ["bird", "-c", str(config), "-s", socket_path(state, node), "-P", str(pid_file)])
+    state.pids[f"{node.name}/bird"] = read_pid(pid_file)
+    state.save()
+
+
+def start(state: LabState) -> None:
+    """Start BIRD on every node and wait until every node has a route to every peer's block."""
+    for node in state.plan.nodes:
+        start_node(state, node)
+    wait_converged(state)
+
+
+def learned_blocks(node: NodePlan) -> set[str]:
+    """Return the destinations of the BIRD-installed unicast routes in a node's main table."""
+    routes = json.loads(run(["ip", "-n", node.netns, "-j", "route", "show", "proto", "bird"]) or "[]")
+    return {route["dst"] for route in routes if route.get("type", "unicast") == "unicast"}
+
+
+def wait_converged(state: LabState, timeout: float = 30.0) -> None:
+    """Wait until every node has learned every peer's block; raise :class:`LabError` on timeout."""
+    plan = state.plan
+    deadline = time.monotonic() + timeout
+    missing: dict[str, set[str]] = {}
+    while time.monotonic() < deadline:
+        missing = {}
+        for node in plan.nodes:
+            wanted = {peer.subnet for peer in plan.peers(node)}
+            lacking = wanted - learned_blocks(node)
+            if lacking:
+                missing[node.name] = lacking
+        if not missing:
+            return
+        time.sleep(0.2)
+    raise LabError(f"BGP did not converge in {timeout:g} s; routes missing: {missing}; see birdc show protocols")
+
+
+def birdc(state: LabState, node: NodePlan, command: str) -> str:
+    """Run one ``birdc`` command against a node's BIRD and return its output."""
+    return run(["birdc", "-s", socket_path(state, node), *command.split()])
