@@ -33,7 +33,7 @@ FRR_SOCKET_DIRS = ("/run/frr", "/var/run/frr")
 
 
 def collect(target: Target) -> Part:
-    """Read both daemons; ``bgp`` is set when at least one of them answered."""
+    """Query both daemons; ``bgp`` is set when at least one of them returned its sessions."""
     part = Part()
     sessions: list[BgpSession] = []
     answered = False

@@ -4,7 +4,7 @@ The database is read with ``ovsdb-client dump --format=json`` through the unix
 socket under the node's root (``/run/openvswitch/db.sock`` or
 ``/var/run/openvswitch/db.sock``), so a test can point a target at an
 ovsdb-server running in a temporary directory. Without ovsdb-client or a
-socket, the node has no OVS to read and a gap says so.
+socket, the node has no OVS to read and a gap records why.
 """
 
 from __future__ import annotations

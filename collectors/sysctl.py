@@ -1,4 +1,4 @@
-"""Collect the kernel's network parameters (``net.*``) as the target's namespace sees them.
+"""Collect the kernel's network parameters (``net.*``) of the target's network namespace.
 
 ``/proc/sys/net`` shows the namespace of the process that opens it, so the
 values are read by a command run on the target (``sysctl``, or ``cat`` when

@@ -24,7 +24,7 @@ SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
 @pytest.fixture
 def ovsdb(tmp_path):
-    """Run an ovsdb-server whose socket sits at ROOT/var/run/openvswitch/db.sock; yield (root, db)."""
+    """Run an ovsdb-server whose socket is at ROOT/var/run/openvswitch/db.sock; yield (root, db)."""
     if not SCHEMA.exists():
         pytest.skip("the Open vSwitch schema is not installed")
     rundir = tmp_path / "var" / "run" / "openvswitch"

@@ -185,7 +185,10 @@ def _read_blocks(text: str, source: str) -> list[_Block]:
             key, value = match.group(1), (match.group(2) or "").strip()
             if key in block.values:
                 raise ParseError(source, number, f"key {key!r} appears twice in {block.name!r}")
-            block.values[key] = value.split() if key in _LIST_KEYS else ([value] if value else [])
+            if key in _LIST_KEYS:
+                block.values[key] = value.split()
+            else:
+                block.values[key] = [value] if value else []
             block.lines[key] = number
             continue
 
