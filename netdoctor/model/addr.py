@@ -29,7 +29,7 @@ def width(family: int) -> int:
 def _v6(text: str) -> int:
     try:
         return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
-    except OSError:
+    except (OSError, ValueError):
         raise AddressError(f"invalid IP address {text!r}") from None
 
 
@@ -39,7 +39,7 @@ def parse_ip(text: str) -> tuple[int, int]:
         return AF_INET6, _v6(text)
     try:
         return AF_INET, int.from_bytes(socket.inet_aton(text), "big")
-    except OSError:
+    except (OSError, ValueError):
         raise AddressError(f"invalid IP address {text!r}") from None
 
 
