@@ -40,7 +40,10 @@ DISCARD_TYPES = frozenset({ROUTE_TYPES["blackhole"], ROUTE_TYPES["unreachable"],
 POD_BRIDGE_NAMES = frozenset({"docker0", "cni0", "cbr0", "kbr0"})
 
 #: Interface kinds that are tunnels or virtual switches, never the underlay.
-OVERLAY_KINDS = frozenset({"vxlan", "gre", "gretap", "ipip", "sit", "geneve", "tun", "ip6tnl", "ip6gre", "openvswitch"})
+OVERLAY_KINDS = frozenset({"vxlan", "gre", "gretap", "ipip", "sit", "geneve", "ip6tnl", "ip6gre", "openvswitch"})
+
+#: Interface kinds that are neither overlay nor underlay: VPN and point-to-point links.
+VPN_KINDS = frozenset({"tun", "tap", "wireguard", "ppp"})
 
 #: Calico's smallest inferred pool: blocks scattered wider than a /8 are not treated as one pool.
 MIN_POOL_LENGTH = 8
@@ -314,7 +317,7 @@ def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
     node_by_address: dict[int, str] = {}
     for facts in nodes.values():
         for interface in facts.node.interfaces or ():
-            if is_overlay_interface(interface) or is_bridge_like(facts.node, interface):
+            if is_overlay_interface(interface) or interface.kind in VPN_KINDS or is_bridge_like(facts.node, interface):
                 continue
             for _, cidr in address_prefix(interface):
                 node_by_address.setdefault(parse_ip(cidr.partition("/")[0])[1], facts.name)
@@ -467,7 +470,7 @@ def _find_underlay(facts: NodeFacts) -> None:
     for interface in facts.node.interfaces or ():
         if interface.kind == "loopback" or interface.name == "lo" or is_overlay_interface(interface):
             continue
-        if interface.name in bridges or interface.name in POD_BRIDGE_NAMES:
+        if interface.name in bridges or interface.name in POD_BRIDGE_NAMES or interface.kind in VPN_KINDS:
             continue
         subnets = address_prefix(interface)
         if not subnets:
