@@ -550,16 +550,22 @@ def test_check_netns_with_faults(tmp_path: Path, check_schema: dict[str, Any]) -
             namespace.ip("link set eth0 up")
             namespace.ip("link add docker0 type bridge")
             namespace.ip("addr add 172.17.0.1/16 dev docker0")
-            namespace.ip("link set docker0 up")
+            namespace.ip("link add veth0 type veth peer name container0")
+            namespace.ip("link set veth0 master docker0")
+            for device in ("veth0", "container0", "docker0"):
+                namespace.ip(f"link set {device} up")
         second.run("iptables -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited")
 
         completed = run_cli("check", "--json", "--netns", f"{first.name},{second.name}", cwd=tmp_path)
 
-    assert completed.returncode in (0, 1), completed.stderr
+    assert completed.returncode == 1, completed.stderr
     document = json.loads(completed.stdout)
     assert schema_errors(document, check_schema, check_schema) == []
     assert [node["name"] for node in document["nodes"]] == sorted((first.name, second.name))
-    assert completed.returncode == (1 if document["summary"]["error"] else 0)
+    by_check = {finding["check"]: finding for finding in document["findings"]}
+    assert by_check["bridge-subnet-overlap"]["nodes"] == sorted((first.name, second.name))
+    assert by_check["bridge-subnet-overlap"]["severity"] == "error"
+    assert by_check["icmp-blocked"]["nodes"] == [second.name]
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
