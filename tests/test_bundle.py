@@ -140,3 +140,94 @@ def test_missing_file_means_not_captured(tmp_path: Path) -> None:
     assert node.interfaces is None
     assert node.sysctls is not None
     assert node.sysctls.get("net.ipv4.ip_forward") == "1"
+
+
+IP_ADDR = """\
+1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN group default qlen 1000
+    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00
+    inet 127.0.0.1/8 scope host lo
+       valid_lft forever preferred_lft forever
+2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast state UP group default qlen 1000
+    link/ether 52:54:00:0f:0a:c4 brd ff:ff:ff:ff:ff:ff
+    inet 192.0.2.11/24 brd 192.0.2.255 scope global eth0
+       valid_lft forever preferred_lft forever
+"""
+
+FIREWALLD_ZONES = """\
+public (active)
+  target: default
+  icmp-block-inversion: no
+  interfaces: eth0
+  sources: 
+  services: ssh dhcpv6-client
+  ports: 8472/udp
+  protocols: 
+  forward: yes
+  masquerade: no
+  forward-ports: 
+  source-ports: 
+  icmp-blocks: 
+  rich rules: 
+"""
+
+
+def _node_dir(root: Path, name: str = "n1") -> Path:
+    folder = root / "nodes" / name
+    folder.mkdir(parents=True)
+    return folder
+
+
+def test_malformed_file_becomes_gap(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-addr.txt").write_text(IP_ADDR)
+    (folder / "ip-route.txt").write_text("default via 192.0.2.1 dev eth0\n10.0.0.0/8 frobnicate 3\n")
+
+    snapshot = load_bundle(tmp_path)
+
+    node = snapshot.node("n1")
+    assert node.interfaces is not None
+    assert node.routes is None
+    assert len(snapshot.gaps) == 1
+    assert snapshot.gaps[0].source == "routes"
+    assert "nodes/n1/ip-route.txt, line 2" in snapshot.gaps[0].reason
+
+
+def test_json_capture_preferred_over_text(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.txt").write_text("this text is never read\n")
+    (folder / "ip-route.json").write_text('[{"dst": "192.0.2.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "flags": []}]')
+
+    snapshot = load_bundle(tmp_path)
+
+    node = snapshot.node("n1")
+    assert not snapshot.gaps
+    assert node.routes is not None
+    assert [route.destination for route in node.routes] == ["192.0.2.0/24"]
+    assert "ip-route.txt" in node.extra_files
+
+
+def test_firewalld_files_read_together(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "firewalld.txt").write_text(FIREWALLD_ZONES)
+    (folder / "firewalld-default-zone.txt").write_text("public\n")
+
+    snapshot = load_bundle(tmp_path)
+
+    state = snapshot.node("n1").firewalld
+    assert not snapshot.gaps
+    assert state is not None
+    assert state.default_zone == "public"
+    assert [zone.name for zone in state.zones] == ["public"]
+
+
+def test_archive_and_directory_load_equal(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path / "case")
+    (folder / "ip-addr.txt").write_text(IP_ADDR)
+    archive = tmp_path / "case.tar.gz"
+    with tarfile.open(archive, "w:gz") as handle:
+        handle.add(tmp_path / "case", arcname="case")
+
+    from_directory = load_bundle(tmp_path / "case")
+    from_archive = load_bundle(archive)
+
+    assert from_archive.nodes == from_directory.nodes

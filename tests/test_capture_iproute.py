@@ -386,3 +386,29 @@ def test_ifconfig_invalid_input() -> None:
         parse_ifconfig("eth0: flags=1<UP>  mtu 1500\n        inet 192.0.2.1  netmask 255.0.255.0\n", "x")
     with pytest.raises(ParseError, match="invalid interface line"):
         parse_ifconfig("???\n", "x")
+
+
+def test_ip_addr_hex_flags_named() -> None:
+    text = (
+        "6: flannel0: <POINTOPOINT,MULTICAST,NOARP,UP,LOWER_UP> mtu 1472 qdisc pfifo_fast state UNKNOWN group default qlen 500\n"
+        "    link/none\n"
+        "    inet 172.16.70.0/16 scope global flannel0\n"
+        "       valid_lft forever preferred_lft forever\n"
+        "    inet6 fe80::4b31:c92f:8cc9:3a22/64 scope link flags 800\n"
+        "       valid_lft forever preferred_lft forever\n"
+    )
+
+    (interface,) = parse_ip_addr(text, "ip-addr.txt")
+
+    assert interface.addresses[1].flags == ("stable-privacy",)
+
+
+def test_ip_addr_unknown_hex_flag_rejected() -> None:
+    text = (
+        "2: eth0: <UP> mtu 1500 state UP\n"
+        "    link/ether 52:54:00:0f:0a:c4 brd ff:ff:ff:ff:ff:ff\n"
+        "    inet6 2001:db8::1/64 scope global flags 8000\n"
+    )
+
+    with pytest.raises(ParseError, match="ip-addr.txt, line 3: unknown address flag bits 0x8000"):
+        parse_ip_addr(text, "ip-addr.txt")

@@ -228,13 +228,16 @@ def _load_firewalld(name: str, files: Mapping[str, bytes], gaps: list[Gap], prov
     if "firewalld.txt" not in files:
         return None
     module = importlib.import_module("netdoctor.capture.firewalld")
+    folder = f"nodes/{name}"
     texts = {file_name: _decode(file_name, files[file_name]) if file_name in files else None for file_name in FIREWALLD_FILES}
     try:
-        state = module.parse_firewalld_capture(
+        state = module.parse_firewalld_state(
             texts["firewalld.txt"],
+            f"{folder}/firewalld.txt",
             texts["firewalld-default-zone.txt"],
+            f"{folder}/firewalld-default-zone.txt",
             texts["firewalld-policies.txt"],
-            f"nodes/{name}",
+            f"{folder}/firewalld-policies.txt",
         )
     except ParseError as error:
         gaps.append(Gap(name, "firewalld", str(error)))

@@ -274,6 +274,10 @@ def _address_from_words(source: str, line: int, words: list[str], ifname: str) -
         elif word in ADDRESS_FLAGS:
             flags.append(word)
             position += 1
+        elif word == "flags" and argument is not None:
+            # Older iproute2 prints the flag bits it has no name for in hex (``flags 800``).
+            flags.extend(_hex_address_flags(source, line, argument))
+            position += 2
         elif position == len(words) - 1 and family == AF_INET:
             # The last word of an IPv4 line is the label (``eth0``, ``eth0:1``).
             label = word
@@ -284,6 +288,26 @@ def _address_from_words(source: str, line: int, words: list[str], ifname: str) -
         family=family, address=local, prefixlen=plen, scope=scope, peer=peer,
         broadcast=broadcast, label=label, flags=tuple(flags),
     )
+
+
+#: ``IFA_F_*`` bits that newer iproute2 prints by name, by value.
+_ADDRESS_FLAG_BITS = {
+    0x01: "secondary", 0x02: "nodad", 0x04: "optimistic", 0x08: "dadfailed", 0x10: "home",
+    0x20: "deprecated", 0x40: "tentative", 0x100: "mngtmpaddr", 0x200: "noprefixroute",
+    0x400: "autojoin", 0x800: "stable-privacy",
+}
+
+
+def _hex_address_flags(source: str, line: int, text: str) -> list[str]:
+    try:
+        bits = int(text, 16)
+    except ValueError:
+        raise ParseError(source, line, f"invalid address flags {text!r}: expected hex digits") from None
+    names = [name for bit, name in _ADDRESS_FLAG_BITS.items() if bits & bit]
+    unknown = bits & ~sum(_ADDRESS_FLAG_BITS)
+    if unknown:
+        raise ParseError(source, line, f"unknown address flag bits {unknown:#x}")
+    return names
 
 
 def _link_words(header_rest: str) -> dict[str, str]:
