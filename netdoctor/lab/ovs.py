@@ -1,0 +1,163 @@
+"""The ovs-gre and ovs-vxlan backends: an Open vSwitch tunnel mesh on the userspace datapath.
+
+There is no openvswitch kernel module here, so every node runs its own
+``ovsdb-server`` and ``ovs-vswitchd`` with ``datapath_type=netdev``, its database,
+sockets and ``OVS_RUNDIR`` under the node's directory. The node's LAN address
+moves from ``eth0`` to the ``br-phy`` bridge that holds ``eth0``, because the
+userspace datapath sends tunnel packets through the bridge that owns the route to
+the peer. ``br-int`` holds one tunnel port per peer (N x (N-1) in all) and its
+internal port carries the routes to the peers' pod subnets; pods stay on
+``docker0``. OpenFlow rules send a frame for a peer's ``br-int`` MAC to that peer's
+tunnel, flood other frames from the node to every tunnel, and deliver frames from
+tunnels only to the node, so the full mesh has no forwarding loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from netdoctor.lab.plan import LAN_NETWORK, OVS_MTU, LabPlan, NodePlan
+from netdoctor.lab.run import in_netns, ip_batch, read_pid, run
+from netdoctor.lab.state import LabState
+from netdoctor.lab.topology import lan_mac
+
+logger = logging.getLogger(__name__)
+
+SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+#: OpenFlow port number of the tunnel to node j: a fixed number, so flows survive a port being re-added.
+TUNNEL_PORT_BASE = 100
+
+
+def tunnel_type(plan: LabPlan) -> str:
+    """Return the OVS interface type of the lab's tunnels: ``gre`` or ``vxlan``."""
+    return plan.backend.removeprefix("ovs-")
+
+
+def tunnel_port(plan: LabPlan, peer: NodePlan) -> str:
+    """Return the name of the tunnel port towards ``peer``, such as ``gre-node2``."""
+    return f"{tunnel_type(plan)}-{peer.name}"
+
+
+def peer_gateway(peer: NodePlan) -> str:
+    """Return the address routes to ``peer``'s pods go through: its ``docker0`` gateway."""
+    return peer.gateway
+
+
+class Paths:
+    """Where one node's Open vSwitch keeps its database, sockets, PID files and logs."""
+
+    def __init__(self, state: LabState, node: NodePlan) -> None:
+        self.etc = state.node_path(node.name, "/etc/openvswitch")
+        self.run = state.node_path(node.name, "/run/openvswitch")
+        self.log = state.node_path(node.name, "/var/log/openvswitch")
+        self.database = self.etc / "conf.db"
+        self.socket = self.run / "db.sock"
+
+    @property
+    def db(self) -> str:
+        """The ``--db`` argument for ``ovs-vsctl``."""
+        return f"unix:{self.socket}"
+
+    def bridge_socket(self, bridge: str) -> str:
+        """The OpenFlow management socket of one bridge, for ``ovs-ofctl``."""
+        return f"unix:{self.run / (bridge + '.mgmt')}"
+
+
+def vsctl(paths: Paths, *arguments: str) -> str:
+    """Run ``ovs-vsctl`` against one node's database."""
+    return run(["ovs-vsctl", f"--db={paths.db}", "--timeout=20", *arguments])
+
+
+def start_daemons(state: LabState, node: NodePlan) -> Paths:
+    """Create a node's OVS database and start its ovsdb-server and ovs-vswitchd."""
+    paths = Paths(state, node)
+    for directory in (paths.etc, paths.run, paths.log):
+        directory.mkdir(parents=True, exist_ok=True)
+    run(["ovsdb-tool", "create", str(paths.database), str(SCHEMA)])
+    in_netns(node.netns, [
+        "ovsdb-server", str(paths.database), f"--remote=punix:{paths.socket}",
+        f"--pidfile={paths.run / 'ovsdb-server.pid'}", f"--unixctl={paths.run / 'ovsdb-server.ctl'}",
+        f"--log-file={paths.log / 'ovsdb-server.log'}", "--detach",
+    ])  # fmt: skip
+    state.pids[f"{node.name}/ovsdb-server"] = read_pid(paths.run / "ovsdb-server.pid")
+    state.save()
+    environment = [f"OVS_RUNDIR={paths.run}", f"OVS_DBDIR={paths.etc}", f"OVS_LOGDIR={paths.log}"]
+    in_netns(node.netns, [
+        "env", *environment, "ovs-vswitchd", paths.db,
+        f"--pidfile={paths.run / 'ovs-vswitchd.pid'}", f"--unixctl={paths.run / 'ovs-vswitchd.ctl'}",
+        f"--log-file={paths.log / 'ovs-vswitchd.log'}", "--detach",
+    ])  # fmt: skip
+    state.pids[f"{node.name}/ovs-vswitchd"] = read_pid(paths.run / "ovs-vswitchd.pid")
+    state.save()
+    return paths
+
+
+def tunnel_arguments(plan: LabPlan, peer: NodePlan) -> list[str]:
+    """Return the ``ovs-vsctl`` arguments that add the tunnel port towards ``peer``."""
+    port = tunnel_port(plan, peer)
+    return [
+        "--", "--may-exist", "add-port", "br-int", port,
+        "--", "set", "interface", port, f"type={tunnel_type(plan)}", f"options:remote_ip={peer.lan_ip}",
+        f"ofport_request={TUNNEL_PORT_BASE + peer.index}",
+    ]  # fmt: skip
+
+
+def flows_text(plan: LabPlan, node: NodePlan) -> str:
+    """Return the OpenFlow rules of a node's ``br-int``, one per line, for ``ovs-ofctl add-flows``."""
+    lines = [
+        f"priority=100,in_port=LOCAL,dl_dst={peer.vtep_mac},actions=output:{TUNNEL_PORT_BASE + peer.index}"
+        for peer in plan.peers(node)
+    ]
+    lines.append("priority=50,in_port=LOCAL,actions=FLOOD")
+    lines.append("priority=10,actions=LOCAL")
+    return "\n".join(lines) + "\n"
+
+
+def program_flows(state: LabState, node: NodePlan) -> None:
+    """Replace every OpenFlow rule of a node's ``br-int`` with the healthy set."""
+    paths = Paths(state, node)
+    flows = paths.run / "br-int.flows"
+    flows.write_text(flows_text(state.plan, node))
+    run(["ovs-ofctl", "replace-flows", paths.bridge_socket("br-int"), str(flows)])
+
+
+def kernel_lines(plan: LabPlan, node: NodePlan) -> list[str]:
+    """Return the ``ip`` lines for a node's routes and neighbours towards every peer over ``br-int``."""
+    lines = []
+    for peer in plan.peers(node):
+        gateway = peer_gateway(peer)
+        lines.append(f"neigh replace {gateway} lladdr {peer.vtep_mac} dev br-int nud permanent")
+        lines.append(f"route replace {peer.subnet} via {gateway} dev br-int onlink")
+    return lines
+
+
+def build_node(state: LabState, node: NodePlan) -> None:
+    """Create a node's bridges and tunnels and move its LAN address to ``br-phy``."""
+    plan = state.plan
+    paths = start_daemons(state, node)
+    arguments = [
+        "--", "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev",
+        f"other_config:hwaddr={lan_mac(node)}",
+        "--", "add-port", "br-phy", "eth0",
+        "--", "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
+        f"other_config:hwaddr={node.vtep_mac}", "fail_mode=secure",
+    ]  # fmt: skip
+    for peer in plan.peers(node):
+        arguments += tunnel_arguments(plan, peer)
+    vsctl(paths, *arguments)
+    prefix = LAN_NETWORK.prefixlen
+    ip_batch(node.netns, [
+        f"addr del {node.lan_ip}/{prefix} dev eth0",
+        f"addr add {node.lan_ip}/{prefix} dev br-phy",
+        "link set br-phy up",
+        f"link set br-int mtu {OVS_MTU} up",
+        *kernel_lines(plan, node),
+    ])  # fmt: skip
+    program_flows(state, node)
+
+
+def start(state: LabState) -> None:
+    """Build the OVS mesh on every node."""
+    for node in state.plan.nodes:
+        build_node(state, node)
