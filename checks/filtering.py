@@ -35,13 +35,13 @@ def _local_addresses(node: NodeFacts) -> frozenset[str]:
 
 def _verdict_evidence(node: str, verdict: Verdict) -> Evidence:
     if verdict.rule is not None:
-        return Evidence(node, "iptables", f"-A {verdict.rule.chain} {verdict.rule.text}", verdict.rule.line)
+        return Evidence(node, "iptables", f"-A {verdict.rule.text}", verdict.rule.line)
     return Evidence(node, "iptables", f":{verdict.chain} {verdict.verdict}")
 
 
 def _decided_by(verdict: Verdict) -> str:
     if verdict.rule is not None:
-        return f"'-A {verdict.rule.chain} {verdict.rule.text}'"
+        return f"'-A {verdict.rule.text}'"
     return f"the {verdict.chain} policy {verdict.verdict}"
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_checks_support import calico_cluster, flannel_cluster, flannel_node, iface, ovs_node, routes
+from test_checks_support import (
+    calico_cluster,
+    flannel_cluster,
+    flannel_node,
+    iface,
+    ovs_node,
+    routes,
+)
 
 from netdoctor.backends import detect_backends
 from netdoctor.model import ClusterSnapshot

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_checks_support import calico_cluster, calico_node, flannel_cluster, flannel_node, iface, ovs_node, routes, run
+from test_checks_support import (
+    calico_cluster,
+    calico_node,
+    flannel_cluster,
+    flannel_node,
+    iface,
+    ovs_node,
+    routes,
+    run,
+)
 
 from netdoctor.model import ClusterSnapshot
 

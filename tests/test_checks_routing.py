@@ -39,7 +39,7 @@ def test_route_missing_ignores_unrouted_nodes_without_routes() -> None:
 
 def test_blackhole_shadowing_moved_block() -> None:
     # node1 keeps a blackhole for node3's block: the stale-block case.
-    nodes = [calico_node(1, extra_routes=(f"blackhole 198.51.100.128/26 proto bird",)), calico_node(2), calico_node(3)]
+    nodes = [calico_node(1, extra_routes=("blackhole 198.51.100.128/26 proto bird",)), calico_node(2), calico_node(3)]
     table = routes(*[line for line in _route_lines(nodes[0]) if "198.51.100.128/26 via" not in line])
     nodes[0] = replace(nodes[0], routes=table)
 

@@ -16,8 +16,8 @@ from netdoctor.facts import cluster_facts, prefix_text
 from netdoctor.model import (
     Address,
     ClusterSnapshot,
-    FlannelSubnetEnv,
     Finding,
+    FlannelSubnetEnv,
     Interface,
     IptablesRuleset,
     NodeSnapshot,

@@ -1,0 +1,90 @@
+"""icmp-blocked and forward-policy-drop."""
+
+from __future__ import annotations
+
+from test_checks_support import calico_cluster, flannel_cluster, iptables, run
+
+HEAD = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD {forward} [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+
+
+def _filter(rules: str, forward: str = "ACCEPT") -> str:
+    return HEAD.format(forward=forward) + rules.strip() + "\nCOMMIT\n"
+
+
+def test_icmp_specific_reject_on_input() -> None:
+    rules = _filter("-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 on INPUT is REJECT by "
+                      "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
+        (("node1",), ("node1: ICMP fragmentation-needed from 192.0.2.12 to 192.0.2.11 on INPUT is REJECT by "
+                      "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
+    ]
+    assert findings[0].evidence[0].line == 5
+
+
+def test_input_catch_all_before_icmp_accept() -> None:
+    rules = _filter("-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT\n-A INPUT -p icmp -j ACCEPT")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
+
+    assert len(findings) == 2
+    assert all("by '-A INPUT -j REJECT'" in finding.summary for finding in findings)
+
+
+def test_reject_after_icmp_accept_is_fine() -> None:
+    rules = _filter("-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n-A INPUT -p icmp -j ACCEPT\n"
+                    "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+
+    assert run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked") == []
+
+
+def test_icmp_dropped_in_forward_while_tcp_passes() -> None:
+    rules = _filter("-A FORWARD -p icmp -j DROP\n-A FORWARD -s 198.51.100.0/24 -j ACCEPT")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: forwarded ICMP echo-request from 198.51.100.2 to node2's pod 198.51.100.66 is DROP by "
+         "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
+        ("node1: forwarded ICMP fragmentation-needed from 198.51.100.2 to node2's pod 198.51.100.66 is DROP by "
+         "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
+    ]
+
+
+def test_forward_catch_all_is_not_icmp_blocked() -> None:
+    rules = _filter("-A INPUT -p icmp -j ACCEPT\n-A FORWARD -j REJECT")
+
+    assert run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked") == []
+
+
+def test_forward_policy_drop() -> None:
+    findings = run(flannel_cluster(2, iptables=iptables(_filter("", forward="DROP"))), "forward-policy-drop")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), ("node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is DROP "
+                      "by the FORWARD policy DROP")),
+        (("node1",), ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is DROP "
+                      "by the FORWARD policy DROP")),
+    ]
+    assert findings[0].evidence[0].item == ":FORWARD DROP"
+
+
+def test_forward_catch_all_reject_one_direction() -> None:
+    rules = _filter("-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n-A FORWARD -j REJECT --reject-with icmp-host-prohibited")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "forward-policy-drop")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is REJECT by "
+         "'-A FORWARD -j REJECT --reject-with icmp-host-prohibited'"),
+    ]
+
+
+def test_flannel_accept_rules_cover_policy_drop() -> None:
+    rules = _filter("-A FORWARD -s 198.51.100.0/24 -j ACCEPT\n-A FORWARD -d 198.51.100.0/24 -j ACCEPT", forward="DROP")
+
+    assert run(flannel_cluster(2, iptables=iptables(rules)), "forward-policy-drop") == []
+
+
+def test_filtering_silent_without_iptables() -> None:
+    assert run(flannel_cluster(2), "forward-policy-drop") == []
+    assert run(calico_cluster(), "icmp-blocked") == []

@@ -1,0 +1,115 @@
+"""The iptables evaluator behind the filtering checks."""
+
+from __future__ import annotations
+
+import pytest
+from test_checks_support import iptables
+
+from netdoctor.firewall import Packet, evaluate
+
+RULES = """
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:CHECKS - [0:0]
+:SKIP - [0:0]
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp -m icmp --icmp-type 8 -j DROP
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 22,6443,10250:10255 -j ACCEPT
+-A INPUT -s 192.0.2.0/24 -p udp -m udp --dport 8472 -j ACCEPT
+-A INPUT -p udp -m comment --comment "drop other udp" -j DROP
+-A INPUT -j CHECKS
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A CHECKS ! -s 203.0.113.0/24 -j RETURN
+-A CHECKS -p tcp -j ACCEPT
+-A FORWARD -i br+ ! -o br+ -j SKIP
+-A FORWARD -d 198.51.100.0/24 -j ACCEPT
+-A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A SKIP -j LOG
+COMMIT
+"""
+
+
+@pytest.fixture(scope="module")
+def ruleset():  # type: ignore[no-untyped-def]
+    return iptables(RULES)
+
+
+@pytest.mark.parametrize(
+    ("packet", "verdict", "rule_line"),
+    [
+        (Packet("icmp", "192.0.2.12", "192.0.2.11", "eth0", icmp_type=8, icmp_code=0), "DROP", 8),
+        (Packet("icmp", "192.0.2.12", "192.0.2.11", "eth0", icmp_type=0, icmp_code=0), "REJECT", 14),
+        (Packet("icmp", "192.0.2.12", "192.0.2.11", "eth0", icmp_type=3, icmp_code=4, ctstate="RELATED"), "ACCEPT", 7),
+        (Packet("tcp", "192.0.2.12", "192.0.2.11", "eth0", dport=10252), "ACCEPT", 10),
+        (Packet("tcp", "192.0.2.12", "192.0.2.11", "eth0", dport=80), "REJECT", 14),
+        (Packet("tcp", "203.0.113.9", "192.0.2.11", "eth0", dport=80), "ACCEPT", 16),
+        (Packet("udp", "192.0.2.12", "192.0.2.11", "eth0", dport=8472), "ACCEPT", 11),
+        (Packet("udp", "203.0.113.9", "192.0.2.11", "eth0", dport=8472), "DROP", 12),
+        (Packet("tcp", "127.0.0.1", "127.0.0.1", "lo", dport=80), "ACCEPT", 9),
+    ],
+)
+def test_input_verdicts(ruleset, packet: Packet, verdict: str, rule_line: int) -> None:  # type: ignore[no-untyped-def]
+    result = evaluate(ruleset, "INPUT", packet)
+
+    assert result.verdict == verdict
+    assert result.rule is not None
+    assert result.rule.line == rule_line
+
+
+def test_forward_policy_after_user_chain(ruleset) -> None:  # type: ignore[no-untyped-def]
+    packet = Packet("tcp", "198.51.100.2", "203.0.113.2", "br0", "eth0", dport=80)
+
+    result = evaluate(ruleset, "FORWARD", packet)
+
+    assert result.verdict == "UNKNOWN"
+    assert result.rule is not None
+    assert "-m mark" in result.reason
+
+
+def test_forward_accept_before_unknown_match(ruleset) -> None:  # type: ignore[no-untyped-def]
+    result = evaluate(ruleset, "FORWARD", Packet("tcp", "203.0.113.2", "198.51.100.2", "eth0", "br0", dport=80))
+
+    assert result.verdict == "ACCEPT"
+
+
+def test_policy_decides_when_no_rule_matches() -> None:
+    ruleset = iptables("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
+
+    result = evaluate(ruleset, "FORWARD", Packet("tcp", "198.51.100.2", "198.51.100.70", "docker0", "flannel.1", dport=80))
+
+    assert (result.verdict, result.rule, result.reason) == ("DROP", None, "policy DROP")
+
+
+def test_goto_does_not_return_to_caller() -> None:
+    ruleset = iptables(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NEXT - [0:0]\n"
+        "-A INPUT -p tcp -g NEXT\n-A INPUT -j DROP\n-A NEXT -p udp -j DROP\nCOMMIT\n"
+    )
+
+    assert evaluate(ruleset, "INPUT", Packet("tcp", "192.0.2.1", "192.0.2.2", "eth0", dport=1)).verdict == "ACCEPT"
+    assert evaluate(ruleset, "INPUT", Packet("udp", "192.0.2.1", "192.0.2.2", "eth0", dport=1)).verdict == "DROP"
+
+
+def test_addrtype_local() -> None:
+    ruleset = iptables(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        "-A INPUT -m addrtype --dst-type LOCAL -p icmp -j REJECT\nCOMMIT\n"
+    )
+    local = frozenset({"192.0.2.2"})
+
+    to_node = Packet("icmp", "192.0.2.1", "192.0.2.2", "eth0", icmp_type=8, icmp_code=0, local_addresses=local)
+    elsewhere = Packet("icmp", "192.0.2.1", "192.0.2.3", "eth0", icmp_type=8, icmp_code=0, local_addresses=local)
+
+    assert evaluate(ruleset, "INPUT", to_node).verdict == "REJECT"
+    assert evaluate(ruleset, "INPUT", elsewhere).verdict == "ACCEPT"
+
+
+def test_missing_table_accepts() -> None:
+    ruleset = iptables("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n")
+
+    result = evaluate(ruleset, "INPUT", Packet("tcp", "192.0.2.1", "192.0.2.2"))
+
+    assert (result.verdict, result.reason) == ("ACCEPT", "no filter table")
