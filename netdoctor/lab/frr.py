@@ -1,0 +1,111 @@
+"""The frr backend: pod subnets learned over iBGP by FRR's bgpd and installed by zebra.
+
+Each node runs ``zebra`` and ``bgpd`` in its namespace with configs, PID files,
+sockets and logs under the node's directory. Each node announces its ``docker0``
+subnet to every peer; zebra installs what it learns as ``proto bgp`` routes that
+point at nexthop objects (``nhid``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from netdoctor.lab.plan import BGP_AS, LabPlan, NodePlan
+from netdoctor.lab.run import in_netns, read_pid, run
+from netdoctor.lab.state import LabError, LabState
+
+logger = logging.getLogger(__name__)
+
+DAEMON_DIR = Path("/usr/lib/frr")
+DAEMONS = ("zebra", "bgpd")
+
+
+def bgpd_config(plan: LabPlan, node: NodePlan) -> str:
+    """Return the ``bgpd.conf`` of one node."""
+    lines = [
+        "hostname " + node.name,
+        f"router bgp {BGP_AS}",
+        f" bgp router-id {node.lan_ip}",
+        " no bgp ebgp-requires-policy",
+        " timers bgp 3 9",
+    ]
+    for peer in plan.peers(node):
+        lines += [f" neighbor {peer.lan_ip} remote-as {BGP_AS}", f" neighbor {peer.lan_ip} timers connect 1"]
+    lines += [" address-family ipv4 unicast", f"  network {node.subnet}", " exit-address-family", ""]
+    return "\n".join(lines)
+
+
+def config_dir(state: LabState, node: NodePlan) -> Path:
+    """Return a node's FRR config directory (its ``/etc/frr``)."""
+    return state.node_path(node.name, "/etc/frr")
+
+
+def vty_dir(state: LabState, node: NodePlan) -> Path:
+    """Return the directory of a node's FRR sockets and PID files (its ``/run/frr``)."""
+    return state.node_path(node.name, "/run/frr")
+
+
+def start_node(state: LabState, node: NodePlan) -> None:
+    """Write a node's FRR configs and start zebra, then bgpd, in its namespace."""
+    configs = config_dir(state, node)
+    sockets = vty_dir(state, node)
+    logs = state.node_path(node.name, "/var/log/frr")
+    for directory in (configs, sockets, logs):
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.chown(directory, "frr", "frr")
+    (configs / "zebra.conf").write_text(f"hostname {node.name}\n")
+    (configs / "bgpd.conf").write_text(bgpd_config(state.plan, node))
+    for name in ("zebra.conf", "bgpd.conf"):
+        shutil.chown(configs / name, "frr", "frr")
+
+    for daemon in DAEMONS:
+        pid_file = sockets / f"{daemon}.pid"
+        in_netns(node.netns, [
+            str(DAEMON_DIR / daemon), "-d", "-u", "frr", "-g", "frr", "-i", str(pid_file),
+            "-z", str(sockets / "zserv.api"), "--vty_socket", str(sockets),
+            "-f", str(configs / f"{daemon}.conf"), "--log", f"file:{logs / (daemon + '.log')}",
+        ])  # fmt: skip
+        state.pids[f"{node.name}/{daemon}"] = read_pid(pid_file)
+        state.save()
+
+
+def start(state: LabState) -> None:
+    """Start FRR on every node and wait until every node has a BGP route to every peer's subnet."""
+    for node in state.plan.nodes:
+        start_node(state, node)
+    wait_converged(state)
+
+
+def learned_subnets(node: NodePlan) -> set[str]:
+    """Return the destinations of the ``proto bgp`` routes in a node's main table."""
+    routes = json.loads(run(["ip", "-n", node.netns, "-j", "route", "show", "proto", "bgp"]) or "[]")
+    return {route["dst"] for route in routes}
+
+
+def wait_converged(state: LabState, timeout: float = 30.0) -> None:
+    """Wait until every node has learned every peer's subnet; raise :class:`LabError` on timeout."""
+    plan = state.plan
+    deadline = time.monotonic() + timeout
+    missing: dict[str, set[str]] = {}
+    while time.monotonic() < deadline:
+        missing = {}
+        for node in plan.nodes:
+            lacking = {peer.subnet for peer in plan.peers(node)} - learned_subnets(node)
+            if lacking:
+                missing[node.name] = lacking
+        if not missing:
+            return
+        time.sleep(0.2)
+    raise LabError(f"BGP did not converge in {timeout:g} s; routes missing: {missing}; see vtysh 'show bgp summary'")
+
+
+def vtysh(state: LabState, node: NodePlan, *commands: str) -> str:
+    """Run vtysh commands against a node's FRR and return the output."""
+    argv = ["vtysh", "--vty_socket", str(vty_dir(state, node))]
+    for command in commands:
+        argv += ["-c", command]
+    return run(argv)
