@@ -68,7 +68,7 @@ def network_config(etcd: EtcdData, prefix: str = DEFAULT_PREFIX) -> NetworkConfi
         return NetworkConfig(key, error=f"{key} has an invalid Network {data['Network']!r}")
     if not isinstance(network, IPv4Network):
         return NetworkConfig(key, error=f"{key} has an IPv6 Network; flannel's Network is IPv4")
-    backend = data.get("Backend") if isinstance(data.get("Backend"), dict) else {}
+    backend = data["Backend"] if isinstance(data.get("Backend"), dict) else {}
     subnet_len = data.get("SubnetLen")
     return NetworkConfig(
         key,
@@ -94,7 +94,7 @@ def leases(etcd: EtcdData, prefix: str = DEFAULT_PREFIX) -> tuple[Lease, ...]:
             continue
         if not isinstance(subnet, IPv4Network) or not isinstance(data, dict):
             continue
-        backend_data = data.get("BackendData") if isinstance(data.get("BackendData"), dict) else {}
+        backend_data = data["BackendData"] if isinstance(data.get("BackendData"), dict) else {}
         public_ip = data.get("PublicIP")
         backend_type = data.get("BackendType")
         vtep_mac = backend_data.get("VtepMAC")

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import nslib  # noqa: E402
+import nslib
 
 
 @pytest.fixture(scope="session", autouse=True)

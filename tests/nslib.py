@@ -42,6 +42,7 @@ class Namespace:
         completed = subprocess.run(
             ["ip", "netns", "exec", self.name, "sh", "-c", command],
             capture_output=True,
+            check=False,
             text=True,
         )
         if check and completed.returncode != 0:

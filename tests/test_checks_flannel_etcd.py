@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 
 from netdoctor.engine import load_checks, run_checks
-from netdoctor.model import Address, ClusterSnapshot, EtcdData, FlannelSubnetEnv, Interface, NodeSnapshot
+from netdoctor.model import (
+    Address,
+    ClusterSnapshot,
+    EtcdData,
+    FlannelSubnetEnv,
+    Interface,
+    NodeSnapshot,
+)
 
 CONFIG = json.dumps({"Network": "10.244.0.0/16", "SubnetLen": 24, "Backend": {"Type": "vxlan"}})
 
