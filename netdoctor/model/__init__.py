@@ -26,7 +26,15 @@ from netdoctor.model.node import (
     TunnelInfo,
     VxlanInfo,
 )
-from netdoctor.model.routes import FdbEntry, FdbTable, Neighbour, NeighbourTable, NextHop, Route, RouteTable
+from netdoctor.model.routes import (
+    FdbEntry,
+    FdbTable,
+    Neighbour,
+    NeighbourTable,
+    NextHop,
+    Route,
+    RouteTable,
+)
 from netdoctor.model.table import SchemaError
 
 __all__ = [

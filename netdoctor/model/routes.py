@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
 
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, format_prefix, parse_ip
 from netdoctor.model.table import Column, Table
@@ -229,7 +230,9 @@ class RouteTable(Table[Route]):
         Column("nhid", "u32"),
         Column("mtu", "u32"),
     )
-    EXTRAS = {"nexthops": ((), _nexthops_to_json, _nexthops_from_json)}
+    EXTRAS: ClassVar[dict[str, tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]]] = {
+        "nexthops": ((), _nexthops_to_json, _nexthops_from_json),
+    }
 
     def main(self, family: int = AF_INET) -> list[Route]:
         """Return the routes of the main table for one address family."""
