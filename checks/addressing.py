@@ -46,10 +46,10 @@ def bridge_subnet_overlap(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         is one finding.
     Why it matters:
         Flannel, OVS and direct routing give each node its own pod subnet. When
-        two nodes' bridges share addresses (the classic case is Docker's
-        default 172.17.0.1/16 on every node), a pod's address is ambiguous: the
+        two nodes' bridges share addresses, a pod's address is ambiguous. The
         node delivers traffic for a remote pod to its own bridge, and
-        containers on different nodes get the same addresses.
+        containers on different nodes get the same addresses. The classic case
+        is Docker's default 172.17.0.1/16 on every node.
     Known problems:
         Docker's default docker0 with no ports on a Calico or CNI-bridge node is
         not a pod bridge and is ignored. An unused bridge that still carries an
@@ -154,7 +154,7 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
     """Yield routes inside ``network`` that lead neither to pods, nor to a peer node, nor to the overlay."""
     if node.routes is None or node.node.interfaces is None:
-        return  # without the interfaces, pod and underlay devices cannot be told apart
+        return  # without the interfaces, pod and underlay devices cannot be distinguished
     pod_devices = {bridge.name for bridge in node.pod_bridges}
     pod_devices |= {interface.name for interface in node.node.interfaces or () if is_overlay_interface(interface)}
     underlay_devices = {interface.name for interface in node.underlay}

@@ -98,8 +98,8 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         connections hang after the handshake while small requests work.
     Known problems:
         The underlay is the interface of the default route (or the first
-        underlay interface); a node that tunnels over another interface may be
-        judged against the wrong MTU. IPv6 underlays add 20 more bytes, which is
+        underlay interface), so a node that tunnels over another interface may
+        be judged against the wrong MTU. IPv6 underlays add 20 more bytes, which is
         not counted.
     Example:
         ``node1: docker0 1500, veth62fa8c8 1500 exceed 1450, what flannel.1

@@ -90,7 +90,7 @@ def blackhole_route(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         when the discard route is this node's most specific route for the
         overlapping part, so traffic to the peer's pods is discarded. A Calico
         block is a node's own when its pods live there (``cali*`` /32 routes
-        inside it) or its tunnel address (tunl0, vxlan.calico) is in it; a
+        inside it) or its tunnel address (tunl0, vxlan.calico) is in it. A
         blackhole for the node's own block is Calico's normal aggregation route.
     Why it matters:
         When a Calico block moves to another node (after a node is drained or

@@ -1,7 +1,7 @@
 """Detection of the pod-network design (backend) each node runs.
 
 Detection reads only what the snapshot shows, so a node can run several
-backends at once (a half-migrated node), or none that netdoctor knows.
+backends at once (a half-migrated node), or none that netdoctor detects.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Network facts derived from a snapshot and shared by the checks.
 
-Each check needs the same few answers: which interfaces carry the underlay,
+Each check needs the same few facts: which interfaces carry the underlay,
 which bridges hold pods, which pod subnet belongs to which node, what the pod
 network is. They are computed once per snapshot by :func:`cluster_facts` and
 cached, because the snapshot is immutable. Nothing here does I/O.
@@ -67,7 +67,7 @@ def prefix_contains(outer: Prefix, inner: Prefix) -> bool:
 
 
 def prefixes_overlap(first: Prefix, second: Prefix) -> bool:
-    """Tell whether two prefixes share an address; prefixes either nest or are disjoint."""
+    """Tell whether two prefixes share an address. Two prefixes either nest or are disjoint."""
     return prefix_contains(first, second) or prefix_contains(second, first)
 
 
@@ -170,7 +170,7 @@ class RouteIndex:
 
 @dataclass(frozen=True, slots=True)
 class PodBridge:
-    """A bridge that holds (or is meant to hold) the node's pods."""
+    """A bridge that contains (or is meant to contain) the node's pods."""
 
     node: str
     name: str
@@ -425,14 +425,14 @@ def _peer_routed_prefixes(nodes: dict[str, NodeFacts]) -> dict[Prefix, set[str]]
     Only the subnets of bridges without ports are looked up, so one pass over every
     node's routes is enough.
     """
-    wanted: dict[Prefix, set[str]] = {}
+    candidates: dict[Prefix, set[str]] = {}
     for facts in nodes.values():
         for interface in facts.node.interfaces or ():
             if is_bridge_like(facts.node, interface) and not facts.node.ports_of(interface.name):
                 for prefix, _ in address_prefix(interface):
-                    wanted.setdefault(prefix, set())
-    if not wanted:
-        return wanted
+                    candidates.setdefault(prefix, set())
+    if not candidates:
+        return candidates
     for facts in nodes.values():
         if facts.node.routes is None:
             continue
@@ -440,9 +440,9 @@ def _peer_routed_prefixes(nodes: dict[str, NodeFacts]) -> dict[Prefix, set[str]]
             if route.table != ROUTE_TABLES["main"] or route.protocol == "kernel" or route.type in DISCARD_TYPES:
                 continue
             prefix = (route.family, route.dst, route.dst_len)
-            if prefix in wanted and (route.gateway or route.dev.startswith(("flannel", "tunl0"))):
-                wanted[prefix].add(facts.name)
-    return wanted
+            if prefix in candidates and (route.gateway or route.dev.startswith(("flannel", "tunl0"))):
+                candidates[prefix].add(facts.name)
+    return candidates
 
 
 def _find_pod_bridges(facts: NodeFacts, routed: dict[Prefix, set[str]]) -> None:
@@ -480,7 +480,7 @@ def _find_underlay(facts: NodeFacts) -> None:
 
 
 def _own_calico_blocks(facts: NodeFacts) -> list[PodSubnet]:
-    """Return the discard routes that hold this node's workloads or its tunnel address."""
+    """Return the discard routes that contain this node's workloads or its tunnel address."""
     tunnel_addresses = []
     for name in ("tunl0", "vxlan.calico"):
         interface = facts.node.interface(name)

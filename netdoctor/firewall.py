@@ -8,8 +8,8 @@ common conditions (``-p``, ``-s``/``-d`` with negation, ``-i``/``-o`` with ``+``
 conditions all hold but which uses any other match module gives the verdict
 ``UNKNOWN`` with that rule, instead of a guess.
 
-Connection tracking state is whatever the packet says, ``NEW`` unless the caller
-describes a reply or an ICMP error (``RELATED``).
+Connection tracking state comes from the packet's ``ctstate`` field: ``NEW`` unless
+the caller describes a reply or an ICMP error (``RELATED``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ PROTOCOLS = {
     "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132, "udplite": 136,
 }
 
-#: ICMP type names ``--icmp-type`` accepts, as ``(type, code)``; code None matches any code.
+#: ICMP type names ``--icmp-type`` accepts, as ``(type, code)``. A code of None matches any code.
 ICMP_TYPES: dict[str, tuple[int, int | None]] = {
     "any": (-1, None), "echo-reply": (0, None), "pong": (0, None), "destination-unreachable": (3, None),
     "network-unreachable": (3, 0), "host-unreachable": (3, 1), "protocol-unreachable": (3, 2),
@@ -47,7 +47,7 @@ TERMINAL_TARGETS = frozenset({"ACCEPT", "DROP", "REJECT"})
 #: Targets that act on the packet and let it continue to the next rule.
 CONTINUING_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "AUDIT", "CLASSIFY", "TCPMSS"})
 
-#: Match modules whose only effect is a comment or that this evaluator reads.
+#: Match modules this evaluator reads.
 _KNOWN_MODULES = frozenset({"tcp", "udp", "icmp", "multiport", "state", "conntrack", "addrtype", "comment"})
 
 _MAX_DEPTH = 64
@@ -55,7 +55,7 @@ _MAX_DEPTH = 64
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """The packet to evaluate. Addresses are text; ``None`` fields are unknown and match no condition on them."""
+    """The packet to evaluate. Addresses are text, and a ``None`` field matches no condition on it."""
 
     protocol: str
     src: str
@@ -199,10 +199,10 @@ def _protocol_number(text: str) -> int | None:
 
 
 def _protocol_matches(rule_protocol: str, packet: Packet) -> bool:
-    wanted = _protocol_number(rule_protocol)
-    if wanted == 0:
+    expected = _protocol_number(rule_protocol)
+    if expected == 0:
         return True
-    return wanted is not None and wanted == _protocol_number(packet.protocol)
+    return expected is not None and expected == _protocol_number(packet.protocol)
 
 
 def _address_matches(condition: str, address: str) -> bool:
@@ -288,14 +288,14 @@ def _icmp_matches(value: str, packet: Packet) -> bool | None:
     if packet.icmp_type is None:
         return False
     if value in ICMP_TYPES:
-        wanted_type, wanted_code = ICMP_TYPES[value]
+        expected_type, expected_code = ICMP_TYPES[value]
     else:
         type_text, _, code_text = value.partition("/")
         if not type_text.isdigit() or (code_text and not code_text.isdigit()):
             return None
-        wanted_type, wanted_code = int(type_text), int(code_text) if code_text else None
-    if wanted_type == -1:
+        expected_type, expected_code = int(type_text), int(code_text) if code_text else None
+    if expected_type == -1:
         return True
-    if wanted_type != packet.icmp_type:
+    if expected_type != packet.icmp_type:
         return False
-    return wanted_code is None or wanted_code == packet.icmp_code
+    return expected_code is None or expected_code == packet.icmp_code
