@@ -76,7 +76,7 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 def _is_covered(node: NodeFacts, prefix: Prefix) -> bool:
     assert node.routes is not None
-    return any(route.dst_len > 0 and route.type not in DISCARD_TYPES for route in node.routes.covering(prefix))
+    return node.routes.forwards(prefix)
 
 
 @check("blackhole-route", title="Discard route shadows another node's pods", severity=Severity.ERROR,

@@ -132,6 +132,7 @@ class RouteIndex:
                 continue
             key = (families[row], lengths[row])
             self._by_length.setdefault(key, {}).setdefault(destinations[row], []).append(row)
+        self._types = table.column("type")
         self._lengths: dict[int, list[int]] = {}
         for family, length in self._by_length:
             self._lengths.setdefault(family, []).append(length)
@@ -147,6 +148,20 @@ class RouteIndex:
             rows = self._by_length[(family, route_length)].get(network_of(family, net, route_length))
             for row in rows or ():
                 yield self._table[row]
+
+    def forwards(self, prefix: Prefix) -> bool:
+        """Tell whether a main-table route other than the default and discard routes contains ``prefix``.
+
+        Reads the columns only, because this runs once per node and peer subnet.
+        """
+        family, net, length = prefix
+        for route_length in self._lengths.get(family, ()):
+            if route_length > length or route_length == 0:
+                continue
+            rows = self._by_length[(family, route_length)].get(network_of(family, net, route_length))
+            if any(self._types[row] not in DISCARD_TYPES for row in rows or ()):
+                return True
+        return False
 
     def best(self, prefix: Prefix, *, skip_default: bool = False) -> Route | None:
         """Return the most specific main-table route that contains ``prefix``, if any."""
@@ -238,9 +253,13 @@ class NodeFacts:
     discard_routes: list[Route] = field(default_factory=list)
     #: ``/32`` routes to Calico workload interfaces (``cali*``).
     workload_routes: list[Route] = field(default_factory=list)
+    #: ``pod_subnets()`` once computed; the facts are complete before any check reads them.
+    _pod_subnets: list[PodSubnet] | None = field(default=None, repr=False)
 
     def pod_subnets(self) -> list[PodSubnet]:
         """Return every pod subnet known to belong to this node, without duplicates."""
+        if self._pod_subnets is not None:
+            return self._pod_subnets
         result: list[PodSubnet] = []
         seen: set[Prefix] = set()
         candidates = ([self.overlay_subnet] if self.overlay_subnet else []) + [
@@ -250,6 +269,7 @@ class NodeFacts:
             if subnet.prefix not in seen:
                 seen.add(subnet.prefix)
                 result.append(subnet)
+        self._pod_subnets = result
         return result
 
     def underlay_mtu(self) -> tuple[int, str] | None:
