@@ -49,11 +49,22 @@ def vty_dir(state: LabState, node: NodePlan) -> Path:
     return state.node_path(node.name, "/run/frr")
 
 
+def check_reachable(path: Path) -> None:
+    """Raise :class:`LabError` unless every directory above ``path`` lets other users (frr) pass through."""
+    for parent in path.parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise LabError(
+                f"FRR's daemons run as user frr and cannot enter {parent} (mode {parent.stat().st_mode & 0o777:o}): "
+                "choose a --state-dir whose parent directories are world-searchable"
+            )
+
+
 def start_node(state: LabState, node: NodePlan) -> None:
     """Write a node's FRR configs and start zebra, then bgpd, in its namespace."""
     configs = config_dir(state, node)
     sockets = vty_dir(state, node)
     logs = state.node_path(node.name, "/var/log/frr")
+    check_reachable(configs)
     for directory in (configs, sockets, logs):
         directory.mkdir(parents=True, exist_ok=True)
         shutil.chown(directory, "frr", "frr")

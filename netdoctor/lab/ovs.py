@@ -132,6 +132,30 @@ def kernel_lines(plan: LabPlan, node: NodePlan) -> list[str]:
     return lines
 
 
+def int_bridge_arguments(plan: LabPlan, node: NodePlan) -> list[str]:
+    """Return the ``ovs-vsctl`` arguments that create ``br-int`` with its tunnel ports."""
+    arguments = [
+        "--", "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
+        f"other_config:hwaddr={node.vtep_mac}", "fail_mode=secure",
+    ]  # fmt: skip
+    for peer in plan.peers(node):
+        arguments += tunnel_arguments(plan, peer)
+    return arguments
+
+
+def finish_int_bridge(state: LabState, node: NodePlan) -> None:
+    """Bring ``br-int`` up with the overlay MTU, add the routes to the peers and load the flows."""
+    ip_batch(node.netns, [f"link set br-int mtu {OVS_MTU} up", *kernel_lines(state.plan, node)])
+    program_flows(state, node)
+
+
+def rebuild_int_bridge(state: LabState, node: NodePlan) -> None:
+    """Recreate a node's ``br-int`` as ``lab up`` built it."""
+    paths = Paths(state, node)
+    vsctl(paths, "--if-exists", "del-br", "br-int", *int_bridge_arguments(state.plan, node))
+    finish_int_bridge(state, node)
+
+
 def build_node(state: LabState, node: NodePlan) -> None:
     """Create a node's bridges and tunnels and move its LAN address to ``br-phy``."""
     plan = state.plan
@@ -140,21 +164,15 @@ def build_node(state: LabState, node: NodePlan) -> None:
         "--", "add-br", "br-phy", "--", "set", "bridge", "br-phy", "datapath_type=netdev",
         f"other_config:hwaddr={lan_mac(node)}",
         "--", "add-port", "br-phy", "eth0",
-        "--", "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
-        f"other_config:hwaddr={node.vtep_mac}", "fail_mode=secure",
     ]  # fmt: skip
-    for peer in plan.peers(node):
-        arguments += tunnel_arguments(plan, peer)
-    vsctl(paths, *arguments)
+    vsctl(paths, *arguments, *int_bridge_arguments(plan, node))
     prefix = LAN_NETWORK.prefixlen
     ip_batch(node.netns, [
         f"addr del {node.lan_ip}/{prefix} dev eth0",
         f"addr add {node.lan_ip}/{prefix} dev br-phy",
         "link set br-phy up",
-        f"link set br-int mtu {OVS_MTU} up",
-        *kernel_lines(plan, node),
     ])  # fmt: skip
-    program_flows(state, node)
+    finish_int_bridge(state, node)
 
 
 def start(state: LabState) -> None:

@@ -36,7 +36,7 @@ def create_namespaces(plan: LabPlan) -> None:
         names.append(node.netns)
         names.extend(pod.netns for pod in node.pods)
     ip_batch(None, [f"netns add {name}" for name in names])
-    ip_batch(plan.lan_netns, ["link set lo up", f"link add {LAN_BRIDGE} type bridge", f"link set {LAN_BRIDGE} up"])
+    ip_batch(plan.lan_netns, ["link set lo up", f"link add {LAN_BRIDGE} type bridge forward_delay 0", f"link set {LAN_BRIDGE} up"])
     ip_batch(
         None,
         [f"link add eth0 netns {node.netns} type veth peer name {node.lan_veth} netns {plan.lan_netns}" for node in plan.nodes],
@@ -64,7 +64,7 @@ def build_node(plan: LabPlan, node: NodePlan) -> None:
     if uses_bridge(plan):
         prefix = node.subnet.split("/")[1]
         lines += [
-            f"link add {POD_BRIDGE} type bridge",
+            f"link add {POD_BRIDGE} type bridge forward_delay 0",
             f"link set {POD_BRIDGE} mtu {mtu}",
             f"addr add {node.gateway}/{prefix} dev {POD_BRIDGE}",
             f"link set {POD_BRIDGE} up",
