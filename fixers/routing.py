@@ -1,0 +1,193 @@
+"""Routing fixers: add the route to a peer's pod subnet per backend, remove a blackhole that shadows one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from netdoctor.facts import NodeFacts, cluster_facts, make_prefix, prefix_contains
+from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
+from netdoctor.flannel import leases, prefixes
+from netdoctor.model import Finding, Route
+from netdoctor.model.addr import format_ip
+from netdoctor.model.routes import RTNH_F_ONLINK
+
+
+def _peer_address(node: NodeFacts, peer: NodeFacts) -> tuple[str, str] | None:
+    """Return the peer's underlay address on a subnet this node shares, with this node's device there."""
+    for prefix, _, device in node.underlay_subnets:
+        for _, cidr, _ in peer.underlay_subnets:
+            address = cidr.partition("/")[0]
+            if prefix_contains(prefix, make_prefix(address + ("/32" if ":" not in address else "/128"))):
+                return address, device
+    return None
+
+
+def _vtep_mac(context: FixContext, peer: NodeFacts, subnet: str) -> str | None:
+    interface = peer.node.interface("flannel.1")
+    if interface is not None and interface.mac:
+        return interface.mac
+    etcd = context.snapshot.etcd
+    if etcd is None:
+        return None
+    found = prefixes(etcd)
+    for lease in leases(etcd, found[0]) if found else ():
+        if str(lease.subnet) == subnet:
+            return lease.vtep_mac
+    return None
+
+
+def _route_step(finding: Finding, node: str, peer: str, subnet: str, params: dict[str, Any], why: str) -> Step:
+    preconditions = [Condition("destination-free", {"destination": params["destination"]})]
+    if params.get("dev"):
+        preconditions.append(Condition("link-present", {"name": params["dev"]}))
+    return Step(
+        id=f"route-{params['destination']}",
+        title=f"Add the route to {peer}'s pod subnet {subnet}",
+        safety=Safety.SAFE,
+        why=why,
+        fixer="add-peer-route",
+        check=finding.check,
+        action=Operation("route-add", params),
+        inverse=Operation("route-del", params),
+        preconditions=tuple(preconditions),
+        done=Condition("route-present", params),
+        verify=f"ip route get {format_ip(4, make_prefix(subnet)[1] + 1)}",
+    )
+
+
+@fixer("add-peer-route", title="Add the missing route to a peer's pod subnet", checks=("route-missing",))
+def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
+    """Add the route the backend would have programmed, with the FDB and neighbour entries it needs.
+
+    Safe: the route is new and covers only the peer's pod subnet. Flannel VXLAN
+    gets the peer's VTEP neighbour, FDB entry and an onlink route through
+    flannel.1; flannel UDP a route through flannel0; OVS the pod network route
+    through the pod bridge; Calico and direct routing a route via the peer's
+    underlay address (through tunl0 for Calico IPIP). A route added by hand does
+    not survive a reboot: the overlay agent or the routing daemon must own it.
+    """
+    node_name = finding.nodes[0]
+    peer_name = finding.evidence[0].node
+    subnet = finding.evidence[0].item.rsplit(" ", 1)[-1]
+    facts = cluster_facts(context.snapshot)
+    node, peer = facts.nodes.get(node_name), facts.nodes.get(peer_name or "")
+    if node is None or peer is None:
+        return
+    backends = context.backends(node_name)
+    reach = _peer_address(node, peer)
+    why = f"Without a route to {subnet}, traffic to {peer_name}'s pods follows the default route and is lost."
+
+    if "flannel-vxlan" in backends and node.node.interface("flannel.1") is not None:
+        mac = _vtep_mac(context, peer, subnet)
+        if reach is None or mac is None:
+            return
+        gateway = subnet.partition("/")[0]
+        yield NodeStep(node_name, _neigh_step(finding, gateway, mac, peer_name or ""))
+        yield NodeStep(node_name, _fdb_step(finding, mac, reach[0], peer_name or ""))
+        params = {"destination": subnet, "gateway": gateway, "dev": "flannel.1", "onlink": True}
+        yield NodeStep(node_name, _route_step(finding, node_name, peer_name or "", subnet, params, why))
+        return
+    if "flannel-udp" in backends:
+        params = {"destination": subnet, "dev": "flannel0"}
+    elif "ovs" in backends and node.pod_bridges:
+        params = {"destination": subnet, "dev": node.pod_bridges[0].name}
+    else:
+        if reach is None:
+            return
+        tunnel = node.node.interface("tunl0")
+        if "calico" in backends and tunnel is not None and tunnel.addresses:
+            params = {"destination": subnet, "gateway": reach[0], "dev": "tunl0", "onlink": True}
+        else:
+            params = {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
+    yield NodeStep(node_name, _route_step(finding, node_name, peer_name or "", subnet, params, why))
+    if "direct-routing" in backends and params.get("gateway"):
+        yield NodeStep(node_name, _persist_direct_route(finding, subnet, params["gateway"]))
+
+
+def _neigh_step(finding: Finding, address: str, mac: str, peer: str) -> Step:
+    params = {"address": address, "lladdr": mac, "dev": "flannel.1"}
+    return Step(
+        id=f"neigh-{address}", title=f"Add the neighbour entry for {peer}'s VTEP {address}", safety=Safety.SAFE,
+        why="flannel.1 runs without learning, so the VTEP address must resolve through a permanent entry.",
+        fixer="add-peer-route", check=finding.check,
+        action=Operation("neigh-replace", params), inverse=Operation("neigh-del", params),
+        preconditions=(Condition("link-present", {"name": "flannel.1"}),),
+        done=Condition("neigh-present", params), verify=f"ip neigh show dev flannel.1 {address}",
+    )
+
+
+def _fdb_step(finding: Finding, mac: str, remote: str, peer: str) -> Step:
+    params = {"mac": mac, "dev": "flannel.1", "dst": remote}
+    return Step(
+        id=f"fdb-{mac}", title=f"Add the FDB entry that sends {peer}'s VTEP MAC to {remote}", safety=Safety.SAFE,
+        why="Without the FDB entry flannel.1 does not know which underlay address to encapsulate to.",
+        fixer="add-peer-route", check=finding.check,
+        action=Operation("fdb-append", params), inverse=Operation("fdb-del", params),
+        preconditions=(Condition("link-present", {"name": "flannel.1"}),),
+        done=Condition("fdb-present", params), verify=f"bridge fdb show dev flannel.1 | grep {mac}",
+    )
+
+
+def _persist_direct_route(finding: Finding, subnet: str, gateway: str) -> Step:
+    return Step(
+        id=f"persist-route-{subnet}", title=f"Make the route to {subnet} permanent in the routing daemon",
+        safety=Safety.DISPLAY_ONLY,
+        why="A route added with ip route is lost at reboot; the node's FRR/Quagga or BIRD config must carry it.",
+        fixer="add-peer-route", check=finding.check,
+        display=(
+            f"# FRR or Quagga: vtysh -c 'configure terminal' -c 'ip route {subnet} {gateway}' -c 'write memory'",
+            f"# BIRD: in a 'protocol static' block add: route {subnet} via {gateway};",
+        ),
+    )
+
+
+def _route_params(route: Route) -> dict[str, Any]:
+    params: dict[str, Any] = {"destination": route.destination, "type": route.type_name}
+    if route.via:
+        params["gateway"] = route.via
+    if route.dev:
+        params["dev"] = route.dev
+    if route.protocol not in ("boot", "unspec"):
+        params["protocol"] = route.protocol
+    if route.metric:
+        params["metric"] = route.metric
+    if route.flags & RTNH_F_ONLINK:
+        params["onlink"] = True
+    return params
+
+
+@fixer("remove-shadowing-blackhole", title="Remove a discard route that shadows a peer's pods",
+       checks=("blackhole-route",))
+def remove_shadowing_blackhole(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
+    """Delete the one discard route named in the finding, identified by all of its attributes.
+
+    Disruptive: deleting a route changes where traffic goes at once. Here the
+    traffic is already discarded, but a wrong diagnosis would cut a path, so
+    the step asks first. The route's exact type, protocol and metric are kept
+    for undo.
+    """
+    node_name = finding.nodes[0]
+    item = finding.evidence[0].item
+    try:
+        node = context.snapshot.node(node_name)
+    except KeyError:
+        return
+    route = next((route for route in node.routes.main() if route.describe() == item), None) if node.routes else None
+    if route is None:
+        return
+    params = _route_params(route)
+    yield NodeStep(node_name, Step(
+        id=f"route-del-{route.destination}",
+        title=f"Remove the stale {route.type_name} route {route.destination}",
+        safety=Safety.DISRUPTIVE,
+        why=f"'{item}' is the most specific route for another node's pods and discards their traffic; removing a "
+            "route takes effect at once, so it is applied only after confirmation.",
+        fixer="remove-shadowing-blackhole",
+        check=finding.check,
+        action=Operation("route-del", params),
+        inverse=Operation("route-add", params),
+        preconditions=(Condition("route-present", params),),
+        done=Condition("route-absent", params),
+        verify=f"ip route show {route.destination}",
+    ))

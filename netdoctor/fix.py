@@ -1,0 +1,563 @@
+"""Fix plans: ordered steps that print, apply or revert the remedy for findings on one node.
+
+A :class:`Step` holds data only: an :class:`Operation` (what to change), the
+:class:`Condition` objects that must still hold before it runs, an "already
+done" condition, and an inverse operation for undo. Operations and conditions
+are plain ``kind`` + ``params`` records, so a plan saves to JSON
+(``fix --save``), loads again (``fix --apply PLAN.json``) and renders as the
+exact shell commands that an engineer would type. :mod:`netdoctor.fixapply`
+runs them; the modules of ``netdoctor.fixers`` build them from a snapshot.
+
+Every path a step writes is a path on the node (``/etc/sysctl.d/...``). The
+plan's ``root`` says where the node's ``/`` lies on the host that applies it:
+``/`` on a real node, the node's directory under the lab state directory for a
+lab node.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import shlex
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Version tag of saved plans and journals.
+PLAN_FORMAT = "netdoctor.fixplan/1"
+
+
+class PlanError(Exception):
+    """A plan file or fixer input that cannot be used; the message names it and what to do."""
+
+
+class Safety(enum.IntEnum):
+    """How far a step may be applied; ordered so that ``step.safety >= allowed`` means permitted.
+
+    ``DISPLAY_ONLY`` steps are never applied (restarting Docker with a new
+    ``--bip``), ``DISRUPTIVE`` steps only after confirmation or ``--yes`` (MTU
+    changes, route removal, session restarts), and ``SAFE`` steps add or correct
+    state without cutting existing traffic.
+    """
+
+    DISPLAY_ONLY = 0
+    DISRUPTIVE = 1
+    SAFE = 2
+
+    @property
+    def label(self) -> str:
+        """The level as printed: ``display-only``, ``disruptive`` or ``safe``."""
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, text: str) -> Safety:
+        """Parse a label; raise :class:`PlanError` for anything else."""
+        try:
+            return cls[text.upper().replace("-", "_")]
+        except KeyError:
+            raise PlanError(f"unknown safety level {text!r}; expected safe, disruptive or display-only") from None
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One change to a node, such as ``route-add`` with its destination and gateway."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": self.params}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Operation:
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            raise PlanError(f"invalid operation {data!r}: expected an object with 'kind' and 'params'")
+        return cls(data["kind"], dict(data.get("params") or {}))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A fact about the node that a fresh snapshot must show, such as a route being present."""
+
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Render the condition for scripts, runbooks and stop messages."""
+        return describe_condition(self)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": self.params}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Condition:
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+            raise PlanError(f"invalid condition {data!r}: expected an object with 'kind' and 'params'")
+        return cls(data["kind"], dict(data.get("params") or {}))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a plan.
+
+    A display-only step has no ``action``; its ``display`` lines are the commands
+    a person runs by hand. Any other step has an ``action``, and ``done`` tells
+    whether the node is already in the state the action would produce.
+    """
+
+    #: Stable id within the plan, such as ``iptables-accept-icmp-8``.
+    id: str
+    title: str
+    safety: Safety
+    #: Why the step is needed and, for a disruptive step, what it interrupts.
+    why: str
+    #: The fixer that built the step, and the check whose finding it addresses.
+    fixer: str
+    check: str
+    action: Operation | None = None
+    #: The static inverse, for runbooks; undo uses the inverse recorded when the step ran.
+    inverse: Operation | None = None
+    preconditions: tuple[Condition, ...] = ()
+    done: Condition | None = None
+    #: Commands shown for a display-only step.
+    display: tuple[str, ...] = ()
+    #: How to verify the step worked, as a shell command.
+    verify: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "safety": self.safety.label,
+            "why": self.why,
+            "fixer": self.fixer,
+            "check": self.check,
+            "action": self.action.to_json() if self.action else None,
+            "inverse": self.inverse.to_json() if self.inverse else None,
+            "preconditions": [condition.to_json() for condition in self.preconditions],
+            "done": self.done.to_json() if self.done else None,
+            "display": list(self.display),
+            "verify": self.verify,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Step:
+        try:
+            return cls(
+                id=str(data["id"]),
+                title=str(data["title"]),
+                safety=Safety.parse(str(data["safety"])),
+                why=str(data.get("why", "")),
+                fixer=str(data.get("fixer", "")),
+                check=str(data.get("check", "")),
+                action=Operation.from_json(data["action"]) if data.get("action") else None,
+                inverse=Operation.from_json(data["inverse"]) if data.get("inverse") else None,
+                preconditions=tuple(Condition.from_json(item) for item in data.get("preconditions", [])),
+                done=Condition.from_json(data["done"]) if data.get("done") else None,
+                display=tuple(str(line) for line in data.get("display", [])),
+                verify=str(data.get("verify", "")),
+            )
+        except (KeyError, TypeError) as error:
+            raise PlanError(f"invalid step {data.get('id', '?') if isinstance(data, dict) else data!r}: "
+                            f"missing or wrong field {error}") from None
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """The ordered steps for one node, with where that node is reached from this host."""
+
+    node: str
+    steps: tuple[Step, ...] = ()
+    #: The network namespace that stands for the node, or None for this host's own.
+    netns: str | None = None
+    #: Where the node's ``/`` lies on the host that applies the plan.
+    root: str = "/"
+    #: The etcd client URL for steps that write etcd keys.
+    etcd_endpoint: str | None = None
+    #: The snapshot source the plan was built from: ``local``, ``netns``, ``lab``, ``bundle``, ...
+    source: str = "local"
+
+    @property
+    def applicable(self) -> bool:
+        """Whether the plan may be applied: bundles and snapshot files describe another machine."""
+        return self.source in ("local", "netns", "lab")
+
+    def node_path(self, path: str) -> Path:
+        """Return where a node path such as ``/etc/sysctl.d/x.conf`` lies on this host."""
+        return Path(self.root) / path.lstrip("/")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "netns": self.netns,
+            "root": self.root,
+            "etcd_endpoint": self.etcd_endpoint,
+            "source": self.source,
+            "steps": [step.to_json() for step in self.steps],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FixPlan:
+        if not isinstance(data, dict) or "node" not in data:
+            raise PlanError("invalid plan: expected an object with 'node' and 'steps'")
+        return cls(
+            node=str(data["node"]),
+            steps=tuple(Step.from_json(item) for item in data.get("steps", [])),
+            netns=data.get("netns"),
+            root=str(data.get("root") or "/"),
+            etcd_endpoint=data.get("etcd_endpoint"),
+            source=str(data.get("source", "local")),
+        )
+
+
+def dumps_plans(plans: list[FixPlan]) -> str:
+    """Serialize plans as the JSON that ``fix --save`` writes."""
+    return json.dumps({"format": PLAN_FORMAT, "plans": [plan.to_json() for plan in plans]}, indent=2) + "\n"
+
+
+def load_plans(path: Path) -> list[FixPlan]:
+    """Read a plan file written by ``fix --save``; raise :class:`PlanError` naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"plan file {path} not found; write one with 'netdoctor fix --save FILE'") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanError(f"cannot read plan file {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise PlanError(f"{path}: invalid JSON at line {error.lineno}: {error.msg}") from None
+    if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
+        raise PlanError(f"{path} is not a netdoctor plan (expected \"format\": \"{PLAN_FORMAT}\")")
+    try:
+        return [FixPlan.from_json(item) for item in data.get("plans", [])]
+    except PlanError as error:
+        raise PlanError(f"{path}: {error}") from None
+
+
+# --- Shell rendering -------------------------------------------------------
+
+def _ip(plan: FixPlan, arguments: list[str]) -> str:
+    head = ["ip", "-n", plan.netns] if plan.netns else ["ip"]
+    return shlex.join(head + arguments)
+
+
+def _in_node(plan: FixPlan, argv: list[str]) -> str:
+    head = ["ip", "netns", "exec", plan.netns] if plan.netns else []
+    return shlex.join(head + argv)
+
+
+def route_arguments(params: dict[str, Any]) -> list[str]:
+    """Return the ``ip route`` selector of a route operation: ``[TYPE] DST [via GW] [dev DEV] ...``."""
+    words: list[str] = []
+    if params.get("type", "unicast") != "unicast":
+        words.append(params["type"])
+    words.append(params["destination"])
+    if params.get("gateway"):
+        words += ["via", params["gateway"]]
+    if params.get("dev"):
+        words += ["dev", params["dev"]]
+    if params.get("protocol") and params["protocol"] not in ("boot", "unspec"):
+        words += ["proto", params["protocol"]]
+    if params.get("metric"):
+        words += ["metric", str(params["metric"])]
+    if params.get("onlink"):
+        words.append("onlink")
+    return words
+
+
+def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
+    """Render an operation as the shell commands that do the same on the plan's node."""
+    kind, params = operation.kind, operation.params
+    if kind == "sysctl":
+        return [_in_node(plan, ["sysctl", "-w", f"{params['key']}={params['value']}"])]
+    if kind == "file":
+        path = str(plan.node_path(params["path"]))
+        body = str(params["content"]).rstrip("\n")
+        return [shlex.join(["mkdir", "-p", str(Path(path).parent)]),
+                f"cat > {shlex.quote(path)} <<'EOF'", *body.splitlines(), "EOF"]
+    if kind == "file-restore":
+        path = str(plan.node_path(params["path"]))
+        if params.get("content") is None:
+            return [shlex.join(["rm", "-f", path])]
+        return [f"cat > {shlex.quote(path)} <<'EOF'", *str(params["content"]).rstrip("\n").splitlines(), "EOF"]
+    if kind in ("route-add", "route-del"):
+        return [_ip(plan, ["route", kind.split("-")[1], *route_arguments(params)])]
+    if kind == "link-mtu":
+        return [_ip(plan, ["link", "set", "dev", params["name"], "mtu", str(params["mtu"])])]
+    if kind == "link-up":
+        return [_ip(plan, ["link", "set", "dev", params["name"], "up"])]
+    if kind == "link-down":
+        return [_ip(plan, ["link", "set", "dev", params["name"], "down"])]
+    if kind == "link-master":
+        master = params.get("master")
+        return [_ip(plan, ["link", "set", "dev", params["name"], *(["master", master] if master else ["nomaster"])])]
+    if kind == "link-del":
+        return [_ip(plan, ["link", "del", "dev", params["name"]])]
+    if kind == "vxlan-add":
+        words = ["link", "add", params["name"], "type", "vxlan", "id", str(params["vni"])]
+        if params.get("local"):
+            words += ["local", params["local"]]
+        if params.get("dev"):
+            words += ["dev", params["dev"]]
+        words += ["dstport", str(params.get("port", 8472)), "nolearning"]
+        lines = [_ip(plan, words)]
+        if params.get("mac"):
+            lines.append(_ip(plan, ["link", "set", "dev", params["name"], "address", params["mac"]]))
+        if params.get("address"):
+            lines.append(_ip(plan, ["addr", "add", params["address"], "dev", params["name"]]))
+        lines.append(_ip(plan, ["link", "set", "dev", params["name"], "up"]))
+        return lines
+    if kind in ("neigh-replace", "neigh-del"):
+        verb = kind.split("-")[1]
+        words = ["neigh", verb, params["address"]]
+        if verb == "replace":
+            words += ["lladdr", params["lladdr"]]
+        words += ["dev", params["dev"]]
+        if verb == "replace":
+            words += ["nud", "permanent"]
+        return [_ip(plan, words)]
+    if kind in ("fdb-append", "fdb-del"):
+        head = ["bridge", "-n", plan.netns] if plan.netns else ["bridge"]
+        verb = "append" if kind == "fdb-append" else "del"
+        tail = ["self", "permanent"] if verb == "append" else ["self"]
+        return [shlex.join(head + ["fdb", verb, params["mac"], "dev", params["dev"], "dst", params["dst"], *tail])]
+    if kind in ("iptables-insert", "iptables-delete"):
+        program = "ip6tables" if params.get("family") == 6 else "iptables"
+        rule = shlex.split(params["rule"])
+        if kind == "iptables-delete":
+            return [_in_node(plan, [program, "-t", params["table"], "-D", params["chain"], *rule])]
+        position = params.get("position")
+        where = ["-I", params["chain"], str(position)] if position else ["-A", params["chain"]]
+        return [_in_node(plan, [program, "-t", params["table"], *where, *rule])]
+    if kind in ("etcd-put", "etcd-delete"):
+        endpoint = params.get("endpoint") or plan.etcd_endpoint or "http://127.0.0.1:2379"
+        if params.get("api", "v3") == "v2":
+            url = f"{endpoint.rstrip('/')}/v2/keys/{params['key'].lstrip('/')}"
+            if kind == "etcd-delete":
+                return [shlex.join(["curl", "-fsS", "-X", "DELETE", url])]
+            return [shlex.join(["curl", "-fsS", "-X", "PUT", url, "--data-urlencode", f"value={params['value']}"])]
+        argv = ["etcdctl", f"--endpoints={endpoint}"]
+        if kind == "etcd-delete":
+            return ["ETCDCTL_API=3 " + shlex.join(argv + ["del", params["key"]])]
+        return ["ETCDCTL_API=3 " + shlex.join(argv + ["put", params["key"], params["value"]])]
+    if kind == "bird-restart":
+        socket = str(plan.node_path(params["socket"]))
+        return [_in_node(plan, ["birdc", "-s", socket, "restart", params["protocol"]])]
+    if kind == "frr-clear":
+        sockets = str(plan.node_path(params.get("sockets", "/run/frr")))
+        return [_in_node(plan, ["vtysh", "--vty_socket", sockets, "-c", f"clear bgp {params['neighbor']}"])]
+    if kind == "ovs-add-port":
+        return [shlex.join(["ovs-vsctl", "add-port", params["bridge"], params["port"], "--", "set", "interface",
+                            params["port"], f"type={params['type']}", f"options:remote_ip={params['remote_ip']}"])]
+    if kind == "ovs-del-port":
+        return [shlex.join(["ovs-vsctl", "del-port", params["bridge"], params["port"]])]
+    raise PlanError(f"unknown operation kind {kind!r}")
+
+
+def render_step(plan: FixPlan, step: Step) -> list[str]:
+    """Return the commands of a step: its display lines, or its action rendered for the plan's node."""
+    if step.action is None:
+        return list(step.display)
+    return render_operation(plan, step.action)
+
+
+def describe_condition(condition: Condition) -> str:
+    """Render a condition as a short fact: ``route 10.0.0.0/24 present``."""
+    kind, params = condition.kind, condition.params
+    if kind == "sysctl-is":
+        return f"{params['key']} = {params['value']}"
+    if kind in ("route-present", "route-absent"):
+        return f"route {' '.join(route_arguments(params))} {kind.split('-')[1]}"
+    if kind == "destination-free":
+        return f"no route to exactly {params['destination']} in the main table"
+    if kind == "link-present":
+        return f"interface {params['name']} exists"
+    if kind == "link-absent":
+        return f"interface {params['name']} does not exist"
+    if kind == "link-mtu-is":
+        return f"{params['name']} MTU is {params['mtu']}"
+    if kind == "link-up":
+        return f"{params['name']} is up"
+    if kind == "link-master-is":
+        return f"{params['name']} is enslaved to {params.get('master') or 'no bridge'}"
+    if kind in ("iptables-rule-present", "iptables-rule-absent"):
+        return f"{params['table']} rule '-A {params['text']}' {kind.rsplit('-', 1)[1]}"
+    if kind == "file-is":
+        return f"{params['path']} holds the expected text"
+    if kind in ("etcd-key-is", "etcd-key-absent"):
+        return f"etcd key {params['key']} " + ("absent" if kind == "etcd-key-absent" else "holds the expected value")
+    if kind == "bgp-established":
+        return f"BGP session {params['name']} is Established"
+    if kind in ("neigh-present", "fdb-present"):
+        what = "neighbour" if kind == "neigh-present" else "FDB entry"
+        key = params.get("address") or params.get("mac")
+        return f"{what} {key} dev {params['dev']} present"
+    return f"{kind} {params}"
+
+
+# --- Plan building ---------------------------------------------------------
+
+def order_steps(steps: list[Step]) -> list[Step]:
+    """Order steps by dependency: etcd config, leases, links, addresses, routes, filters, daemons, display-only.
+
+    Steps with the same id are merged (two findings may call for the same rule),
+    and the order within one stage is the order the fixers produced.
+    """
+    seen: set[str] = set()
+    unique: list[Step] = []
+    for step in steps:
+        if step.id in seen:
+            continue
+        seen.add(step.id)
+        unique.append(step)
+    return sorted(unique, key=lambda step: _STAGE.get(step.action.kind if step.action else "", 90))
+
+
+_STAGE = {
+    "etcd-put": 0, "etcd-delete": 1, "sysctl": 10, "file": 11, "vxlan-add": 20, "link-up": 21, "link-master": 22,
+    "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "neigh-replace": 30, "fdb-append": 31, "route-del": 40,
+    "route-add": 41, "iptables-insert": 50, "bird-restart": 60, "frr-clear": 60,
+}
+
+
+def merge_plans(plans: list[FixPlan]) -> list[FixPlan]:
+    """Merge plans of the same node into one, with steps ordered by dependency."""
+    by_node: dict[str, FixPlan] = {}
+    for plan in plans:
+        existing = by_node.get(plan.node)
+        if existing is None:
+            by_node[plan.node] = replace(plan, steps=tuple(order_steps(list(plan.steps))))
+        else:
+            by_node[plan.node] = replace(existing, steps=tuple(order_steps(list(existing.steps) + list(plan.steps))))
+    return [by_node[name] for name in sorted(by_node)]
+
+
+# --- Fixer registry ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class NodeBinding:
+    """Where one node of the snapshot is reached from this host."""
+
+    netns: str | None = None
+    root: str = "/"
+
+
+@dataclass(frozen=True)
+class FixContext:
+    """What a fixer reads: the snapshot, its report, and the node bindings."""
+
+    report: Any
+    bindings: dict[str, NodeBinding] = field(default_factory=dict)
+
+    @property
+    def snapshot(self) -> Any:
+        """The :class:`netdoctor.model.ClusterSnapshot` the findings came from."""
+        return self.report.snapshot
+
+    def backends(self, node: str) -> tuple[str, ...]:
+        """Return the detected backends of a node."""
+        return tuple(self.report.backends.get(node, ()))
+
+
+@dataclass(frozen=True)
+class NodeStep:
+    """A step a fixer produced, with the node it applies to."""
+
+    node: str
+    step: Step
+
+
+@dataclass(frozen=True)
+class FixerSpec:
+    """A registered fixer: its id, the checks it addresses and its function."""
+
+    id: str
+    title: str
+    checks: tuple[str, ...]
+    function: Any
+    doc: str
+
+
+_FIXERS: dict[str, FixerSpec] = {}
+
+
+def fixer(id: str, *, title: str, checks: tuple[str, ...]) -> Any:
+    """Register a function ``(finding, context) -> Iterable[NodeStep]`` under a stable fixer id."""
+
+    def register(function: Any) -> Any:
+        if id in _FIXERS and _FIXERS[id].function is not function:
+            raise ValueError(f"fixer id {id!r} is registered twice")
+        _FIXERS[id] = FixerSpec(id, title, tuple(checks), function, (function.__doc__ or "").strip())
+        return function
+
+    return register
+
+
+def fixer_catalogue() -> dict[str, str]:
+    """Return the fixer index: fixer id -> module name inside ``netdoctor.fixers``."""
+    from netdoctor.fixers import CATALOGUE
+
+    return dict(CATALOGUE)
+
+
+def fixes_for(check_id: str) -> tuple[str, ...]:
+    """Return the fixer ids that address a check's findings, in the order they apply."""
+    from netdoctor.fixers import FIXES
+
+    return tuple(FIXES.get(check_id, ()))
+
+
+def load_fixers(ids: list[str] | None = None) -> list[FixerSpec]:
+    """Import the modules of the given fixers (all when None) and return their specs, sorted by id."""
+    import importlib
+
+    index = fixer_catalogue()
+    wanted = sorted(index) if ids is None else sorted(set(ids))
+    for fixer_id in wanted:
+        if fixer_id not in index:
+            raise PlanError(f"unknown fixer id {fixer_id!r}")
+        importlib.import_module(f"netdoctor.fixers.{index[fixer_id]}")
+    missing = [fixer_id for fixer_id in wanted if fixer_id not in _FIXERS]
+    if missing:
+        raise RuntimeError(f"the fixer catalogue lists fixers that their modules do not register: {missing}")
+    return [_FIXERS[fixer_id] for fixer_id in wanted]
+
+
+def attach_fixes(report: Any) -> Any:
+    """Return the report with each finding's ``fixes`` set to the fixer ids that address its check."""
+    findings = tuple(replace(finding, fixes=fixes_for(finding.check)) for finding in report.findings)
+    return replace(report, findings=findings)
+
+
+def build_plans(
+    report: Any,
+    bindings: dict[str, NodeBinding] | None = None,
+    *,
+    etcd_endpoint: str | None = None,
+    nodes: tuple[str, ...] = (),
+    checks: tuple[str, ...] = (),
+) -> list[FixPlan]:
+    """Build one plan per node for the report's findings; ``nodes`` and ``checks`` narrow it when given.
+
+    Fixers work only from the snapshot in the report. A finding whose check has
+    no fixer contributes no step.
+    """
+    bindings = bindings or {}
+    context = FixContext(report, bindings)
+    collected: dict[str, list[Step]] = {}
+    for finding in attach_fixes(report).findings:
+        if checks and finding.check not in checks:
+            continue
+        for spec in load_fixers(list(finding.fixes)) if finding.fixes else []:
+            for produced in spec.function(finding, context):
+                if nodes and produced.node not in nodes:
+                    continue
+                collected.setdefault(produced.node, []).append(produced.step)
+    plans = []
+    for node in sorted(collected):
+        binding = bindings.get(node, NodeBinding())
+        plans.append(FixPlan(node, tuple(order_steps(collected[node])), binding.netns, binding.root,
+                             etcd_endpoint, report.snapshot.source))
+    return plans
