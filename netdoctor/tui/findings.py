@@ -1,0 +1,127 @@
+"""The findings table, sorted by severity, and the filter typed after ``/``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from netdoctor.model import Finding, Severity
+from netdoctor.tui.messages import FindingChosen
+
+logger = logging.getLogger(__name__)
+
+SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+@dataclass(frozen=True, slots=True)
+class FindingFilter:
+    """A filter over findings: words that must all occur, and optional node and check ids.
+
+    The text form is ``WORD... node:NAME check:ID``; words match the severity,
+    check id, node names and summary, case-insensitively.
+    """
+
+    words: tuple[str, ...] = ()
+    node: str | None = None
+    check: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, node: str | None = None) -> FindingFilter:
+        """Parse the filter text; ``node`` is the node chosen in the nodes pane, overridden by ``node:``."""
+        words: list[str] = []
+        check = None
+        for token in text.split():
+            key, sep, value = token.partition(":")
+            if sep and key == "node" and value:
+                node = value
+            elif sep and key == "check" and value:
+                check = value
+            else:
+                words.append(token.lower())
+        return cls(tuple(words), node, check)
+
+    def matches(self, finding: Finding, haystack: str) -> bool:
+        """Tell whether a finding passes; ``haystack`` is its lower-cased searchable text."""
+        if self.node is not None and self.node not in finding.nodes:
+            return False
+        if self.check is not None and finding.check != self.check:
+            return False
+        return all(word in haystack for word in self.words)
+
+    def describe(self) -> str:
+        """Return the filter as the table's title shows it."""
+        parts = list(self.words)
+        if self.node:
+            parts.append(f"node:{self.node}")
+        if self.check:
+            parts.append(f"check:{self.check}")
+        return " ".join(parts)
+
+
+def searchable_text(finding: Finding) -> str:
+    """Return the lower-cased text that filter words match against."""
+    return " ".join((finding.severity.label, finding.check, " ".join(finding.nodes), finding.summary)).lower()
+
+
+class FindingsTable(DataTable[Text | str]):
+    """Findings, worst first, one row each; the row cursor selects the finding shown in the detail pane."""
+
+    DEFAULT_CSS = """
+    FindingsTable {
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        #: The findings that pass the filter, in table order.
+        self.shown: list[Finding] = []
+        self._findings: list[tuple[Finding, str]] = []
+        self._filter = FindingFilter()
+
+    def _add_columns(self) -> None:
+        self.add_column("sev", key="severity", width=7)
+        self.add_column("check", key="check")
+        self.add_column("nodes", key="nodes")
+        self.add_column("summary", key="summary")
+
+    @property
+    def current(self) -> Finding | None:
+        """The finding under the cursor, if any."""
+        if not self.shown or not 0 <= self.cursor_row < len(self.shown):
+            return None
+        return self.shown[self.cursor_row]
+
+    def set_findings(self, findings: tuple[Finding, ...] | list[Finding]) -> None:
+        """Replace the findings; they are shown sorted by severity, then check, nodes and summary."""
+        ordered = sorted(findings, key=Finding.sort_key)
+        self._findings = [(finding, searchable_text(finding)) for finding in ordered]
+        self._rebuild()
+
+    def set_filter(self, finding_filter: FindingFilter) -> None:
+        """Show only the findings that pass ``finding_filter``."""
+        self._filter = finding_filter
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        previous = self.current
+        self.shown = [finding for finding, text in self._findings if self._filter.matches(finding, text)]
+        # Clearing the columns too makes the table size them for the new rows.
+        self.clear(columns=True)
+        self._add_columns()
+        rows = []
+        for finding in self.shown:
+            nodes = ", ".join(finding.nodes[:3]) + (f" +{len(finding.nodes) - 3}" if len(finding.nodes) > 3 else "")
+            severity = Text(finding.severity.label, style=SEVERITY_STYLES[finding.severity])
+            rows.append((severity, finding.check, nodes, finding.summary))
+        self.add_rows(rows)
+        if previous is not None and previous in self.shown:
+            self.move_cursor(row=self.shown.index(previous), animate=False)
+        self.post_message(FindingChosen(self.current))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(FindingChosen(self.current))

@@ -1,0 +1,147 @@
+"""Where the TUI's snapshot comes from, and loading it node by node with progress.
+
+This module does not import Textual: the app calls :meth:`SnapshotSource.load`
+from a thread worker and turns the progress callbacks into messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from netdoctor.engine import Report, load_checks, run_checks
+from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot
+from netdoctor.sources import (
+    NETNS_DIR,
+    SourceError,
+    load_bundle_path,
+    load_snapshot_file,
+    parse_netns_list,
+)
+from netdoctor.target import Target
+
+logger = logging.getLogger(__name__)
+
+#: Called with a node name and its state: ``pending``, ``collecting``, ``done`` or ``failed``.
+ProgressCallback = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotSource:
+    """The source options of the command line; at most one of them is set, none means the local node."""
+
+    netns: str | None = None
+    snapshot: Path | None = None
+    bundle: Path | None = None
+    #: The name of a lab built by ``netdoctor lab up``.
+    lab: str | None = None
+
+    def __post_init__(self) -> None:
+        given = [name for name, value in self._options() if value is not None]
+        if len(given) > 1:
+            raise SourceError(f"{' and '.join(given)} cannot be combined; choose one source")
+
+    def _options(self) -> list[tuple[str, object]]:
+        return [("--netns", self.netns), ("--snapshot", self.snapshot), ("--bundle", self.bundle), ("--lab", self.lab)]
+
+    def describe(self) -> str:
+        """Return the source as the header shows it, such as ``bundle /tmp/case``."""
+        if self.netns is not None:
+            return f"netns {self.netns}"
+        if self.snapshot is not None:
+            return f"snapshot {self.snapshot}"
+        if self.bundle is not None:
+            return f"bundle {self.bundle}"
+        if self.lab is not None:
+            return f"lab {self.lab}"
+        return "local node"
+
+    @property
+    def is_live(self) -> bool:
+        """Whether loading collects from live nodes (so a refresh can show new state)."""
+        return self.snapshot is None and self.bundle is None
+
+    def targets(self) -> list[Target]:
+        """Return the nodes to collect from; empty for a file source. Raise :class:`SourceError` on bad input."""
+        if self.netns is not None:
+            names = parse_netns_list(self.netns)
+            if os.geteuid() != 0:
+                raise SourceError("--netns needs root to enter network namespaces; run netdoctor as root")
+            missing = [name for name in names if not (NETNS_DIR / name).exists()]
+            if missing:
+                raise SourceError(
+                    f"network namespace {', '.join(missing)} not found in {NETNS_DIR}; list them with 'ip netns list'"
+                )
+            return [Target(name, netns=name) for name in names]
+        if self.lab is not None:
+            return _lab_targets(self.lab)
+        if self.snapshot is None and self.bundle is None:
+            return [Target(socket.gethostname() or "localhost")]
+        return []
+
+    def load(self, progress: ProgressCallback | None = None) -> ClusterSnapshot:
+        """Read or collect the snapshot, reporting each node's state to ``progress``."""
+        if self.snapshot is not None:
+            return load_snapshot_file(self.snapshot)
+        if self.bundle is not None:
+            return load_bundle_path(self.bundle)
+        return collect_with_progress(self.targets(), self._source_name(), progress)
+
+    def _source_name(self) -> str:
+        if self.netns is not None:
+            return "netns"
+        if self.lab is not None:
+            return "lab"
+        return "local"
+
+
+def _lab_targets(name: str) -> list[Target]:
+    from netdoctor.lab import default_state_dir, load_state
+    from netdoctor.lab.plan import PlanError
+    from netdoctor.lab.state import LabError
+
+    try:
+        state = load_state(default_state_dir(name))
+    except (LabError, PlanError, OSError) as error:
+        raise SourceError(f"--lab {name}: {error}") from None
+    return [Target(node.name, netns=node.netns, root=state.node_root(node.name)) for node in state.plan.nodes]
+
+
+def collect_with_progress(
+    targets: list[Target], source: str, progress: ProgressCallback | None = None
+) -> ClusterSnapshot:
+    """Collect each target in turn; a target that raises becomes a ``failed`` node with a gap."""
+    from netdoctor.collect import collect_node
+
+    report = progress or (lambda node, state: None)
+    for target in targets:
+        report(target.name, "pending")
+
+    nodes: list[NodeSnapshot] = []
+    gaps: list[Gap] = []
+    for target in targets:
+        report(target.name, "collecting")
+        try:
+            node, node_gaps = collect_node(target)
+        except Exception as error:  # noqa: BLE001 - one unreachable node must not lose the others
+            logger.warning("%s: collection failed: %s", target.name, error)
+            gaps.append(Gap(target.name, "collection", f"collection failed: {type(error).__name__}: {error}"))
+            nodes.append(NodeSnapshot(name=target.name))
+            report(target.name, "failed")
+            continue
+        nodes.append(node)
+        gaps.extend(node_gaps)
+        report(target.name, "done")
+
+    collected_at = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return ClusterSnapshot(nodes=tuple(nodes), gaps=tuple(gaps), source=source, collected_at=collected_at)
+
+
+def diagnose(snapshot: ClusterSnapshot) -> Report:
+    """Run every check of the catalogue over a snapshot."""
+    return run_checks(snapshot, load_checks())
