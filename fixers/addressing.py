@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netdoctor.fix import FixContext, NodeStep, Safety, Step, fixer
-from netdoctor.model import Finding
-
 from netdoctor.fixers.support import snapshot_node
+from netdoctor.model import Finding
 
 
 @fixer("docker-bip-from-subnet-env", title="Give docker0 the node's flannel subnet with --bip",

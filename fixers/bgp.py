@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
-from netdoctor.model import Finding
-
 from netdoctor.fixers.support import snapshot_node
+from netdoctor.model import Finding
 
 #: BIRD's control socket on the node; the lab keeps it there too, under the node's root.
 BIRD_SOCKET = "/run/bird/bird.ctl"

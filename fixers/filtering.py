@@ -11,9 +11,8 @@ from collections.abc import Iterator
 
 from netdoctor.facts import cluster_facts
 from netdoctor.fix import FixContext, NodeStep, fixer
-from netdoctor.model import Finding
-
 from netdoctor.fixers.support import accept_step, pod_network
+from netdoctor.model import Finding
 
 #: ICMP types by the label the icmp-blocked check prints, as ``iptables-save`` writes them.
 ICMP_TYPES = {"echo-request": "8", "fragmentation-needed": "3/4"}

@@ -1,0 +1,566 @@
+"""Apply and undo fix plans on a node, with a JSON journal.
+
+Before each step a fresh snapshot of the plan's node is collected. A step whose
+"already done" condition holds is skipped; a step whose precondition no longer
+holds stops the run with the reason. The journal records each step before it
+runs (status ``running``) and its result after it (``applied`` with the
+operation that reverts it, or ``failed``), so a run that dies half-way still
+shows what changed. :func:`undo_journal` reverts the applied steps in reverse
+order.
+
+Links, addresses, routes, neighbours and FDB entries change through pyroute2 in
+the node's namespace; iptables, BIRD, FRR and OVS through their programs;
+etcd through its v2 HTTP API or v3 JSON gateway; sysctls through
+``/proc/sys`` inside the namespace; files under the plan's node root.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shlex
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from netdoctor.fix import Condition, FixPlan, Operation, Safety, Step, render_operation
+from netdoctor.model import NodeSnapshot
+from netdoctor.model.addr import parse_ip, parse_prefix
+from netdoctor.model.routes import (
+    NUD_STATES,
+    ROUTE_PROTOCOLS,
+    ROUTE_TABLES,
+    ROUTE_TYPES,
+    RTNH_F_ONLINK,
+)
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FORMAT = "netdoctor.journal/1"
+
+#: Time limit of one program run by a step, in seconds.
+COMMAND_TIMEOUT = 30.0
+
+
+class ApplyError(Exception):
+    """A step could not be applied or reverted; the message names the node, step and cause."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+# --- The node a plan applies to ---------------------------------------------
+
+@dataclass
+class NodeExecutor:
+    """Reads and changes the node of one plan: its namespace, its root directory and etcd."""
+
+    plan: FixPlan
+    snapshot: NodeSnapshot | None = None
+
+    def refresh(self) -> NodeSnapshot:
+        """Collect a fresh snapshot of the node and keep it for the conditions that follow."""
+        from netdoctor.collect import collect_node
+        from netdoctor.target import Target
+
+        target = Target(self.plan.node, netns=self.plan.netns, root=Path(self.plan.root))
+        self.snapshot, gaps = collect_node(target)
+        for gap in gaps:
+            logger.debug("%s: fresh snapshot gap %s: %s", self.plan.node, gap.source, gap.reason)
+        return self.snapshot
+
+    def run(self, argv: list[str]) -> str:
+        """Run a program in the node's namespace; raise :class:`ApplyError` when it fails."""
+        full = (["ip", "netns", "exec", self.plan.netns] if self.plan.netns else []) + argv
+        try:
+            completed = subprocess.run(full, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False)
+        except FileNotFoundError:
+            raise ApplyError(f"{self.plan.node}: {argv[0]} is not installed") from None
+        except subprocess.TimeoutExpired:
+            raise ApplyError(f"{self.plan.node}: {shlex.join(argv)} timed out after {COMMAND_TIMEOUT:g} s") from None
+        if completed.returncode != 0:
+            raise ApplyError(f"{self.plan.node}: {shlex.join(argv)} failed (exit status {completed.returncode}): "
+                             f"{completed.stderr.strip() or completed.stdout.strip()}")
+        return completed.stdout
+
+    def ipr(self) -> Any:
+        """Open a pyroute2 ``IPRoute`` in the node's namespace."""
+        from pyroute2 import IPRoute
+
+        return IPRoute(netns=self.plan.netns) if self.plan.netns else IPRoute()
+
+    def link_index(self, ipr: Any, name: str) -> int:
+        """Return the index of an interface; raise :class:`ApplyError` naming it when it does not exist."""
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            raise ApplyError(f"{self.plan.node}: interface {name} not found")
+        return int(found[0])
+
+    def read_sysctl(self, key: str) -> str:
+        """Read a sysctl in the node's namespace."""
+        return self.run(["cat", "/proc/sys/" + key.replace(".", "/")]).strip()
+
+    def write_sysctl(self, key: str, value: str) -> None:
+        """Write a sysctl through ``/proc/sys`` in the node's namespace."""
+        path = "/proc/sys/" + key.replace(".", "/")
+        self.run(["sh", "-c", 'printf "%s\\n" "$1" > "$2"', "sh", value, path])
+
+    def etcd_endpoint(self, params: dict[str, Any]) -> str:
+        """Return the etcd endpoint of an operation; raise when neither it nor the plan names one."""
+        endpoint = params.get("endpoint") or self.plan.etcd_endpoint
+        if not endpoint:
+            raise ApplyError(f"{self.plan.node}: no etcd endpoint for key {params.get('key')}; pass --etcd-endpoint URL")
+        return str(endpoint).rstrip("/")
+
+    def etcd_get(self, params: dict[str, Any]) -> str | None:
+        """Read one etcd key through the API the operation names; None when it is absent."""
+        endpoint, key = self.etcd_endpoint(params), params["key"]
+        if params.get("api", "v3") == "v2":
+            try:
+                data = _http("GET", f"{endpoint}/v2/keys/{key.lstrip('/')}")
+            except _NotFound:
+                return None
+            return str(data["node"]["value"])
+        data = _http("POST", f"{endpoint}/v3/kv/range", {"key": _b64(key)})
+        kvs = data.get("kvs") or []
+        return base64.b64decode(kvs[0]["value"]).decode() if kvs and "value" in kvs[0] else ("" if kvs else None)
+
+    def etcd_put(self, params: dict[str, Any], value: str) -> None:
+        endpoint, key = self.etcd_endpoint(params), params["key"]
+        if params.get("api", "v3") == "v2":
+            _http("PUT", f"{endpoint}/v2/keys/{key.lstrip('/')}", form={"value": value})
+        else:
+            _http("POST", f"{endpoint}/v3/kv/put", {"key": _b64(key), "value": _b64(value)})
+
+    def etcd_delete(self, params: dict[str, Any]) -> None:
+        endpoint, key = self.etcd_endpoint(params), params["key"]
+        if params.get("api", "v3") == "v2":
+            try:
+                _http("DELETE", f"{endpoint}/v2/keys/{key.lstrip('/')}")
+            except _NotFound:
+                pass
+        else:
+            _http("POST", f"{endpoint}/v3/kv/deleterange", {"key": _b64(key)})
+
+
+class _NotFound(Exception):
+    pass
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _http(method: str, url: str, body: dict[str, Any] | None = None, form: dict[str, str] | None = None) -> Any:
+    data = None
+    headers = {}
+    if body is not None:
+        data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+    elif form is not None:
+        data, headers = urllib.parse.urlencode(form).encode(), {"Content-Type": "application/x-www-form-urlencoded"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            raise _NotFound(url) from None
+        raise ApplyError(f"etcd {method} {url} failed: HTTP {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise ApplyError(f"etcd {method} {url} failed: {error}; check that etcd runs at that endpoint") from None
+
+
+# --- Conditions --------------------------------------------------------------
+
+def _route_matches(route: Any, params: dict[str, Any]) -> bool:
+    family, dst, length = parse_prefix(params["destination"])
+    if (route.family, route.dst, route.dst_len, route.table) != (family, dst, length, ROUTE_TABLES["main"]):
+        return False
+    if route.type != ROUTE_TYPES[params.get("type", "unicast")]:
+        return False
+    if params.get("gateway") and route.gateway != parse_ip(params["gateway"])[1]:
+        return False
+    if params.get("dev") and route.dev != params["dev"]:
+        return False
+    if params.get("protocol") and route.protocol != params["protocol"]:
+        return False
+    return not (params.get("metric") and route.metric != int(params["metric"]))
+
+
+def holds(condition: Condition, executor: NodeExecutor) -> bool:
+    """Tell whether a condition holds on the executor's latest snapshot (or live etcd)."""
+    kind, params = condition.kind, condition.params
+    if kind in ("etcd-key-is", "etcd-key-absent"):
+        value = executor.etcd_get(params)
+        return value is None if kind == "etcd-key-absent" else value == params["value"]
+    if kind == "file-is":
+        path = executor.plan.node_path(params["path"])
+        return path.is_file() and path.read_text(encoding="utf-8", errors="replace") == params["content"]
+    node = executor.snapshot or executor.refresh()
+    if kind == "sysctl-is":
+        return node.sysctls is not None and (node.sysctls.get(params["key"]) or "").strip() == str(params["value"])
+    if kind in ("route-present", "route-absent"):
+        present = any(_route_matches(route, params) for route in node.routes or ())
+        return present if kind == "route-present" else not present
+    if kind == "destination-free":
+        family, dst, length = parse_prefix(params["destination"])
+        return not any((route.family, route.dst, route.dst_len, route.table) == (family, dst, length, ROUTE_TABLES["main"])
+                       for route in node.routes or ())
+    if kind.startswith("link-"):
+        interface = node.interface(params["name"])
+        if kind == "link-absent":
+            return interface is None
+        if interface is None:
+            return False
+        if kind == "link-mtu-is":
+            return interface.mtu == int(params["mtu"])
+        if kind == "link-up":
+            return interface.is_up
+        if kind == "link-master-is":
+            return interface.master == params.get("master")
+        return True
+    if kind in ("iptables-rule-present", "iptables-rule-absent"):
+        table = node.iptables.table(params["table"]) if node.iptables is not None else None
+        present = table is not None and any(rule.text == params["text"] for rule in table.rules)
+        return present if kind == "iptables-rule-present" else not present
+    if kind == "bgp-established":
+        return any(session.name == params["name"] and session.established for session in node.bgp or ())
+    if kind == "neigh-present":
+        return any(entry.address == params["address"] and entry.dev == params["dev"]
+                   and (entry.mac or "").lower() == params["lladdr"].lower() for entry in node.neighbours or ())
+    if kind == "fdb-present":
+        return any(entry.lladdr.lower() == params["mac"].lower() and entry.dev == params["dev"]
+                   and entry.remote == params["dst"] for entry in node.fdb or ())
+    raise ApplyError(f"unknown condition kind {kind!r}")
+
+
+# --- Operations ----------------------------------------------------------------
+
+def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation | None:
+    """Apply one operation and return the operation that reverts it, or None when nothing can."""
+    kind, params = operation.kind, operation.params
+    node = executor.snapshot
+    if kind == "sysctl":
+        previous = executor.read_sysctl(params["key"])
+        executor.write_sysctl(params["key"], str(params["value"]))
+        return Operation("sysctl", {"key": params["key"], "value": previous})
+    if kind in ("file", "file-restore"):
+        path = executor.plan.node_path(params["path"])
+        previous = path.read_text(encoding="utf-8") if path.is_file() else None
+        if params.get("content") is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(params["content"], encoding="utf-8")
+        return Operation("file-restore", {"path": params["path"], "content": previous})
+    if kind in ("iptables-insert", "iptables-delete"):
+        return _iptables(operation, executor)
+    if kind in ("etcd-put", "etcd-delete"):
+        previous = executor.etcd_get(params)
+        if kind == "etcd-put":
+            executor.etcd_put(params, params["value"])
+        else:
+            executor.etcd_delete(params)
+        if previous is None:
+            return Operation("etcd-delete", {key: value for key, value in params.items() if key != "value"})
+        return Operation("etcd-put", {**params, "value": previous})
+    if kind == "bird-restart":
+        executor.run(["birdc", "-s", str(executor.plan.node_path(params["socket"])), "restart", params["protocol"]])
+        return None
+    if kind == "frr-clear":
+        sockets = str(executor.plan.node_path(params.get("sockets", "/run/frr")))
+        executor.run(["vtysh", "--vty_socket", sockets, "-c", f"clear bgp {params['neighbor']}"])
+        return None
+    if kind == "ovs-add-port":
+        executor.run(shlex.split(render_operation(executor.plan, operation)[0]))
+        return Operation("ovs-del-port", {"bridge": params["bridge"], "port": params["port"]})
+    if kind == "ovs-del-port":
+        executor.run(["ovs-vsctl", "del-port", params["bridge"], params["port"]])
+        return None
+    if kind == "link-mtu" and node is not None:
+        interface = node.interface(params["name"])
+        previous_mtu = interface.mtu if interface is not None else None
+        _netlink(operation, executor)
+        return Operation("link-mtu", {"name": params["name"], "mtu": previous_mtu}) if previous_mtu else None
+    if kind == "link-master" and node is not None:
+        interface = node.interface(params["name"])
+        previous_master = interface.master if interface is not None else None
+        _netlink(operation, executor)
+        return Operation("link-master", {"name": params["name"], "master": previous_master})
+    return _netlink(operation, executor)
+
+
+_INVERSES = {
+    "route-add": "route-del", "route-del": "route-add", "link-up": "link-down", "link-down": "link-up",
+    "neigh-replace": "neigh-del", "fdb-append": "fdb-del", "link-mtu": "link-mtu", "link-master": "link-master",
+}
+
+
+def _route_request(params: dict[str, Any], executor: NodeExecutor, ipr: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {"dst": params["destination"], "table": ROUTE_TABLES["main"],
+                               "type": ROUTE_TYPES[params.get("type", "unicast")]}
+    if params.get("gateway"):
+        request["gateway"] = params["gateway"]
+    if params.get("dev"):
+        request["oif"] = executor.link_index(ipr, params["dev"])
+    if params.get("protocol"):
+        request["proto"] = ROUTE_PROTOCOLS.get(params["protocol"], 0) or int(params["protocol"])
+    if params.get("metric"):
+        request["priority"] = int(params["metric"])
+    if params.get("onlink"):
+        request["flags"] = RTNH_F_ONLINK
+    return request
+
+
+def _netlink(operation: Operation, executor: NodeExecutor) -> Operation | None:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    kind, params = operation.kind, operation.params
+    try:
+        with executor.ipr() as ipr:
+            if kind in ("route-add", "route-del"):
+                ipr.route("add" if kind == "route-add" else "del", **_route_request(params, executor, ipr))
+            elif kind == "link-mtu":
+                ipr.link("set", index=executor.link_index(ipr, params["name"]), mtu=int(params["mtu"]))
+            elif kind in ("link-up", "link-down"):
+                ipr.link("set", index=executor.link_index(ipr, params["name"]), state=kind.split("-")[1])
+            elif kind == "link-master":
+                master = executor.link_index(ipr, params["master"]) if params.get("master") else 0
+                ipr.link("set", index=executor.link_index(ipr, params["name"]), master=master)
+            elif kind == "link-del":
+                ipr.link("del", index=executor.link_index(ipr, params["name"]))
+                return None
+            elif kind == "vxlan-add":
+                _add_vxlan(ipr, params, executor)
+                return Operation("link-del", {"name": params["name"]})
+            elif kind in ("neigh-replace", "neigh-del"):
+                request = {"dst": params["address"], "ifindex": executor.link_index(ipr, params["dev"])}
+                if kind == "neigh-replace":
+                    request.update(lladdr=params["lladdr"], state=NUD_STATES["PERMANENT"])
+                ipr.neigh("replace" if kind == "neigh-replace" else "del", **request)
+            elif kind in ("fdb-append", "fdb-del"):
+                ipr.fdb("append" if kind == "fdb-append" else "del", ifindex=executor.link_index(ipr, params["dev"]),
+                        lladdr=params["mac"], dst=params["dst"], state=NUD_STATES["PERMANENT"])
+            else:
+                raise ApplyError(f"unknown operation kind {kind!r}")
+    except NetlinkError as error:
+        raise ApplyError(f"{executor.plan.node}: {' '.join(render_operation(executor.plan, operation))} failed: "
+                         f"{os.strerror(error.code) if error.code else error}") from None
+    inverse = _INVERSES.get(kind)
+    return Operation(inverse, dict(params)) if inverse else None
+
+
+def _add_vxlan(ipr: Any, params: dict[str, Any], executor: NodeExecutor) -> None:
+    request: dict[str, Any] = {"ifname": params["name"], "kind": "vxlan", "vxlan_id": int(params["vni"]),
+                               "vxlan_port": int(params.get("port", 8472)), "vxlan_learning": 0}
+    if params.get("local"):
+        request["vxlan_local"] = params["local"]
+    if params.get("dev"):
+        request["vxlan_link"] = executor.link_index(ipr, params["dev"])
+    if params.get("mac"):
+        request["address"] = params["mac"]
+    ipr.link("add", **request)
+    index = executor.link_index(ipr, params["name"])
+    if params.get("address"):
+        address, _, length = str(params["address"]).partition("/")
+        ipr.addr("add", index=index, address=address, prefixlen=int(length or 32))
+    ipr.link("set", index=index, state="up")
+
+
+def _iptables(operation: Operation, executor: NodeExecutor) -> Operation | None:
+    from netdoctor.fixers.support import rule_position
+
+    params = operation.params
+    program = "ip6tables" if params.get("family") == 6 else "iptables"
+    rule = shlex.split(params["rule"])
+    if operation.kind == "iptables-delete":
+        executor.run([program, "-t", params["table"], "-D", params["chain"], *rule])
+        return Operation("iptables-insert", {**params, "position": None, "before": None})
+    position = None
+    if params.get("before"):
+        node = executor.snapshot or executor.refresh()
+        position = rule_position(node, params["table"], params["chain"], params["before"])
+        if position is None:
+            raise ApplyError(f"{executor.plan.node}: the rule '-A {params['before']}' is gone, so there is no place "
+                             "to insert before it; run 'netdoctor fix' again")
+    where = ["-I", params["chain"], str(position)] if position else ["-A", params["chain"]]
+    executor.run([program, "-t", params["table"], *where, *rule])
+    return Operation("iptables-delete", {"table": params["table"], "chain": params["chain"], "rule": params["rule"],
+                                         "family": params.get("family", 4)})
+
+
+# --- Journal, apply and undo ---------------------------------------------------
+
+@dataclass
+class Journal:
+    """The JSON record of one apply run, rewritten atomically after every change."""
+
+    path: Path
+    plans: list[FixPlan]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    started: str = field(default_factory=_now)
+
+    def save(self) -> None:
+        """Write the journal to its path atomically."""
+        data = {"format": JOURNAL_FORMAT, "started": self.started, "plans": [plan.to_json() for plan in self.plans],
+                "entries": self.entries}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(self.path)
+
+    def record(self, plan: FixPlan, step: Step, status: str, **extra: Any) -> dict[str, Any]:
+        """Append an entry for a step and save."""
+        entry = {"node": plan.node, "step": step.id, "title": step.title, "safety": step.safety.label,
+                 "status": status, "time": _now(), **extra}
+        self.entries.append(entry)
+        self.save()
+        return entry
+
+
+def load_journal(path: Path) -> Journal:
+    """Read a journal written by ``fix --apply``; raise :class:`ApplyError` naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ApplyError(f"journal {path} not found; pass the file that 'netdoctor fix --apply' printed") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise ApplyError(f"cannot read journal {path}: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT:
+        raise ApplyError(f"{path} is not a netdoctor journal (expected \"format\": \"{JOURNAL_FORMAT}\")")
+    plans = [FixPlan.from_json(item) for item in data.get("plans", [])]
+    return Journal(path, plans, list(data.get("entries", [])), str(data.get("started", "")))
+
+
+@dataclass
+class ApplyResult:
+    """What an apply run did: counts by status, and the reason it stopped early, if it did."""
+
+    journal: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    stopped: str | None = None
+
+
+Confirm = Callable[[FixPlan, Step], bool]
+
+
+def apply_plans(
+    plans: list[FixPlan],
+    journal_path: Path,
+    *,
+    allow_disruptive: bool = False,
+    confirm: Confirm | None = None,
+    echo: Callable[[str], None] = lambda line: None,
+) -> ApplyResult:
+    """Apply plans step by step; see the module documentation for the rules.
+
+    A disruptive step runs when ``allow_disruptive`` is set or ``confirm``
+    returns True for it; otherwise it is skipped and recorded as not confirmed.
+    """
+    for plan in plans:
+        if not plan.applicable:
+            raise ApplyError(f"the plan for {plan.node} was built from a {plan.source} source, which describes another "
+                             "machine; print it with 'netdoctor fix' and run it there")
+    journal = Journal(journal_path, plans)
+    journal.save()
+    result = ApplyResult(journal_path)
+
+    def count(status: str) -> None:
+        result.counts[status] = result.counts.get(status, 0) + 1
+
+    for plan in plans:
+        executor = NodeExecutor(plan)
+        for step in plan.steps:
+            status, reason = _decide(plan, step, executor, allow_disruptive, confirm)
+            if status == "stopped":
+                journal.record(plan, step, status, reason=reason)
+                echo(f"{plan.node}: stopped at '{step.title}': {reason}")
+                count(status)
+                result.stopped = f"{plan.node}: {step.title}: {reason}"
+                return result
+            if status != "run":
+                journal.record(plan, step, status, reason=reason)
+                echo(f"{plan.node}: skip [{step.safety.label}] {step.title}: {reason}")
+                count(status)
+                continue
+            assert step.action is not None
+            entry = journal.record(plan, step, "running", action=step.action.to_json())
+            try:
+                undo = apply_operation(step.action, executor)
+            except ApplyError as error:
+                entry.update(status="failed", reason=str(error), finished=_now())
+                journal.save()
+                count("failed")
+                result.stopped = str(error)
+                echo(f"{plan.node}: failed [{step.safety.label}] {step.title}: {error}")
+                return result
+            entry.update(status="applied", undo=undo.to_json() if undo else None, finished=_now())
+            journal.save()
+            count("applied")
+            echo(f"{plan.node}: applied [{step.safety.label}] {step.title}")
+            executor.snapshot = None
+    return result
+
+
+def _decide(
+    plan: FixPlan, step: Step, executor: NodeExecutor, allow_disruptive: bool, confirm: Confirm | None
+) -> tuple[str, str]:
+    """Return ``run`` or the skip or stop status of a step, with the reason."""
+    if step.safety == Safety.DISPLAY_ONLY or step.action is None:
+        return "display-only", "display-only steps are never applied; run them by hand"
+    if executor.snapshot is None and _needs_snapshot(step):
+        executor.refresh()
+    if step.done is not None and holds(step.done, executor):
+        return "already-done", step.done.describe()
+    broken = [condition for condition in step.preconditions if not holds(condition, executor)]
+    if broken:
+        return "stopped", "precondition no longer holds: " + "; ".join(condition.describe() for condition in broken)
+    if step.safety == Safety.DISRUPTIVE and not allow_disruptive and not (confirm is not None and confirm(plan, step)):
+        return "not-confirmed", "disruptive step not confirmed (pass --yes to apply disruptive steps)"
+    return "run", ""
+
+
+def _needs_snapshot(step: Step) -> bool:
+    conditions = list(step.preconditions) + ([step.done] if step.done else [])
+    return any(not condition.kind.startswith(("etcd-", "file-")) for condition in conditions) or (
+        step.action is not None and step.action.kind in ("link-mtu", "link-master", "iptables-insert"))
+
+
+def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) -> int:
+    """Revert the applied steps of a journal in reverse order; return how many were reverted.
+
+    Each reverted entry is marked in the journal, so a second undo reverts nothing.
+    """
+    journal = load_journal(path)
+    plans = {plan.node: plan for plan in journal.plans}
+    reverted = 0
+    for entry in reversed(journal.entries):
+        if entry.get("status") != "applied" or entry.get("reverted"):
+            continue
+        if not entry.get("undo"):
+            echo(f"{entry['node']}: nothing to revert for '{entry['title']}'")
+            entry["reverted"] = _now()
+            journal.save()
+            continue
+        plan = plans.get(entry["node"])
+        if plan is None:
+            raise ApplyError(f"{path}: entry for node {entry['node']} has no plan in the journal")
+        operation = Operation.from_json(entry["undo"])
+        executor = NodeExecutor(plan)
+        if operation.kind in ("link-mtu", "link-master", "iptables-insert"):
+            executor.refresh()
+        apply_operation(operation, executor)
+        entry["reverted"] = _now()
+        journal.save()
+        reverted += 1
+        echo(f"{entry['node']}: reverted {entry['title']}: {' '.join(render_operation(plan, operation))}")
+    return reverted
