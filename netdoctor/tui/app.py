@@ -287,14 +287,31 @@ class NetdoctorApp(App[None]):
         tree = self.query_one(NodesTree)
         if tree.has_focus and tree.cursor_node is not None and tree.cursor_node.data is not None:
             node = tree.cursor_node.data.node
-            findings = [finding for finding in self.report.findings if node in finding.nodes]
-            self.push_screen(FixPlanScreen(f"Fix plan for node {node}", findings))
+            self._open_fix_plan(f"Fix plan for node {node}", nodes=(node,))
             return
         finding = self.query_one(FindingsTable).current
         if finding is None:
             self.notify("Select a finding or a node first.", severity="warning")
             return
-        self.push_screen(FixPlanScreen(f"Fix plan for {finding.check}: {finding.summary}", [finding]))
+        self._open_fix_plan(f"Fix plan for {finding.check}: {finding.summary}", nodes=finding.nodes,
+                            checks=(finding.check,))
+
+    def _open_fix_plan(self, title: str, *, nodes: tuple[str, ...], checks: tuple[str, ...] = ()) -> None:
+        assert self.report is not None
+        try:
+            bindings = self.source.bindings()
+            etcd_endpoint = self.source.etcd_endpoint()
+        except SourceError as error:
+            self.notify(str(error), severity="error")
+            return
+        screen = FixPlanScreen(title, self.report, nodes=nodes, checks=checks, bindings=bindings,
+                               etcd_endpoint=etcd_endpoint, output_dir=self.output_dir)
+
+        def closed(changed: bool | None) -> None:
+            if changed:
+                self.action_refresh()
+
+        self.push_screen(screen, closed)
 
     def action_export_runbook(self) -> None:
         """Write the report as a Markdown runbook into the output directory."""

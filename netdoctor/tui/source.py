@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from netdoctor.engine import Report, load_checks, run_checks
+from netdoctor.fix import NodeBinding
 from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot
 from netdoctor.sources import (
     NETNS_DIR,
@@ -84,6 +85,22 @@ class SnapshotSource:
             return [Target(socket.gethostname() or "localhost")]
         return []
 
+    def bindings(self) -> dict[str, NodeBinding]:
+        """Return where each node is reached from this host, for fix plans; empty for file sources."""
+        if self.netns is not None:
+            return {name: NodeBinding(netns=name) for name in parse_netns_list(self.netns)}
+        if self.lab is not None:
+            return {target.name: NodeBinding(netns=target.netns, root=str(target.root)) for target in _lab_targets(self.lab)}
+        return {}
+
+    def etcd_endpoint(self) -> str | None:
+        """Return the etcd client URL of a lab source, for fix steps that write etcd keys."""
+        if self.lab is None:
+            return None
+        from netdoctor.lab import default_state_dir, load_state
+
+        return load_state(default_state_dir(self.lab)).etcd_endpoint
+
     def load(self, progress: ProgressCallback | None = None) -> ClusterSnapshot:
         """Read or collect the snapshot, reporting each node's state to ``progress``."""
         if self.snapshot is not None:
@@ -143,5 +160,7 @@ def collect_with_progress(
 
 
 def diagnose(snapshot: ClusterSnapshot) -> Report:
-    """Run every check of the catalogue over a snapshot."""
-    return run_checks(snapshot, load_checks())
+    """Run every check of the catalogue over a snapshot and name the fixers of each finding."""
+    from netdoctor.fix import attach_fixes
+
+    return attach_fixes(run_checks(snapshot, load_checks()))
