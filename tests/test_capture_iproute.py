@@ -412,3 +412,10 @@ def test_ip_addr_unknown_hex_flag_rejected() -> None:
 
     with pytest.raises(ParseError, match="ip-addr.txt, line 3: unknown address flag bits 0x8000"):
         parse_ip_addr(text, "ip-addr.txt")
+
+
+def test_ip_route_out_of_range_number_rejected() -> None:
+    text = "default via 192.0.2.1 dev eth0\n192.0.2.0/24 dev eth0 scope 300\n"
+
+    with pytest.raises(ParseError, match="ip-route.txt, line 2: scope 300 is out of range"):
+        parse_ip_route(text, "ip-route.txt")

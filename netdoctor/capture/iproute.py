@@ -28,7 +28,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from netdoctor.capture import ParseError
 from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip, parse_mac, parse_prefix
@@ -54,8 +54,11 @@ from netdoctor.model.routes import (
     Route,
     RouteTable,
 )
+from netdoctor.model.table import Table
 
 logger = logging.getLogger(__name__)
+
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
 
 #: FDB flags that iproute2 prints by name but the model has no constant for.
 NTF_OFFLOADED = 0x20
@@ -667,12 +670,21 @@ def _route_from_words(
     gateway_value = _ip(source, line, gateway, parsed_family)[1] if gateway else 0
     prefsrc_value = _ip(source, line, prefsrc, parsed_family)[1] if prefsrc else 0
     nexthops = tuple(_nexthop_from_words(source, line, hop, parsed_family) for hop in hops)
-    return Route(
+    route = Route(
         family=parsed_family, table=values["table"], dst=dst, dst_len=dst_len,
         type=ROUTE_TYPES[route_type], protocol=values["protocol"], scope=values["scope"],
         metric=values["metric"], gateway=gateway_value, dev=dev or "", prefsrc=prefsrc_value,
         flags=values["flags"], nhid=values["nhid"], mtu=values["mtu"], nexthops=nexthops,
     )
+    return _in_range(source, line, RouteTable, route)
+
+
+def _in_range(source: str, line: int | None, table: type[Table[Any]], row: _Row) -> _Row:
+    """Return ``row`` unless one of its numbers does not fit the table's column."""
+    problem = table.out_of_range(row)
+    if problem is not None:
+        raise ParseError(source, line, problem)
+    return row
 
 
 def parse_ip_route(
@@ -728,7 +740,7 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
         for hop in item.get("nexthops", ())
     )
     scope = item.get("scope", "global")
-    return Route(
+    route = Route(
         family=family,
         table=table_number(source, None, str(item.get("table", "main")), table_names),
         dst=dst,
@@ -745,6 +757,7 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
         mtu=mtu,
         nexthops=nexthops,
     )
+    return _in_range(source, None, RouteTable, route)
 
 
 def parse_ip_route_json(text: str, source: str, *, table_names: Mapping[str, int] | None = None) -> RouteTable:
@@ -777,7 +790,8 @@ def _neighbour(
         except AddressError:
             # Tunnel neighbours (ipip, gre) carry an IPv4 link-layer address, which the model does not keep.
             mac = 0
-    return Neighbour(family=family, dst=value, dev=dev, lladdr=mac, state=state, router=int(router))
+    neighbour = Neighbour(family=family, dst=value, dev=dev, lladdr=mac, state=state, router=int(router))
+    return _in_range(source, line, NeighbourTable, neighbour)
 
 
 def parse_ip_neigh(text: str, source: str) -> NeighbourTable:
@@ -848,13 +862,14 @@ def _fdb_entry(source: str, line: int | None, values: dict[str, str], flags: int
     if "dev" not in values:
         raise ParseError(source, line, f"FDB entry {values['mac']} without 'dev'")
     family, dst = _ip(source, line, values["dst"]) if "dst" in values else (0, 0)
-    return FdbEntry(
+    entry = FdbEntry(
         mac=mac, dev=values["dev"], master=values.get("master", ""), family=family, dst=dst,
         vlan=_number(source, line, "VLAN", values["vlan"]) if "vlan" in values else 0,
         vni=_number(source, line, "VNI", values["vni"]) if "vni" in values else 0,
         port=_number(source, line, "port", values["port"]) if "port" in values else 0,
         state=state, flags=flags,
     )
+    return _in_range(source, line, FdbTable, entry)
 
 
 def parse_bridge_fdb(text: str, source: str) -> FdbTable:

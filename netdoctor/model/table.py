@@ -200,6 +200,19 @@ class Table(Generic[R]):
         return cls(columns, len(ordered), extras)
 
     @classmethod
+    def out_of_range(cls, row: tuple[Any, ...]) -> str | None:
+        """Describe the first integer field of ``row`` that its column cannot store, or return None."""
+        for position, column in enumerate(cls.COLUMNS):
+            value = row[position]
+            if column.kind in _TYPECODES:
+                limit = 1 << (8 * array(_TYPECODES[column.kind]).itemsize)
+                if not 0 <= value < limit:
+                    return f"{column.name} {value} is out of range (0 to {limit - 1})"
+            elif column.kind == "ip" and not 0 <= value < 1 << 128:
+                return f"{column.name} {value} is not an IP address"
+        return None
+
+    @classmethod
     def empty(cls) -> Any:
         """Return a table with no rows."""
         return cls.from_rows(())
