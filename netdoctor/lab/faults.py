@@ -129,6 +129,8 @@ def run_step(state: LabState, step: Step) -> None:
         ovs.rebuild_int_bridge(state, state.plan.node(step["ovs-rebuild"]))
     elif "ovs-flows" in step:
         ovs.program_flows(state, state.plan.node(step["ovs-flows"]))
+    elif "ovs-finish" in step:
+        ovs.finish_int_bridge(state, state.plan.node(step["ovs-finish"]))
     elif "firewall" in step:
         firewall_rules(state.plan, state.plan.node(step["firewall"]))
     elif "wait-bgp" in step:
@@ -274,7 +276,9 @@ def _duplicate_mac(state: LabState, target: NodePlan, peer: NodePlan) -> list[St
     if plan.backend.startswith("ovs-"):
         paths = ovs.Paths(state, target)
         ovs.vsctl(paths, "set", "bridge", "br-int", f"other_config:hwaddr={peer.vtep_mac}")
-        return [_run("ovs-vsctl", f"--db={paths.db}", "set", "bridge", "br-int", f"other_config:hwaddr={target.vtep_mac}")]
+        restore = _run("ovs-vsctl", f"--db={paths.db}", "set", "bridge", "br-int", f"other_config:hwaddr={target.vtep_mac}")
+        # The MAC change takes br-int down and up, which removes its routes and neighbour entries.
+        return [restore, {"ovs-finish": target.name}]
     # Peers keep sending to the node's old MAC until their ARP entries expire; after that
     # the LAN bridge delivers the shared MAC to whichever node last sent from it.
     original = in_netns(target.netns, ["cat", "/sys/class/net/eth0/address"]).strip()
@@ -531,6 +535,9 @@ def break_fault(state: LabState, fault_id: str, node: str | None = None) -> str:
     target, peer = pick_nodes(state.plan, node)
     fault = FAULTS[fault_id]
     undo = fault.apply(state, target, peer)
+    if state.plan.backend in ("calico-bgp", "frr") and {"wait-bgp": True} not in undo:
+        # The BGP daemons may take a moment to re-resolve next hops once the fault is gone.
+        undo.append({"wait-bgp": True})
     state.faults.append({"fault": fault_id, "node": target.name, "undo": undo})
     state.save()
     logger.info("lab %s: broke %s on %s", state.name, fault_id, target.name)

@@ -91,21 +91,25 @@ def start(state: LabState) -> None:
     wait_converged(state)
 
 
-def learned_subnets(node: NodePlan) -> set[str]:
-    """Return the destinations of the ``proto bgp`` routes in a node's main table."""
+def learned_routes(node: NodePlan) -> set[tuple[str, str]]:
+    """Return (destination, gateway) of the ``proto bgp`` unicast routes through ``eth0`` in a node's main table."""
     routes = json.loads(run(["ip", "-n", node.netns, "-j", "route", "show", "proto", "bgp"]) or "[]")
-    return {route["dst"] for route in routes}
+    return {
+        (route["dst"], route.get("gateway", ""))
+        for route in routes
+        if route.get("type", "unicast") == "unicast" and route.get("dev") == "eth0"
+    }
 
 
 def wait_converged(state: LabState, timeout: float = 30.0) -> None:
     """Wait until every node has learned every peer's subnet; raise :class:`LabError` on timeout."""
     plan = state.plan
     deadline = time.monotonic() + timeout
-    missing: dict[str, set[str]] = {}
+    missing: dict[str, set[tuple[str, str]]] = {}
     while time.monotonic() < deadline:
         missing = {}
         for node in plan.nodes:
-            lacking = {peer.subnet for peer in plan.peers(node)} - learned_subnets(node)
+            lacking = {(peer.subnet, peer.lan_ip) for peer in plan.peers(node)} - learned_routes(node)
             if lacking:
                 missing[node.name] = lacking
         if not missing:

@@ -137,6 +137,8 @@ def int_bridge_arguments(plan: LabPlan, node: NodePlan) -> list[str]:
     arguments = [
         "--", "add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev",
         f"other_config:hwaddr={node.vtep_mac}", "fail_mode=secure",
+        # OVS resets an internal port's MTU whenever a port is added, unless it is requested here.
+        "--", "set", "interface", "br-int", f"mtu_request={OVS_MTU}",
     ]  # fmt: skip
     for peer in plan.peers(node):
         arguments += tunnel_arguments(plan, peer)
@@ -145,7 +147,7 @@ def int_bridge_arguments(plan: LabPlan, node: NodePlan) -> list[str]:
 
 def finish_int_bridge(state: LabState, node: NodePlan) -> None:
     """Bring ``br-int`` up with the overlay MTU, add the routes to the peers and load the flows."""
-    ip_batch(node.netns, [f"link set br-int mtu {OVS_MTU} up", *kernel_lines(state.plan, node)])
+    ip_batch(node.netns, ["link set br-int up", *kernel_lines(state.plan, node)])
     program_flows(state, node)
 
 
