@@ -1,0 +1,104 @@
+"""Render fix plans as a pasteable shell script or a Markdown runbook.
+
+The script runs only safe steps when pasted: disruptive steps are commented
+out with the reason, and display-only steps are notes. The runbook gives, per
+node and in dependency order, why each step is needed, its commands, how to
+verify it and how to roll it back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from netdoctor.fix import FixPlan, Safety, Step, render_operation, render_step
+
+logger = logging.getLogger(__name__)
+
+
+def _where(plan: FixPlan) -> str:
+    parts = []
+    if plan.netns:
+        parts.append(f"netns {plan.netns}")
+    if plan.root != "/":
+        parts.append(f"root {plan.root}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _step_header(number: int, step: Step) -> list[str]:
+    lines = [f"# Step {number} [{step.safety.label}] {step.title}", f"#   check: {step.check}; fixer: {step.fixer}"]
+    lines.append(f"#   why: {step.why}")
+    if step.done is not None:
+        lines.append(f"#   already done when: {step.done.describe()}")
+    for condition in step.preconditions:
+        lines.append(f"#   requires: {condition.describe()}")
+    return lines
+
+
+def render_script(plans: list[FixPlan], source: str) -> str:
+    """Render plans as a commented shell script that is safe to paste."""
+    steps = sum(len(plan.steps) for plan in plans)
+    lines = [
+        "#!/bin/sh",
+        f"# netdoctor fix plan: {steps} step(s) on {len(plans)} node(s), built from {source}.",
+        "# Safe steps run as written. Disruptive steps are commented out: review each one and remove",
+        "# its leading '# ' to run it. Display-only steps are notes and never run.",
+    ]
+    if not plans:
+        lines.append("# Nothing to fix: no finding has a fixer.")
+    for plan in plans:
+        lines += ["", f"# === {plan.node}{_where(plan)} ==="]
+        for number, step in enumerate(plan.steps, start=1):
+            lines.append("")
+            lines += _step_header(number, step)
+            commands = render_step(plan, step)
+            if step.safety == Safety.SAFE:
+                lines += commands
+            else:
+                lines += [line if line.startswith("#") else f"# {line}" for line in commands]
+    return "\n".join(lines) + "\n"
+
+
+def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None = None) -> str:
+    """Render plans as a Markdown runbook: per node, each step's why, commands, verification and roll back."""
+    lines = ["# netdoctor runbook", "", f"Built from {source}. Steps are in dependency order: etcd data, "
+             "then sysctls and files, links, neighbours and FDB, routes, filter rules, daemons, and last the "
+             "display-only steps that restart services.", ""]
+    lines += ["Safety levels: **safe** adds or corrects state without cutting traffic; **disruptive** interrupts "
+              "traffic and needs confirmation; **display-only** is done by hand and never applied by netdoctor.", ""]
+    if findings:
+        lines += ["## Findings", ""] + [f"- {summary}" for summary in findings] + [""]
+    if not plans:
+        lines += ["Nothing to fix: no finding has a fixer.", ""]
+    for plan in plans:
+        lines += [f"## {plan.node}{_where(plan)}", ""]
+        for number, step in enumerate(plan.steps, start=1):
+            lines += [f"### {number}. {step.title} ({step.safety.label})", ""]
+            lines += [f"**Why:** {step.why}", "", f"Finding: `{step.check}`; fixer: `{step.fixer}`.", ""]
+            if step.preconditions:
+                lines += ["**Before you start**, check that:", ""]
+                lines += [f"- {condition.describe()}" for condition in step.preconditions] + [""]
+            lines += ["**Commands:**", "", "```sh", *render_step(plan, step), "```", ""]
+            lines += ["**Verify:** " + _verify(step), ""]
+            lines += ["**Roll back:**", ""] + _rollback(plan, step) + [""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _verify(step: Step) -> str:
+    if step.verify and step.done is not None:
+        return f"`{step.verify}` shows that {step.done.describe()}."
+    if step.verify:
+        return f"`{step.verify}`"
+    if step.done is not None:
+        return f"{step.done.describe()}."
+    return "run `netdoctor check` again; the finding is gone."
+
+
+def _rollback(plan: FixPlan, step: Step) -> list[str]:
+    if step.safety == Safety.DISPLAY_ONLY:
+        return ["Nothing to roll back: netdoctor does not run this step."]
+    if step.inverse is None:
+        return ["No inverse: the step restarts a session, which returns to its configured state by itself."]
+    lines = ["```sh", *render_operation(plan, step.inverse), "```"]
+    if step.action is not None and step.action.kind in ("file", "sysctl", "link-mtu", "etcd-put"):
+        lines.append("`netdoctor fix --undo JOURNAL` restores the exact previous value recorded when the step ran.")
+    return lines
