@@ -168,7 +168,12 @@ def list_checks(as_json: bool) -> None:
 
     from netdoctor.report import make_console
 
-    table = Table("id", "severity", "backends", "title", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    # Ids are what users type into --check and explain, so they are never cut or wrapped.
+    table.add_column("id", no_wrap=True, min_width=max(len(spec.id) for spec in specs))
+    table.add_column("severity", no_wrap=True)
+    table.add_column("backends")
+    table.add_column("title")
     for spec in specs:
         table.add_row(spec.id, spec.severity.label, ", ".join(spec.backends), spec.title)
     console = make_console()

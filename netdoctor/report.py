@@ -123,8 +123,9 @@ def _render_finding(finding: Finding, console: Console) -> None:
     style = _SEVERITY_STYLE[finding.severity]
     line = Text("  ")
     line.append(f"[{finding.check}]", style=style)
-    line.append(f" {', '.join(finding.nodes)}: {finding.summary}")
+    line.append(f" {finding.summary}")
     console.print(line)
+    console.print(Text(f"      nodes: {', '.join(finding.nodes)}"))
     for evidence in finding.evidence:
         where = evidence.node if evidence.node is not None else "cluster"
         at_line = f", line {evidence.line}" if evidence.line is not None else ""

@@ -285,7 +285,8 @@ def test_human_output_of_real_finding(tmp_path: Path) -> None:
                         "--fail-on", "info", cwd=tmp_path)
 
     assert completed.returncode == 1, completed.stderr
-    assert "[etcd-network-config-missing] node-a, node-b:" in completed.stdout
+    assert "[etcd-network-config-missing] /coreos.com/network/config is absent" in completed.stdout
+    assert "nodes: node-a, node-b" in completed.stdout
     assert "1 check(s) run:" in completed.stdout
 
 
@@ -300,7 +301,8 @@ def test_human_output_groups_by_severity() -> None:
     text = buffer.getvalue()
 
     assert text.index("ERROR (1)") < text.index("WARNING (1)") < text.index("INFO (1)")
-    assert "[test-findings] node-a: route is wrong" in text
+    assert "[test-findings] route is wrong" in text
+    assert "nodes: node-a" in text
     assert "node-a routes, line 3: default via 192.0.2.254 dev eth0" in text
     assert "fix: fix-route" in text
     assert "node-a: backend not detected" in text
