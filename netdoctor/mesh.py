@@ -30,6 +30,10 @@ from netdoctor.model.addr import format_ip
 
 logger = logging.getLogger(__name__)
 
+#: Cells kept in a matrix's cache; the cache starts over when it is full, so
+#: scrolling through a huge matrix does not keep every verdict in memory.
+MAX_CACHED_CELLS = 100_000
+
 
 class PathStatus(enum.Enum):
     """The verdict for one ordered pair of nodes."""
@@ -94,6 +98,10 @@ class PathMatrix:
     def __len__(self) -> int:
         return len(self.names)
 
+    def evaluated(self) -> int:
+        """Return how many cells have been computed and cached so far."""
+        return len(self._cells)
+
     def cell(self, row: int, column: int) -> PathResult:
         """Return the verdict for source ``names[row]`` and target ``names[column]``."""
         key = (row, column)
@@ -102,6 +110,8 @@ class PathMatrix:
             return cached
         result = self.path(self.names[row], self.names[column])
         with self._lock:
+            if len(self._cells) >= MAX_CACHED_CELLS:
+                self._cells.clear()
             self._cells[key] = result
         return result
 
@@ -130,11 +140,14 @@ class PathMatrix:
         return first_ok
 
     def broken_pairs(self) -> list[PathResult]:
-        """Return every pair whose verdict is broken, in row then column order (evaluates all N x N cells)."""
+        """Return every pair whose verdict is broken, in row then column order.
+
+        This evaluates all N x N cells without caching them.
+        """
         result = []
-        for row in range(len(self.names)):
-            for column in range(len(self.names)):
-                cell = self.cell(row, column)
+        for source in self.names:
+            for target in self.names:
+                cell = self.path(source, target)
                 if cell.status is PathStatus.BROKEN:
                     result.append(cell)
         return result
