@@ -24,6 +24,7 @@ def docker_bip_from_subnet_env(finding: Finding, context: FixContext) -> Iterato
     for node_name in finding.nodes:
         node = snapshot_node(context, node_name)
         env = node.flannel_env if node is not None else None
+        display: tuple[str, ...]
         if env is not None and env.subnet:
             mtu = f" --mtu={env.mtu}" if env.mtu else ""
             display = (

@@ -28,7 +28,6 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
     agent can build (flannel0, tunl0) gets a display-only restart of the agent.
     """
     node = finding.nodes[0]
-    common = {"fixer": "restore-overlay-interface", "check": finding.check}
     if match := _DOWN.match(finding.summary):
         device = match.group(1)
         yield NodeStep(node, Step(
@@ -36,7 +35,8 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
             why=f"{device} carries the overlay and is administratively down.",
             action=Operation("link-up", {"name": device}), inverse=Operation("link-down", {"name": device}),
             preconditions=(Condition("link-present", {"name": device}),),
-            done=Condition("link-up", {"name": device}), verify=f"ip link show dev {device}", **common,
+            done=Condition("link-up", {"name": device}), verify=f"ip link show dev {device}",
+            fixer="restore-overlay-interface", check=finding.check,
         ))
     elif match := _OVS.match(finding.summary):
         bridge, master, pod_bridge = match.groups()
@@ -48,7 +48,8 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
             inverse=Operation("link-master", {"name": bridge, "master": previous}),
             preconditions=(Condition("link-present", {"name": bridge}), Condition("link-present", {"name": pod_bridge})),
             done=Condition("link-master-is", {"name": bridge, "master": pod_bridge}),
-            verify=f"ip link show dev {bridge}", **common,
+            verify=f"ip link show dev {bridge}",
+            fixer="restore-overlay-interface", check=finding.check,
         ))
     elif (match := _MISSING.match(finding.summary)) and match.group(1) == "flannel.1":
         step = _vxlan_step(finding, context, node)

@@ -85,7 +85,7 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         gateway = subnet.partition("/")[0]
         yield NodeStep(node_name, _neigh_step(finding, gateway, mac, peer_name or ""))
         yield NodeStep(node_name, _fdb_step(finding, mac, reach[0], peer_name or ""))
-        params = {"destination": subnet, "gateway": gateway, "dev": "flannel.1", "onlink": True}
+        params: dict[str, Any] = {"destination": subnet, "gateway": gateway, "dev": "flannel.1", "onlink": True}
         yield NodeStep(node_name, _route_step(finding, node_name, peer_name or "", subnet, params, why))
         return
     if "flannel-udp" in backends:
@@ -102,7 +102,7 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
             params = {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
     yield NodeStep(node_name, _route_step(finding, node_name, peer_name or "", subnet, params, why))
     if "direct-routing" in backends and params.get("gateway"):
-        yield NodeStep(node_name, _persist_direct_route(finding, subnet, params["gateway"]))
+        yield NodeStep(node_name, _persist_direct_route(finding, subnet, str(params["gateway"])))
 
 
 def _neigh_step(finding: Finding, address: str, mac: str, peer: str) -> Step:

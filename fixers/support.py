@@ -62,7 +62,7 @@ def accept_step(
     snapshot = snapshot_node(context, node)
     position = rule_position(snapshot, "filter", chain, blocking) if snapshot and blocking else None
     params: dict[str, object] = {"table": "filter", "chain": chain, "rule": rule, "before": blocking, "position": position}
-    preconditions = ()
+    preconditions: tuple[Condition, ...] = ()
     if blocking is not None:
         preconditions = (Condition("iptables-rule-present", {"table": "filter", "chain": chain, "text": blocking}),)
     return Step(

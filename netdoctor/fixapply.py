@@ -255,24 +255,24 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         return Operation("sysctl", {"key": params["key"], "value": previous})
     if kind in ("file", "file-restore"):
         path = executor.plan.node_path(params["path"])
-        previous = path.read_text(encoding="utf-8") if path.is_file() else None
+        old_text = path.read_text(encoding="utf-8") if path.is_file() else None
         if params.get("content") is None:
             path.unlink(missing_ok=True)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(params["content"], encoding="utf-8")
-        return Operation("file-restore", {"path": params["path"], "content": previous})
+        return Operation("file-restore", {"path": params["path"], "content": old_text})
     if kind in ("iptables-insert", "iptables-delete"):
         return _iptables(operation, executor)
     if kind in ("etcd-put", "etcd-delete"):
-        previous = executor.etcd_get(params)
+        old_value = executor.etcd_get(params)
         if kind == "etcd-put":
             executor.etcd_put(params, params["value"])
         else:
             executor.etcd_delete(params)
-        if previous is None:
+        if old_value is None:
             return Operation("etcd-delete", {key: value for key, value in params.items() if key != "value"})
-        return Operation("etcd-put", {**params, "value": previous})
+        return Operation("etcd-put", {**params, "value": old_value})
     if kind == "bird-restart":
         executor.run(["birdc", "-s", str(executor.plan.node_path(params["socket"])), "restart", params["protocol"]])
         return None

@@ -60,11 +60,11 @@ def render_script(plans: list[FixPlan], source: str) -> str:
 
 def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None = None) -> str:
     """Render plans as a Markdown runbook: per node, each step's why, commands, verification and roll back."""
-    lines = ["# netdoctor runbook", "", f"Built from {source}. Steps are in dependency order: etcd data, "
-             "then sysctls and files, links, neighbours and FDB, routes, filter rules, daemons, and last the "
-             "display-only steps that restart services.", ""]
-    lines += ["Safety levels: **safe** adds or corrects state without cutting traffic; **disruptive** interrupts "
-              "traffic and needs confirmation; **display-only** is done by hand and never applied by netdoctor.", ""]
+    order = (f"Built from {source}. Steps are in dependency order: etcd data, then sysctls and files, links, "
+             "neighbours and FDB, routes, filter rules, daemons, and last the display-only steps that restart services.")
+    levels = ("Safety levels: **safe** adds or corrects state without cutting traffic; **disruptive** interrupts "
+              "traffic and needs confirmation; **display-only** is done by hand and never applied by netdoctor.")
+    lines = ["# netdoctor runbook", "", order, "", levels, ""]
     if findings:
         lines += ["## Findings", ""] + [f"- {summary}" for summary in findings] + [""]
     if not plans:
@@ -100,5 +100,6 @@ def _rollback(plan: FixPlan, step: Step) -> list[str]:
         return ["No inverse: the step restarts a session, which returns to its configured state by itself."]
     lines = ["```sh", *render_operation(plan, step.inverse), "```"]
     if step.action is not None and step.action.kind in ("file", "sysctl", "link-mtu", "etcd-put"):
+        lines.append("")
         lines.append("`netdoctor fix --undo JOURNAL` restores the exact previous value recorded when the step ran.")
     return lines
