@@ -123,7 +123,8 @@ class IptablesRule:
     chain: str
     #: 1-based line number in the ``iptables-save`` output, for evidence.
     line: int
-    #: The rule as written after ``-A``, for evidence.
+    #: The rule as written after ``-A``, starting with the chain name
+    #: (``INPUT -p icmp -j REJECT``), for evidence and for deleting it by its full text.
     text: str
     protocol: str | None = None
     protocol_negated: bool = False
