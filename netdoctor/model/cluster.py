@@ -26,6 +26,10 @@ class EtcdData:
     keys: tuple[tuple[str, str], ...] = ()
     #: Where the keys came from: an endpoint URL with the API version, or a bundle file.
     origin: str = ""
+    #: Every key as read from each keyspace, ``(keyspace, key, value)`` with keyspace ``v2`` or
+    #: ``v3``, sorted. etcd keeps the two keyspaces apart, so one key can differ between them.
+    #: Empty when the source does not say, as for a captured ``etcdctl`` dump.
+    keyspace_entries: tuple[tuple[str, str, str], ...] = ()
 
     def get(self, key: str) -> str | None:
         """Return the value of one key, if present."""
