@@ -1,0 +1,48 @@
+#!/bin/sh
+# netdoctor fix plan: 6 step(s) on 2 node(s), built from bundle:seed-ovs-gre-2node.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node1 ===
+
+# Step 1 [disruptive] Lower the MTU of br0 from 1500 to 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
+#   already done when: br0 MTU is 1462
+#   requires: br0 MTU is 1500
+# ip link set dev br0 mtu 1462
+
+# Step 2 [disruptive] Lower the MTU of docker0 from 1500 to 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
+#   already done when: docker0 MTU is 1462
+#   requires: docker0 MTU is 1500
+# ip link set dev docker0 mtu 1462
+
+# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
+# /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
+# then restart Docker (this restarts the node's containers): systemctl restart docker
+
+# === node2 ===
+
+# Step 1 [disruptive] Lower the MTU of br0 from 1500 to 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
+#   already done when: br0 MTU is 1462
+#   requires: br0 MTU is 1500
+# ip link set dev br0 mtu 1462
+
+# Step 2 [disruptive] Lower the MTU of docker0 from 1500 to 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
+#   already done when: docker0 MTU is 1462
+#   requires: docker0 MTU is 1500
+# ip link set dev docker0 mtu 1462
+
+# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
+# /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
+# then restart Docker (this restarts the node's containers): systemctl restart docker

@@ -1,0 +1,92 @@
+"""The fix and runbook commands through click's test runner, against namespaces and case bundles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nslib
+from click.testing import CliRunner
+from test_fix_apply import _build
+
+from netdoctor.fix_cli import fix, runbook
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+CASE = REPOSITORY.parent / "shared" / "cases" / "ip-forward-disabled-after-reboot"
+
+
+def test_bundle_prints_script() -> None:
+    result = CliRunner().invoke(fix, ["--bundle", str(CASE)])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("#!/bin/sh\n")
+    assert "sysctl -w net.ipv4.ip_forward=1" in result.output
+
+
+def test_bundle_cannot_be_applied() -> None:
+    result = CliRunner().invoke(fix, ["--bundle", str(CASE), "--apply", "--yes"])
+
+    assert result.exit_code == 2
+    assert "describes another machine" in result.output
+
+
+def test_unknown_node_rejected() -> None:
+    result = CliRunner().invoke(fix, ["--bundle", str(CASE), "--node", "node9"])
+
+    assert result.exit_code == 2
+    assert "node9" in result.output
+
+
+def test_invalid_plan_file(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text("{not json")
+
+    result = CliRunner().invoke(fix, ["--apply", str(plan)])
+
+    assert result.exit_code == 2
+    assert f"{plan}: invalid JSON at line 1" in result.output
+
+
+def test_runbook_command_writes_markdown(tmp_path: Path) -> None:
+    output = tmp_path / "runbook.md"
+
+    result = CliRunner().invoke(runbook, ["--bundle", str(CASE), "-o", str(output)])
+
+    assert result.exit_code == 0, result.output
+    text = output.read_text()
+    assert text.startswith("# netdoctor runbook\n")
+    assert "## node2" in text
+
+
+@nslib.needs_root
+def test_save_apply_twice_and_undo(tmp_path: Path) -> None:
+    runner = CliRunner()
+    with nslib.namespaces("lan", "a", "b") as (lan, a, b):
+        _build(lan, a, b)
+        netns = f"{a.name},{b.name}"
+        plan = tmp_path / "plan.json"
+
+        saved = runner.invoke(fix, ["--netns", netns, "--save", str(plan)])
+        assert saved.exit_code == 0, saved.output
+        plans = json.loads(plan.read_text())["plans"]
+        assert {item["node"] for item in plans} == {a.name, b.name}
+        # Persisted files of namespace nodes go under /run/netdoctor/netns, never the host's /etc.
+        assert all(item["root"].startswith("/run/netdoctor/netns/") for item in plans)
+        for item in plans:
+            item["root"] = str(tmp_path / item["node"])
+        plan.write_text(json.dumps({"format": "netdoctor.fixplan/1", "plans": plans}))
+
+        first = runner.invoke(fix, ["--apply", str(plan), "--yes", "--journal", str(tmp_path / "one.json")])
+        assert first.exit_code == 0, first.output
+        assert "after: 0 finding(s)" in first.output
+        assert "fixed" in first.output
+
+        second = runner.invoke(fix, ["--apply", str(plan), "--yes", "--journal", str(tmp_path / "two.json")])
+        assert second.exit_code == 0, second.output
+        entries = json.loads((tmp_path / "two.json").read_text())["entries"]
+        assert {entry["status"] for entry in entries} <= {"already-done", "display-only"}
+
+        undone = runner.invoke(fix, ["--undo", str(tmp_path / "one.json")])
+        assert undone.exit_code == 0, undone.output
+        assert "blackhole" in b.ip("route show 10.244.1.0/24")
+        assert a.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "0"
