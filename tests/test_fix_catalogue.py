@@ -41,8 +41,8 @@ def test_fixer_checks_match_index() -> None:
 
 def test_disruptive_fixers_say_why() -> None:
     for spec in load_fixers():
-        first_paragraph_and_rest = spec.doc.lower()
-        assert any(level in first_paragraph_and_rest for level in ("safe", "disruptive", "display-only")), (
+        doc = spec.doc.lower()
+        assert any(level in doc for level in ("safe", "disruptive", "display-only")), (
             f"fixer {spec.id} does not state its safety level and why")
 
 
