@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from netdoctor.model import ClusterSnapshot, Finding, Interface, NodeSnapshot, Route, RouteTable, Severity
 from netdoctor.model.addr import AF_INET
@@ -61,3 +65,13 @@ def sample_findings(count: int) -> list[Finding]:
         Finding(f"check-{index % 7}", severities[index % 3], (f"node{index:04d}",), f"fault number {index}")
         for index in range(count)
     ]
+
+
+def run_async(function: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test function with ``asyncio.run``, keeping its signature for fixtures."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(function(*args, **kwargs))
+
+    return wrapper

@@ -305,7 +305,8 @@ class NetdoctorApp(App[None]):
             self.notify(str(error), severity="error")
             return
         screen = FixPlanScreen(title, self.report, nodes=nodes, checks=checks, bindings=bindings,
-                               etcd_endpoint=etcd_endpoint, output_dir=self.output_dir)
+                               etcd_endpoint=etcd_endpoint, output_dir=self.output_dir,
+                               file_source=None if self.source.is_live else self.source.describe())
 
         def closed(changed: bool | None) -> None:
             if changed:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 
-from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -33,9 +32,9 @@ def reflow(body: str) -> str:
     return "\n".join(paragraphs)
 
 
-def render_finding(finding: Finding, spec: CheckSpec | None) -> RenderableType:
+def render_finding(finding: Finding, spec: CheckSpec | None) -> Text:
     """Render a finding with its evidence and the explanation from its check's documentation."""
-    parts: list[RenderableType] = []
+    parts: list[Text] = []
     title = Text.assemble(
         (f"{finding.severity.label.upper()} ", SEVERITY_STYLES[finding.severity]),
         (finding.check, "bold"),
@@ -67,7 +66,7 @@ def render_finding(finding: Finding, spec: CheckSpec | None) -> RenderableType:
         parts.append(Text(f"  {', '.join(finding.fixes)} — press f for the fix plan"))
     else:
         parts.append(Text("  no fixer addresses this finding", style="dim"))
-    return Group(*parts)
+    return Text("\n").join(parts)
 
 
 class FindingDetail(VerticalScroll):

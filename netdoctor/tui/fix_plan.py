@@ -65,10 +65,17 @@ def script_text(plans: list[FixPlan]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def apply_blocker(plans: list[FixPlan]) -> str | None:
-    """Return why these plans cannot be applied from here, or None when they can."""
+def apply_blocker(plans: list[FixPlan], source: str | None = None) -> str | None:
+    """Return why these plans cannot be applied from here, or None when they can.
+
+    ``source`` names a file source (``snapshot FILE``, ``bundle DIR``) that the
+    TUI read: such a snapshot describes another machine or a moment that has
+    passed, whatever source its file records, so nothing is applied from it.
+    """
     if not any(step.action is not None and step.safety != Safety.DISPLAY_ONLY for plan in plans for step in plan.steps):
         return "the plan has no step that can be applied automatically"
+    if source is not None:
+        return f"the {source} describes another machine; save the script (s) and run it there"
     sources = {plan.source for plan in plans if not plan.applicable}
     if sources:
         return (f"the snapshot comes from a {', '.join(sorted(sources))}, which describes another machine; "
@@ -118,8 +125,11 @@ class FixPlanScreen(ModalScreen[bool]):
         bindings: dict[str, NodeBinding] | None = None,
         etcd_endpoint: str | None = None,
         output_dir: Path,
+        file_source: str | None = None,
     ) -> None:
         super().__init__()
+        #: The file the snapshot was read from, which blocks applying; None for a live source.
+        self.file_source = file_source
         self._title = title
         self._output_dir = output_dir
         self._changed = False
@@ -141,7 +151,7 @@ class FixPlanScreen(ModalScreen[bool]):
                     body.append(f"\ncannot build the plan: {self._error}\n", style="bold red")
                 yield Static(body, id="fix-body")
             yield Log(id="fix-results", highlight=False)
-            blocker = apply_blocker(self.plans)
+            blocker = apply_blocker(self.plans, self.file_source)
             hint = "a apply · u undo · s save script · Esc close"
             if blocker:
                 hint = f"cannot apply here: {blocker}. s save script · Esc close"
@@ -149,7 +159,7 @@ class FixPlanScreen(ModalScreen[bool]):
 
     def action_apply(self) -> None:
         """Ask for confirmation, then apply every step in a thread worker, showing results live."""
-        blocker = apply_blocker(self.plans)
+        blocker = apply_blocker(self.plans, self.file_source)
         if blocker:
             self.query_one(Log).write_line(f"cannot apply: {blocker}")
             return
