@@ -159,8 +159,8 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
 
     Dry run is the default: the script runs only safe steps when pasted.
     """
-    from netdoctor.fix import PlanError, build_plans, dumps_plans, load_plans
-    from netdoctor.fixapply import ApplyError, apply_plans, undo_journal
+    from netdoctor.fix import NodeBinding, PlanError, build_plans, dumps_plans, load_plans
+    from netdoctor.fixapply import ApplyError, undo_journal
     from netdoctor.runbook import render_script
 
     if undo_file is not None:
@@ -213,18 +213,43 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
         return
 
     path = _journal_path(journal, journal_dir)
+    result = _apply(plans, path, yes, append=False)
+    after = _recheck(plans)
+    # A fix can uncover the next fault (a route added now meets the FORWARD policy), so a run
+    # from a live source plans again from the re-check, for a bounded number of rounds.
+    rounds = 1
+    while plan_file is None and result.stopped is None and result.counts.get("applied") and rounds < MAX_ROUNDS:
+        bindings = {plan.node: NodeBinding(plan.netns, plan.root) for plan in plans}
+        more = build_plans(after, bindings, etcd_endpoint=plans[0].etcd_endpoint if plans else None,
+                           nodes=node_names, checks=check_ids)
+        if not any(step.action is not None for plan in more for step in plan.steps):
+            break
+        rounds += 1
+        click.echo(f"round {rounds}: the re-check found more to fix")
+        result = _apply(more, path, yes, append=True)
+        after = _recheck(plans + [plan for plan in more if plan.node not in {item.node for item in plans}])
+    _show_before_after(before, after)
+    if result.stopped is not None or after.findings:
+        sys.exit(1)
+
+
+#: How many plan-apply-recheck rounds one ``fix --apply`` runs at most.
+MAX_ROUNDS = 3
+
+
+def _apply(plans: list[Any], path: Path, yes: bool, append: bool) -> Any:
+    from netdoctor.fixapply import ApplyError, apply_plans
+
     try:
-        result = apply_plans(plans, path, allow_disruptive=yes, confirm=None if yes else _confirm, echo=click.echo)
+        result = apply_plans(plans, path, allow_disruptive=yes, confirm=None if yes else _confirm, echo=click.echo,
+                             append=append)
     except ApplyError as error:
         raise FixInputError(str(error)) from None
     except OSError as error:
         raise FixInputError(f"cannot write the journal {path}: {error.strerror or error}; pass --journal PATH") from None
     counts = ", ".join(f"{count} {status}" for status, count in sorted(result.counts.items())) or "no steps"
     click.echo(f"journal {path}: {counts}")
-    after = _recheck(plans)
-    _show_before_after(before, after)
-    if result.stopped is not None or after.findings:
-        sys.exit(1)
+    return result
 
 
 @click.command("runbook")

@@ -460,17 +460,24 @@ def apply_plans(
     allow_disruptive: bool = False,
     confirm: Confirm | None = None,
     echo: Callable[[str], None] = lambda line: None,
+    append: bool = False,
 ) -> ApplyResult:
     """Apply plans step by step; see the module documentation for the rules.
 
     A disruptive step runs when ``allow_disruptive`` is set or ``confirm``
     returns True for it; otherwise it is skipped and recorded as not confirmed.
+    With ``append`` an existing journal keeps its entries and gains the new
+    plans, so one undo reverts several rounds.
     """
     for plan in plans:
         if not plan.applicable:
             raise ApplyError(f"the plan for {plan.node} was built from a {plan.source} source, which describes another "
                              "machine; print it with 'netdoctor fix' and run it there")
     journal = Journal(journal_path, plans)
+    if append and journal_path.is_file():
+        journal = load_journal(journal_path)
+        known = {plan.node for plan in journal.plans}
+        journal.plans += [plan for plan in plans if plan.node not in known]
     journal.save()
     result = ApplyResult(journal_path)
 
