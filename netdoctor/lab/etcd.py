@@ -62,6 +62,8 @@ def start_etcd(data_dir: Path, name: str) -> tuple[int, str]:
         raise LabError("etcd is not installed: install etcd-server (Debian) to run this backend") from None
     finally:
         log.close()
+    # The PID file lets 'lab down' find etcd even if the lab crashed before saving its state.
+    (data_dir.parent / "etcd.pid").write_text(f"{process.pid}\n")
     wait_healthy(client, process)
     return process.pid, client
 

@@ -1,0 +1,121 @@
+"""``lab up``/``lab down`` as a whole: clean removal (also after a crash), two labs side by side, 8 nodes, bad input."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nslib
+import pytest
+from click.testing import CliRunner
+
+from netdoctor.lab.cli import lab as lab_group
+from netdoctor.lab.lifecycle import down, up
+from netdoctor.lab.ping import ping_matrix
+from netdoctor.lab.run import list_netns, pid_alive
+from netdoctor.lab.state import STATE_FILE, LabError
+
+pytestmark = [nslib.needs_root, pytest.mark.netns]
+
+_RUN = nslib.PREFIX.split("-")[1][-5:]
+
+
+@pytest.fixture
+def base() -> Iterator[Path]:
+    """A world-searchable directory for state directories, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="nd-lab-test-"))
+    path.chmod(0o755)
+    yield path
+    for child in path.iterdir():
+        down(child.name, child)
+    path.rmdir()
+
+
+def test_down_removes_everything(base: Path) -> None:
+    name = f"td{_RUN}"
+    state = up(name, "calico-bgp", nodes=2, pods_per_node=1, state_dir=base / name)
+    pids = dict(state.pids)
+    assert len(pids) == 2
+    removed = down(name, base / name)
+    assert f"namespace nd-{name}-lan" in removed
+    assert list_netns(f"nd-{name}-") == []
+    assert not any(pid_alive(pid) for pid in pids.values())
+    assert not (base / name).exists()
+
+
+def test_down_after_crash_without_pids(base: Path) -> None:
+    name = f"tc{_RUN}"
+    state = up(name, "flannel-vxlan", nodes=2, pods_per_node=1, state_dir=base / name)
+    etcd_pid = state.pids["etcd"]
+    # A crash before the PIDs were saved: only the PID files under the state directory remain.
+    document = json.loads((base / name / STATE_FILE).read_text())
+    document["pids"] = {}
+    (base / name / STATE_FILE).write_text(json.dumps(document))
+    down(name, base / name)
+    assert not pid_alive(etcd_pid)
+    assert list_netns(f"nd-{name}-") == []
+
+
+def test_down_without_state_file(base: Path) -> None:
+    name = f"ts{_RUN}"
+    up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    (base / name / STATE_FILE).unlink()
+    down(name, base / name)
+    assert list_netns(f"nd-{name}-") == []
+    assert not (base / name).exists()
+
+
+def test_two_labs_coexist(base: Path) -> None:
+    first = up(f"ta{_RUN}", "flannel-vxlan", nodes=2, pods_per_node=1, state_dir=base / f"ta{_RUN}")
+    second = up(f"tb{_RUN}", "flannel-vxlan", nodes=2, pods_per_node=1, state_dir=base / f"tb{_RUN}")
+    assert first.etcd_endpoint != second.etcd_endpoint
+    down(first.name, first.state_dir)
+    assert list_netns(f"nd-{first.name}-") == []
+    assert all(result.ok for result in ping_matrix(second.plan).values())
+
+
+def test_up_twice_is_rejected(base: Path) -> None:
+    name = f"tu{_RUN}"
+    up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    with pytest.raises(LabError, match="already exists"):
+        up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+
+
+def test_eight_node_lab(base: Path) -> None:
+    name = f"t8{_RUN}"
+    state = up(name, "flannel-vxlan", nodes=8, pods_per_node=2, state_dir=base / name)
+    matrix = ping_matrix(state.plan)
+    assert len(matrix) == 16 * 15
+    assert [pair for pair, result in matrix.items() if not result.ok] == []
+    fdb = nslib.sh(f"bridge -n nd-{name}-node1 fdb show dev flannel.1").stdout
+    assert fdb.count("permanent") == 7
+
+
+def test_cli_up_status_down(base: Path) -> None:
+    name = f"tl{_RUN}"
+    runner = CliRunner()
+    arguments = ["--name", name, "--state-dir", str(base / name)]
+    result = runner.invoke(lab_group, ["up", "--backend", "direct-routing", "--nodes", "2", "--pods", "1", *arguments])
+    assert result.exit_code == 0, result.output
+    assert "node2" in result.output
+    result = runner.invoke(lab_group, ["status", *arguments])
+    assert result.exit_code == 0, result.output
+    assert "ping matrix: 2/2 pod pairs answer" in result.output
+    result = runner.invoke(lab_group, ["break", "bgp-peer-down", *arguments])
+    assert result.exit_code == 2
+    assert "runs no BGP sessions" in result.output
+    result = runner.invoke(lab_group, ["break", "no-such-fault", *arguments])
+    assert result.exit_code == 1
+    assert "unknown fault 'no-such-fault'" in result.output
+    result = runner.invoke(lab_group, ["down", *arguments])
+    assert result.exit_code == 0, result.output
+    assert list_netns(f"nd-{name}-") == []
+
+
+def test_status_of_missing_lab(base: Path) -> None:
+    result = CliRunner().invoke(lab_group, ["status", "--name", "nolab", "--state-dir", str(base / "nolab")])
+    assert result.exit_code == 1
+    assert "no lab state at" in result.output
+    assert "Traceback" not in result.output
