@@ -143,7 +143,7 @@ def read_v3(scheme: str, host: str, port: int, prefix: str, tls: Tls, timeout: f
             # etcd3 0.12's generated protobuf modules use descriptor calls that protobuf 3.20 deprecates.
             warnings.simplefilter("ignore", DeprecationWarning)
             import etcd3  # imported here: grpc and protobuf take a while to load
-    except Exception as error:  # protobuf 4+ raises TypeError at import, a missing package ImportError
+    except (ImportError, TypeError) as error:  # protobuf 4 and newer raise TypeError at import
         logger.info("python-etcd3 cannot be imported (%s); reading v3 through the JSON gateway", error)
         return read_v3_gateway(_base_url(scheme, host, port), prefix, tls, timeout), "v3 gateway"
     options: dict[str, Any] = {"host": host, "port": port, "timeout": timeout}

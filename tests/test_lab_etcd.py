@@ -10,7 +10,7 @@ from pathlib import Path
 import nslib
 import pytest
 
-from netdoctor.collectors.etcd import collect_etcd, parse_endpoint, EndpointError
+from netdoctor.collectors.etcd import EndpointError, collect_etcd, parse_endpoint
 from netdoctor.lab import etcd as lab_etcd
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.state import LabError, LabState

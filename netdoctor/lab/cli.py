@@ -129,17 +129,17 @@ def _print_status(report: dict[str, Any]) -> None:
 @_state_option
 def break_command(fault: str | None, node: str | None, show_list: bool, name: str, state_dir: Path | None) -> None:
     """Inject FAULT (a check id) into a running lab."""
-    from netdoctor.lab import faults
+    from netdoctor.lab.faults import NotApplicable, break_fault, matrix_text
 
     if show_list:
-        click.echo(faults.matrix_text())
+        click.echo(matrix_text())
         return
     if fault is None:
         raise click.UsageError("name a fault, or pass --list to see them")
     try:
         state = load_state(_state_dir(name, state_dir))
-        applied = faults.break_fault(state, fault, node)
-    except faults.NotApplicable as error:
+        applied = break_fault(state, fault, node)
+    except NotApplicable as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)
     except (LabError, PlanError) as error:
@@ -153,10 +153,10 @@ def break_command(fault: str | None, node: str | None, show_list: bool, name: st
 @_state_option
 def heal_command(name: str, state_dir: Path | None) -> None:
     """Undo every injected fault and restore the healthy state."""
-    from netdoctor.lab import faults
+    from netdoctor.lab.faults import heal
 
     try:
-        healed = faults.heal(load_state(_state_dir(name, state_dir)))
+        healed = heal(load_state(_state_dir(name, state_dir)))
     except (LabError, PlanError) as error:
         _fail(error)
         return
