@@ -65,7 +65,34 @@ def _load_snapshot(netns: str | None, snapshot_file: Path | None, bundle: Path |
         raise InputError(" ".join(str(error).split())) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A command group whose larger subcommands are imported only when they run or are listed.
+
+    ``netdoctor check --json`` must not pay for importing the fixers, the lab or
+    the TUI, so those commands are named here as ``module:attribute``.
+    """
+
+    lazy_commands = {
+        "fix": "netdoctor.fix_cli:fix",
+        "runbook": "netdoctor.fix_cli:runbook",
+        "lab": "netdoctor.lab.cli:lab",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_commands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy_commands.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        import importlib
+
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netdoctor")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr: -v for progress, -vv for debugging.")
 def main(verbose: int) -> None:
@@ -108,8 +135,10 @@ def check(
     except UnknownCheckError as error:
         raise InputError(str(error)) from None
 
+    from netdoctor.fix import attach_fixes
+
     snapshot = _load_snapshot(netns, snapshot_file, bundle)
-    report = run_checks(snapshot, specs)
+    report = attach_fixes(run_checks(snapshot, specs))
 
     if as_json:
         click.echo(dumps_report(report), nl=False)
