@@ -7,8 +7,8 @@ every key is recorded with the keyspace it came from
 (``EtcdData.keyspace_entries``). ``EtcdData.keys`` merges them: a key present in
 both keeps its v3 value.
 
-The v3 keyspace is read with python-etcd3, imported only when needed; when it
-cannot be imported (for example under protobuf 4 or newer) the JSON gateway
+The v3 keyspace is read with python-etcd3, imported only when needed. When it
+cannot be imported (for example under protobuf 4 or newer), the JSON gateway
 (``/v3/kv/range``) is used instead. The v2 keyspace is read with the HTTP API.
 Nothing is written.
 """

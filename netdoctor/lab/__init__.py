@@ -2,7 +2,7 @@
 
 The lab builds real node networks (flannel VXLAN, direct routing, Calico with
 BIRD, FRR, Open vSwitch GRE/VXLAN meshes) out of network namespaces, veths and
-bridges, runs the daemons each backend needs, and can break and heal them one
+bridges, and runs the daemons each backend needs. It can break and heal them one
 fault at a time. Nothing here is imported by ``netdoctor check`` unless it is
 asked to collect from a lab.
 """

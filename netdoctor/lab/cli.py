@@ -123,7 +123,7 @@ def _print_status(report: dict[str, Any]) -> None:
 
 @lab.command("break")
 @click.argument("fault", required=False)
-@click.option("--node", default=None, help="Node to break [default: the fault's usual node, often node1].")
+@click.option("--node", default=None, help="Node to break [default: node1].")
 @click.option("--list", "show_list", is_flag=True, help="Print the backend x fault matrix and exit.")
 @_name_option
 @_state_option

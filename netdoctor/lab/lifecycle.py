@@ -11,8 +11,8 @@ from typing import Any
 
 from netdoctor.lab import routing, topology
 from netdoctor.lab.etcd import FLANNEL_TYPES, seed_flannel, start_etcd
-from netdoctor.lab.plan import LabPlan, check_name, make_plan
 from netdoctor.lab.ping import ping_matrix
+from netdoctor.lab.plan import LabPlan, check_name, make_plan
 from netdoctor.lab.run import delete_netns, kill_pid, list_netns, pid_alive
 from netdoctor.lab.state import STATE_FILE, LabError, LabState, default_state_dir, load_state
 
@@ -142,7 +142,7 @@ def down(name: str = "lab", state_dir: Path | None = None) -> list[str]:
     if (state_dir / STATE_FILE).exists():
         state = load_state(state_dir)
         if state.name != name:
-            raise LabError(f"{state_dir} holds lab {state.name}, not {name}: pass --name {state.name}")
+            raise LabError(f"{state_dir} contains the state of lab {state.name}, not {name}: pass --name {state.name}")
         removed += [f"process {role} ({pid})" for role, pid in state.pids.items() if pid_alive(pid)]
     else:
         state = LabState(plan=LabPlan(name, "", "", (), "", ""), state_dir=state_dir)

@@ -45,7 +45,7 @@ def peer_gateway(peer: NodePlan) -> str:
 
 
 class Paths:
-    """Where one node's Open vSwitch keeps its database, sockets, PID files and logs."""
+    """The paths of one node's Open vSwitch database, sockets, PID files and logs."""
 
     def __init__(self, state: LabState, node: NodePlan) -> None:
         self.etc = state.node_path(node.name, "/etc/openvswitch")
@@ -60,7 +60,7 @@ class Paths:
         return f"unix:{self.socket}"
 
     def bridge_socket(self, bridge: str) -> str:
-        """The OpenFlow management socket of one bridge, for ``ovs-ofctl``."""
+        """Return the OpenFlow management socket of one bridge, for ``ovs-ofctl``."""
         return f"unix:{self.run / (bridge + '.mgmt')}"
 
 

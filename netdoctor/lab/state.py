@@ -38,7 +38,7 @@ def default_state_dir(name: str) -> Path:
 
 @dataclass
 class LabState:
-    """What a lab is and what it created: its plan, daemon PIDs, etcd endpoint and active faults."""
+    """A lab's plan and what it created: daemon PIDs, the etcd endpoint and active faults."""
 
     plan: LabPlan
     state_dir: Path

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from netdoctor.lab.state import LabError, default_state_dir, load_state
 from netdoctor.lab.run import list_netns
+from netdoctor.lab.state import LabError, default_state_dir, load_state
 from netdoctor.target import Target
 
 
