@@ -92,17 +92,46 @@ class LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="netdoctor")
 @click.option("-v", "--verbose", count=True, help="Log more to stderr: -v for progress, -vv for debugging.")
-def main(verbose: int) -> None:
-    """Diagnose the node networks of Kubernetes and Docker clusters."""
+@source_options
+@click.option("--lab", "lab_name", metavar="NAME", help="Open the TUI on a practice lab built by 'netdoctor lab up'.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    verbose: int,
+    netns: str | None,
+    snapshot_file: Path | None,
+    bundle: Path | None,
+    lab_name: str | None,
+) -> None:
+    """Diagnose the node networks of Kubernetes and Docker clusters.
+
+    With no command, open the interactive TUI on the local node or on the
+    source that --netns, --snapshot, --bundle or --lab names.
+    """
     level = logging.WARNING
     if verbose == 1:
         level = logging.INFO
     elif verbose > 1:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    if ctx.invoked_subcommand is not None:
+        if any(value is not None for value in (netns, snapshot_file, bundle, lab_name)):
+            raise click.UsageError("source options before a command only apply to the TUI; put them after the command")
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the TUI needs a terminal; run 'netdoctor check' for a report, or 'netdoctor --help'")
+
+    from netdoctor.sources import SourceError
+    from netdoctor.tui import run
+
+    try:
+        run(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab_name)
+    except SourceError as error:
+        raise InputError(" ".join(str(error).split())) from None
 
 
 @main.command()
