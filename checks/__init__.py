@@ -19,4 +19,13 @@ CATALOGUE: dict[str, str] = {
     "overlay-interface-missing": "overlay",
     "pod-network-overlaps-host": "addressing",
     "route-missing": "routing",
+    "duplicate-mac": "layer2",
+    "flannel-backend-mismatch": "flannel",
+    "route-wrong-nexthop": "routing",
+    "tunnel-mesh-incomplete": "mesh",
+    "vtep-mismatch": "flannel",
+    "overlay-port-blocked": "filtering",
+    "pod-traffic-masqueraded": "filtering",
+    "rp-filter-strict": "kernel",
+    "bridge-nf-disabled": "kernel",
 }

@@ -90,8 +90,9 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         38 (OVS gre ports carry Ethernet), GRE 24, IPIP 20, flannel UDP 28. The
         overlay device, the pod bridges and their ports, Calico's ``cali*``
         veths and OVS bridges must not exceed it. Across nodes, an overlay MTU
-        above what the smallest peer underlay carries is reported, and overlay
-        devices of the same name with different MTUs are a warning.
+        above what the smallest peer underlay carries is reported on the nodes
+        with the larger setting only, and overlay devices of the same name
+        with different MTUs, none of them too large, are a warning.
     Why it matters:
         A pod that sends a full-size packet has it dropped at the overlay, and
         because pods rarely get the ICMP "fragmentation needed" back, TCP
@@ -153,23 +154,26 @@ def _across_nodes(by_overlay: dict[str, list[tuple[NodeFacts, Overlay, int, str]
         smallest = min(members, key=lambda member: (member[2], member[0].name))
         small_node, small_overlay, small_mtu, small_device = smallest
         limit = small_mtu - small_overlay.overhead
+        exceeded = False
         for node, overlay, underlay_mtu, _ in members:
             if overlay.device is None or node is small_node:
                 continue
             # A device above its own limit is already reported against the node's own underlay.
             if overlay.device.mtu > underlay_mtu - overlay.overhead or overlay.device.mtu <= limit:
                 continue
+            exceeded = True
+            # Only the node whose setting is too large is reported: the smallest peer is correct.
             yield Finding(
                 check="mtu-mismatch",
                 severity=Severity.ERROR,
-                nodes=tuple(sorted((node.name, small_node.name))),
+                nodes=(node.name,),
                 summary=f"{node.name}: {overlay_name} MTU {overlay.device.mtu} exceeds {limit}, what "
                 f"{overlay.encapsulation} carries over {small_node.name}'s {small_device} MTU {small_mtu}",
                 evidence=(Evidence(node.name, "interfaces", f"{overlay_name} mtu {overlay.device.mtu}"),
                           Evidence(small_node.name, "interfaces", f"{small_device} mtu {small_mtu}")),
             )
         devices = [(member[0].name, member[1].device.mtu) for member in members if member[1].device is not None]
-        if len({mtu for _, mtu in devices}) > 1:
+        if len({mtu for _, mtu in devices}) > 1 and not exceeded:
             listed = ", ".join(f"{mtu} on {node}" for node, mtu in sorted(devices))
             yield Finding(
                 check="mtu-mismatch",

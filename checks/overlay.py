@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device, node_lease
 from netdoctor.engine import check
 from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, Prefix, cluster_facts
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity
+from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, KubeNode, Severity
+from netdoctor.model.addr import AddressError, parse_ip
 
 #: The device flanneld creates for each backend type in the network config.
 FLANNEL_DEVICES = {"udp": "flannel0", "vxlan": "flannel.1"}
@@ -33,10 +36,16 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         routes pod blocks through tunl0 (IPIP mode). OVS nodes need the OVS
         bridge that holds the tunnel ports, and when it has no address of its
         own it must be a port of the pod bridge (``br0`` enslaved to docker0).
-        A device counts as down when it lacks the UP flag.
+        A device counts as down when it lacks the UP flag. A flannel VXLAN
+        device must be bound (``local``) to the node's lease ``PublicIP``
+        (else its ``flannel.alpha.coreos.com/public-ip`` annotation) and to an
+        address the node holds.
     Why it matters:
         Without the device the node's routes to peer pods have nowhere to go,
-        so pods on this node reach no pod on another node.
+        so pods on this node reach no pod on another node. A VXLAN device
+        bound to another address sends from a source the peers' FDB entries
+        do not name, or cannot send at all once that address is gone (after
+        the node's IP changed and flanneld kept the old device).
     Known problems:
         ``cali*`` veths have no IPv4 address by design and are not judged. A
         node where flanneld has not yet written subnet.env is not known to be a
@@ -49,13 +58,50 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     ipip_routes = _cluster_uses_tunl0(facts.nodes.values())
+    all_leases = _all_leases(snapshot)
+    kube = {item.name: item for item in snapshot.kube_nodes or ()}
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
             continue
         yield from _flannel(node, facts.flannel_backend, facts.flannel_leases)
+        yield from _vxlan_binding(node, node_lease(node, all_leases), kube.get(name))
         if ipip_routes and (node.calico_blocks or node.workload_routes):
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
+
+
+def _all_leases(snapshot: ClusterSnapshot) -> tuple[Lease, ...]:
+    if snapshot.etcd is None:
+        return ()
+    found = prefixes(snapshot.etcd)
+    return leases(snapshot.etcd, found[0] if found else DEFAULT_PREFIX)
+
+
+def _vxlan_binding(node: NodeFacts, lease: Lease | None, kube: KubeNode | None) -> Iterator[Finding]:
+    """Report a flannel VXLAN device bound to an address other than the node's PublicIP or one it lacks."""
+    device = flannel_device(node)
+    if device is None or device.vxlan is None or not device.vxlan.local:
+        return
+    local = device.vxlan.local
+    detail = f"{device.name} vxlan id {device.vxlan.vni} local {local}"
+    public_ip, source, part = None, "", "etcd"
+    if lease is not None and lease.public_ip:
+        public_ip, source = lease.public_ip, f"its lease {lease.key} has PublicIP {lease.public_ip}"
+    else:
+        for key, value in kube.annotations if kube is not None else ():
+            if key == PUBLIC_IP_ANNOTATION:
+                public_ip, source, part = value, f"its annotation {key} is {value}", "kube_nodes"
+    if public_ip is not None and public_ip != local:
+        yield _finding(node.name, f"{node.name}: {device.name} is bound to local {local}, but {source}",
+                       [Evidence(node.name, "interfaces", detail), Evidence(node.name, part, source)])
+        return
+    try:
+        held = parse_ip(local)[1] in node.addresses
+    except AddressError:
+        return
+    if not held:
+        yield _finding(node.name, f"{node.name}: {device.name} is bound to local {local}, an address the node "
+                       "does not hold", [Evidence(node.name, "interfaces", detail)])
 
 
 def _cluster_uses_tunl0(nodes: Iterable[NodeFacts]) -> bool:

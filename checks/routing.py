@@ -1,4 +1,4 @@
-"""Routing checks: missing routes to peers' pod subnets, and discard routes that shadow them."""
+"""Routing checks: missing or misdirected routes to pod subnets, and discard routes that shadow them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from netdoctor.facts import (
     cluster_facts,
     prefixes_overlap,
 )
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
+from netdoctor.model.addr import AF_INET, format_ip, network_of, parse_ip
+
+#: Overlay devices that never hold a node's own pods.
+OVERLAY_DEVICES = frozenset({"flannel0", "tunl0", "vxlan.calico"})
 
 _SOURCE_PARTS = {"FLANNEL_SUBNET": "flannel_env", "flannel lease": "etcd", "podCIDR": "kube_nodes", "Calico block": "routes"}
 
@@ -133,3 +137,146 @@ def blackhole_route(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         summary=f"{name}: {route.describe()} discards traffic to {peer.name}'s {subnet.source} {subnet.text}",
                         evidence=(Evidence(name, "routes", route.describe()), _subnet_evidence(subnet)),
                     )
+
+
+class PodSubnetIndex:
+    """Finds which node's pod subnet holds an address, by one dict lookup per prefix length."""
+
+    def __init__(self, nodes: dict[str, NodeFacts]) -> None:
+        self._by_length: dict[int, dict[int, str]] = {}
+        for name, node in nodes.items():
+            for subnet in node.pod_subnets():
+                family, network, length = subnet.prefix
+                if family == AF_INET:
+                    self._by_length.setdefault(length, {}).setdefault(network, name)
+        self._lengths = sorted(self._by_length, reverse=True)
+
+    def owner(self, address: int) -> str | None:
+        """Return the node whose most specific pod subnet holds an IPv4 address, if any."""
+        for length in self._lengths:
+            owner = self._by_length[length].get(network_of(AF_INET, address, length))
+            if owner is not None:
+                return owner
+        return None
+
+
+def _preferred(node: NodeFacts, prefix: Prefix) -> Route | None:
+    """Return the route the kernel uses for a prefix: the most specific, then the lowest metric."""
+    assert node.routes is not None
+    candidates: list[Route] = []
+    for route in node.routes.covering(prefix):
+        if candidates and route.dst_len != candidates[0].dst_len:
+            break
+        candidates.append(route)
+    return min(candidates, key=lambda route: route.metric) if candidates else None
+
+
+def _gateways(route: Route) -> list[int]:
+    if route.gateway:
+        return [route.gateway]
+    result = []
+    for hop in route.nexthops:
+        if hop.gateway:
+            result.append(parse_ip(hop.gateway)[1])
+    return result
+
+
+@check("route-wrong-nexthop", title="Route to a pod subnet goes via the wrong node, device or gateway",
+       severity=Severity.ERROR, backends=("any",))
+def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+    """The route to a pod subnet, a peer's or the node's own, leads to the wrong node, device or gateway.
+
+    What it checks:
+        For each peer pod subnet (flannel subnet, pod bridge, Calico block),
+        the route the kernel uses for it when that route is exactly for the
+        subnet (aggregates such as OVS's ``172.16.0.0/16 dev docker0`` or
+        flannel UDP's ``/16`` are by design): a gateway that is another
+        node's underlay address or lies in another node's pod subnet (or in
+        this node's own), a gateway on a ``flannel.N`` device outside the
+        peer's subnet, or no gateway and this node's own pod bridge as the
+        device. For each of the node's own pod bridges, the route the kernel
+        uses for the bridge subnet must leave through that bridge, not through
+        an overlay device or a gateway.
+    Why it matters:
+        A route via the wrong peer delivers the packets to a node that does
+        not host the pods; it drops them or routes them back, so two nodes'
+        pods cannot talk while routes look present. A node's own subnet routed
+        into the overlay sends its local pods' replies away from them. Stale
+        host-gw or BGP routes after a node's IP changed, and hand-added routes
+        with a typo, cause it.
+    Known problems:
+        A gateway that is no captured node's address and no pod address (a
+        router that carries pod routes) is not judged. Only IPv4 routes of the
+        main table are read, and policy routing rules are ignored.
+    Example:
+        ``node1: 10.244.2.0/24 via 192.0.2.13 dev eth0 sends node2's
+        FLANNEL_SUBNET 10.244.2.0/24 to node3``.
+    Fix safety:
+        Replacing the route (``ip route replace``) or restarting the agent that
+        owns it (flanneld, BIRD, FRR) is safe; traffic to those pods is already
+        lost.
+    """
+    facts = cluster_facts(snapshot)
+    subnets = PodSubnetIndex(facts.nodes)
+    for name, node in sorted(facts.nodes.items()):
+        if node.routes is None:
+            continue
+        yield from _own_bridges_routed_away(node)
+        own = node.pod_subnets()
+        for peer in facts.peers(name):
+            for subnet in peer.pod_subnets():
+                if _overlaps_own(subnet.prefix, own):
+                    continue
+                route = _preferred(node, subnet.prefix)
+                if route is None or route.dst_len != subnet.prefix[2] or route.type in DISCARD_TYPES:
+                    continue
+                problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets)
+                if problem is not None:
+                    yield Finding(
+                        "route-wrong-nexthop", Severity.ERROR, (name,),
+                        f"{name}: {route.describe()} sends {peer.name}'s {subnet.source} {subnet.text} {problem}",
+                        (Evidence(name, "routes", route.describe()), _subnet_evidence(subnet)),
+                    )
+
+
+def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,
+                   node_by_address: dict[int, str], subnets: PodSubnetIndex) -> str | None:
+    """Return what is wrong with a route to a peer's subnet, or None when it is right or cannot be judged."""
+    gateways = _gateways(route)
+    if not gateways:
+        bridges = {bridge.name for bridge in node.pod_bridges}
+        if route.dev in bridges:
+            return f"onto this node's own pod bridge {route.dev} instead of to {peer}"
+        return None
+    for gateway in gateways:
+        text = format_ip(AF_INET, gateway)
+        underlay_owner = node_by_address.get(gateway)
+        if underlay_owner is not None:
+            if underlay_owner != peer:
+                return f"to {underlay_owner} ({text}) instead of {peer}"
+            continue
+        pod_owner = subnets.owner(gateway)
+        if pod_owner is not None:
+            if pod_owner != peer:
+                return f"to {pod_owner}'s pod address {text} instead of {peer}"
+            continue
+        if route.dev.startswith("flannel."):
+            return f"via {text}, which is outside {subnet.text}, where flannel puts {peer}'s VTEP address"
+    return None
+
+
+def _own_bridges_routed_away(node: NodeFacts) -> Iterator[Finding]:
+    for bridge in node.pod_bridges:
+        route = _preferred(node, bridge.prefix)
+        if route is None or route.type in DISCARD_TYPES or route.dev == bridge.name:
+            continue
+        if route.dst_len == 0:
+            continue  # no covering route at all is a missing connected route, not a wrong next hop
+        if route.gateway or route.nexthops or route.dev.startswith(("flannel", "tunl")) or route.dev in OVERLAY_DEVICES:
+            yield Finding(
+                "route-wrong-nexthop", Severity.ERROR, (node.name,),
+                f"{node.name}: its own pod subnet {bridge.subnet} on {bridge.name} is routed '{route.describe()}' "
+                f"instead of through {bridge.name}",
+                (Evidence(node.name, "routes", route.describe()),
+                 Evidence(node.name, "interfaces", f"{bridge.name} {bridge.cidr}")),
+            )

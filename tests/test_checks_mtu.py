@@ -59,7 +59,8 @@ def test_mtu_peer_underlay_smaller() -> None:
     summaries = [finding.summary for finding in findings]
 
     assert "node1: flannel.1 MTU 8950 exceeds 1450, what VXLAN carries over node2's eth0 MTU 1500" in summaries
-    assert findings[0].nodes == ("node1", "node2")
+    assert findings[0].nodes == ("node1",)
+    assert [finding.severity for finding in findings] == [Severity.ERROR]
 
 
 def test_mtu_silent_when_healthy() -> None:
