@@ -1,8 +1,10 @@
-"""Packet filter checks: ICMP blocked on its own, and forwarded pod traffic dropped.
+"""Packet filter checks: ICMP blocked, forwarded pod traffic dropped, overlay traffic blocked, pod traffic masqueraded.
 
-Both walk the captured ``iptables-save`` filter table with
-:func:`netdoctor.firewall.evaluate` for packets built from the snapshot: the
-node's underlay address, its pod subnet and a peer's pod subnet.
+Each walks the captured ``iptables-save`` tables with
+:func:`netdoctor.firewall.evaluate`, and the firewalld zones with
+:mod:`netdoctor.firewalld` when the node has firewalld data, for packets built
+from the snapshot: the node's underlay address, its pod subnet and a peer's
+pod subnet.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from netdoctor.backends import detect_backends
 from netdoctor.engine import check
-from netdoctor.facts import ClusterFacts, NodeFacts, Prefix, cluster_facts
+from netdoctor.facts import ClusterFacts, NodeFacts, Prefix, cluster_facts, prefix_contains
 from netdoctor.firewall import Packet, Verdict, evaluate
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Severity
-from netdoctor.model.addr import format_ip
+from netdoctor.firewalld import evaluate_forward, evaluate_input, masquerading_zone
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
+from netdoctor.model.addr import AddressError, format_ip, parse_ip
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
 OUTSIDE_ADDRESS = "192.0.2.10"
@@ -91,7 +95,9 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         (``RELATED``) from a peer's underlay address to the node's underlay
         address, arriving on the underlay interface. Either one meeting an
         ICMP-specific DROP/REJECT, or a catch-all REJECT or DROP policy before
-        any ICMP accept, is reported. On FORWARD: the same ICMP packets between
+        any ICMP accept, is reported; on a node with firewalld data the same
+        packets also go through the zone of the underlay interface
+        (icmp-blocks, icmp-block-inversion, rich rules, target). On FORWARD: the same ICMP packets between
         this node's pods and a peer's pods, reported only when a TCP packet on
         the same path is accepted (a catch-all that blocks every protocol is
         forward-policy-drop).
@@ -102,8 +108,9 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         down.
     Known problems:
         Rules using match modules the evaluator does not read (``-m set``,
-        ``-m mark``, ...) stop the evaluation and nothing is reported. nftables
-        rules outside iptables-save and firewalld zones are not read.
+        ``-m recent``, ...) stop the evaluation and nothing is reported. nftables
+        rules outside iptables-save and firewalld zones are not read, and
+        firewalld's effect on forwarded ICMP is not evaluated.
     Example:
         ``node1: ICMP echo-request from 10.0.0.52 to 10.0.0.51 on INPUT is
         REJECT by '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'``.
@@ -114,17 +121,18 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
         ruleset = node.node.iptables
-        if ruleset is None or ruleset.table("filter") is None:
+        has_filter = ruleset is not None and ruleset.table("filter") is not None
+        if not has_filter and node.node.firewalld is None:
             continue
         yield from _icmp_on_input(facts, node)
-        yield from _icmp_on_forward(facts, node)
+        if has_filter:
+            yield from _icmp_on_forward(facts, node)
 
 
 _ICMP_PACKETS = (("echo-request", 8, 0, "NEW"), ("fragmentation-needed", 3, 4, "RELATED"))
 
 
 def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
-    assert node.node.iptables is not None
     if not node.underlay_subnets:
         return
     _, cidr, device = node.underlay_subnets[0]
@@ -138,17 +146,29 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
     for label, icmp_type, code, state in _ICMP_PACKETS:
         packet = Packet("icmp", source, address, in_interface=device, icmp_type=icmp_type, icmp_code=code,
                         ctstate=state, local_addresses=local)
-        verdict = evaluate(node.node.iptables, "INPUT", packet)
-        if not verdict.blocks:
-            continue
-        yield Finding(
-            check="icmp-blocked",
-            severity=Severity.WARNING,
-            nodes=(node.name,),
-            summary=f"{node.name}: ICMP {label} from {source} to {address} on INPUT is {verdict.verdict} "
-            f"by {_decided_by(verdict)}",
-            evidence=(_verdict_evidence(node.name, verdict),),
-        )
+        if node.node.iptables is not None and node.node.iptables.table("filter") is not None:
+            verdict = evaluate(node.node.iptables, "INPUT", packet)
+            if verdict.blocks:
+                yield Finding(
+                    check="icmp-blocked",
+                    severity=Severity.WARNING,
+                    nodes=(node.name,),
+                    summary=f"{node.name}: ICMP {label} from {source} to {address} on INPUT is {verdict.verdict} "
+                    f"by {_decided_by(verdict)}",
+                    evidence=(_verdict_evidence(node.name, verdict),),
+                )
+                continue
+        if node.node.firewalld is not None:
+            zone_verdict = evaluate_input(node.node.firewalld, packet)
+            if zone_verdict.blocks:
+                yield Finding(
+                    check="icmp-blocked",
+                    severity=Severity.WARNING,
+                    nodes=(node.name,),
+                    summary=f"{node.name}: ICMP {label} from {source} to {address} is {zone_verdict.verdict} "
+                    f"by firewalld {zone_verdict.reason}",
+                    evidence=(Evidence(node.name, "firewalld", zone_verdict.reason),),
+                )
 
 
 def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
@@ -185,7 +205,9 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         of the node's route to that peer's pod subnet), and the same in the
         other direction, walked through the FORWARD chain of the filter table.
         A DROP or REJECT verdict is reported with the rule or policy that
-        decided it.
+        decided it. On a node with firewalld data the same packets also go
+        through firewalld's forward filtering: policies between the two
+        devices' zones, intra-zone forwarding and the ingress zone's target.
     Why it matters:
         Docker 1.13 and later set the FORWARD policy to DROP. Unless flannel's
         ``-s/-d POD_NETWORK -j ACCEPT`` rules, kube-proxy's or Calico's rules
@@ -206,7 +228,8 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
         ruleset = node.node.iptables
-        if ruleset is None or ruleset.table("filter") is None:
+        has_filter = ruleset is not None and ruleset.table("filter") is not None
+        if not has_filter and node.node.firewalld is None:
             continue
         local = _local_addresses(node)
         for path in pod_paths(facts, node):
@@ -215,6 +238,21 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             incoming = replace(outgoing, src=path.peer_pod, dst=path.local_pod, in_interface=path.peer_device,
                                out_interface=path.pod_device)
             for packet, direction in ((outgoing, "to"), (incoming, "from")):
+                described = (f"TCP {packet.src} -> {packet.dst} ({direction} {path.peer}'s pods, in "
+                             f"{packet.in_interface}, out {packet.out_interface})")
+                if node.node.firewalld is not None:
+                    zone_verdict = evaluate_forward(node.node.firewalld, packet)
+                    if zone_verdict.blocks:
+                        yield Finding(
+                            check="forward-policy-drop",
+                            severity=Severity.ERROR,
+                            nodes=(name,),
+                            summary=f"{name}: {described} is {zone_verdict.verdict} by firewalld {zone_verdict.reason}",
+                            evidence=(Evidence(name, "firewalld", zone_verdict.reason),),
+                        )
+                        continue
+                if ruleset is None or not has_filter:
+                    continue
                 verdict = evaluate(ruleset, "FORWARD", packet)
                 if not verdict.blocks:
                     continue
@@ -226,3 +264,242 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     f"{packet.in_interface}, out {packet.out_interface}) is {verdict.verdict} by {_decided_by(verdict)}",
                     evidence=(_verdict_evidence(name, verdict),),
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class OverlayTraffic:
+    """One kind of packet a peer sends to this node for the overlay: a UDP or TCP port, or an IP protocol."""
+
+    label: str
+    protocol: str
+    dport: int | None
+    #: Why the node needs it: ``flannel.1 (flannel VXLAN)``, ``OVS port gre1``, ...
+    reason: str
+
+
+#: Default ports: flannel's UDP backend, flannel's VXLAN backend (the Linux default VXLAN port), IANA VXLAN.
+FLANNEL_UDP_PORT = 8285
+FLANNEL_VXLAN_PORT = 8472
+IANA_VXLAN_PORT = 4789
+BGP_PORT = 179
+
+
+def overlay_traffic(node: NodeFacts, backends: tuple[str, ...]) -> list[OverlayTraffic]:
+    """Return the packets the node's overlay needs to receive from its peers, without duplicates."""
+    found: dict[tuple[str, int | None], OverlayTraffic] = {}
+
+    def add(protocol: str, dport: int | None, reason: str) -> None:
+        if dport is not None:
+            label = f"{protocol}/{dport}"
+        else:
+            label = f"IP protocol {PROTOCOL_NUMBERS.get(protocol, protocol)} ({protocol.upper()})"
+        found.setdefault((protocol, dport), OverlayTraffic(label, protocol, dport, reason))
+
+    interfaces = {interface.name: interface for interface in node.node.interfaces or ()}
+    if "flannel-udp" in backends:
+        add("udp", FLANNEL_UDP_PORT, "flannel0 (flannel UDP backend)")
+    for name, interface in sorted(interfaces.items()):
+        if name.startswith("flannel.") and "flannel-vxlan" in backends:
+            port = interface.vxlan.port if interface.vxlan is not None and interface.vxlan.port else FLANNEL_VXLAN_PORT
+            add("udp", port, f"{name} (flannel VXLAN)")
+        elif name == "vxlan.calico":
+            port = interface.vxlan.port if interface.vxlan is not None and interface.vxlan.port else IANA_VXLAN_PORT
+            add("udp", port, "vxlan.calico (Calico VXLAN)")
+    tunnel = interfaces.get("tunl0")
+    if tunnel is not None and tunnel.is_up and any(address.family == 4 for address in tunnel.addresses):
+        add("ipencap", None, "tunl0 (Calico IPIP)")
+    for bridge in node.node.ovs or ():
+        for ovs_port in bridge.ports:
+            for ovs_interface in ovs_port.interfaces:
+                options = dict(ovs_interface.options)
+                if ovs_interface.type == "gre":
+                    add("gre", None, f"OVS port {ovs_interface.name}")
+                elif ovs_interface.type == "vxlan":
+                    add("udp", int(options.get("dst_port", IANA_VXLAN_PORT)), f"OVS port {ovs_interface.name}")
+    if node.node.bgp or "calico" in backends and any(route.protocol == "bird" for route in _main_routes(node)):
+        add("tcp", BGP_PORT, "BGP sessions")
+    return [found[key] for key in sorted(found, key=lambda key: (key[0], key[1] or 0))]
+
+
+#: IP protocol numbers for messages.
+PROTOCOL_NUMBERS = {"gre": 47, "ipencap": 4}
+
+
+def _main_routes(node: NodeFacts) -> list[Route]:
+    return list(node.node.routes.main()) if node.node.routes is not None else []
+
+
+def _overlay_peer_address(facts: ClusterFacts, node: NodeFacts) -> tuple[str, str, str] | None:
+    """Return ``(peer address, node address, underlay interface)`` for packets a peer sends over the underlay."""
+    if not node.underlay_subnets:
+        return None
+    remotes = [
+        dict(ovs_interface.options).get("remote_ip", "")
+        for bridge in node.node.ovs or () for port in bridge.ports for ovs_interface in port.interfaces
+    ]
+    peers = [address for address in remotes if address] + [
+        peer.underlay_subnets[0][1].partition("/")[0] for peer in facts.peers(node.name) if peer.underlay_subnets
+    ]
+    for peer_address in peers:
+        value = parse_ip(peer_address)[1] if _is_ipv4(peer_address) else None
+        for prefix, cidr, device in node.underlay_subnets:
+            if value is not None and prefix_contains(prefix, (prefix[0], value, 32)):
+                return peer_address, cidr.partition("/")[0], device
+    _, cidr, device = node.underlay_subnets[0]
+    return (peers[0] if peers else OUTSIDE_ADDRESS), cidr.partition("/")[0], device
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        return parse_ip(text)[0] == 4
+    except AddressError:
+        return False
+
+
+@check("overlay-port-blocked", title="Overlay traffic blocked on arrival", severity=Severity.ERROR,
+       backends=("flannel-udp", "flannel-vxlan", "ovs", "calico", "direct-routing"))
+def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+    """The node's packet filter drops or rejects the encapsulated traffic its peers send it.
+
+    What it checks:
+        For each overlay the node runs, the packet a peer sends to it over the
+        underlay: UDP 8285 for flannel's UDP backend, the flannel.1 VXLAN port
+        (8472 unless the device says otherwise), UDP 4789 for Calico VXLAN and
+        OVS VXLAN ports, IP protocol 47 for OVS GRE ports, IP protocol 4 for
+        Calico IPIP (tunl0) and TCP 179 where BGP runs. The packet goes from a
+        peer's underlay address (an OVS tunnel's ``remote_ip`` first) to the
+        node's underlay address on the same subnet, in on that interface, in
+        state NEW. It is walked through the iptables INPUT chain and, when the
+        node has firewalld data, through the firewalld zone that applies to the
+        underlay interface. A DROP or REJECT is reported with what decided it.
+    Why it matters:
+        Encapsulated packets are addressed to the node itself, so INPUT decides
+        them before the tunnel device sees them. A CentOS/RHEL default INPUT
+        chain that ends in ``-j REJECT --reject-with icmp-host-prohibited``, or
+        a firewalld zone without the overlay's port, silently breaks every
+        pod-to-pod path between nodes while node-to-node ping and SSH work.
+    Known problems:
+        Rules with match modules the evaluator does not read (``-m set``,
+        ``-m recent``, ...) stop the evaluation and nothing is reported.
+        Filtering in raw nftables tables that neither iptables-save nor
+        firewalld shows is not read. One peer address per node is evaluated, so
+        a rule that allows only some peers is judged by that peer.
+    Example:
+        ``node1: udp/8472 (flannel.1 (flannel VXLAN)) from 10.0.1.22 to
+        10.0.1.21 in eth0 is REJECT by '-A INPUT -j REJECT --reject-with
+        icmp-host-prohibited'``.
+    Fix safety:
+        Inserting an ACCEPT for the overlay's port or protocol from the node
+        subnet before the reject is safe; it opens only that traffic and only
+        from the peers' subnet.
+    """
+    facts = cluster_facts(snapshot)
+    backends = detect_backends(snapshot)
+    for name, node in sorted(facts.nodes.items()):
+        ruleset = node.node.iptables
+        firewalld = node.node.firewalld
+        has_filter = ruleset is not None and ruleset.table("filter") is not None
+        if not has_filter and firewalld is None:
+            continue
+        traffic = overlay_traffic(node, backends.get(name, ()))
+        endpoints = _overlay_peer_address(facts, node)
+        if not traffic or endpoints is None:
+            continue
+        source, address, device = endpoints
+        local = _local_addresses(node)
+        for item in traffic:
+            packet = Packet(item.protocol, source, address, in_interface=device, sport=40000 if item.dport else None,
+                            dport=item.dport, local_addresses=local)
+            described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
+            if has_filter:
+                assert ruleset is not None
+                verdict = evaluate(ruleset, "INPUT", packet)
+                if verdict.blocks:
+                    yield Finding(
+                        check="overlay-port-blocked",
+                        severity=Severity.ERROR,
+                        nodes=(name,),
+                        summary=f"{name}: {described} is {verdict.verdict} by {_decided_by(verdict)}",
+                        evidence=(_verdict_evidence(name, verdict),),
+                    )
+                    continue
+            if firewalld is not None:
+                zone_verdict = evaluate_input(firewalld, packet)
+                if zone_verdict.blocks:
+                    yield Finding(
+                        check="overlay-port-blocked",
+                        severity=Severity.ERROR,
+                        nodes=(name,),
+                        summary=f"{name}: {described} is {zone_verdict.verdict} by firewalld {zone_verdict.reason}",
+                        evidence=(Evidence(name, "firewalld", zone_verdict.reason),),
+                    )
+
+
+@check("pod-traffic-masqueraded", title="Pod-to-pod traffic masqueraded", severity=Severity.WARNING, backends=("any",))
+def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+    """A MASQUERADE or SNAT rule rewrites the source of pod traffic bound for another node's pods.
+
+    What it checks:
+        For each path from one of the node's pods to a peer's pods (out by the
+        device of the node's route to that peer's pod subnet), the nat table's
+        POSTROUTING chain is walked for a new TCP packet from a local pod
+        address to a peer pod address. A ``MASQUERADE`` or ``SNAT`` verdict is
+        reported with the rule. When the node has firewalld data, a zone with
+        ``masquerade: yes`` that applies to the outgoing device is reported too.
+    Why it matters:
+        Pods must see each other's real addresses: network policies, service
+        endpoints and logs depend on it. Docker's own rule ``-s <bridge
+        subnet> ! -o docker0 -j MASQUERADE`` matches every packet that leaves
+        docker0 for flannel.1 or tunl0 unless an earlier ``RETURN`` (flannel's
+        ``--ip-masq`` rules) exempts the pod network, so the peer sees the
+        node's address instead of the pod's.
+    Known problems:
+        One peer per outgoing device is evaluated. Rules with match modules the
+        evaluator does not read stop the walk and nothing is reported. Paths
+        that stay on the pod bridge (OVS's br0 inside docker0) never leave by
+        another device and are not evaluated.
+    Example:
+        ``node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1)
+        is MASQUERADE by '-A POSTROUTING -s 198.51.100.0/26 ! -o docker0 -j
+        MASQUERADE'``.
+    Fix safety:
+        Inserting ``-s POD_NETWORK -d POD_NETWORK -j RETURN`` before the
+        masquerade rule is safe. Removing Docker's rule also stops masquerading
+        for traffic to the outside and needs ``--ip-masq`` on flanneld instead.
+    """
+    facts = cluster_facts(snapshot)
+    for name, node in sorted(facts.nodes.items()):
+        ruleset = node.node.iptables
+        firewalld = node.node.firewalld
+        has_nat = ruleset is not None and ruleset.table("nat") is not None
+        if not has_nat and firewalld is None:
+            continue
+        local = _local_addresses(node)
+        for path in pod_paths(facts, node):
+            packet = Packet("tcp", path.local_pod, path.peer_pod, None, path.peer_device, sport=40000, dport=80,
+                            local_addresses=local)
+            described = f"TCP {path.local_pod} -> {path.peer}'s pod {path.peer_pod} (out {path.peer_device})"
+            if has_nat:
+                assert ruleset is not None
+                verdict = evaluate(ruleset, "POSTROUTING", packet, table="nat")
+                if verdict.verdict in ("MASQUERADE", "SNAT"):
+                    yield Finding(
+                        check="pod-traffic-masqueraded",
+                        severity=Severity.WARNING,
+                        nodes=(name,),
+                        summary=f"{name}: {described} is {verdict.verdict} by {_decided_by(verdict)}",
+                        evidence=(Evidence(name, "iptables", f"-A {verdict.rule.text}" if verdict.rule else "",
+                                           verdict.rule.line if verdict.rule else None),),
+                    )
+                    continue
+            if firewalld is not None:
+                zone = masquerading_zone(firewalld, path.peer_device)
+                if zone is not None:
+                    yield Finding(
+                        check="pod-traffic-masqueraded",
+                        severity=Severity.WARNING,
+                        nodes=(name,),
+                        summary=f"{name}: {described} is masqueraded by firewalld zone {zone.name} "
+                        f"(masquerade: yes), which applies to {path.peer_device}",
+                        evidence=(Evidence(name, "firewalld", f"{zone.name}: masquerade: yes"),),
+                    )

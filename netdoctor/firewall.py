@@ -4,28 +4,36 @@ The evaluator follows ``iptables-save`` rules in order: jumps into user chains,
 ``RETURN``, ``-g`` gotos and the built-in chain's policy. It understands the
 common conditions (``-p``, ``-s``/``-d`` with negation, ``-i``/``-o`` with ``+``,
 ``-f``) and the match modules ``tcp``, ``udp``, ``icmp``, ``multiport``,
-``state``, ``conntrack``, ``addrtype`` and ``comment``. A rule whose other
-conditions all hold but which uses any other match module gives the verdict
-``UNKNOWN`` with that rule, instead of a guess.
+``state``, ``conntrack``, ``addrtype``, ``comment``, ``mark`` and ``physdev``.
+A rule whose other conditions all hold but which uses any other match module
+gives the verdict ``UNKNOWN`` with that rule, instead of a guess.
 
 Connection tracking state comes from the packet's ``ctstate`` field: ``NEW`` unless
-the caller describes a reply or an ICMP error (``RELATED``).
+the caller describes a reply or an ICMP error (``RELATED``). The packet mark
+starts at the packet's ``mark`` (0 for a packet that nothing marked yet), and a
+``-j MARK`` rule on the way changes it for the rules after it, as the kernel
+does for kube-proxy's ``KUBE-MARK-MASQ`` and ``KUBE-MARK-DROP``.
+
+The nat table is walked the same way: ``MASQUERADE``, ``SNAT``, ``DNAT``,
+``REDIRECT`` and ``NETMAP`` end the walk with that target as the verdict, and a
+built-in nat chain that ends without one gives ``ACCEPT`` (no translation).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
 from netdoctor.model.addr import AddressError, network_of, parse_ip, parse_prefix
 
 logger = logging.getLogger(__name__)
 
-#: IP protocol numbers of the names ``iptables -p`` accepts.
+#: IP protocol numbers of the names ``iptables -p`` accepts, as in netbase's ``/etc/protocols``.
+#: ``ipip`` is protocol 94 there; the IP-in-IP that Calico's tunl0 uses is 4, ``ipencap``.
 PROTOCOLS = {
-    "all": 0, "icmp": 1, "igmp": 2, "ipencap": 4, "ipip": 4, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
+    "all": 0, "icmp": 1, "igmp": 2, "ipencap": 4, "ipip": 94, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51,
     "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132, "udplite": 136,
 }
 
@@ -44,11 +52,16 @@ ICMP_TYPES: dict[str, tuple[int, int | None]] = {
 #: Targets that end the walk with that verdict.
 TERMINAL_TARGETS = frozenset({"ACCEPT", "DROP", "REJECT"})
 
+#: nat table targets that translate the packet and end the walk with that verdict.
+NAT_TARGETS = frozenset({"MASQUERADE", "SNAT", "DNAT", "REDIRECT", "NETMAP"})
+
 #: Targets that act on the packet and let it continue to the next rule.
 CONTINUING_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "AUDIT", "CLASSIFY", "TCPMSS"})
 
 #: Match modules this evaluator reads.
-_KNOWN_MODULES = frozenset({"tcp", "udp", "icmp", "multiport", "state", "conntrack", "addrtype", "comment"})
+_KNOWN_MODULES = frozenset(
+    {"tcp", "udp", "icmp", "multiport", "state", "conntrack", "addrtype", "comment", "mark", "physdev"}
+)
 
 _MAX_DEPTH = 64
 
@@ -70,6 +83,11 @@ class Packet:
     ctstate: str = "NEW"
     #: Addresses the node owns, for ``-m addrtype --dst-type LOCAL``.
     local_addresses: frozenset[str] = field(default_factory=frozenset)
+    #: The packet mark (``skb->mark``) when the walk starts.
+    mark: int = 0
+    #: Bridge ports the packet entered and leaves by, for ``-m physdev``; None when not bridged.
+    physdev_in: str | None = None
+    physdev_out: str | None = None
 
     def describe(self) -> str:
         """Render the packet for messages: ``icmp 192.0.2.1 -> 192.0.2.2 type 8 in eth0``."""
@@ -140,10 +158,16 @@ def _walk(table: IptablesTable, rules_by_chain: dict[str, list[IptablesRule]], c
             if not matched or rule.target is None:
                 continue
             target = rule.target
-            if target in TERMINAL_TARGETS:
+            if target in TERMINAL_TARGETS or target in NAT_TARGETS:
                 return Verdict(target, rule, current, rule.text)
             if target == "RETURN":
                 break
+            if target == "MARK":
+                try:
+                    packet = replace(packet, mark=_set_mark(packet.mark, rule))
+                except _Unknown as error:
+                    return Verdict("UNKNOWN", rule, current, f"unknown MARK option: {error}")
+                continue
             if target in rules_by_chain or table.chain(target) is not None:
                 if not rule.goto:
                     stack.append((current, position))
@@ -159,6 +183,34 @@ def _walk(table: IptablesTable, rules_by_chain: dict[str, list[IptablesRule]], c
     declared = table.chain(chain)
     policy = declared.policy if declared is not None and declared.policy not in (None, "-") else "ACCEPT"
     return Verdict(policy, None, chain, f"policy {policy}")
+
+
+def _set_mark(mark: int, rule: IptablesRule) -> int:
+    """Return the packet mark after a ``-j MARK`` rule, as the xt_MARK target computes it."""
+    for option in rule.target_options:
+        name = option.name.lstrip("-")
+        text = option.values[0] if option.values else ""
+        value, mask = _mark_value(text, 0xFFFFFFFF)
+        if name == "set-xmark":
+            return (mark & ~mask & 0xFFFFFFFF) ^ value
+        if name == "set-mark":
+            return (mark & ~mask & 0xFFFFFFFF) | value
+        if name == "and-mark":
+            return mark & value
+        if name == "or-mark":
+            return mark | value
+        if name == "xor-mark":
+            return mark ^ value
+    raise _Unknown(" ".join(option.name for option in rule.target_options) or "no option")
+
+
+def _mark_value(text: str, default_mask: int) -> tuple[int, int]:
+    """Parse ``VALUE[/MASK]`` (decimal or ``0x`` hexadecimal)."""
+    value_text, _, mask_text = text.partition("/")
+    try:
+        return int(value_text, 0), int(mask_text, 0) if mask_text else default_mask
+    except ValueError:
+        raise _Unknown(f"invalid mark {text!r}") from None
 
 
 def rule_matches(rule: IptablesRule, packet: Packet) -> bool:
@@ -275,12 +327,34 @@ def _option_matches(module: str, name: str, values: tuple[str, ...], packet: Pac
     if module in ("state", "conntrack") and name in ("state", "ctstate"):
         states = {state for value in values for state in value.split(",")}
         return packet.ctstate in states
+    if module == "mark" and name == "mark":
+        try:
+            value, mask = _mark_value(values[0] if values else "", 0xFFFFFFFF)
+        except _Unknown:
+            return None
+        return packet.mark & mask == value
+    if module == "physdev":
+        return _physdev_matches(name, values, packet)
     if module == "addrtype" and name in ("dst-type", "src-type"):
         address = packet.dst if name == "dst-type" else packet.src
         types = {item for value in values for item in value.split(",")}
         if types <= {"LOCAL"}:
             return address in packet.local_addresses
         return None
+    return None
+
+
+def _physdev_matches(name: str, values: tuple[str, ...], packet: Packet) -> bool | None:
+    if name == "physdev-in":
+        return _interface_matches(values[0], packet.physdev_in) if values else None
+    if name == "physdev-out":
+        return _interface_matches(values[0], packet.physdev_out) if values else None
+    if name == "physdev-is-in":
+        return packet.physdev_in is not None
+    if name == "physdev-is-out":
+        return packet.physdev_out is not None
+    if name == "physdev-is-bridged":
+        return packet.physdev_in is not None and packet.physdev_out is not None
     return None
 
 

@@ -26,7 +26,7 @@ RULES = """
 -A CHECKS -p tcp -j ACCEPT
 -A FORWARD -i br+ ! -o br+ -j SKIP
 -A FORWARD -d 198.51.100.0/24 -j ACCEPT
--A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A FORWARD -m set --match-set ALLOWED src -j ACCEPT
 -A SKIP -j LOG
 COMMIT
 """
@@ -66,7 +66,7 @@ def test_forward_policy_after_user_chain(ruleset) -> None:  # type: ignore[no-un
 
     assert result.verdict == "UNKNOWN"
     assert result.rule is not None
-    assert "-m mark" in result.reason
+    assert "-m set" in result.reason
 
 
 def test_forward_accept_before_unknown_match(ruleset) -> None:  # type: ignore[no-untyped-def]

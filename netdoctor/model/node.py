@@ -319,6 +319,17 @@ class FirewalldPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class FirewalldService:
+    """A firewalld service definition (``services/NAME.xml``) with its includes already resolved."""
+
+    name: str
+    #: Port entries such as ``8472/udp`` or ``30000-32767/tcp``.
+    ports: tuple[str, ...] = ()
+    protocols: tuple[str, ...] = ()
+    source_ports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class FirewalldState:
     """The runtime firewalld configuration of a node: zones, the default zone and policies."""
 
@@ -326,6 +337,8 @@ class FirewalldState:
     default_zone: str | None = None
     #: None when policies were not captured (firewalld older than 0.9 has none).
     policies: tuple[FirewalldPolicy, ...] | None = None
+    #: Service definitions read from the node; empty when only ``firewall-cmd`` output was captured.
+    services: tuple[FirewalldService, ...] = ()
 
     def zone(self, name: str) -> FirewalldZone | None:
         """Return the zone of that name, if captured."""
