@@ -36,8 +36,8 @@ def test_input_reject_blocks_vxlan() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(CENTOS_INPUT)), "overlay-port-blocked")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), "node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT "
-                     "by '-A INPUT -j REJECT --reject-with icmp-host-prohibited'"),
+        (("node1",), ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT "
+                     "by '-A INPUT -j REJECT --reject-with icmp-host-prohibited'")),
     ]
     assert findings[0].evidence[0].line == 11
 
@@ -62,8 +62,8 @@ def test_ovs_gre_protocol_rejected() -> None:
     findings = run(ClusterSnapshot(nodes=nodes, source="test"), "overlay-port-blocked")
 
     assert [finding.summary for finding in findings] == [
-        "node1: IP protocol 47 (GRE) (OVS port gre1) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT by "
-        "'-A INPUT -j REJECT --reject-with icmp-host-prohibited'",
+        ("node1: IP protocol 47 (GRE) (OVS port gre1) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT by "
+        "'-A INPUT -j REJECT --reject-with icmp-host-prohibited'"),
     ]
 
 
@@ -89,8 +89,8 @@ def test_firewalld_zone_without_vxlan_port() -> None:
     findings = run(flannel_cluster(2, firewalld=_public_zone()), "overlay-port-blocked")
 
     assert [finding.summary for finding in findings] == [
-        "node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT by firewalld "
-        "zone public (interface eth0): target default rejects what no service, port or rule accepts",
+        ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT by firewalld "
+        "zone public (interface eth0): target default rejects what no service, port or rule accepts"),
     ]
     assert findings[0].evidence[0].source == "firewalld"
 
@@ -124,8 +124,8 @@ def test_docker_masquerade_matches_pod_traffic() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(NAT_DOCKER)), "pod-traffic-masqueraded")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), "node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is MASQUERADE by "
-                     "'-A POSTROUTING -s 198.51.100.0/26 ! -o docker0 -j MASQUERADE'"),
+        (("node1",), ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is MASQUERADE by "
+                     "'-A POSTROUTING -s 198.51.100.0/26 ! -o docker0 -j MASQUERADE'")),
     ]
     assert findings[0].evidence[0].line == 8
 
@@ -142,8 +142,8 @@ def test_firewalld_masquerade_on_overlay_zone() -> None:
     findings = run(flannel_cluster(2, firewalld=state), "pod-traffic-masqueraded")
 
     assert [finding.summary for finding in findings] == [
-        "node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is masqueraded by firewalld zone "
-        "public (masquerade: yes), which applies to flannel.1",
+        ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is masqueraded by firewalld zone "
+        "public (masquerade: yes), which applies to flannel.1"),
     ]
 
 
@@ -154,12 +154,12 @@ def test_firewalld_forward_rejected_then_allowed_by_policy() -> None:
     allowed = run(flannel_cluster(2, firewalld=replace(_public_zone(), policies=(policy,))), "forward-policy-drop")
 
     assert [finding.summary for finding in rejected] == [
-        "node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is REJECT by "
+        ("node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is REJECT by "
         "firewalld from zone public (default zone) to zone public (default zone): no policy or intra-zone "
-        "forwarding accepts it, so firewalld rejects it",
-        "node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is REJECT by "
+        "forwarding accepts it, so firewalld rejects it"),
+        ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is REJECT by "
         "firewalld from zone public (default zone) to zone public (default zone): no policy or intra-zone "
-        "forwarding accepts it, so firewalld rejects it",
+        "forwarding accepts it, so firewalld rejects it"),
     ]
     assert allowed == []
 
@@ -168,6 +168,6 @@ def test_firewalld_icmp_block_on_input() -> None:
     findings = run(flannel_cluster(2, firewalld=_public_zone(icmp_blocks=("echo-request",))), "icmp-blocked")
 
     assert [finding.summary for finding in findings] == [
-        "node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 is REJECT by firewalld zone public (interface "
-        "eth0): icmp-block echo-request",
+        ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 is REJECT by firewalld zone public (interface "
+        "eth0): icmp-block echo-request"),
     ]

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_checks_support import calico_cluster, flannel_cluster, flannel_node, iface, iptables, routes, run
+from test_checks_support import (
+    calico_cluster,
+    flannel_cluster,
+    flannel_node,
+    iface,
+    iptables,
+    routes,
+    run,
+)
 
 from netdoctor.model import ClusterSnapshot, NodeSnapshot, Sysctls
 
@@ -40,8 +48,8 @@ def test_rp_filter_strict_two_nics_one_subnet() -> None:
     findings = run(snapshot, "rp-filter-strict")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), "node1: rp_filter = 1 on eth1 (net.ipv4.conf.all.rp_filter) but the route back to 192.0.2.0/24 "
-                     "leaves by eth0 (eth0 and eth1 share 192.0.2.0/24)"),
+        (("node1",), ("node1: rp_filter = 1 on eth1 (net.ipv4.conf.all.rp_filter) but the route back to 192.0.2.0/24 "
+                     "leaves by eth0 (eth0 and eth1 share 192.0.2.0/24)")),
     ]
     assert findings[0].evidence[0].item == "net.ipv4.conf.all.rp_filter = 1"
 
@@ -67,8 +75,8 @@ def test_rp_filter_strict_overlay_return_elsewhere() -> None:
     findings = run(ClusterSnapshot(nodes=(node1, flannel_node(2, 2)), source="test"), "rp-filter-strict")
 
     assert [finding.summary for finding in findings] == [
-        "node1: rp_filter = 1 on flannel.1 (net.ipv4.conf.all.rp_filter) but the route back to 198.51.100.64/26 "
-        "leaves by eth0 (node2's pods reach this node through flannel.1)",
+        ("node1: rp_filter = 1 on flannel.1 (net.ipv4.conf.all.rp_filter) but the route back to 198.51.100.64/26 "
+        "leaves by eth0 (node2's pods reach this node through flannel.1)"),
     ]
 
 
@@ -79,8 +87,8 @@ def test_bridge_nf_disabled_with_kube_proxy() -> None:
     findings = run(flannel_cluster(2, sysctls=sysctls, iptables=iptables(KUBE_FILTER)), "bridge-nf-disabled")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), "node1: net.bridge.bridge-nf-call-iptables = 0 while pods on docker0 depend on iptables chain "
-                     "KUBE-SERVICES"),
+        (("node1",), ("node1: net.bridge.bridge-nf-call-iptables = 0 while pods on docker0 depend on iptables chain "
+                     "KUBE-SERVICES")),
     ]
 
 
