@@ -232,7 +232,7 @@ def _against_majority(observations: list[Observation]) -> Iterator[Finding]:
             shown = ", ".join(f"{item.value} ({item.evidence.item})" for item in items)
             yield Finding(
                 "flannel-backend-mismatch", Severity.ERROR, (node,),
-                f"{node}: flannel {setting} is {shown}, but {counts[majority]} other observations say {majority}",
+                f"{node}: flannel {setting} is {shown}, but {counts[majority]} of {len(per_node)} nodes show {majority}",
                 tuple(item.evidence for item in items),
             )
 

@@ -1,0 +1,216 @@
+"""flannel-backend-mismatch, vtep-mismatch and the VXLAN binding part of overlay-interface-missing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from test_checks_support import flannel_node, pod_subnet, run, underlay_ip
+
+from netdoctor.capture.iproute import parse_bridge_fdb, parse_ip_neigh
+from netdoctor.model import ClusterSnapshot, EtcdData, Interface, KubeNode, NodeSnapshot, VxlanInfo
+
+CONFIG_KEY = "/coreos.com/network/config"
+
+
+def vtep_mac(i: int) -> str:
+    return f"0e:00:00:00:00:0{i}"
+
+
+def vtep_address(i: int) -> str:
+    return pod_subnet(i).split("/")[0]
+
+
+def vxlan_node(i: int, count: int = 3, *, vni: int = 1, port: int = 8472, local: str | None = None,
+               mac: str | None = None, fdb: dict[int, tuple[str, str]] | None = None,
+               neigh: dict[int, str] | None = None) -> NodeSnapshot:
+    """Build a flannel VXLAN node with ``ip -d`` details, FDB and neighbour entries for every peer.
+
+    ``fdb`` and ``neigh`` override the entry for one peer: ``{peer: (mac, dst)}`` and ``{peer: mac}``.
+    """
+    node = flannel_node(i, count)
+    device = Interface(f"flannel.{vni}", 3, "vxlan", "UNKNOWN", 1450, ("BROADCAST", "MULTICAST", "UP", "LOWER_UP"),
+                       mac=mac or vtep_mac(i),
+                       addresses=next(item for item in node.interfaces or () if item.name == "flannel.1").addresses,
+                       vxlan=VxlanInfo(vni, local or underlay_ip(i), None, port, "eth0", False))
+    interfaces = tuple(device if item.name == "flannel.1" else item for item in node.interfaces or ())
+    fdb_lines, neigh_lines = [], []
+    for j in range(1, count + 1):
+        if j == i:
+            continue
+        fdb_mac, dst = (fdb or {}).get(j, (vtep_mac(j), underlay_ip(j)))
+        fdb_lines.append(f"{fdb_mac} dev flannel.{vni} dst {dst} self permanent")
+        neigh_lines.append(f"{vtep_address(j)} dev flannel.{vni} lladdr {(neigh or {}).get(j, vtep_mac(j))} PERMANENT")
+    return replace(node, interfaces=interfaces, fdb=parse_bridge_fdb("\n".join(fdb_lines) + "\n", "test fdb"),
+                   neighbours=parse_ip_neigh("\n".join(neigh_lines) + "\n", "test neigh"))
+
+
+def config(backend: str = "vxlan", **extra: int) -> EtcdData:
+    return EtcdData(((CONFIG_KEY, json.dumps({"Network": "198.51.100.0/24", "Backend": {"Type": backend, **extra}})),))
+
+
+def lease_key(i: int) -> str:
+    return f"/coreos.com/network/subnets/{pod_subnet(i).replace('/', '-')}"
+
+
+def lease(i: int, public_ip: str, backend: str = "vxlan", mac: str | None = None) -> tuple[str, str]:
+    value = {"PublicIP": public_ip, "BackendType": backend, "BackendData": {"VtepMAC": mac or vtep_mac(i)}}
+    return lease_key(i), json.dumps(value)
+
+
+def cluster(*nodes: NodeSnapshot, etcd: EtcdData | None = None,
+            kube: tuple[KubeNode, ...] | None = None) -> ClusterSnapshot:
+    return ClusterSnapshot(nodes=nodes, etcd=etcd, kube_nodes=kube, source="test")
+
+
+def test_backend_vni_differs_from_config() -> None:
+    snapshot = cluster(vxlan_node(1), vxlan_node(2, vni=2), vxlan_node(3), etcd=config())
+
+    findings = run(snapshot, "flannel-backend-mismatch")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node2",), "node2: flannel VNI is 2 (flannel.2 vxlan id 2 dstport 8472), but the network config says 1"),
+    ]
+    assert findings[0].evidence[-1].item == f"{CONFIG_KEY} Backend.Type vxlan"
+
+
+def test_backend_port_differs_from_config() -> None:
+    snapshot = cluster(vxlan_node(1, port=4789), vxlan_node(2, port=4789), etcd=config(Port=4789, VNI=1))
+    assert run(snapshot, "flannel-backend-mismatch") == []
+
+    snapshot = cluster(vxlan_node(1), vxlan_node(2, port=4789), etcd=config(Port=4789, VNI=1))
+    findings = run(snapshot, "flannel-backend-mismatch")
+
+    assert [finding.summary for finding in findings] == [
+        "node1: flannel port is 8472 (flannel.1 vxlan id 1 dstport 8472), but the network config says 4789",
+    ]
+
+
+def test_backend_lease_type_differs() -> None:
+    etcd = EtcdData(config().keys + (lease(1, underlay_ip(1)), lease(2, underlay_ip(2), backend="udp")))
+    snapshot = cluster(vxlan_node(1, 2), vxlan_node(2, 2), etcd=etcd)
+
+    findings = run(snapshot, "flannel-backend-mismatch")
+
+    assert [finding.summary for finding in findings] == [
+        f"node2: flannel backend type is udp ({lease_key(2)} BackendType udp), but the network config says vxlan",
+    ]
+
+
+def test_backend_majority_without_config() -> None:
+    annotations = (("flannel.alpha.coreos.com/backend-type", "udp"),)
+    kube = (KubeNode("node3", annotations=annotations),)
+    snapshot = cluster(vxlan_node(1), vxlan_node(2), vxlan_node(3), kube=kube)
+
+    findings = run(snapshot, "flannel-backend-mismatch")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node3",), ("node3: flannel backend type is vxlan (flannel.1 vxlan id 1 dstport 8472), "
+                     "udp (flannel.alpha.coreos.com/backend-type=udp), but 3 of 3 nodes show vxlan")),
+    ]
+
+
+def test_backend_tie_reports_all_nodes() -> None:
+    snapshot = cluster(vxlan_node(1, 2), vxlan_node(2, 2, vni=7))
+
+    findings = run(snapshot, "flannel-backend-mismatch")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1", "node2"), "flannel VNI differs across nodes and no value is shared by most: node1 1; node2 7"),
+    ]
+
+
+def test_backend_silent_when_consistent() -> None:
+    etcd = EtcdData(config().keys + (lease(1, underlay_ip(1)), lease(2, underlay_ip(2))))
+    assert run(cluster(vxlan_node(1, 2), vxlan_node(2, 2), etcd=etcd), "flannel-backend-mismatch") == []
+    assert run(cluster(vxlan_node(1, 2), vxlan_node(2, 2)), "flannel-backend-mismatch") == []
+
+
+def test_vtep_fdb_points_at_old_address() -> None:
+    stale = {2: (vtep_mac(2), "192.0.2.99")}
+    snapshot = cluster(vxlan_node(1, fdb=stale), vxlan_node(2), vxlan_node(3))
+
+    findings = run(snapshot, "vtep-mismatch")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), ("node1: flannel.1 FDB entry '0e:00:00:00:00:02 dev flannel.1 dst 192.0.2.99 self permanent' for "
+                     "node2's VTEP sends to 192.0.2.99 (no captured node's address), but node2's flannel.1 local is "
+                     "192.0.2.12")),
+    ]
+
+
+def test_vtep_fdb_points_at_other_node() -> None:
+    snapshot = cluster(vxlan_node(1, fdb={2: (vtep_mac(2), underlay_ip(3))}), vxlan_node(2), vxlan_node(3))
+
+    findings = run(snapshot, "vtep-mismatch")
+
+    assert len(findings) == 1
+    assert "sends to 192.0.2.13 (node3's address)" in findings[0].summary
+
+
+def test_vtep_stale_mac_after_peer_changed() -> None:
+    old = "0e:00:00:00:00:99"
+    node1 = vxlan_node(1, fdb={2: (old, underlay_ip(2))}, neigh={2: old})
+    snapshot = cluster(node1, vxlan_node(2), vxlan_node(3))
+
+    findings = run(snapshot, "vtep-mismatch")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: flannel.1 neighbour entry '198.51.100.64 dev flannel.1 lladdr 0e:00:00:00:00:99 PERMANENT' for node2 "
+        "points at MAC 0e:00:00:00:00:99, but node2's flannel.1 has MAC 0e:00:00:00:00:02"),
+    ]
+
+
+def test_vtep_missing_fdb_for_current_mac() -> None:
+    node1 = vxlan_node(1, fdb={2: ("0e:00:00:00:00:99", underlay_ip(2))})
+    findings = run(cluster(node1, vxlan_node(2), vxlan_node(3)), "vtep-mismatch")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: flannel.1 has no FDB entry for node2's VTEP MAC 0e:00:00:00:00:02, so the neighbour entry for node2 "
+        "leads nowhere"),
+    ]
+
+
+def test_vtep_mac_from_lease_when_peer_device_lacks_it() -> None:
+    node2 = vxlan_node(2, 2)
+    interfaces = tuple(replace(item, mac=None) if item.name == "flannel.1" else item for item in node2.interfaces or ())
+    etcd = EtcdData(config().keys + (lease(2, underlay_ip(2), mac="0e:00:00:00:00:42"),))
+    snapshot = cluster(vxlan_node(1, 2), replace(node2, interfaces=interfaces), etcd=etcd)
+
+    findings = run(snapshot, "vtep-mismatch")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: flannel.1 neighbour entry '198.51.100.64 dev flannel.1 lladdr 0e:00:00:00:00:02 PERMANENT' for node2 "
+        f"points at MAC 0e:00:00:00:00:02, but lease {lease_key(2)} has MAC 0e:00:00:00:00:42"),
+    ]
+
+
+def test_vtep_silent_when_healthy() -> None:
+    assert run(cluster(vxlan_node(1), vxlan_node(2), vxlan_node(3)), "vtep-mismatch") == []
+    assert run(cluster(vxlan_node(1, 2), replace(vxlan_node(2, 2), fdb=None, neighbours=None)), "vtep-mismatch") == []
+
+
+def test_vxlan_bound_to_other_than_public_ip() -> None:
+    etcd = EtcdData(config().keys + (lease(1, underlay_ip(1)), lease(2, underlay_ip(2))))
+    snapshot = cluster(vxlan_node(1, 2, local="192.0.2.99"), vxlan_node(2, 2), etcd=etcd)
+
+    findings = run(snapshot, "overlay-interface-missing")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), (f"node1: flannel.1 is bound to local 192.0.2.99, but its lease {lease_key(1)} has PublicIP "
+                     "192.0.2.11")),
+    ]
+
+
+def test_vxlan_bound_to_address_node_lacks() -> None:
+    findings = run(cluster(vxlan_node(1, 2, local="192.0.2.99"), vxlan_node(2, 2)), "overlay-interface-missing")
+
+    assert [finding.summary for finding in findings] == [
+        "node1: flannel.1 is bound to local 192.0.2.99, an address the node does not hold",
+    ]
+
+
+def test_vxlan_binding_silent_when_right() -> None:
+    etcd = EtcdData(config().keys + (lease(1, underlay_ip(1)), lease(2, underlay_ip(2))))
+
+    assert run(cluster(vxlan_node(1, 2), vxlan_node(2, 2), etcd=etcd), "overlay-interface-missing") == []
