@@ -60,10 +60,23 @@ def test_down_after_crash_without_pids(base: Path) -> None:
 
 def test_down_without_state_file(base: Path) -> None:
     name = f"ts{_RUN}"
-    up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
     (base / name / STATE_FILE).unlink()
     down(name, base / name)
+    assert not pid_alive(state.pids["etcd"])
     assert list_netns(f"nd-{name}-") == []
+    assert not (base / name).exists()
+
+
+def test_down_without_state_or_pid_files(base: Path) -> None:
+    name = f"tp{_RUN}"
+    # etcd runs outside the lab's namespaces, so only its command line still leads to it.
+    state = up(name, "flannel-vxlan", nodes=2, pods_per_node=1, state_dir=base / name)
+    (base / name / STATE_FILE).unlink()
+    for pid_file in (base / name).rglob("*.pid"):
+        pid_file.unlink()
+    down(name, base / name)
+    assert not any(pid_alive(pid) for pid in state.pids.values())
     assert not (base / name).exists()
 
 

@@ -120,8 +120,34 @@ def kill_daemons(state: LabState) -> None:
     state.pids.clear()
 
 
-def teardown(state: LabState) -> None:
-    """Kill the lab's daemons, delete its namespaces and remove its state directory."""
+def processes_using(state_dir: Path) -> list[int]:
+    """Return the PIDs whose command line names a path inside ``state_dir``.
+
+    Every daemon the lab starts gets its config, data or socket path under the
+    state directory on its command line, so this finds them even when the state
+    file and the PID files are gone.
+    """
+    root = str(state_dir.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        # Options such as --data-dir=PATH or --remote=punix:PATH carry the path after a prefix.
+        if any(argument == root or root + "/" in argument for argument in arguments):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def teardown(state: LabState) -> list[str]:
+    """Kill the lab's daemons, delete its namespaces and remove its state directory.
+
+    Return the processes killed that the state file did not name.
+    """
+    extra: list[str] = []
     kill_daemons(state)
     for pid_file in state.state_dir.rglob("*.pid"):
         # A daemon that wrote its PID file before the state was saved, in a crash during up.
@@ -130,9 +156,16 @@ def teardown(state: LabState) -> None:
         except (OSError, ValueError):
             continue
         if pid_alive(pid):
+            extra.append(f"process {_process_name(pid)} ({pid}) from {pid_file.name}")
             kill_pid(pid)
+    for pid in processes_using(state.state_dir):
+        # A daemon the state and PID files no longer name, found by its command line.
+        logger.warning("lab %s: killing PID %d, which still uses %s", state.name, pid, state.state_dir)
+        extra.append(f"process {_process_name(pid)} ({pid}) using the state directory")
+        kill_pid(pid)
     delete_netns(list_netns(namespace_prefix(state.name)))
     shutil.rmtree(state.state_dir, ignore_errors=True)
+    return extra
 
 
 def down(name: str = "lab", state_dir: Path | None = None) -> list[str]:
@@ -148,7 +181,7 @@ def down(name: str = "lab", state_dir: Path | None = None) -> list[str]:
         state = LabState(plan=LabPlan(name, "", "", (), "", ""), state_dir=state_dir)
     namespaces = list_netns(namespace_prefix(name))
     removed += [f"namespace {namespace}" for namespace in namespaces]
-    teardown(state)
+    removed[:0] = teardown(state)
     if state_dir.exists():
         raise LabError(f"could not remove {state_dir}; remove it by hand")
     removed.append(f"directory {state_dir}")
