@@ -14,7 +14,6 @@ import nslib
 import pytest
 import tui_support
 from textual.widgets import Static
-from textual.worker import WorkerFailed
 
 from netdoctor.mesh import PathStatus
 from netdoctor.model import ClusterSnapshot
@@ -33,6 +32,7 @@ def _text(parent: Any, selector: str) -> str:
 
 
 async def _loaded(app: NetdoctorApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.pause()
     await app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -259,9 +259,11 @@ async def test_unreadable_source_reports_error(tmp_path: Path) -> None:
     app = NetdoctorApp(SnapshotSource(snapshot=tmp_path / "missing.json"))
 
     async with app.run_test(size=(120, 40)) as pilot:
-        with pytest.raises(WorkerFailed):
-            await app.workers.wait_for_complete()
-        await pilot.pause()
+        for _ in range(50):
+            status = _text(app, "#refresh-label")
+            if not status.startswith("loading"):
+                break
+            await pilot.pause(0.1)
 
         status = _text(app, "#refresh-label")
         assert "missing.json not found" in status

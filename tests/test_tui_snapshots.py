@@ -27,6 +27,7 @@ class _SnapshotApp(NetdoctorApp):
 
 
 async def _wait(pilot: Any) -> None:
+    await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -8,7 +8,15 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from netdoctor.model import ClusterSnapshot, Finding, Interface, NodeSnapshot, Route, RouteTable, Severity
+from netdoctor.model import (
+    ClusterSnapshot,
+    Finding,
+    Interface,
+    NodeSnapshot,
+    Route,
+    RouteTable,
+    Severity,
+)
 from netdoctor.model.addr import AF_INET
 from netdoctor.model.node import Address, FlannelSubnetEnv
 

@@ -134,7 +134,9 @@ class NetdoctorApp(App[None]):
     def on_mount(self) -> None:
         self.sub_title = self.source.describe()
         self.query_one(FindingsTable).focus()
-        self.action_refresh()
+        # The first load starts after the first paint: a CPU-bound load in the worker
+        # thread holds the GIL for long stretches and would delay the paint.
+        self.call_after_refresh(self.action_refresh)
         if self.refresh_interval:
             self.set_interval(self.refresh_interval, self.action_refresh, name="auto-refresh")
 

@@ -37,7 +37,7 @@ _HEADER_CURSOR = Style(bold=True, color="cyan")
 
 
 class MeshView(ScrollView, can_focus=True):
-    """Rows are source nodes, columns are target nodes; each cell says whether a path to the target's pods exists."""
+    """Rows are source nodes, columns are target nodes; each cell shows whether a path to the target's pods exists."""
 
     DEFAULT_CSS = """
     MeshView {
