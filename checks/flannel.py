@@ -142,7 +142,7 @@ def flannel_backend_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         For every node that shows flannel data, the backend type, VXLAN VNI
         and UDP port as its devices show them (``flannel.N`` with ``vxlan id
         VNI dstport PORT`` from ``ip -d addr``, ``flannel0`` for UDP), as its
-        etcd lease's ``BackendType`` says, and as its node annotations
+        etcd lease's ``BackendType`` records, and as its node annotations
         (``flannel.alpha.coreos.com/backend-type`` and ``backend-data``) say.
         With the network config in etcd, each value must match its
         ``Backend`` (VNI 1 and port 8472 when the config leaves them out).
@@ -229,17 +229,17 @@ def _against_majority(observations: list[Observation]) -> Iterator[Finding]:
             if values == {majority}:
                 continue
             items = [item for item in observations if item.node == node and item.setting == setting]
-            shown = ", ".join(f"{item.value} ({item.evidence.item})" for item in items)
+            values_text = ", ".join(f"{item.value} ({item.evidence.item})" for item in items)
             yield Finding(
                 "flannel-backend-mismatch", Severity.ERROR, (node,),
-                f"{node}: flannel {setting} is {shown}, but {counts[majority]} of {len(per_node)} nodes show {majority}",
+                f"{node}: flannel {setting} is {values_text}, but {counts[majority]} of {len(per_node)} nodes show {majority}",
                 tuple(item.evidence for item in items),
             )
 
 
 @dataclass(frozen=True, slots=True)
 class Vtep:
-    """What a peer's VTEP is: its overlay address, VTEP MAC and underlay IP, each with its source."""
+    """A peer's VTEP: its overlay address, VTEP MAC and underlay IP, each with its source."""
 
     node: str
     overlay_address: int | None
@@ -310,7 +310,7 @@ def vtep_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         missing FDB entry for the peer's MAC when the neighbour entry exists.
     Why it matters:
         flannel.1 runs with ``nolearning``, so the kernel sends a peer's
-        traffic exactly where these entries say. After a peer's IP or VTEP MAC
+        traffic exactly where these entries point. After a peer's IP or VTEP MAC
         changes (a re-created node, a restarted flanneld without a fixed MAC)
         stale entries send the packets to an old address or MAC and they are
         lost, while every route still looks right.

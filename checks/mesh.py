@@ -13,8 +13,8 @@ from netdoctor.model.addr import AF_INET, AddressError, parse_ip
 
 logger = logging.getLogger(__name__)
 
-#: How many missing peers a summary names before it says how many more there are;
-#: the evidence always lists all of them.
+#: The maximum number of missing peers a summary names before it counts the rest;
+#: the evidence lists all of them.
 SUMMARY_PEERS = 10
 
 
@@ -77,10 +77,11 @@ def tunnel_mesh_incomplete(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         The nodes whose OVS configuration was captured and that have at least
         one OVS bridge form the mesh, when any of them has a tunnel port (gre,
         vxlan, geneve, stt). Each needs one tunnel port whose ``remote_ip`` is
-        an address of each other member, N x (N-1) in all. Reported per node:
-        the peers it has no tunnel to (naming whether the peer has one back,
-        which makes the mesh asymmetric), tunnels to an address that is no
-        captured node's or is the node's own, and several tunnels to one peer.
+        an address of each other member, N x (N-1) in all. Each node is
+        reported for the peers it has no tunnel to, naming those that have a
+        tunnel back (an asymmetric mesh). Tunnels to an address that is no
+        captured node's or is the node's own, and several tunnels to one peer,
+        are reported too.
     Why it matters:
         Pods behind a missing tunnel cannot reach each other, while every
         other pair works, so the fault looks intermittent. A tunnel to a
@@ -141,10 +142,10 @@ def _judge_ports(name: str, ports: list[TunnelPort], owners: dict[int, str]) -> 
         except AddressError:
             owner = None
         if owner is None or owner == name:
-            what = "the node's own address" if owner == name else "no captured node's address"
+            target = "the node's own address" if owner == name else "no captured node's address"
             findings.append(Finding(
                 "tunnel-mesh-incomplete", Severity.ERROR, (name,),
-                f"{name}: OVS tunnel {port.name} goes to {port.remote_ip}, {what}",
+                f"{name}: OVS tunnel {port.name} goes to {port.remote_ip}, {target}",
                 (Evidence(name, "ovs", port.describe()),),
             ))
             continue
@@ -163,10 +164,10 @@ def _judge_ports(name: str, ports: list[TunnelPort], owners: dict[int, str]) -> 
 def _missing_finding(name: str, missing: list[str], reached: dict[str, set[str]],
                      addresses: dict[str, str]) -> Finding:
     one_way = [peer for peer in missing if name in reached.get(peer, set())]
-    shown = ", ".join(f"{peer} ({addresses[peer]})" for peer in missing[:SUMMARY_PEERS])
+    named = ", ".join(f"{peer} ({addresses[peer]})" for peer in missing[:SUMMARY_PEERS])
     if len(missing) > SUMMARY_PEERS:
-        shown += f" and {len(missing) - SUMMARY_PEERS} more"
-    summary = f"{name}: no OVS tunnel to {shown}"
+        named += f" and {len(missing) - SUMMARY_PEERS} more"
+    summary = f"{name}: no OVS tunnel to {named}"
     if len(one_way) == len(missing) == 1:
         summary += f", although {one_way[0]} has one to {name}"
     elif one_way:

@@ -140,7 +140,7 @@ def blackhole_route(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 
 class PodSubnetIndex:
-    """Finds which node's pod subnet holds an address, by one dict lookup per prefix length."""
+    """An index of every node's pod subnets that finds the node of an address with one dict lookup per prefix length."""
 
     def __init__(self, nodes: dict[str, NodeFacts]) -> None:
         self._by_length: dict[int, dict[int, str]] = {}
@@ -152,7 +152,7 @@ class PodSubnetIndex:
         self._lengths = sorted(self._by_length, reverse=True)
 
     def owner(self, address: int) -> str | None:
-        """Return the node whose most specific pod subnet holds an IPv4 address, if any."""
+        """Return the node whose most specific pod subnet contains an IPv4 address, if any."""
         for length in self._lengths:
             owner = self._by_length[length].get(network_of(AF_INET, address, length))
             if owner is not None:
@@ -188,13 +188,13 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
     What it checks:
         For each peer pod subnet (flannel subnet, pod bridge, Calico block),
-        the route the kernel uses for it when that route is exactly for the
-        subnet (aggregates such as OVS's ``172.16.0.0/16 dev docker0`` or
-        flannel UDP's ``/16`` are by design): a gateway that is another
-        node's underlay address or lies in another node's pod subnet (or in
-        this node's own), a gateway on a ``flannel.N`` device outside the
-        peer's subnet, or no gateway and this node's own pod bridge as the
-        device. For each of the node's own pod bridges, the route the kernel
+        the route the kernel uses for it is judged when that route is exactly
+        for the subnet. Aggregates such as OVS's ``172.16.0.0/16 dev docker0``
+        or flannel UDP's ``/16`` are by design and not judged. Reported are a
+        gateway that is another node's underlay address or lies in another
+        node's pod subnet (or in this node's own), a gateway on a
+        ``flannel.N`` device outside the peer's subnet, and a route without a
+        gateway onto this node's own pod bridge. For each of the node's own pod bridges, the route the kernel
         uses for the bridge subnet must leave through that bridge, not through
         an overlay device or a gateway.
     Why it matters:

@@ -100,10 +100,10 @@ def test_live_stale_fdb_and_neighbour(tmp_path: Path) -> None:
         found = _summaries(snapshot)
 
     assert found["vtep-mismatch"] == [
-        f"node1: flannel.1 FDB entry '{vtep_mac(2)} dev flannel.1 dst 192.168.100.42 self permanent' for node2's VTEP "
-        "sends to 192.168.100.42 (no captured node's address), but node2's flannel.1 local is 192.168.100.12",
-        "node3: flannel.1 neighbour entry '10.244.1.0 dev flannel.1 lladdr 8e:2c:51:7d:99:b3 PERMANENT' for node1 "
-        f"points at MAC 8e:2c:51:7d:99:b3, but node1's flannel.1 has MAC {vtep_mac(1)}",
+        (f"node1: flannel.1 FDB entry '{vtep_mac(2)} dev flannel.1 dst 192.168.100.42 self permanent' for node2's VTEP "
+        "sends to 192.168.100.42 (no captured node's address), but node2's flannel.1 local is 192.168.100.12"),
+        ("node3: flannel.1 neighbour entry '10.244.1.0 dev flannel.1 lladdr 8e:2c:51:7d:99:b3 PERMANENT' for node1 "
+        f"points at MAC 8e:2c:51:7d:99:b3, but node1's flannel.1 has MAC {vtep_mac(1)}"),
     ]
 
 
@@ -129,8 +129,8 @@ def test_live_vni_differs_and_wrong_nexthop(tmp_path: Path) -> None:
         "node2: flannel VNI is 7 (flannel.7 vxlan id 7 dstport 8472), but 2 of 3 nodes show 1",
     ]
     assert found["route-wrong-nexthop"] == [
-        "node1: 10.244.3.0/24 via 10.244.2.0 dev flannel.1 onlink sends node3's FLANNEL_SUBNET 10.244.3.0/24 to "
-        "node2's pod address 10.244.2.0 instead of node3",
+        ("node1: 10.244.3.0/24 via 10.244.2.0 dev flannel.1 onlink sends node3's FLANNEL_SUBNET 10.244.3.0/24 to "
+        "node2's pod address 10.244.2.0 instead of node3"),
     ]
 
 
