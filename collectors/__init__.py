@@ -5,4 +5,4 @@ gap instead of raising when its source is missing, unreadable or slow.
 ``COLLECTORS`` lists the modules in the order they run.
 """
 
-COLLECTORS: tuple[str, ...] = ("netlink", "iptables", "sysctl", "files", "ovs", "bgp")
+COLLECTORS: tuple[str, ...] = ("netlink", "iptables", "sysctl", "files", "ovs", "bgp", "firewalld")
