@@ -59,16 +59,13 @@ def _read_bird(target: Target, part: Part) -> list[BgpSession] | None:
     client = next(
         (program for program in ("birdcl", "birdc") if target.which(program) is not None), None
     )
-    if client is None:
-        part.gap(target, "bgp:bird", "BIRD is not installed (no birdc or birdcl)")
-        return None
     socket = _first_existing(target, BIRD_SOCKETS)
     if socket is None:
-        part.gap(
-            target,
-            "bgp:bird",
-            f"BIRD is not running: no control socket at {target.path(BIRD_SOCKETS[0])}",
-        )
+        # BGP daemons are optional: a node where BIRD does not run has no gap for it.
+        part.meta["bird"] = f"not running (no control socket at {target.path(BIRD_SOCKETS[0])})"
+        return None
+    if client is None:
+        part.gap(target, "bgp:bird", f"BIRD runs ({socket}) but neither birdc nor birdcl is installed here")
         return None
 
     argv = [client, "-s", str(socket), "show", "protocols"]
@@ -85,16 +82,12 @@ def _read_bird(target: Target, part: Part) -> list[BgpSession] | None:
 
 
 def _read_frr(target: Target, part: Part) -> list[BgpSession] | None:
-    if target.which("vtysh") is None:
-        part.gap(target, "bgp:frr", "FRR is not installed (no vtysh)")
-        return None
     directory = _first_existing(target, FRR_SOCKET_DIRS, "bgpd.vty")
     if directory is None:
-        part.gap(
-            target,
-            "bgp:frr",
-            f"FRR bgpd is not running: no bgpd.vty in {target.path(FRR_SOCKET_DIRS[0])}",
-        )
+        part.meta["frr"] = f"not running (no bgpd.vty in {target.path(FRR_SOCKET_DIRS[0])})"
+        return None
+    if target.which("vtysh") is None:
+        part.gap(target, "bgp:frr", f"FRR bgpd runs ({directory}) but vtysh is not installed here")
         return None
 
     argv = ["vtysh", "--vty_socket", str(directory), "-c", "show bgp summary json"]

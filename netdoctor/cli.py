@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -55,11 +55,66 @@ def source_options(function: F) -> F:
     return function
 
 
-def _load_snapshot(netns: str | None, snapshot_file: Path | None, bundle: Path | None) -> Any:
+def live_options(function: F) -> F:
+    """Add the options of live sources: a practice lab, and where etcd is."""
+    options = [
+        click.option("--lab", "lab_name", metavar="NAME", help="Collect from the nodes of a lab built by 'netdoctor lab up'."),
+        click.option(
+            "--lab-state-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="The lab's state directory [default: $NETDOCTOR_LAB_ROOT/NAME or /run/netdoctor/lab/NAME].",
+        ),
+        click.option(
+            "--etcd-endpoints",
+            metavar="URL[,URL...]",
+            help="Read flannel's keys from these etcd client URLs [default: $ETCDCTL_ENDPOINTS; a lab's own etcd].",
+        ),
+        click.option("--etcd-prefix", default="/coreos.com/network", show_default=True, help="flannel's etcd key prefix."),
+        click.option(
+            "--etcd-api",
+            type=click.Choice(["v2", "v3", "auto"]),
+            default="auto",
+            show_default=True,
+            help="Which etcd keyspace to read; auto reads both, which etcd keeps apart.",
+        ),
+        click.option("--etcd-cacert", type=click.Path(dir_okay=False), help="CA certificate that signed etcd's server certificate."),
+        click.option("--etcd-cert", type=click.Path(dir_okay=False), help="Client certificate for etcd."),
+        click.option("--etcd-key", type=click.Path(dir_okay=False), help="Client key for etcd."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _etcd_options(settings: dict[str, Any]) -> Any:
+    from netdoctor.sources import EtcdOptions
+
+    return EtcdOptions.from_environment(
+        settings.pop("etcd_endpoints"),
+        prefix=settings.pop("etcd_prefix"),
+        api=settings.pop("etcd_api"),
+        ca_cert=settings.pop("etcd_cacert"),
+        cert=settings.pop("etcd_cert"),
+        key=settings.pop("etcd_key"),
+    )
+
+
+def _load_snapshot(
+    netns: str | None, snapshot_file: Path | None, bundle: Path | None, live: dict[str, Any] | None = None
+) -> Any:
     from netdoctor.sources import SourceError, snapshot_from_options
 
+    live = dict(live or {})
     try:
-        return snapshot_from_options(netns=netns, snapshot=snapshot_file, bundle=bundle)
+        etcd = _etcd_options(live) if live else None
+        return snapshot_from_options(
+            netns=netns,
+            snapshot=snapshot_file,
+            bundle=bundle,
+            lab=live.get("lab_name"),
+            lab_state_dir=live.get("lab_state_dir"),
+            etcd=etcd,
+        )
     except SourceError as error:
         # Messages from other libraries (tarfile, for one) can span lines; the error stays one line.
         raise InputError(" ".join(str(error).split())) from None
@@ -72,7 +127,7 @@ class LazyGroup(click.Group):
     the TUI, so those commands are named here as ``module:attribute``.
     """
 
-    lazy_commands = {
+    lazy_commands: ClassVar[dict[str, str]] = {
         "fix": "netdoctor.fix_cli:fix",
         "runbook": "netdoctor.fix_cli:runbook",
         "lab": "netdoctor.lab.cli:lab",
@@ -136,6 +191,7 @@ def main(
 
 @main.command()
 @source_options
+@live_options
 @click.option("--json", "as_json", is_flag=True, help="Print the netdoctor.check/1 JSON report.")
 @click.option(
     "--fail-on",
@@ -145,6 +201,11 @@ def main(
     help="Exit 1 when a finding has this severity or a higher one.",
 )
 @click.option("--check", "check_ids", multiple=True, metavar="ID", help="Run only this check (repeatable).")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 2 after the report when any source was not collected or did not parse (any gap).",
+)
 def check(
     netns: str | None,
     snapshot_file: Path | None,
@@ -152,6 +213,8 @@ def check(
     as_json: bool,
     fail_on: str,
     check_ids: tuple[str, ...],
+    strict: bool,
+    **live: Any,
 ) -> None:
     """Collect or load a snapshot, run the checks and report the findings."""
     from netdoctor.engine import UnknownCheckError, load_checks, run_checks
@@ -166,7 +229,7 @@ def check(
 
     from netdoctor.fix import attach_fixes
 
-    snapshot = _load_snapshot(netns, snapshot_file, bundle)
+    snapshot = _load_snapshot(netns, snapshot_file, bundle, live)
     report = attach_fixes(run_checks(snapshot, specs))
 
     if as_json:
@@ -176,11 +239,15 @@ def check(
 
         render_human(report, make_console())
 
+    if strict and report.gaps:
+        click.echo(f"Error: --strict: the input is incomplete ({len(report.gaps)} gap(s) listed above)", err=True)
+        sys.exit(2)
     sys.exit(exit_code(report, Severity.parse(fail_on)))
 
 
 @main.command()
 @source_options
+@live_options
 @click.option(
     "-o",
     "--output",
@@ -188,11 +255,11 @@ def check(
     required=True,
     help="Write the snapshot JSON to this file ('-' for stdout).",
 )
-def collect(netns: str | None, snapshot_file: Path | None, bundle: Path | None, output: Path) -> None:
+def collect(netns: str | None, snapshot_file: Path | None, bundle: Path | None, output: Path, **live: Any) -> None:
     """Collect a snapshot and write it as JSON, for 'netdoctor check --snapshot'."""
     from netdoctor.model.serialize import dumps_snapshot
 
-    snapshot = _load_snapshot(netns, snapshot_file, bundle)
+    snapshot = _load_snapshot(netns, snapshot_file, bundle, live)
     text = dumps_snapshot(snapshot)
     if str(output) == "-":
         click.echo(text)

@@ -1,8 +1,9 @@
 """Turn the command line's source options into a :class:`ClusterSnapshot`.
 
 A snapshot comes from exactly one source: the local node (the default), a list
-of network namespaces that each stand for a node, a snapshot JSON file written
-by ``netdoctor collect``, or a support bundle. Every input error is raised as
+of network namespaces that each stand for a node, a practice lab, a snapshot
+JSON file written by ``netdoctor collect``, or a support bundle. Live sources
+can add etcd's keys read from the endpoints that :class:`EtcdOptions` names. Every input error is raised as
 :class:`SourceError`, whose one-line message names the value and what to do.
 """
 
@@ -13,6 +14,7 @@ import logging
 import os
 import re
 import socket
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from netdoctor.capture import ParseError
@@ -117,18 +119,96 @@ def load_bundle_path(path: Path) -> ClusterSnapshot:
     return snapshot
 
 
+@dataclass(frozen=True)
+class EtcdOptions:
+    """Where and how to read etcd's keys for a live source (the ``--etcd-*`` options)."""
+
+    endpoints: tuple[str, ...] = ()
+    prefix: str = "/coreos.com/network"
+    #: ``v2``, ``v3`` or ``auto`` (both keyspaces, which etcd keeps apart).
+    api: str = "auto"
+    ca_cert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @classmethod
+    def from_environment(
+        cls,
+        endpoints: str | None,
+        prefix: str = "/coreos.com/network",
+        api: str = "auto",
+        ca_cert: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+    ) -> EtcdOptions:
+        """Build options from ``--etcd-endpoints`` or, when it is not given, ``ETCDCTL_ENDPOINTS``."""
+        text = endpoints if endpoints is not None else os.environ.get("ETCDCTL_ENDPOINTS", "")
+        listed = tuple(item.strip() for item in text.split(",") if item.strip())
+        return cls(listed, prefix, api, ca_cert, cert, key)
+
+
+def add_etcd(snapshot: ClusterSnapshot, options: EtcdOptions) -> ClusterSnapshot:
+    """Read etcd's keys into the snapshot; an unreachable etcd becomes a gap."""
+    if not options.endpoints:
+        return snapshot
+    from netdoctor.collectors.etcd import collect_etcd
+
+    api = "both" if options.api == "auto" else options.api
+    try:
+        etcd, gaps = collect_etcd(
+            list(options.endpoints), options.prefix, api, options.ca_cert, options.cert, options.key
+        )
+    except ValueError as error:
+        raise SourceError(str(error)) from None
+    return replace(snapshot, etcd=etcd, gaps=snapshot.gaps + tuple(gaps))
+
+
+def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapshot, str | None]:
+    """Collect every node of a running practice lab; return the snapshot and the lab's etcd URL."""
+    from netdoctor.collect import collect_cluster
+    from netdoctor.lab.state import LabError
+    from netdoctor.lab.targets import lab_source
+
+    if os.geteuid() != 0:
+        raise SourceError("--lab needs root to enter the lab's network namespaces; run netdoctor as root")
+    try:
+        lab = lab_source(name, state_dir)
+    except LabError as error:
+        raise SourceError(str(error)) from None
+    return collect_cluster(lab.targets, f"lab:{lab.name}"), lab.etcd_endpoint
+
+
 def snapshot_from_options(
-    netns: str | None = None, snapshot: Path | None = None, bundle: Path | None = None
+    netns: str | None = None,
+    snapshot: Path | None = None,
+    bundle: Path | None = None,
+    lab: str | None = None,
+    lab_state_dir: Path | None = None,
+    etcd: EtcdOptions | None = None,
 ) -> ClusterSnapshot:
-    """Build the snapshot that the source options select; the local node when none is given."""
-    given = [option for option, value in (("--netns", netns), ("--snapshot", snapshot), ("--bundle", bundle)) if value]
+    """Build the snapshot that the source options select; the local node when none is given.
+
+    etcd options apply to live sources only. A lab reads its own etcd unless
+    ``--etcd-endpoints`` names another.
+    """
+    choices = (("--netns", netns), ("--lab", lab or lab_state_dir), ("--snapshot", snapshot), ("--bundle", bundle))
+    given = [option for option, value in choices if value]
     if len(given) > 1:
         raise SourceError(f"{' and '.join(given)} cannot be combined; choose one source")
 
-    if netns is not None:
-        return collect_netns(parse_netns_list(netns))
+    etcd = etcd or EtcdOptions()
+    if etcd.endpoints and (snapshot is not None or bundle is not None):
+        raise SourceError("--etcd-endpoints applies to live sources; a snapshot or bundle carries its own etcd keys")
+
     if snapshot is not None:
         return load_snapshot_file(snapshot)
     if bundle is not None:
         return load_bundle_path(bundle)
-    return collect_local()
+    if lab is not None or lab_state_dir is not None:
+        collected, lab_endpoint = collect_lab(lab or "lab", lab_state_dir)
+        if not etcd.endpoints and lab_endpoint:
+            etcd = replace(etcd, endpoints=(lab_endpoint,))
+        return add_etcd(collected, etcd)
+    if netns is not None:
+        return add_etcd(collect_netns(parse_netns_list(netns)), etcd)
+    return add_etcd(collect_local(), etcd)

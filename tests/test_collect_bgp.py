@@ -83,13 +83,12 @@ def test_bird_sessions_collected(tmp_path):
     assert "bgp:bird" not in sources
 
 
-def test_nothing_running_gives_plain_gaps(tmp_path):
+def test_nothing_running_means_no_gap(tmp_path):
     part = bgp.collect(Target(name="n1", root=tmp_path))
     assert "bgp" not in part.values
-    reasons = {gap.source: gap.reason for gap in part.gaps}
-    assert set(reasons) == {"bgp:bird", "bgp:frr"}
-    assert "not running" in reasons["bgp:bird"] or "not installed" in reasons["bgp:bird"]
-    assert "not running" in reasons["bgp:frr"] or "not installed" in reasons["bgp:frr"]
+    assert part.gaps == []
+    assert part.meta["bird"].startswith("not running (no control socket at ")
+    assert part.meta["frr"].startswith("not running (no bgpd.vty in ")
 
 
 @needs_bird
