@@ -51,6 +51,16 @@ class Finding:
     evidence: tuple[Evidence, ...] = ()
     #: Ids of the fixers that address this finding.
     fixes: tuple[str, ...] = ()
+    #: The finding's facts as ``(key, value)`` text pairs, sorted by key: the device, chain,
+    #: prefix or MTU a fixer needs. Fixers read these, never the wording of ``summary``.
+    details: tuple[tuple[str, str], ...] = ()
+
+    def detail(self, key: str) -> str | None:
+        """Return one fact of the finding, such as ``chain`` or ``prefix``, or None if it is not set."""
+        for name, value in self.details:
+            if name == key:
+                return value
+        return None
 
     def sort_key(self) -> tuple[int, str, tuple[str, ...], str]:
         """Order findings by severity (worst first), then check id, nodes and summary."""
