@@ -6,7 +6,10 @@ commands inherit. When ``firewall-cmd --state`` does not print ``running``,
 the permanent configuration is read instead: each zone, policy and service
 file under ``<root>/etc/firewalld`` replaces the file of the same name under
 ``<root>/usr/lib/firewalld``, and ``firewalld.conf`` names the default zone.
-A node without either folder has no firewalld, which is not a gap.
+The XML is read only for a target whose root is a directory standing for the
+node (a lab node or a copied node image), never for ``/``: on a live host the
+files of a firewalld that does not run filter nothing, and reading them would
+report blocks that do not exist. A node without firewalld is not a gap.
 
 Service definitions of the services the zones and policies name are read from
 the same folders in both cases, so that the evaluation resolves their ports.
@@ -45,10 +48,11 @@ def collect(target: Target) -> Part:
     """Read firewalld's runtime state if it runs, else its permanent XML configuration."""
     part = Part()
     installed = [directory for directory in CONFIG_DIRS if target.path(directory).is_dir()]
+    offline_root = target.root.resolve() != Path("/")
     if target.which("firewall-cmd") is not None and _running(target):
         state = _collect_running(target, part)
         origin = "firewall-cmd"
-    elif installed:
+    elif installed and offline_root:
         try:
             state = _read_xml(target)
         except (ElementTree.ParseError, OSError) as error:
@@ -56,7 +60,7 @@ def collect(target: Target) -> Part:
             return part
         origin = " over ".join(str(target.path(directory)) for directory in reversed(installed))
     else:
-        logger.debug("%s: firewalld is neither running nor configured", target.name)
+        logger.debug("%s: firewalld is not running and no node root with its files was given", target.name)
         return part
     if state is None:
         return part
@@ -148,7 +152,9 @@ def _ports(root: ElementTree.Element, tag: str) -> tuple[str, ...]:
 
 def _zone_from_xml(name: str, root: ElementTree.Element, default: bool) -> FirewalldZone:
     interfaces = _names(root, "interface")
-    sources = tuple(element.get("address") or element.get("ipset", "") for element in root.findall("source"))
+    sources = tuple(
+        element.get("address") or f"ipset:{element.get('ipset', '')}" for element in root.findall("source")
+    )
     return FirewalldZone(
         name=name,
         active=bool(interfaces or sources),

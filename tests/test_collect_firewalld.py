@@ -95,3 +95,12 @@ def test_broken_zone_file_is_a_gap(root: Path) -> None:
     assert part.values == {}
     assert part.gaps[0].source == "firewalld"
     assert "cannot read the firewalld XML configuration" in part.gaps[0].reason
+
+
+
+def test_host_root_without_running_firewalld_is_skipped() -> None:
+    # The host's own /etc/firewalld filters nothing while firewalld is not running.
+    part = firewalld.collect(OfflineRoot(name="host", root=Path("/")))
+
+    assert part.values == {}
+    assert part.gaps == []
