@@ -6,10 +6,10 @@ commands inherit. When ``firewall-cmd --state`` does not print ``running``,
 the permanent configuration is read instead: each zone, policy and service
 file under ``<root>/etc/firewalld`` replaces the file of the same name under
 ``<root>/usr/lib/firewalld``, and ``firewalld.conf`` names the default zone.
-The XML is read only for a target whose root is a directory standing for the
-node (a lab node or a copied node image), never for ``/``: on a live host the
-files of a firewalld that does not run filter nothing, and reading them would
-report blocks that do not exist. A node without firewalld is not a gap.
+The XML is read only for a target whose root is a directory for the node (a
+lab node or a copied node image), never for ``/``. On a live host the files of
+a firewalld that does not run filter nothing, so reading them would report
+blocks that do not exist. A node without firewalld is not a gap.
 
 Service definitions of the services the zones and policies name are read from
 the same folders in both cases, so that the evaluation resolves their ports.
