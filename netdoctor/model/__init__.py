@@ -1,7 +1,7 @@
 """The snapshot and finding types: immutable, with a versioned JSON form."""
 
 from netdoctor.model.cluster import ClusterSnapshot, EtcdData, Gap, KubeNode
-from netdoctor.model.finding import Evidence, Finding, Severity
+from netdoctor.model.finding import Evidence, Finding, Severity, make_details
 from netdoctor.model.node import (
     Address,
     BgpSession,
@@ -42,5 +42,5 @@ __all__ = [
     "FdbTable", "Finding", "FirewalldPolicy", "FirewalldState", "FirewalldZone", "FlannelSubnetEnv", "Gap", "Interface", "IptablesChain", "IptablesMatch",
     "IptablesOption", "IptablesRule", "IptablesRuleset", "IptablesTable", "KubeNode", "Neighbour",
     "NeighbourTable", "NextHop", "NodeSnapshot", "OvsBridge", "OvsInterface", "OvsPort", "Provenance",
-    "Route", "RouteTable", "SchemaError", "Severity", "Sysctls", "TunnelInfo", "VxlanInfo",
+    "Route", "RouteTable", "SchemaError", "Severity", "Sysctls", "TunnelInfo", "VxlanInfo", "make_details",
 ]

@@ -65,3 +65,8 @@ class Finding:
     def sort_key(self) -> tuple[int, str, tuple[str, ...], str]:
         """Order findings by severity (worst first), then check id, nodes and summary."""
         return (-int(self.severity), self.check, self.nodes, self.summary)
+
+
+def make_details(**facts: object) -> tuple[tuple[str, str], ...]:
+    """Build a finding's ``details`` from keyword facts: text pairs sorted by key, without the None ones."""
+    return tuple(sorted((key, str(value)) for key, value in facts.items() if value is not None))
