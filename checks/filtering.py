@@ -17,7 +17,7 @@ from netdoctor.engine import check
 from netdoctor.facts import ClusterFacts, NodeFacts, Prefix, cluster_facts, prefix_contains
 from netdoctor.firewall import Packet, Verdict, evaluate
 from netdoctor.firewalld import evaluate_forward, evaluate_input, masquerading_zone
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
 from netdoctor.model.addr import AddressError, format_ip, parse_ip
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
@@ -156,6 +156,12 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                     summary=f"{node.name}: ICMP {label} from {source} to {address} on INPUT is {verdict.verdict} "
                     f"by {_decided_by(verdict)}",
                     evidence=(_verdict_evidence(node.name, verdict),),
+                    details=make_details(
+                        direction="input", table="filter", chain=verdict.chain, verdict=verdict.verdict,
+                        rule=verdict.rule.text if verdict.rule else None, policy=None if verdict.rule else verdict.verdict,
+                        icmp_label=label, icmp_type=f"{icmp_type}/{code}" if code else icmp_type,
+                        source=source, destination=address, in_interface=device,
+                    ),
                 )
                 continue
         if node.node.firewalld is not None:
@@ -168,6 +174,12 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                     summary=f"{node.name}: ICMP {label} from {source} to {address} is {zone_verdict.verdict} "
                     f"by firewalld {zone_verdict.reason}",
                     evidence=(Evidence(node.name, "firewalld", zone_verdict.reason),),
+                    details=make_details(
+                        direction="input", firewalld_zone=zone_verdict.zone, firewalld_policy=zone_verdict.policy,
+                        verdict=zone_verdict.verdict, icmp_label=label,
+                        icmp_type=f"{icmp_type}/{code}" if code else icmp_type,
+                        source=source, destination=address, in_interface=device,
+                    ),
                 )
 
 
@@ -192,6 +204,13 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                 summary=f"{node.name}: forwarded ICMP {label} from {path.local_pod} to {path.peer}'s pod "
                 f"{path.peer_pod} is {verdict.verdict} by {_decided_by(verdict)} while TCP on that path is accepted",
                 evidence=(_verdict_evidence(node.name, verdict),),
+                details=make_details(
+                    direction="forward", table="filter", chain=verdict.chain, verdict=verdict.verdict,
+                    rule=verdict.rule.text if verdict.rule else None, policy=None if verdict.rule else verdict.verdict,
+                    icmp_label=label, icmp_type=f"{icmp_type}/{code}" if code else icmp_type, peer=path.peer,
+                    source=path.local_pod, destination=path.peer_pod, in_interface=path.pod_device,
+                    out_interface=path.peer_device,
+                ),
             )
 
 
@@ -249,6 +268,12 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                             nodes=(name,),
                             summary=f"{name}: {described} is {zone_verdict.verdict} by firewalld {zone_verdict.reason}",
                             evidence=(Evidence(name, "firewalld", zone_verdict.reason),),
+                            details=make_details(
+                                direction=direction, firewalld_zone=zone_verdict.zone,
+                                firewalld_policy=zone_verdict.policy, verdict=zone_verdict.verdict, peer=path.peer,
+                                source=packet.src, destination=packet.dst, in_interface=packet.in_interface,
+                                out_interface=packet.out_interface,
+                            ),
                         )
                         continue
                 if ruleset is None or not has_filter:
@@ -263,6 +288,12 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     summary=f"{name}: TCP {packet.src} -> {packet.dst} ({direction} {path.peer}'s pods, in "
                     f"{packet.in_interface}, out {packet.out_interface}) is {verdict.verdict} by {_decided_by(verdict)}",
                     evidence=(_verdict_evidence(name, verdict),),
+                    details=make_details(
+                        direction=direction, table="filter", chain=verdict.chain, verdict=verdict.verdict,
+                        rule=verdict.rule.text if verdict.rule else None, policy=None if verdict.rule else verdict.verdict,
+                        peer=path.peer, source=packet.src, destination=packet.dst, in_interface=packet.in_interface,
+                        out_interface=packet.out_interface,
+                    ),
                 )
 
 
@@ -421,6 +452,12 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         nodes=(name,),
                         summary=f"{name}: {described} is {verdict.verdict} by {_decided_by(verdict)}",
                         evidence=(_verdict_evidence(name, verdict),),
+                        details=make_details(
+                            table="filter", chain=verdict.chain, verdict=verdict.verdict,
+                            rule=verdict.rule.text if verdict.rule else None,
+                            policy=None if verdict.rule else verdict.verdict, protocol=item.protocol, port=item.dport,
+                            reason=item.reason, peer_underlay=source, destination=address, in_interface=device,
+                        ),
                     )
                     continue
             if firewalld is not None:
@@ -432,6 +469,11 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         nodes=(name,),
                         summary=f"{name}: {described} is {zone_verdict.verdict} by firewalld {zone_verdict.reason}",
                         evidence=(Evidence(name, "firewalld", zone_verdict.reason),),
+                        details=make_details(
+                            firewalld_zone=zone_verdict.zone, firewalld_policy=zone_verdict.policy,
+                            verdict=zone_verdict.verdict, protocol=item.protocol, port=item.dport, reason=item.reason,
+                            peer_underlay=source, destination=address, in_interface=device,
+                        ),
                     )
 
 
@@ -490,6 +532,11 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         summary=f"{name}: {described} is {verdict.verdict} by {_decided_by(verdict)}",
                         evidence=(Evidence(name, "iptables", f"-A {verdict.rule.text}" if verdict.rule else "",
                                            verdict.rule.line if verdict.rule else None),),
+                        details=make_details(
+                            table="nat", chain=verdict.chain, verdict=verdict.verdict,
+                            rule=verdict.rule.text if verdict.rule else None, peer=path.peer,
+                            source=path.local_pod, destination=path.peer_pod, out_interface=path.peer_device,
+                        ),
                     )
                     continue
             if firewalld is not None:
@@ -502,4 +549,8 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         summary=f"{name}: {described} is masqueraded by firewalld zone {zone.name} "
                         f"(masquerade: yes), which applies to {path.peer_device}",
                         evidence=(Evidence(name, "firewalld", f"{zone.name}: masquerade: yes"),),
+                        details=make_details(
+                            firewalld_zone=zone.name, peer=path.peer, source=path.local_pod,
+                            destination=path.peer_pod, out_interface=path.peer_device,
+                        ),
                     )
