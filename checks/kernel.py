@@ -14,7 +14,7 @@ from netdoctor.facts import (
     is_overlay_interface,
     prefix_text,
 )
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity, make_details
 
 #: Chain name prefixes of kube-proxy's service rules and of network policy implementations
 #: (kube-proxy, kube-router, Calico, Weave Net).
@@ -82,6 +82,7 @@ def ip_forward_disabled(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             summary=f"{node.name}: net.ipv4.ip_forward = 0, so the node does not route pod traffic",
             evidence=(Evidence(node.name, "sysctls", "net.ipv4.ip_forward = 0"),
                       Evidence(node.name, "pod network", reason)),
+            details=make_details(sysctl="net.ipv4.ip_forward", value="0", expected="1"),
         )
 
 
@@ -220,6 +221,10 @@ def rp_filter_strict(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 summary=f"{name}: rp_filter = 1 on {arrival} ({mode[1]}) but the route back to "
                 f"{prefix_text(source)} leaves by {back} ({why})",
                 evidence=(Evidence(name, "sysctls", f"{mode[1]} = 1"),),
+                details=make_details(
+                    interface=arrival, sysctl=f"net.ipv4.conf.{arrival}.rp_filter", decided_by=mode[1], value="1",
+                    expected="2", prefix=prefix_text(source), route_dev=back,
+                ),
             )
 
 
@@ -278,4 +283,8 @@ def bridge_nf_disabled(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             f"iptables chain {chains[0]}",
             evidence=(Evidence(name, "sysctls", "net.bridge.bridge-nf-call-iptables = 0"),
                       Evidence(name, "iptables", f":{chains[0]}")),
+            details=make_details(
+                sysctl="net.bridge.bridge-nf-call-iptables", value="0", expected="1", bridges=",".join(bridges),
+                chain=chains[0],
+            ),
         )
