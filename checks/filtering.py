@@ -98,8 +98,8 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         any ICMP accept, is reported; on a node with firewalld data the same
         packets also go through the zone of the underlay interface
         (icmp-blocks, icmp-block-inversion, rich rules, target). On FORWARD: the same ICMP packets between
-        this node's pods and a peer's pods, reported only when a TCP packet on
-        the same path is accepted (a catch-all that blocks every protocol is
+        this node's pods and a peer's pods, in both directions, reported only
+        when a TCP packet on the same path is accepted (a catch-all that blocks every protocol is
         forward-policy-drop).
     Why it matters:
         Path MTU discovery depends on "fragmentation needed" reaching the
@@ -187,31 +187,35 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
     assert node.node.iptables is not None
     local = _local_addresses(node)
     for path in pod_paths(facts, node):
-        tcp = Packet("tcp", path.local_pod, path.peer_pod, path.pod_device, path.peer_device, sport=40000, dport=80,
-                     local_addresses=local)
-        if evaluate(node.node.iptables, "FORWARD", tcp).verdict != "ACCEPT":
-            continue
-        for label, icmp_type, code, state in _ICMP_PACKETS:
-            packet = replace(tcp, protocol="icmp", sport=None, dport=None, icmp_type=icmp_type, icmp_code=code,
-                             ctstate=state)
-            verdict = evaluate(node.node.iptables, "FORWARD", packet)
-            if not verdict.blocks:
+        outgoing = Packet("tcp", path.local_pod, path.peer_pod, path.pod_device, path.peer_device, sport=40000,
+                          dport=80, local_addresses=local)
+        incoming = replace(outgoing, src=path.peer_pod, dst=path.local_pod, in_interface=path.peer_device,
+                           out_interface=path.pod_device)
+        for tcp, described in ((outgoing, f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"),
+                               (incoming, f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}")):
+            if evaluate(node.node.iptables, "FORWARD", tcp).verdict != "ACCEPT":
                 continue
-            yield Finding(
-                check="icmp-blocked",
-                severity=Severity.WARNING,
-                nodes=(node.name,),
-                summary=f"{node.name}: forwarded ICMP {label} from {path.local_pod} to {path.peer}'s pod "
-                f"{path.peer_pod} is {verdict.verdict} by {_decided_by(verdict)} while TCP on that path is accepted",
-                evidence=(_verdict_evidence(node.name, verdict),),
-                details=make_details(
-                    direction="forward", table="filter", chain=verdict.chain, verdict=verdict.verdict,
-                    rule=verdict.rule.text if verdict.rule else None, policy=None if verdict.rule else verdict.verdict,
-                    icmp_label=label, icmp_type=f"{icmp_type}/{code}" if code else icmp_type, peer=path.peer,
-                    source=path.local_pod, destination=path.peer_pod, in_interface=path.pod_device,
-                    out_interface=path.peer_device,
-                ),
-            )
+            for label, icmp_type, code, state in _ICMP_PACKETS:
+                packet = replace(tcp, protocol="icmp", sport=None, dport=None, icmp_type=icmp_type, icmp_code=code,
+                                 ctstate=state)
+                verdict = evaluate(node.node.iptables, "FORWARD", packet)
+                if not verdict.blocks:
+                    continue
+                yield Finding(
+                    check="icmp-blocked",
+                    severity=Severity.WARNING,
+                    nodes=(node.name,),
+                    summary=f"{node.name}: forwarded ICMP {label} {described} is {verdict.verdict} "
+                    f"by {_decided_by(verdict)} while TCP on that path is accepted",
+                    evidence=(_verdict_evidence(node.name, verdict),),
+                    details=make_details(
+                        direction="forward", table="filter", chain=verdict.chain, verdict=verdict.verdict,
+                        rule=verdict.rule.text if verdict.rule else None, policy=None if verdict.rule else verdict.verdict,
+                        icmp_label=label, icmp_type=f"{icmp_type}/{code}" if code else icmp_type, peer=path.peer,
+                        source=tcp.src, destination=tcp.dst, in_interface=tcp.in_interface,
+                        out_interface=tcp.out_interface,
+                    ),
+                )
 
 
 @check("forward-policy-drop", title="Forwarded pod traffic dropped", severity=Severity.ERROR, backends=("any",))

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from netdoctor.engine import check
 from netdoctor.facts import ClusterFacts, NodeFacts, cluster_facts, prefix_text
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, NetworkConfig, leases, network_config, prefixes
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, KubeNode, Severity
+from netdoctor.model import (
+    ClusterSnapshot,
+    Evidence,
+    Finding,
+    Interface,
+    KubeNode,
+    Severity,
+    make_details,
+)
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, parse_ip, parse_mac
 
 logger = logging.getLogger(__name__)
@@ -194,6 +202,11 @@ def _against_config(observations: list[Observation], config: NetworkConfig) -> I
             "flannel-backend-mismatch", Severity.ERROR, (node,),
             f"{node}: flannel {setting} is {values}, but the network config says {expected[setting]}",
             tuple(item.evidence for item in items) + (Evidence(None, "etcd", f"{config.key} {_config_text(config)}"),),
+            details=make_details(
+                setting=setting, value=",".join(sorted({item.value for item in items})), expected=expected[setting],
+                expected_from="config", config_key=config.key, backend_type=config.backend_type,
+                vni=config.vni, port=config.port,
+            ),
         )
 
 
@@ -223,6 +236,7 @@ def _against_majority(observations: list[Observation]) -> Iterator[Finding]:
                 "flannel-backend-mismatch", Severity.ERROR, nodes,
                 f"flannel {setting} differs across nodes and no value is shared by most: {listed}",
                 tuple(item.evidence for item in observations if item.setting == setting),
+                details=make_details(setting=setting, value=",".join(sorted(counts))),
             )
             continue
         for node, values in sorted(per_node.items()):
@@ -234,6 +248,9 @@ def _against_majority(observations: list[Observation]) -> Iterator[Finding]:
                 "flannel-backend-mismatch", Severity.ERROR, (node,),
                 f"{node}: flannel {setting} is {values_text}, but {counts[majority]} of {len(per_node)} nodes show {majority}",
                 tuple(item.evidence for item in items),
+                details=make_details(
+                    setting=setting, value=",".join(sorted(values)), expected=majority, expected_from="majority",
+                ),
             )
 
 
@@ -364,7 +381,9 @@ def _node_vtep_entries(node: NodeFacts, peers: list[Vtep], facts: ClusterFacts) 
                 yield _vtep_finding(
                     name, f"{name}: {dev} neighbour entry '{text}' for {peer.node} points at MAC {format_mac(lladdr)}, "
                     f"but {peer.mac_source} has MAC {mac_text}", text, "neighbours", peer.node,
-                    f"{peer.mac_source} MAC {mac_text}")
+                    f"{peer.mac_source} MAC {mac_text}",
+                    make_details(entry="neighbour", dev=dev, address=_format_ip(peer.overlay_address),
+                                 lladdr=format_mac(lladdr), vtep_mac=mac_text, peer=peer.node))
         if node.node.fdb is None or peer.underlay is None:
             continue
         entries = fdb.get(peer.mac, [])
@@ -376,18 +395,23 @@ def _node_vtep_entries(node: NodeFacts, peers: list[Vtep], facts: ClusterFacts) 
                 yield _vtep_finding(
                     name, f"{name}: {dev} FDB entry '{text}' for {peer.node}'s VTEP sends to {_format_ip(dst)} "
                     f"({where}), but {peer.underlay_source} is {underlay_text}", text, "fdb", peer.node,
-                    f"{peer.underlay_source} {underlay_text}")
+                    f"{peer.underlay_source} {underlay_text}",
+                    make_details(entry="fdb", dev=dev, vtep_mac=mac_text, dst=_format_ip(dst),
+                                 peer_underlay=underlay_text, peer=peer.node))
         if not entries and neighbour_ok:
             yield _vtep_finding(
                 name, f"{name}: {dev} has no FDB entry for {peer.node}'s VTEP MAC {mac_text}, so the neighbour entry "
                 f"for {peer.node} leads nowhere", f"no FDB entry for {mac_text} on {dev}", "fdb", peer.node,
-                f"{peer.mac_source} MAC {mac_text}")
+                f"{peer.mac_source} MAC {mac_text}",
+                make_details(entry="fdb-missing", dev=dev, vtep_mac=mac_text, peer_underlay=underlay_text,
+                             peer=peer.node))
 
 
 def _format_ip(value: int) -> str:
     return format_ip(AF_INET, value)
 
 
-def _vtep_finding(node: str, summary: str, item: str, part: str, peer: str, expected: str) -> Finding:
+def _vtep_finding(node: str, summary: str, item: str, part: str, peer: str, expected: str,
+                  details: tuple[tuple[str, str], ...] = ()) -> Finding:
     return Finding("vtep-mismatch", Severity.ERROR, (node,), summary,
-                   (Evidence(node, part, item), Evidence(peer, "interfaces", expected)))
+                   (Evidence(node, part, item), Evidence(peer, "interfaces", expected)), details=details)
