@@ -98,7 +98,7 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         any ICMP accept, is reported; on a node with firewalld data the same
         packets also go through the zone of the underlay interface
         (icmp-blocks, icmp-block-inversion, rich rules, target). On FORWARD: the same ICMP packets between
-        this node's pods and a peer's pods, in both directions, reported only
+        this node's pods and a peer's pods, each way, reported only
         when a TCP packet on the same path is accepted (a catch-all that blocks every protocol is
         forward-policy-drop).
     Why it matters:
@@ -191,11 +191,15 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                           dport=80, local_addresses=local)
         incoming = replace(outgoing, src=path.peer_pod, dst=path.local_pod, in_interface=path.peer_device,
                            out_interface=path.pod_device)
-        for tcp, described in ((outgoing, f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"),
-                               (incoming, f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}")):
-            if evaluate(node.node.iptables, "FORWARD", tcp).verdict != "ACCEPT":
-                continue
-            for label, icmp_type, code, state in _ICMP_PACKETS:
+        directions = [
+            (tcp, described)
+            for tcp, described in ((outgoing, f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"),
+                                   (incoming, f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"))
+            if evaluate(node.node.iptables, "FORWARD", tcp).verdict == "ACCEPT"
+        ]
+        for label, icmp_type, code, state in _ICMP_PACKETS:
+            # One finding per ICMP type and path: the first direction that blocks it.
+            for tcp, described in directions:
                 packet = replace(tcp, protocol="icmp", sport=None, dport=None, icmp_type=icmp_type, icmp_code=code,
                                  ctstate=state)
                 verdict = evaluate(node.node.iptables, "FORWARD", packet)
@@ -216,6 +220,7 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                         out_interface=tcp.out_interface,
                     ),
                 )
+                break
 
 
 @check("forward-policy-drop", title="Forwarded pod traffic dropped", severity=Severity.ERROR, backends=("any",))
