@@ -35,7 +35,8 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         captured; none for host-gw). Calico nodes need tunl0 when any node
         routes pod blocks through tunl0 (IPIP mode). OVS nodes need the OVS
         bridge that holds the tunnel ports, and when it has no address of its
-        own it must be a port of the pod bridge (``br0`` enslaved to docker0).
+        own it must be a port of the pod bridge (``br0`` enslaved to docker0),
+        unless the node routes peers' pod subnets through it (a routed mesh).
         A device counts as down when it lacks the UP flag. A flannel VXLAN
         device must be bound (``local``) to the node's lease ``PublicIP``
         (else its ``flannel.alpha.coreos.com/public-ip`` annotation) and to an
@@ -161,8 +162,19 @@ def _ovs(node: NodeFacts) -> Iterator[Finding]:
                 other.name for other in node.node.interfaces or ()
                 if other.name in POD_BRIDGE_NAMES and any(address.family == 4 for address in other.addresses)
             )
-        if pod_bridges and interface.master not in pod_bridges:
+        if pod_bridges and interface.master not in pod_bridges and not _routes_pods_through(node, bridge.name):
             master = interface.master or "no bridge"
             yield _finding(node.name, f"{node.name}: OVS bridge {bridge.name} is enslaved to {master}, not to the pod "
                            f"bridge {pod_bridges[0]}, so pods cannot reach the tunnels",
                            [Evidence(node.name, "interfaces", _describe(interface))])
+
+
+def _routes_pods_through(node: NodeFacts, device: str) -> bool:
+    """Tell whether the node has a route other than the default one that leaves by ``device``.
+
+    Pods then reach the tunnels by routing into the bridge's internal port, so
+    the bridge needs no pod bridge as its master.
+    """
+    if node.node.routes is None:
+        return False
+    return any(route.dev == device and route.dst_len > 0 for route in node.node.routes.main())
