@@ -11,6 +11,7 @@ from netdoctor.facts import (
     PodSubnet,
     Prefix,
     cluster_facts,
+    prefix_contains,
     prefixes_overlap,
 )
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
@@ -205,8 +206,11 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         host-gw or BGP routes after a node's IP changed, and hand-added routes
         with a typo, cause it.
     Known problems:
-        A gateway that is no captured node's address and no pod address (a
-        router that carries pod routes) is not judged. Only IPv4 routes of the
+        A gateway that is no captured node's address and no pod address is
+        judged only when it sits on the node's underlay subnet and the node
+        routes another peer's pod subnet via that peer itself, so a router
+        that carries every pod route is not reported. With one peer only, such
+        a stale gateway is not reported. Only IPv4 routes of the
         main table are read, and policy routing rules are ignored.
     Example:
         ``node1: 10.244.2.0/24 via 192.0.2.13 dev eth0 sends node2's
@@ -223,6 +227,7 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             continue
         yield from _own_bridges_routed_away(node)
         own = node.pod_subnets()
+        direct = _routes_peers_directly(node, facts.peers(name), facts.node_by_address)
         for peer in facts.peers(name):
             for subnet in peer.pod_subnets():
                 if _overlaps_own(subnet.prefix, own):
@@ -230,7 +235,7 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 route = _preferred(node, subnet.prefix)
                 if route is None or route.dst_len != subnet.prefix[2] or route.type in DISCARD_TYPES:
                     continue
-                problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets)
+                problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets, direct)
                 if problem is not None:
                     yield Finding(
                         "route-wrong-nexthop", Severity.ERROR, (name,),
@@ -240,8 +245,13 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 
 def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,
-                   node_by_address: dict[int, str], subnets: PodSubnetIndex) -> str | None:
-    """Return what is wrong with a route to a peer's subnet, or None when it is right or cannot be judged."""
+                   node_by_address: dict[int, str], subnets: PodSubnetIndex, direct: bool) -> str | None:
+    """Return what is wrong with a route to a peer's subnet, or None when it is right or cannot be judged.
+
+    ``direct`` tells that the node routes some peer's pod subnet via that peer's
+    own underlay address, so a gateway on the underlay that is no node's address
+    is stale rather than a router that carries pod routes.
+    """
     gateways = _gateways(route)
     if not gateways:
         bridges = {bridge.name for bridge in node.pod_bridges}
@@ -262,7 +272,22 @@ def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,
             continue
         if route.dev.startswith("flannel."):
             return f"via {text}, which is outside {subnet.text}, where flannel puts {peer}'s VTEP address"
+        if direct and any(prefix_contains(prefix, (AF_INET, gateway, 32)) for prefix, _, _ in node.underlay_subnets):
+            return f"via {text}, which is no node's address, while other peers' pod subnets go via the peers themselves"
     return None
+
+
+def _routes_peers_directly(node: NodeFacts, peers: list[NodeFacts], node_by_address: dict[int, str]) -> bool:
+    """Tell whether a route to some peer's pod subnet goes via that peer's own underlay address."""
+    assert node.routes is not None
+    for peer in peers:
+        for subnet in peer.pod_subnets():
+            route = _preferred(node, subnet.prefix)
+            if route is None or route.type in DISCARD_TYPES:
+                continue
+            if any(node_by_address.get(gateway) == peer.name for gateway in _gateways(route)):
+                return True
+    return False
 
 
 def _own_bridges_routed_away(node: NodeFacts) -> Iterator[Finding]:
