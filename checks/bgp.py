@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netdoctor.engine import check
-from netdoctor.model import BgpSession, ClusterSnapshot, Evidence, Finding, Severity
+from netdoctor.model import BgpSession, ClusterSnapshot, Evidence, Finding, Severity, make_details
 
 
 def _describe(session: BgpSession) -> str:
@@ -58,4 +58,6 @@ def bgp_peer_down(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 nodes=(node.name,),
                 summary=f"{node.name}: {session.daemon} BGP session {session.name}{neighbor} is {session.state}{detail}",
                 evidence=(Evidence(node.name, "bgp", _describe(session)),),
+                details=make_details(session=session.name, daemon=session.daemon, neighbor=session.neighbor,
+                                     state=session.state),
             )

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 
 from netdoctor.engine import check
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, network_config, prefixes
-from netdoctor.model import ClusterSnapshot, EtcdData, Evidence, Finding, NodeSnapshot, Severity
+from netdoctor.model import (
+    ClusterSnapshot,
+    EtcdData,
+    Evidence,
+    Finding,
+    NodeSnapshot,
+    Severity,
+    make_details,
+)
 from netdoctor.model.addr import AddressError, ip_network
 
 
@@ -77,6 +85,7 @@ def etcd_network_config_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         nodes=snapshot.node_names,
         summary=f"{config.error} in etcd ({len(etcd.keys)} keys captured); flanneld cannot start on any node",
         evidence=(Evidence(None, "etcd", f"{config.key} = {raw}" if raw is not None else f"{config.key}: absent"),),
+        details=make_details(key=config.key, state="absent" if raw is None else "invalid"),
     )
 
 
@@ -134,9 +143,10 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
     findings: list[Finding] = []
 
-    def report(nodes: list[str] | tuple[str, ...], summary: str, evidence: list[Evidence]) -> None:
+    def report(nodes: list[str] | tuple[str, ...], summary: str, evidence: list[Evidence], **facts: object) -> None:
         findings.append(
-            Finding("etcd-lease-mismatch", Severity.ERROR, tuple(sorted(set(nodes))), summary, tuple(evidence))
+            Finding("etcd-lease-mismatch", Severity.ERROR, tuple(sorted(set(nodes))), summary, tuple(evidence),
+                    details=make_details(**facts))
         )
 
     by_public_ip: dict[str, list[Lease]] = defaultdict(list)
@@ -151,6 +161,7 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 snapshot.node_names,
                 f"lease {lease.subnet} has PublicIP {lease.public_ip}, which is no node's address",
                 [lease_evidence],
+                problem="stale", key=lease.key, subnet=lease.subnet, public_ip=lease.public_ip,
             )
 
     for public_ip, shared in sorted(by_public_ip.items()):
@@ -160,6 +171,7 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 owners.get(public_ip) or snapshot.node_names,
                 f"{len(shared)} leases ({subnets}) name the same PublicIP {public_ip}",
                 [Evidence(None, "etcd", lease.key) for lease in shared],
+                problem="shared-public-ip", public_ip=public_ip, keys=",".join(lease.key for lease in shared),
             )
 
     for node in flannel_nodes:
@@ -173,6 +185,7 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 f"({', '.join(sorted(_ipv4_addresses(node) - {'127.0.0.1'})) or 'none'})",
                 [Evidence(node.name, "interfaces", interface.name) for interface in node.interfaces
                  if interface.name in ("flannel.1", "flannel0")],
+                problem="no-lease",
             )
             continue
         vtep = node.interface("flannel.1")
@@ -182,6 +195,8 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     [node.name],
                     f"lease {lease.subnet} has VtepMAC {lease.vtep_mac} but {node.name}'s flannel.1 has MAC {vtep.mac}",
                     [Evidence(None, "etcd", lease.key), Evidence(node.name, "interfaces", f"flannel.1 link/ether {vtep.mac}")],
+                    problem="vtep-mac", key=lease.key, subnet=lease.subnet, vtep_mac=vtep.mac.lower(),
+                    lease_vtep_mac=lease.vtep_mac,
                 )
         env = node.flannel_env
         if env is not None and env.subnet and len(own) == 1:
@@ -194,6 +209,7 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     [node.name],
                     f"{node.name}'s subnet.env has FLANNEL_SUBNET={env.subnet} but its lease is {own[0].subnet}",
                     [Evidence(node.name, "flannel_env", f"FLANNEL_SUBNET={env.subnet}"), Evidence(None, "etcd", own[0].key)],
+                    problem="subnet-env", key=own[0].key, subnet=own[0].subnet, env_subnet=env.subnet,
                 )
 
     yield from sorted(findings, key=Finding.sort_key)

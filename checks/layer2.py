@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from netdoctor.checks.mesh import tunnel_ports
 from netdoctor.engine import check
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity, make_details
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,10 @@ def duplicate_mac(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 f"{listed} share MAC {mac} on {segment}",
                 tuple(Evidence(member.node, "interfaces", f"{member.interface.name} link/ether {mac} ({member.role})")
                       for member in _sorted(sharing)),
+                details=make_details(
+                    mac=mac, segment=segment,
+                    members=",".join(f"{member.node}/{member.interface.name}" for member in _sorted(sharing)),
+                ),
             )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity, make_details
 from netdoctor.model.addr import AF_INET, AddressError, parse_ip
 
 logger = logging.getLogger(__name__)
@@ -147,6 +147,8 @@ def _judge_ports(name: str, ports: list[TunnelPort], owners: dict[int, str]) -> 
                 "tunnel-mesh-incomplete", Severity.ERROR, (name,),
                 f"{name}: OVS tunnel {port.name} goes to {port.remote_ip}, {target}",
                 (Evidence(name, "ovs", port.describe()),),
+                details=make_details(problem="own-address" if owner == name else "stray", bridge=port.bridge,
+                                     tunnel=port.name, type=port.type, remote_ip=port.remote_ip),
             ))
             continue
         by_peer.setdefault(owner, []).append(port)
@@ -157,6 +159,9 @@ def _judge_ports(name: str, ports: list[TunnelPort], owners: dict[int, str]) -> 
                 "tunnel-mesh-incomplete", Severity.ERROR, (name,),
                 f"{name}: {len(peer_ports)} OVS tunnels go to {peer}: {names}",
                 tuple(Evidence(name, "ovs", port.describe()) for port in peer_ports),
+                details=make_details(problem="duplicate", peer=peer, bridge=peer_ports[0].bridge,
+                                     tunnels=",".join(port.name for port in peer_ports),
+                                     remote_ip=peer_ports[0].remote_ip),
             ))
     return set(by_peer), findings
 
@@ -175,4 +180,5 @@ def _missing_finding(name: str, missing: list[str], reached: dict[str, set[str]]
     evidence = [Evidence(name, "ovs", f"no tunnel port with remote_ip in {peer}'s addresses ({addresses[peer]})")
                 for peer in missing]
     evidence += [Evidence(peer, "ovs", f"{peer} has a tunnel to {name}") for peer in one_way]
-    return Finding("tunnel-mesh-incomplete", Severity.ERROR, (name,), summary, tuple(evidence))
+    return Finding("tunnel-mesh-incomplete", Severity.ERROR, (name,), summary, tuple(evidence),
+                   details=make_details(problem="missing", missing_peers=",".join(missing)))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from netdoctor.engine import check
 from netdoctor.facts import NodeFacts, cluster_facts
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity, make_details
 
 #: Bytes each encapsulation adds over an IPv4 underlay.
 OVERHEAD = {
@@ -137,6 +137,8 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 f"{overlay.overhead} bytes) carries over {underlay_name} MTU {underlay_mtu}",
                 evidence=tuple(Evidence(name, "interfaces", f"{interface.name} mtu {interface.mtu}")
                                for interface in offenders + [_find(node, underlay_name)]),
+                details=make_details(interfaces=",".join(interface.name for interface in offenders), limit=limit,
+                                     overlay=overlay.name, underlay=underlay_name, underlay_mtu=underlay_mtu),
             )
     yield from _across_nodes(by_overlay)
 
@@ -171,6 +173,8 @@ def _across_nodes(by_overlay: dict[str, list[tuple[NodeFacts, Overlay, int, str]
                 f"{overlay.encapsulation} carries over {small_node.name}'s {small_device} MTU {small_mtu}",
                 evidence=(Evidence(node.name, "interfaces", f"{overlay_name} mtu {overlay.device.mtu}"),
                           Evidence(small_node.name, "interfaces", f"{small_device} mtu {small_mtu}")),
+                details=make_details(interfaces=overlay.device.name, limit=limit, overlay=overlay_name,
+                                     underlay=small_device, underlay_mtu=small_mtu, limited_by=small_node.name),
             )
         devices = [(member[0].name, member[1].device.mtu) for member in members if member[1].device is not None]
         if len({mtu for _, mtu in devices}) > 1 and not exceeded:
@@ -181,4 +185,5 @@ def _across_nodes(by_overlay: dict[str, list[tuple[NodeFacts, Overlay, int, str]
                 nodes=tuple(sorted(node for node, _ in devices)),
                 summary=f"{overlay_name} MTU differs across nodes: {listed}",
                 evidence=tuple(Evidence(node, "interfaces", f"{overlay_name} mtu {mtu}") for node, mtu in sorted(devices)),
+                details=make_details(overlay=overlay_name),
             )

@@ -8,15 +8,24 @@ from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device, node_
 from netdoctor.engine import check
 from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, Prefix, cluster_facts
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, KubeNode, Severity
+from netdoctor.model import (
+    ClusterSnapshot,
+    Evidence,
+    Finding,
+    Interface,
+    KubeNode,
+    Severity,
+    make_details,
+)
 from netdoctor.model.addr import AddressError, parse_ip
 
 #: The device flanneld creates for each backend type in the network config.
 FLANNEL_DEVICES = {"udp": "flannel0", "vxlan": "flannel.1"}
 
 
-def _finding(node: str, summary: str, evidence: list[Evidence]) -> Finding:
-    return Finding("overlay-interface-missing", Severity.ERROR, (node,), summary, tuple(evidence))
+def _finding(node: str, summary: str, evidence: list[Evidence], **facts: object) -> Finding:
+    return Finding("overlay-interface-missing", Severity.ERROR, (node,), summary, tuple(evidence),
+                   details=make_details(**facts))
 
 
 def _describe(interface: Interface) -> str:
@@ -94,7 +103,8 @@ def _vxlan_binding(node: NodeFacts, lease: Lease | None, kube: KubeNode | None) 
                 public_ip, source, part = value, f"its annotation {key} is {value}", "kube_nodes"
     if public_ip is not None and public_ip != local:
         yield _finding(node.name, f"{node.name}: {device.name} is bound to local {local}, but {source}",
-                       [Evidence(node.name, "interfaces", detail), Evidence(node.name, part, source)])
+                       [Evidence(node.name, "interfaces", detail), Evidence(node.name, part, source)],
+                       problem="wrong-local", device=device.name, local=local, expected_local=public_ip)
         return
     try:
         held = parse_ip(local)[1] in node.addresses
@@ -102,7 +112,8 @@ def _vxlan_binding(node: NodeFacts, lease: Lease | None, kube: KubeNode | None) 
         return
     if not held:
         yield _finding(node.name, f"{node.name}: {device.name} is bound to local {local}, an address the node "
-                       "does not hold", [Evidence(node.name, "interfaces", detail)])
+                       "does not hold", [Evidence(node.name, "interfaces", detail)],
+                       problem="local-not-held", device=device.name, local=local)
 
 
 def _cluster_uses_tunl0(nodes: Iterable[NodeFacts]) -> bool:
@@ -116,10 +127,10 @@ def _device_present(node: NodeFacts, device: str, reason: str) -> Iterator[Findi
     interface = node.node.interface(device)
     if interface is None:
         yield _finding(node.name, f"{node.name}: {device} is missing although {reason}",
-                       [Evidence(node.name, "interfaces", f"no interface {device}")])
+                       [Evidence(node.name, "interfaces", f"no interface {device}")], problem="missing", device=device)
     elif not interface.is_up:
         yield _finding(node.name, f"{node.name}: {device} is down although {reason}",
-                       [Evidence(node.name, "interfaces", _describe(interface))])
+                       [Evidence(node.name, "interfaces", _describe(interface))], problem="down", device=device)
 
 
 def _flannel(node: NodeFacts, backend: str | None, leases: list[tuple[Prefix, str, str | None]]) -> Iterator[Finding]:
@@ -137,7 +148,8 @@ def _flannel(node: NodeFacts, backend: str | None, leases: list[tuple[Prefix, st
     existing = [interface for interface in present if interface is not None]
     if not existing:
         yield _finding(node.name, f"{node.name}: neither flannel0 nor flannel.1 exists although {reason}",
-                       [Evidence(node.name, "interfaces", "no interface flannel0 or flannel.1")])
+                       [Evidence(node.name, "interfaces", "no interface flannel0 or flannel.1")],
+                       problem="missing", device="flannel.1", candidates="flannel0,flannel.1")
     elif not any(interface.is_up for interface in existing):
         yield from _device_present(node, existing[0].name, reason)
 
@@ -166,7 +178,9 @@ def _ovs(node: NodeFacts) -> Iterator[Finding]:
             master = interface.master or "no bridge"
             yield _finding(node.name, f"{node.name}: OVS bridge {bridge.name} is enslaved to {master}, not to the pod "
                            f"bridge {pod_bridges[0]}, so pods cannot reach the tunnels",
-                           [Evidence(node.name, "interfaces", _describe(interface))])
+                           [Evidence(node.name, "interfaces", _describe(interface))],
+                           problem="not-enslaved", device=bridge.name, master=interface.master,
+                           pod_bridge=pod_bridges[0])
 
 
 def _routes_pods_through(node: NodeFacts, device: str) -> bool:

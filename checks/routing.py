@@ -14,7 +14,7 @@ from netdoctor.facts import (
     prefix_contains,
     prefixes_overlap,
 )
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
 from netdoctor.model.addr import AF_INET, format_ip, network_of, parse_ip
 
 #: Overlay devices that never hold a node's own pods.
@@ -76,6 +76,7 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     nodes=(name,),
                     summary=f"{name}: no route to {peer.name}'s {subnet.source} {subnet.text}",
                     evidence=tuple(evidence),
+                    details=make_details(peer=peer.name, prefix=subnet.text, subnet_source=subnet.source),
                 )
 
 
@@ -137,6 +138,8 @@ def blackhole_route(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         nodes=(name,),
                         summary=f"{name}: {route.describe()} discards traffic to {peer.name}'s {subnet.source} {subnet.text}",
                         evidence=(Evidence(name, "routes", route.describe()), _subnet_evidence(subnet)),
+                        details=make_details(route=route.describe(), prefix=route.destination, peer=peer.name,
+                                             peer_prefix=subnet.text),
                     )
 
 
@@ -241,6 +244,7 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         "route-wrong-nexthop", Severity.ERROR, (name,),
                         f"{name}: {route.describe()} sends {peer.name}'s {subnet.source} {subnet.text} {problem}",
                         (Evidence(name, "routes", route.describe()), _subnet_evidence(subnet)),
+                        details=make_details(route=route.describe(), prefix=subnet.text, peer=peer.name),
                     )
 
 
@@ -304,4 +308,5 @@ def _own_bridges_routed_away(node: NodeFacts) -> Iterator[Finding]:
                 f"instead of through {bridge.name}",
                 (Evidence(node.name, "routes", route.describe()),
                  Evidence(node.name, "interfaces", f"{bridge.name} {bridge.cidr}")),
+                details=make_details(route=route.describe(), prefix=bridge.subnet, dev=bridge.name),
             )
