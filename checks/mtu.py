@@ -92,7 +92,10 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         veths and OVS bridges must not exceed it. Across nodes, an overlay MTU
         above what the smallest peer underlay carries is reported on the nodes
         with the larger setting only, and overlay devices of the same name
-        with different MTUs, none of them too large, are a warning.
+        with different MTUs, none of them too large, are a warning. Nodes
+        without an overlay (direct routing, BGP) route pod packets unchanged,
+        so their pod-side MTUs must fit the smallest underlay MTU of those
+        nodes; a pod bridge without ports is not judged.
     Why it matters:
         A pod that sends a full-size packet has it dropped at the overlay, and
         because pods rarely get the ICMP "fragmentation needed" back, TCP
@@ -111,6 +114,7 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     by_overlay: dict[str, list[tuple[NodeFacts, Overlay, int, str]]] = {}
+    routed: list[tuple[NodeFacts, int, str, list[Interface]]] = []
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
             continue
@@ -119,7 +123,12 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             continue
         underlay_mtu, underlay_name = underlay
         pod_side = _pod_side(node)
-        for overlay in node_overlays(node):
+        overlays = node_overlays(node)
+        if not overlays:
+            carrying = _carrying_pods(node, pod_side)
+            if carrying:
+                routed.append((node, underlay_mtu, underlay_name, carrying))
+        for overlay in overlays:
             limit = underlay_mtu - overlay.overhead
             by_overlay.setdefault(overlay.name, []).append((node, overlay, underlay_mtu, underlay_name))
             offenders = [interface for interface in pod_side if interface.mtu > limit]
@@ -141,6 +150,43 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                                      overlay=overlay.name, underlay=underlay_name, underlay_mtu=underlay_mtu),
             )
     yield from _across_nodes(by_overlay)
+    yield from _routed_nodes(routed)
+
+
+def _carrying_pods(node: NodeFacts, pod_side: list[Interface]) -> list[Interface]:
+    """Return the pod-side interfaces that carry pod traffic; a pod bridge without ports carries none."""
+    empty = {bridge.name for bridge in node.pod_bridges if not node.node.ports_of(bridge.name)}
+    return [interface for interface in pod_side if interface.name not in empty]
+
+
+def _routed_nodes(routed: list[tuple[NodeFacts, int, str, list[Interface]]]) -> Iterator[Finding]:
+    """Compare the pod MTUs of nodes that route pod packets onto the underlay unchanged (no encapsulation).
+
+    A pod packet crosses the sender's underlay and the receiver's, so every
+    pod-side MTU must fit the smallest underlay MTU among these nodes.
+    """
+    if not routed:
+        return
+    small_node, small_mtu, small_device, _ = min(routed, key=lambda member: (member[1], member[0].name))
+    for node, underlay_mtu, underlay_name, carrying in routed:
+        offenders = [interface for interface in carrying if interface.mtu > small_mtu]
+        if not offenders:
+            continue
+        listed = ", ".join(f"{interface.name} {interface.mtu}" for interface in offenders)
+        verb = "exceeds" if len(offenders) == 1 else "exceed"
+        where = f"its own {underlay_name}" if node is small_node else f"{small_node.name}'s {small_device}"
+        yield Finding(
+            check="mtu-mismatch",
+            severity=Severity.ERROR,
+            nodes=(node.name,),
+            summary=f"{node.name}: {listed} {verb} MTU {small_mtu} of {where}, which routed pod packets cross "
+            "without encapsulation",
+            evidence=tuple(Evidence(node.name, "interfaces", f"{interface.name} mtu {interface.mtu}")
+                           for interface in offenders) + (Evidence(small_node.name, "interfaces",
+                                                                   f"{small_device} mtu {small_mtu}"),),
+            details=make_details(interfaces=",".join(interface.name for interface in offenders), limit=small_mtu,
+                                 underlay=small_device, underlay_mtu=small_mtu, limited_by=small_node.name),
+        )
 
 
 def _find(node: NodeFacts, name: str) -> Interface:
