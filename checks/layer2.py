@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from netdoctor.checks.mesh import tunnel_ports
 from netdoctor.engine import check
+from netdoctor.facts import cluster_facts, prefix_text
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity, make_details
 
 
@@ -56,13 +57,26 @@ def ovs_segment(snapshot: ClusterSnapshot) -> list[Member]:
     return members
 
 
+def underlay_segments(snapshot: ClusterSnapshot) -> dict[str, list[Member]]:
+    """Group the nodes' underlay interfaces by subnet: interfaces with addresses in one subnet share its LAN."""
+    segments: dict[str, list[Member]] = {}
+    for name, node in sorted(cluster_facts(snapshot).nodes.items()):
+        for prefix, cidr, device in node.underlay_subnets:
+            interface = node.node.interface(device)
+            if interface is None:
+                continue
+            key = f"the underlay subnet {prefix_text(prefix)}"
+            segments.setdefault(key, []).append(Member(name, interface, f"underlay {device} {cidr}"))
+    return segments
+
+
 def _mac_of(member: Member) -> str | None:
     mac = (member.interface.mac or "").lower()
     return mac if mac and mac != "00:00:00:00:00:00" else None
 
 
 @check("duplicate-mac", title="Two nodes share a MAC on one layer-2 segment", severity=Severity.ERROR,
-       backends=("flannel-vxlan", "ovs", "calico"))
+       backends=("flannel-vxlan", "ovs", "calico", "direct-routing"))
 def duplicate_mac(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """Two bridges or VTEPs that meet at layer 2 across nodes have the same MAC address.
 
@@ -71,20 +85,26 @@ def duplicate_mac(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         (devices with the same VNI and port, such as every node's
         ``flannel.1``; by device name when ``ip addr`` shows no VXLAN
         details), and the bridges an OVS tunnel mesh joins (the OVS bridge
-        with the tunnel ports and the Linux bridge it is enslaved to). Within
-        each segment every MAC must belong to one node only.
+        with the tunnel ports and the Linux bridge it is enslaved to), and the
+        underlay interfaces whose addresses lie in one subnet. Within each
+        segment every MAC must belong to one node only.
     Why it matters:
         flannel's FDB and neighbour entries map each peer's overlay address to
         its VTEP MAC, so two VTEPs with one MAC send one peer's traffic to the
         other. Across an OVS mesh, bridges with one MAC make the switches
         learn the MAC on the wrong tunnel and traffic to the gateway flaps
         between nodes. Cloned VMs and images with a MAC fixed in the network
-        config cause it.
+        config cause it. Two nodes with one underlay MAC take turns receiving
+        each other's traffic as the LAN switches and the peers' ARP caches
+        relearn it.
     Known problems:
         Bridges that are only routed between nodes (docker0 under flannel,
         Calico or direct routing) are not compared, because Docker before 1.12
         gave every docker0 the same fixed MAC and that is harmless there. MACs
-        of pods behind the bridges are not captured and not compared.
+        of pods behind the bridges are not captured and not compared. Two
+        nodes with addresses in one subnet are taken to share its LAN, so
+        nodes on separate segments that reuse one subnet and one MAC would be
+        reported.
     Example:
         ``flannel.1 on node1 and node2 share MAC 0e:00:00:00:00:01 on VXLAN
         VNI 1 port 8472``.
@@ -94,6 +114,7 @@ def duplicate_mac(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         restarted so peers learn it.
     """
     segments = vxlan_segments(snapshot)
+    segments.update(underlay_segments(snapshot))
     ovs = ovs_segment(snapshot)
     if ovs:
         segments["the OVS tunnel mesh"] = ovs
