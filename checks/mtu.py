@@ -73,9 +73,11 @@ def _pod_side(node: NodeFacts) -> list[Interface]:
     for interface in node.node.interfaces or ():
         if interface.name.startswith("cali"):
             result[interface.name] = interface
+    underlay = {interface.name for interface in node.underlay}
     for ovs_bridge in node.node.ovs or ():
         interface = node.node.interface(ovs_bridge.name)
-        if interface is not None:
+        # An uplink bridge such as br-phy holds the underlay address: it carries the encapsulated packets.
+        if interface is not None and interface.name not in underlay:
             result[interface.name] = interface
     return sorted(result.values(), key=lambda interface: interface.name)
 

@@ -42,6 +42,9 @@ POD_BRIDGE_NAMES = frozenset({"docker0", "cni0", "cbr0", "kbr0"})
 #: Interface kinds that are tunnels or virtual switches, never the underlay.
 OVERLAY_KINDS = frozenset({"vxlan", "gre", "gretap", "ipip", "sit", "geneve", "ip6tnl", "ip6gre", "openvswitch"})
 
+#: OVS interface types that carry a tunnel; a bridge with one of them is an overlay bridge.
+_OVS_TUNNEL_TYPES = frozenset({"gre", "vxlan", "geneve", "stt"})
+
 #: Interface kinds that are neither overlay nor underlay: VPN and point-to-point links.
 VPN_KINDS = frozenset({"tun", "tap", "wireguard", "ppp"})
 
@@ -487,7 +490,12 @@ def _find_pod_bridges(facts: NodeFacts, routed: dict[Prefix, set[str]]) -> None:
 
 def _find_underlay(facts: NodeFacts) -> None:
     bridges = {bridge.name for bridge in facts.pod_bridges}
+    uplinks = _ovs_uplink_bridges(facts.node)
     for interface in facts.node.interfaces or ():
+        if interface.name in uplinks and address_prefix(interface):
+            facts.underlay.append(interface)
+            facts.underlay_subnets.extend((prefix, cidr, interface.name) for prefix, cidr in address_prefix(interface))
+            continue
         if interface.kind == "loopback" or interface.name == "lo" or is_overlay_interface(interface):
             continue
         if interface.name in bridges or interface.name in POD_BRIDGE_NAMES or interface.kind in VPN_KINDS:
@@ -497,6 +505,23 @@ def _find_underlay(facts: NodeFacts) -> None:
             continue
         facts.underlay.append(interface)
         facts.underlay_subnets.extend((prefix, cidr, interface.name) for prefix, cidr in subnets)
+
+
+def _ovs_uplink_bridges(node: NodeSnapshot) -> set[str]:
+    """Return the OVS bridges that hold a physical NIC and no tunnel port, such as ``br-phy`` or ``br-ex``.
+
+    The host moves its underlay address onto such a bridge, so the bridge's
+    device is the underlay although its kind is ``openvswitch`` (or ``tun``
+    on the userspace datapath).
+    """
+    uplinks = set()
+    for bridge in node.ovs or ():
+        types = {interface.type for port in bridge.ports for interface in port.interfaces if interface.name != bridge.name}
+        if types & _OVS_TUNNEL_TYPES:
+            continue
+        if "" in types or "system" in types:
+            uplinks.add(bridge.name)
+    return uplinks
 
 
 def _own_calico_blocks(facts: NodeFacts) -> list[PodSubnet]:

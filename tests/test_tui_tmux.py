@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import tui_support
@@ -42,8 +43,13 @@ def session() -> Iterator[str]:
 def test_bundle_in_tmux(session: str) -> None:
     if not CASE.is_dir():
         pytest.skip(f"capture case {CASE.name} is not present")
-    command = f"{sys.executable} -m netdoctor.tui --bundle {CASE}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", command], check=True)
+    # The installed console script, started outside the checkout: "python -m" from the
+    # repository would import ./netdoctor, where the catalogue folders are not subpackages.
+    netdoctor = Path(sys.executable).parent / "netdoctor"
+    command = f"{netdoctor} --bundle {CASE}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-c", "/", "-x", "120", "-y", "36", command], check=True
+    )
 
     screen = _wait_for(session, "blackhole-route")
     assert "cluster (3 nodes)" in screen
