@@ -100,7 +100,8 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     What it checks:
         The pod networks (flannel's ``FLANNEL_NETWORK`` or the etcd config's
         ``Network``, a Calico pool inferred as the smallest prefix that holds
-        every node's blocks, and each pod bridge subnet) against the subnets of
+        every node's blocks, each pod bridge subnet and each route onto a
+        Calico workload veth) against the subnets of
         the node's underlay addresses and against routes that do not lead to
         pods (for example a VPN route through ``tun0`` inside the pod network).
         One finding per pod network and host subnet or route, listing every
@@ -128,6 +129,7 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     for name, node in sorted(facts.nodes.items()):
         networks = [(network.prefix, network.source) for network in facts.pod_networks]
         networks += [(bridge.prefix, f"pod bridge {bridge.name}") for bridge in node.pod_bridges]
+        networks += _workload_routes(node)
         for network, source in networks:
             for host_prefix, cidr, device in node.underlay_subnets:
                 if not prefixes_overlap(network, host_prefix):
@@ -149,6 +151,17 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             summary=f"{source} {network_text} overlaps {host_side} on {', '.join(sorted(nodes))}",
             evidence=tuple(evidence),
         )
+
+
+def _workload_routes(node: NodeFacts) -> list[tuple[Prefix, str]]:
+    """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""
+    if node.routes is None:
+        return []
+    found = []
+    for route in node.routes.main():
+        if route.dev.startswith("cali") and route.dst_len > 0 and route.type not in DISCARD_TYPES:
+            found.append(((route.family, route.dst, route.dst_len), f"Calico workload route via {route.dev}"))
+    return found
 
 
 def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
