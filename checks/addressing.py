@@ -155,10 +155,10 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 def _workload_routes(node: NodeFacts) -> list[tuple[Prefix, str]]:
     """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""
-    if node.routes is None:
+    if node.node.routes is None:
         return []
     found = []
-    for route in node.routes.main():
+    for route in node.node.routes.main():
         if route.dev.startswith("cali") and route.dst_len > 0 and route.type not in DISCARD_TYPES:
             found.append(((route.family, route.dst, route.dst_len), f"Calico workload route via {route.dev}"))
     return found
