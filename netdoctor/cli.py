@@ -131,6 +131,7 @@ class LazyGroup(click.Group):
         "fix": "netdoctor.fix_cli:fix",
         "runbook": "netdoctor.fix_cli:runbook",
         "lab": "netdoctor.lab.cli:lab",
+        "bundle": "netdoctor.bundle_cli:bundle",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -15,6 +15,7 @@ escape or flood the reader are rejected before anything is parsed.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import posixpath
 import re
@@ -252,6 +253,31 @@ def _cluster_parser(function: str) -> Callable[..., Any]:
     return parser
 
 
+def _manifest_gaps(data: bytes | None) -> list[Gap]:
+    """Return a gap for each member that ``manifest.json`` marks as cut by a capture cap.
+
+    A manifest that cannot be read adds one gap and hides nothing else.
+    """
+    if data is None:
+        return []
+    try:
+        document = json.loads(data)
+        steps = document.get("steps", []) if isinstance(document, dict) else None
+    except ValueError as error:
+        return [Gap(None, "manifest", f"manifest.json is not valid JSON ({error}); cut members are not listed")]
+    if not isinstance(steps, list):
+        return [Gap(None, "manifest", "manifest.json has no 'steps' list; cut members are not listed")]
+    gaps = []
+    for step in steps:
+        if not isinstance(step, dict) or not step.get("truncated"):
+            continue
+        node = step.get("node") if isinstance(step.get("node"), str) else None
+        member = step.get("member") or step.get("command") or step.get("file") or "a member"
+        reason = step.get("error") or "cut by a capture cap"
+        gaps.append(Gap(node, str(member), f"captured only in part: {reason}"))
+    return gaps
+
+
 def load_bundle(path: str | Path) -> ClusterSnapshot:
     """Load a capture bundle; raise :class:`BundleError` when it cannot be read at all."""
     files = read_bundle_files(path)
@@ -287,6 +313,8 @@ def load_bundle(path: str | Path) -> ClusterSnapshot:
                 extra.append(source)
         except ParseError as error:
             gaps.append(Gap(None, file_name.removesuffix(".json"), str(error)))
+
+    gaps.extend(_manifest_gaps(files.get("manifest.json")))
 
     if etcd is not None and not etcd.origin:
         etcd = replace(etcd, origin="bundle:cluster/etcd.json")
