@@ -27,7 +27,7 @@ def restart_bgp_session(finding: Finding, context: FixContext) -> Iterator[NodeS
     if node is None:
         return
     for session in node.bgp or ():
-        if session.established or session.name not in finding.summary:
+        if session.established or session.name != finding.detail("session"):
             continue
         if session.daemon == "bird":
             action = Operation("bird-restart", {"protocol": session.name, "socket": BIRD_SOCKET})

@@ -7,16 +7,12 @@ keyspace the snapshot's etcd data came from (flannel up to v0.9 reads v2).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 
 from netdoctor.facts import cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.flannel import DEFAULT_PREFIX, prefixes
 from netdoctor.model import Finding
-
-_STALE = re.compile(r"^lease (\S+) has PublicIP (\S+), which is no node's address")
-_VTEP = re.compile(r"^lease (\S+) has VtepMAC (\S+) but (\S+)'s flannel.1 has MAC (\S+)")
 
 #: Flannel backend types by the netdoctor backend id.
 FLANNEL_TYPES = {"flannel-vxlan": "vxlan", "flannel-udp": "udp"}
@@ -93,13 +89,14 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
     etcd = context.snapshot.etcd
     node = finding.nodes[0]
     api = _api(context)
-    if etcd is not None and (match := _STALE.match(finding.summary)):
-        key = finding.evidence[0].item.split(" ", 1)[0]
+    problem, key = finding.detail("problem"), finding.detail("key")
+    if etcd is not None and key is not None and problem == "stale":
         old = etcd.get(key)
         if old is None:
             return
         yield NodeStep(node, Step(
-            id=f"etcd-delete-{key}", title=f"Delete the stale lease {match.group(1)} (PublicIP {match.group(2)})",
+            id=f"etcd-delete-{key}",
+            title=f"Delete the stale lease {finding.detail('subnet')} (PublicIP {finding.detail('public_ip')})",
             safety=Safety.SAFE, why="Peers program a route, FDB and neighbour entry to a host that is not a node.",
             fixer="repair-flannel-lease", check=finding.check,
             action=Operation("etcd-delete", {"key": key, "api": api}),
@@ -109,8 +106,8 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
             verify=f"ETCDCTL_API=3 etcdctl get {key}",
         ))
         return
-    if etcd is not None and (match := _VTEP.match(finding.summary)):
-        key = finding.evidence[0].item.split(" ", 1)[0]
+    vtep_mac = finding.detail("vtep_mac")
+    if etcd is not None and key is not None and problem == "vtep-mac" and vtep_mac is not None:
         old = etcd.get(key)
         if old is None:
             return
@@ -118,10 +115,10 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
             data = json.loads(old)
         except json.JSONDecodeError:
             return
-        data.setdefault("BackendData", {})["VtepMAC"] = match.group(4)
+        data.setdefault("BackendData", {})["VtepMAC"] = vtep_mac
         value = json.dumps(data, separators=(",", ":"))
         yield NodeStep(node, Step(
-            id=f"etcd-vtepmac-{key}", title=f"Set the VtepMAC of lease {match.group(1)} to {match.group(4)}",
+            id=f"etcd-vtepmac-{key}", title=f"Set the VtepMAC of lease {finding.detail('subnet')} to {vtep_mac}",
             safety=Safety.SAFE, why="Peers send this node's overlay traffic to the lease's VtepMAC, which no VTEP has.",
             fixer="repair-flannel-lease", check=finding.check,
             action=Operation("etcd-put", {"key": key, "value": value, "api": api}),

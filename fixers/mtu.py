@@ -36,9 +36,9 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     """
     facts = cluster_facts(context.snapshot)
     names_by_node: dict[str, list[str]] = {}
-    for evidence in finding.evidence:
-        if evidence.node is not None and evidence.source == "interfaces":
-            names_by_node.setdefault(evidence.node, []).append(evidence.item.split(" ", 1)[0])
+    names = [name for name in (finding.detail("interfaces") or finding.detail("overlay") or "").split(",") if name]
+    for node_name in finding.nodes:
+        names_by_node[node_name] = names
     for node_name, names in sorted(names_by_node.items()):
         node = facts.nodes.get(node_name)
         if node is None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from netdoctor.facts import cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.flannel import leases, network_config, prefixes
 from netdoctor.model import Finding
-
-_DOWN = re.compile(r"^\S+: (\S+) is down although")
-_MISSING = re.compile(r"^\S+: (\S+) is missing although")
-_OVS = re.compile(r"^\S+: OVS bridge (\S+) is enslaved to (.+), not to the pod bridge (\S+),")
 
 #: The agent that creates each overlay device, for the display-only restart step.
 AGENTS = {"flannel0": "flanneld", "flannel.1": "flanneld", "tunl0": "calico-node"}
@@ -28,8 +23,10 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
     agent can build (flannel0, tunl0) gets a display-only restart of the agent.
     """
     node = finding.nodes[0]
-    if match := _DOWN.match(finding.summary):
-        device = match.group(1)
+    problem, device = finding.detail("problem"), finding.detail("device")
+    if device is None:
+        return
+    if problem == "down":
         yield NodeStep(node, Step(
             id=f"link-up-{device}", title=f"Set {device} up", safety=Safety.SAFE,
             why=f"{device} carries the overlay and is administratively down.",
@@ -38,9 +35,8 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
             done=Condition("link-up", {"name": device}), verify=f"ip link show dev {device}",
             fixer="restore-overlay-interface", check=finding.check,
         ))
-    elif match := _OVS.match(finding.summary):
-        bridge, master, pod_bridge = match.groups()
-        previous = None if master == "no bridge" else master
+    elif problem == "not-enslaved" and (pod_bridge := finding.detail("pod_bridge")) is not None:
+        bridge, previous = device, finding.detail("master")
         yield NodeStep(node, Step(
             id=f"link-master-{bridge}", title=f"Make the OVS bridge {bridge} a port of {pod_bridge}", safety=Safety.SAFE,
             why=f"Pods on {pod_bridge} reach the tunnel ports only through {bridge} as a port of {pod_bridge}.",
@@ -51,15 +47,13 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
             verify=f"ip link show dev {bridge}",
             fixer="restore-overlay-interface", check=finding.check,
         ))
-    elif (match := _MISSING.match(finding.summary)) and match.group(1) == "flannel.1":
+    elif problem == "missing" and device == "flannel.1" and finding.detail("candidates") is None:
         step = _vxlan_step(finding, context, node)
         if step is not None:
             yield NodeStep(node, step)
         yield NodeStep(node, _restart_agent(finding, node, "flannel.1"))
-    elif match:
-        yield NodeStep(node, _restart_agent(finding, node, match.group(1)))
-    elif "neither flannel0 nor flannel.1" in finding.summary:
-        yield NodeStep(node, _restart_agent(finding, node, "flannel.1"))
+    elif problem == "missing":
+        yield NodeStep(node, _restart_agent(finding, node, device))
 
 
 def _vxlan_step(finding: Finding, context: FixContext, node_name: str) -> Step | None:

@@ -13,7 +13,7 @@ from netdoctor.model.addr import format_ip
 from netdoctor.model.routes import RTNH_F_ONLINK
 
 
-def _peer_address(node: NodeFacts, peer: NodeFacts) -> tuple[str, str] | None:
+def peer_address(node: NodeFacts, peer: NodeFacts) -> tuple[str, str] | None:
     """Return the peer's underlay address on a subnet this node shares, with this node's device there."""
     for prefix, _, device in node.underlay_subnets:
         for _, cidr, _ in peer.underlay_subnets:
@@ -68,14 +68,13 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     not survive a reboot: the overlay agent or the routing daemon must own it.
     """
     node_name = finding.nodes[0]
-    peer_name = finding.evidence[0].node
-    subnet = finding.evidence[0].item.rsplit(" ", 1)[-1]
+    peer_name, subnet = finding.detail("peer") or "", finding.detail("prefix")
     facts = cluster_facts(context.snapshot)
-    node, peer = facts.nodes.get(node_name), facts.nodes.get(peer_name or "")
-    if node is None or peer is None:
+    node, peer = facts.nodes.get(node_name), facts.nodes.get(peer_name)
+    if node is None or peer is None or subnet is None:
         return
     backends = context.backends(node_name)
-    reach = _peer_address(node, peer)
+    reach = peer_address(node, peer)
     why = f"Without a route to {subnet}, traffic to {peer_name}'s pods follows the default route and is lost."
 
     if "flannel-vxlan" in backends and node.node.interface("flannel.1") is not None:
@@ -83,26 +82,38 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         if reach is None or mac is None:
             return
         gateway = subnet.partition("/")[0]
-        yield NodeStep(node_name, _neigh_step(finding, gateway, mac, peer_name or ""))
-        yield NodeStep(node_name, _fdb_step(finding, mac, reach[0], peer_name or ""))
-        params: dict[str, Any] = {"destination": subnet, "gateway": gateway, "dev": "flannel.1", "onlink": True}
-        yield NodeStep(node_name, _route_step(finding, node_name, peer_name or "", subnet, params, why))
+        yield NodeStep(node_name, _neigh_step(finding, gateway, mac, peer_name))
+        yield NodeStep(node_name, _fdb_step(finding, mac, reach[0], peer_name))
+    params = peer_route_params(context, node, peer, subnet)
+    if params is None:
         return
-    if "flannel-udp" in backends:
-        params = {"destination": subnet, "dev": "flannel0"}
-    elif "ovs" in backends and node.pod_bridges:
-        params = {"destination": subnet, "dev": node.pod_bridges[0].name}
-    else:
-        if reach is None:
-            return
-        tunnel = node.node.interface("tunl0")
-        if "calico" in backends and tunnel is not None and tunnel.addresses:
-            params = {"destination": subnet, "gateway": reach[0], "dev": "tunl0", "onlink": True}
-        else:
-            params = {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
-    yield NodeStep(node_name, _route_step(finding, node_name, peer_name or "", subnet, params, why))
+    yield NodeStep(node_name, _route_step(finding, node_name, peer_name, subnet, params, why))
     if "direct-routing" in backends and params.get("gateway"):
         yield NodeStep(node_name, _persist_direct_route(finding, subnet, str(params["gateway"])))
+
+
+def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, subnet: str) -> dict[str, Any] | None:
+    """Return the ``route-add`` parameters of the route the node's backend programs to a peer's pod subnet.
+
+    Flannel VXLAN routes through flannel.1 to the peer's VTEP address, flannel
+    UDP through flannel0, OVS through the pod bridge, Calico IPIP through
+    tunl0 and direct routing via the peer's underlay address. None when the
+    peer's address on a shared subnet is unknown.
+    """
+    backends = context.backends(node.name)
+    reach = peer_address(node, peer)
+    if "flannel-vxlan" in backends and node.node.interface("flannel.1") is not None:
+        return {"destination": subnet, "gateway": subnet.partition("/")[0], "dev": "flannel.1", "onlink": True}
+    if "flannel-udp" in backends:
+        return {"destination": subnet, "dev": "flannel0"}
+    if "ovs" in backends and node.pod_bridges:
+        return {"destination": subnet, "dev": node.pod_bridges[0].name}
+    if reach is None:
+        return None
+    tunnel = node.node.interface("tunl0")
+    if "calico" in backends and tunnel is not None and tunnel.addresses:
+        return {"destination": subnet, "gateway": reach[0], "dev": "tunl0", "onlink": True}
+    return {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
 
 
 def _neigh_step(finding: Finding, address: str, mac: str, peer: str) -> Step:
@@ -168,7 +179,9 @@ def remove_shadowing_blackhole(finding: Finding, context: FixContext) -> Iterato
     for undo.
     """
     node_name = finding.nodes[0]
-    item = finding.evidence[0].item
+    item = finding.detail("route")
+    if item is None:
+        return
     try:
         node = context.snapshot.node(node_name)
     except KeyError:
@@ -190,4 +203,51 @@ def remove_shadowing_blackhole(finding: Finding, context: FixContext) -> Iterato
         preconditions=(Condition("route-present", params),),
         done=Condition("route-absent", params),
         verify=f"ip route show {route.destination}",
+    ))
+
+
+@fixer("replace-wrong-route", title="Replace a pod subnet route that leads to the wrong node or device",
+       checks=("route-wrong-nexthop",))
+def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
+    """Replace the route with the one the backend programs: via the right peer, or onto the node's own pod bridge.
+
+    Disruptive: ``ip route replace`` moves the traffic at once. It is already
+    lost, but a wrong diagnosis would cut a working path, so the step asks
+    first. The old route's exact attributes are kept for undo, and its metric
+    is kept so that the replace changes this route and no other.
+    """
+    node_name = finding.nodes[0]
+    described, prefix = finding.detail("route"), finding.detail("prefix")
+    facts = cluster_facts(context.snapshot)
+    node = facts.nodes.get(node_name)
+    if described is None or prefix is None or node is None or node.routes is None:
+        return
+    old = next((route for route in node.node.routes.main() if route.describe() == described), None) \
+        if node.node.routes is not None else None
+    if old is None:
+        return
+    peer_name, dev = finding.detail("peer"), finding.detail("dev")
+    if dev is not None:
+        params: dict[str, Any] | None = {"destination": prefix, "dev": dev}
+        target = f"through its own bridge {dev}"
+    else:
+        peer = facts.nodes.get(peer_name or "")
+        params = peer_route_params(context, node, peer, prefix) if peer is not None else None
+        target = f"to {peer_name}"
+    if params is None:
+        return
+    previous = _route_params(old)
+    if old.destination != prefix:
+        return
+    if previous.get("metric"):
+        params["metric"] = previous["metric"]
+    yield NodeStep(node_name, Step(
+        id=f"route-replace-{prefix}", title=f"Route {prefix} {target}", safety=Safety.DISRUPTIVE,
+        why=f"'{described}' sends the traffic for {prefix} to the wrong place; replacing a route moves traffic at "
+            "once, so it is applied only after confirmation.",
+        fixer="replace-wrong-route", check=finding.check,
+        action=Operation("route-replace", {**params, "previous": previous}),
+        inverse=Operation("route-replace", previous),
+        preconditions=(Condition("route-present", previous),),
+        done=Condition("route-present", params), verify=f"ip route show {prefix}",
     ))

@@ -37,34 +37,38 @@ def rule_position(node: NodeSnapshot, table: str, chain: str, text: str) -> int 
     return None
 
 
-def deciding_rule(finding: Finding) -> tuple[str, str | None]:
-    """Return the chain and the full rule text (without ``-A``) that blocked, from a filtering finding.
+def deciding_rule(finding: Finding) -> tuple[str, str | None] | None:
+    """Return the chain and the full rule text (without ``-A``) that decided, from a filtering finding's details.
 
-    The rule text is None when the chain's policy decided.
+    The rule text is None when the chain's policy decided. None as a whole
+    means the finding came from firewalld, not iptables.
     """
-    item = finding.evidence[0].item
-    if item.startswith("-A "):
-        text = item[3:]
-        return text.split(" ", 1)[0], text
-    return item.lstrip(":").split(" ", 1)[0], None
+    chain = finding.detail("chain")
+    if chain is None:
+        return None
+    return chain, finding.detail("rule")
 
 
 def accept_step(
     finding: Finding, context: FixContext, node: str, *, fixer_id: str, step_id: str, title: str, why: str,
-    rule: str,
-) -> Step:
-    """Build a step that inserts one ACCEPT rule right before the rule that blocked, or at the chain's end.
+    rule: str, table: str = "filter",
+) -> Step | None:
+    """Build a step that inserts one rule right before the rule that decided, or at the chain's end after a policy.
 
     ``rule`` is the rule after the chain name, written in ``iptables-save``
-    order so that the "already done" test compares the same text.
+    order so that the "already done" test compares the same text. Returns
+    None when the finding names no iptables chain.
     """
-    chain, blocking = deciding_rule(finding)
+    decided = deciding_rule(finding)
+    if decided is None:
+        return None
+    chain, blocking = decided
     snapshot = snapshot_node(context, node)
-    position = rule_position(snapshot, "filter", chain, blocking) if snapshot and blocking else None
-    params: dict[str, object] = {"table": "filter", "chain": chain, "rule": rule, "before": blocking, "position": position}
+    position = rule_position(snapshot, table, chain, blocking) if snapshot and blocking else None
+    params: dict[str, object] = {"table": table, "chain": chain, "rule": rule, "before": blocking, "position": position}
     preconditions: tuple[Condition, ...] = ()
     if blocking is not None:
-        preconditions = (Condition("iptables-rule-present", {"table": "filter", "chain": chain, "text": blocking}),)
+        preconditions = (Condition("iptables-rule-present", {"table": table, "chain": chain, "text": blocking}),)
     return Step(
         id=step_id,
         title=title,
@@ -73,11 +77,36 @@ def accept_step(
         fixer=fixer_id,
         check=finding.check,
         action=Operation("iptables-insert", params),
-        inverse=Operation("iptables-delete", {"table": "filter", "chain": chain, "rule": rule}),
+        inverse=Operation("iptables-delete", {"table": table, "chain": chain, "rule": rule}),
         preconditions=preconditions,
-        done=Condition("iptables-rule-present", {"table": "filter", "chain": chain, "text": f"{chain} {rule}"}),
-        verify=f"iptables -t filter -S {chain}",
+        done=Condition("iptables-rule-present", {"table": table, "chain": chain, "text": f"{chain} {rule}"}),
+        verify=f"iptables -t {table} -S {chain}",
     )
 
 
-__all__ = ["accept_step", "deciding_rule", "pod_network", "prefix_text", "rule_position", "snapshot_node"]
+def sysctl_steps(
+    finding: Finding, *, fixer_id: str, key: str, value: str, previous: str, file: str, reason: str, why: str,
+    title: str,
+) -> tuple[Step, Step]:
+    """Build the two steps that set a sysctl now and keep it after a reboot in a file under ``/etc/sysctl.d``."""
+    content = f"# Written by netdoctor: {reason}\n{key} = {value}\n"
+    now = Step(
+        id=f"sysctl-{key}", title=title, safety=Safety.SAFE, why=why, fixer=fixer_id, check=finding.check,
+        action=Operation("sysctl", {"key": key, "value": value}),
+        inverse=Operation("sysctl", {"key": key, "value": previous}),
+        done=Condition("sysctl-is", {"key": key, "value": value}),
+        verify=f"sysctl {key}",
+    )
+    persist = Step(
+        id=f"persist-{key}", title=f"Keep {key} = {value} after a reboot ({file})", safety=Safety.SAFE,
+        why="The value resets at boot unless a file under /etc/sysctl.d sets it.", fixer=fixer_id,
+        check=finding.check,
+        action=Operation("file", {"path": file, "content": content}),
+        inverse=Operation("file-restore", {"path": file, "content": None}),
+        done=Condition("file-is", {"path": file, "content": content}),
+        verify=f"cat {file}",
+    )
+    return now, persist
+
+
+__all__ = ["accept_step", "deciding_rule", "pod_network", "prefix_text", "rule_position", "snapshot_node", "sysctl_steps"]

@@ -267,9 +267,49 @@ def route_arguments(params: dict[str, Any]) -> list[str]:
     return words
 
 
+#: Where ovsdb-server listens on a node, relative to the node's root; the first that exists is used.
+OVS_SOCKETS = ("/run/openvswitch/db.sock", "/var/run/openvswitch/db.sock")
+
+#: Where a node's firewalld listens on a private system bus (a lab node), relative to the node's root.
+FIREWALLD_BUS = "/run/dbus/system_bus_socket"
+
+
+def ovs_vsctl(plan: FixPlan) -> list[str]:
+    """Return ``ovs-vsctl`` with ``--db`` naming the database socket under the node's root when it is not ``/``."""
+    if plan.root in ("", "/"):
+        return ["ovs-vsctl"]
+    sockets = [plan.node_path(path) for path in OVS_SOCKETS]
+    socket = next((path for path in sockets if path.exists()), sockets[0])
+    return ["ovs-vsctl", f"--db=unix:{socket}"]
+
+
+def firewall_cmd(plan: FixPlan) -> list[str]:
+    """Return ``firewall-cmd``, pointed at the node's private system bus when the node has one under its root."""
+    if plan.root in ("", "/"):
+        return ["firewall-cmd"]
+    return ["env", f"DBUS_SYSTEM_BUS_ADDRESS=unix:path={plan.node_path(FIREWALLD_BUS)}", "firewall-cmd"]
+
+
+def _firewalld_lines(plan: FixPlan, params: dict[str, Any], verb: str) -> list[str]:
+    option = f"--{verb}-{params['element']}={params['value']}"
+    head = firewall_cmd(plan)
+    zone = f"--zone={params['zone']}"
+    return [_in_node(plan, head + [zone, option]), _in_node(plan, head + ["--permanent", zone, option])]
+
+
 def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
     """Render an operation as the shell commands that do the same on the plan's node."""
     kind, params = operation.kind, operation.params
+    if kind == "route-replace":
+        return [_ip(plan, ["route", "replace", *route_arguments(params)])]
+    if kind == "fdb-replace":
+        head = ["bridge", "-n", plan.netns] if plan.netns else ["bridge"]
+        return [shlex.join(head + ["fdb", "replace", params["mac"], "dev", params["dev"], "dst", params["dst"],
+                                   "self", "permanent"])]
+    if kind == "link-address":
+        return [_ip(plan, ["link", "set", "dev", params["name"], "address", params["mac"]])]
+    if kind in ("firewalld-add", "firewalld-remove"):
+        return _firewalld_lines(plan, params, kind.split("-")[1])
     if kind == "sysctl":
         return [_in_node(plan, ["sysctl", "-w", f"{params['key']}={params['value']}"])]
     if kind == "file":
@@ -349,10 +389,11 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
         sockets = str(plan.node_path(params.get("sockets", "/run/frr")))
         return [_in_node(plan, ["vtysh", "--vty_socket", sockets, "-c", f"clear bgp {params['neighbor']}"])]
     if kind == "ovs-add-port":
-        return [shlex.join(["ovs-vsctl", "add-port", params["bridge"], params["port"], "--", "set", "interface",
-                            params["port"], f"type={params['type']}", f"options:remote_ip={params['remote_ip']}"])]
+        return [shlex.join(ovs_vsctl(plan) + ["add-port", params["bridge"], params["port"], "--", "set", "interface",
+                                              params["port"], f"type={params['type']}",
+                                              f"options:remote_ip={params['remote_ip']}"])]
     if kind == "ovs-del-port":
-        return [shlex.join(["ovs-vsctl", "del-port", params["bridge"], params["port"]])]
+        return [shlex.join(ovs_vsctl(plan) + ["del-port", params["bridge"], params["port"]])]
     raise PlanError(f"unknown operation kind {kind!r}")
 
 
@@ -390,6 +431,16 @@ def describe_condition(condition: Condition) -> str:
         return f"etcd key {params['key']} " + ("absent" if kind == "etcd-key-absent" else "holds the expected value")
     if kind == "bgp-established":
         return f"BGP session {params['name']} is Established"
+    if kind == "link-mac-is":
+        return f"{params['name']} has MAC {params['mac']}"
+    if kind == "ovs-port-present":
+        return f"OVS port {params['port']} on {params['bridge']} present"
+    if kind == "ovs-port-absent":
+        return f"no OVS port {params['port']}"
+    if kind == "ovs-tunnel-to":
+        return f"an OVS tunnel with remote_ip {params['remote_ip']} present"
+    if kind == "firewalld-zone-has":
+        return f"firewalld zone {params['zone']} has {params['element']} {params['value']}"
     if kind in ("neigh-present", "fdb-present"):
         what = "neighbour" if kind == "neigh-present" else "FDB entry"
         key = params.get("address") or params.get("mac")
@@ -417,8 +468,9 @@ def order_steps(steps: list[Step]) -> list[Step]:
 
 _STAGE = {
     "etcd-put": 0, "etcd-delete": 1, "sysctl": 10, "file": 11, "vxlan-add": 20, "link-up": 21, "link-master": 22,
-    "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "neigh-replace": 30, "fdb-append": 31, "route-del": 40,
-    "route-add": 41, "iptables-insert": 50, "bird-restart": 60, "frr-clear": 60,
+    "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "link-address": 26, "neigh-replace": 30, "fdb-append": 31,
+    "fdb-replace": 31, "route-del": 40, "route-add": 41, "route-replace": 42, "iptables-insert": 50,
+    "firewalld-add": 51, "bird-restart": 60, "frr-clear": 60,
 }
 
 

@@ -31,7 +31,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from netdoctor.fix import Condition, FixPlan, Operation, Safety, Step, render_operation
+from netdoctor.fix import (
+    Condition,
+    FixPlan,
+    Operation,
+    Safety,
+    Step,
+    firewall_cmd,
+    ovs_vsctl,
+    render_operation,
+)
 from netdoctor.model import NodeSnapshot
 from netdoctor.model.addr import parse_ip, parse_prefix
 from netdoctor.model.routes import (
@@ -107,12 +116,11 @@ class NodeExecutor:
 
     def read_sysctl(self, key: str) -> str:
         """Read a sysctl in the node's namespace."""
-        return self.run(["cat", "/proc/sys/" + key.replace(".", "/")]).strip()
+        return self.run(["cat", sysctl_path(key)]).strip()
 
     def write_sysctl(self, key: str, value: str) -> None:
         """Write a sysctl through ``/proc/sys`` in the node's namespace."""
-        path = "/proc/sys/" + key.replace(".", "/")
-        self.run(["sh", "-c", 'printf "%s\\n" "$1" > "$2"', "sh", value, path])
+        self.run(["sh", "-c", 'printf "%s\\n" "$1" > "$2"', "sh", value, sysctl_path(key)])
 
     def etcd_endpoint(self, params: dict[str, Any]) -> str:
         """Return the etcd endpoint of an operation; raise when neither it nor the plan names one."""
@@ -150,6 +158,21 @@ class NodeExecutor:
                 pass
         else:
             _http("POST", f"{endpoint}/v3/kv/deleterange", {"key": _b64(key)})
+
+
+def sysctl_path(key: str) -> str:
+    """Return the ``/proc/sys`` file of a sysctl key.
+
+    A per-interface key keeps the dots of its interface name, so
+    ``net.ipv4.conf.flannel.1.rp_filter`` is ``/proc/sys/net/ipv4/conf/flannel.1/rp_filter``.
+    A key already written with slashes is taken as a path.
+    """
+    if "/" in key:
+        return "/proc/sys/" + key.lstrip("/")
+    words = key.split(".")
+    if len(words) > 5 and words[0] == "net" and words[2] in ("conf", "neigh"):
+        words = words[:3] + [".".join(words[3:-1]), words[-1]]
+    return "/proc/sys/" + "/".join(words)
 
 
 class _NotFound(Exception):
@@ -234,6 +257,20 @@ def holds(condition: Condition, executor: NodeExecutor) -> bool:
         return present if kind == "iptables-rule-present" else not present
     if kind == "bgp-established":
         return any(session.name == params["name"] and session.established for session in node.bgp or ())
+    if kind == "link-mac-is":
+        interface = node.interface(params["name"])
+        return interface is not None and (interface.mac or "").lower() == params["mac"].lower()
+    if kind in ("ovs-port-present", "ovs-port-absent"):
+        present = any(port.name == params["port"] for bridge in node.ovs or () for port in bridge.ports
+                      if kind == "ovs-port-absent" or bridge.name == params["bridge"])
+        return present if kind == "ovs-port-present" else not present
+    if kind == "ovs-tunnel-to":
+        return any(dict(interface.options).get("remote_ip") == params["remote_ip"]
+                   for bridge in node.ovs or () for port in bridge.ports for interface in port.interfaces)
+    if kind == "firewalld-zone-has":
+        zone = next((zone for zone in node.firewalld.zones if zone.name == params["zone"]), None) \
+            if node.firewalld is not None else None
+        return zone is not None and params["value"] in getattr(zone, params["element"] + "s", ())
     if kind == "neigh-present":
         return any(entry.address == params["address"] and entry.dev == params["dev"]
                    and (entry.mac or "").lower() == params["lladdr"].lower() for entry in node.neighbours or ())
@@ -281,11 +318,26 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         executor.run(["vtysh", "--vty_socket", sockets, "-c", f"clear bgp {params['neighbor']}"])
         return None
     if kind == "ovs-add-port":
-        executor.run(shlex.split(render_operation(executor.plan, operation)[0]))
-        return Operation("ovs-del-port", {"bridge": params["bridge"], "port": params["port"]})
+        executor.run(ovs_vsctl(executor.plan) + ["add-port", params["bridge"], params["port"], "--", "set", "interface",
+                                                 params["port"], f"type={params['type']}",
+                                                 f"options:remote_ip={params['remote_ip']}"])
+        return Operation("ovs-del-port", dict(params))
     if kind == "ovs-del-port":
-        executor.run(["ovs-vsctl", "del-port", params["bridge"], params["port"]])
+        executor.run(ovs_vsctl(executor.plan) + ["del-port", params["bridge"], params["port"]])
+        if params.get("type") and params.get("remote_ip"):
+            return Operation("ovs-add-port", dict(params))
         return None
+    if kind in ("firewalld-add", "firewalld-remove"):
+        verb = kind.split("-")[1]
+        option = f"--{verb}-{params['element']}={params['value']}"
+        zone = f"--zone={params['zone']}"
+        executor.run(firewall_cmd(executor.plan) + [zone, option])
+        executor.run(firewall_cmd(executor.plan) + ["--permanent", zone, option])
+        return Operation("firewalld-remove" if verb == "add" else "firewalld-add", dict(params))
+    if kind in ("route-replace", "fdb-replace", "link-address") or (kind == "neigh-replace" and params.get("previous")):
+        _netlink(operation, executor)
+        previous_params = params.get("previous")
+        return Operation(kind, dict(previous_params)) if previous_params else None
     if kind == "link-mtu" and node is not None:
         interface = node.interface(params["name"])
         previous_mtu = interface.mtu if interface is not None else None
@@ -347,6 +399,13 @@ def _netlink(operation: Operation, executor: NodeExecutor) -> Operation | None:
                 if kind == "neigh-replace":
                     request.update(lladdr=params["lladdr"], state=NUD_STATES["PERMANENT"])
                 ipr.neigh("replace" if kind == "neigh-replace" else "del", **request)
+            elif kind == "route-replace":
+                ipr.route("replace", **_route_request(params, executor, ipr))
+            elif kind == "link-address":
+                ipr.link("set", index=executor.link_index(ipr, params["name"]), address=params["mac"])
+            elif kind == "fdb-replace":
+                ipr.fdb("replace", ifindex=executor.link_index(ipr, params["dev"]), lladdr=params["mac"],
+                        dst=params["dst"], state=NUD_STATES["PERMANENT"])
             elif kind in ("fdb-append", "fdb-del"):
                 ipr.fdb("append" if kind == "fdb-append" else "del", ifindex=executor.link_index(ipr, params["dev"]),
                         lladdr=params["mac"], dst=params["dst"], state=NUD_STATES["PERMANENT"])
