@@ -36,7 +36,8 @@ def set_unique_mac(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
             id=f"mac-{interface}", title=f"Give {interface} the MAC {new} instead of the shared {mac}",
             safety=Safety.DISRUPTIVE,
             why=f"{interface} shares MAC {mac} with another node on {finding.detail('segment') or 'the segment'}, so "
-                "frames flap between them; a MAC change interrupts the interface briefly, so it asks first.",
+                "frames flap between them; a MAC change interrupts the interface briefly, so it is applied only after "
+                "confirmation.",
             fixer="set-unique-mac", check=finding.check,
             action=Operation("link-address", params), inverse=Operation("link-address", {"name": interface, "mac": mac}),
             preconditions=(Condition("link-mac-is", {"name": interface, "mac": mac}),),

@@ -1,5 +1,31 @@
 #!/bin/sh
-# netdoctor fix plan: 0 step(s) on 0 node(s), built from bundle:centos-input-reject-blocks-vxlan.
+# netdoctor fix plan: 3 step(s) on 3 node(s), built from bundle:centos-input-reject-blocks-vxlan.
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
-# Nothing to fix: no finding has a fixer.
+
+# === node1 ===
+
+# Step 1 [safe] Accept udp/8472 from 10.0.1.0/24 before the rule that blocks it
+#   check: overlay-port-blocked; fixer: accept-overlay-port
+#   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
+#   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+
+# === node2 ===
+
+# Step 1 [safe] Accept udp/8472 from 10.0.1.0/24 before the rule that blocks it
+#   check: overlay-port-blocked; fixer: accept-overlay-port
+#   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
+#   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+
+# === node3 ===
+
+# Step 1 [safe] Accept udp/8472 from 10.0.1.0/24 before the rule that blocks it
+#   check: overlay-port-blocked; fixer: accept-overlay-port
+#   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
+#   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT

@@ -1,5 +1,5 @@
 #!/bin/sh
-# netdoctor fix plan: 6 step(s) on 2 node(s), built from bundle:seed-ovs-gre-before-flush.
+# netdoctor fix plan: 8 step(s) on 2 node(s), built from bundle:seed-ovs-gre-before-flush.
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
@@ -19,7 +19,14 @@
 #   requires: docker0 MTU is 1500
 # ip link set dev docker0 mtu 1462
 
-# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
+# Step 3 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
+#   check: overlay-port-blocked; fixer: accept-overlay-port
+#   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
+#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 5 -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
+
+# Step 4 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
 # /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
@@ -41,7 +48,14 @@
 #   requires: docker0 MTU is 1500
 # ip link set dev docker0 mtu 1462
 
-# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
+# Step 3 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
+#   check: overlay-port-blocked; fixer: accept-overlay-port
+#   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
+#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 5 -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
+
+# Step 4 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
 # /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462

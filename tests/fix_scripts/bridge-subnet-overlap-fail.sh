@@ -1,0 +1,24 @@
+#!/bin/sh
+# netdoctor fix plan: 2 step(s) on 2 node(s), built from bundle:bridge-subnet-overlap-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node1 ===
+
+# Step 1 [display-only] Restart Docker with the bridge subnet flannel leased to this node
+#   check: bridge-subnet-overlap; fixer: docker-bip-from-subnet-env
+#   why: docker0 must carry the node's own pod subnet; otherwise pod addresses collide across nodes or fall outside what the overlay routes.
+# subnet.env on node1: FLANNEL_SUBNET=10.244.1.1/24 FLANNEL_MTU=1450
+# /etc/docker/daemon.json: "bip": "10.244.1.1/24", "mtu": 1450
+# or: dockerd --bip=10.244.1.1/24 --mtu=1450
+# start flanneld before Docker, then: systemctl restart docker
+
+# === node2 ===
+
+# Step 1 [display-only] Restart Docker with the bridge subnet flannel leased to this node
+#   check: bridge-outside-overlay-subnet; fixer: docker-bip-from-subnet-env
+#   why: docker0 must carry the node's own pod subnet; otherwise pod addresses collide across nodes or fall outside what the overlay routes.
+# subnet.env on node2: FLANNEL_SUBNET=10.244.2.1/24 FLANNEL_MTU=1450
+# /etc/docker/daemon.json: "bip": "10.244.2.1/24", "mtu": 1450
+# or: dockerd --bip=10.244.2.1/24 --mtu=1450
+# start flanneld before Docker, then: systemctl restart docker

@@ -1,0 +1,50 @@
+#!/bin/sh
+# netdoctor fix plan: 6 step(s) on 3 node(s), built from bundle:duplicate-mac-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node1 ===
+
+# Step 1 [safe] Point the neighbour entry for node2's VTEP 10.244.2.0 at 8e:2c:51:7d:01:b3
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: The entry resolves node2's VTEP address to 8e:2c:51:7d:02:b3, a MAC no VTEP has.
+#   already done when: neighbour 10.244.2.0 dev flannel.1 present
+#   requires: interface flannel.1 exists
+ip neigh replace 10.244.2.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
+
+# === node2 ===
+
+# Step 1 [safe] Set the VtepMAC of lease 10.244.2.0/24 to 8e:2c:51:7d:01:b3
+#   check: etcd-lease-mismatch; fixer: repair-flannel-lease
+#   why: Peers send this node's overlay traffic to the lease's VtepMAC, which no VTEP has.
+#   already done when: etcd key /coreos.com/network/subnets/10.244.2.0-24 holds the expected value
+#   requires: etcd key /coreos.com/network/subnets/10.244.2.0-24 holds the expected value
+ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 put /coreos.com/network/subnets/10.244.2.0-24 '{"PublicIP":"192.168.100.12","BackendType":"vxlan","BackendData":{"VtepMAC":"8e:2c:51:7d:01:b3"}}'
+
+# Step 2 [disruptive] Give flannel.1 the MAC a2:29:54:fe:a6:54 instead of the shared 8e:2c:51:7d:01:b3
+#   check: duplicate-mac; fixer: set-unique-mac
+#   why: flannel.1 shares MAC 8e:2c:51:7d:01:b3 with another node on VXLAN VNI 1 port 8472, so frames flap between them; a MAC change interrupts the interface briefly, so it is applied only after confirmation.
+#   already done when: flannel.1 has MAC a2:29:54:fe:a6:54
+#   requires: flannel.1 has MAC 8e:2c:51:7d:01:b3
+# ip link set dev flannel.1 address a2:29:54:fe:a6:54
+
+# Step 3 [display-only] Restart flanneld so its lease and the peers use the new VTEP MAC
+#   check: duplicate-mac; fixer: set-unique-mac
+#   why: Peers program their FDB and neighbour entries from the lease's VtepMAC.
+# systemctl restart flanneld
+
+# === node3 ===
+
+# Step 1 [safe] Point the neighbour entry for node2's VTEP 10.244.2.0 at 8e:2c:51:7d:01:b3
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: The entry resolves node2's VTEP address to 8e:2c:51:7d:02:b3, a MAC no VTEP has.
+#   already done when: neighbour 10.244.2.0 dev flannel.1 present
+#   requires: interface flannel.1 exists
+ip neigh replace 10.244.2.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
+
+# Step 2 [safe] Send node2's VTEP MAC 8e:2c:51:7d:01:b3 to 192.168.100.12 instead of 192.168.100.11
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: flannel.1 encapsulates node2's traffic to 192.168.100.11, which is not node2.
+#   already done when: FDB entry 8e:2c:51:7d:01:b3 dev flannel.1 present
+#   requires: interface flannel.1 exists
+bridge fdb replace 8e:2c:51:7d:01:b3 dev flannel.1 dst 192.168.100.12 self permanent

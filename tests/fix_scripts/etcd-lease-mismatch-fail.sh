@@ -1,0 +1,21 @@
+#!/bin/sh
+# netdoctor fix plan: 2 step(s) on 2 node(s), built from bundle:etcd-lease-mismatch-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node1 ===
+
+# Step 1 [safe] Delete the stale lease 10.244.3.0/24 (PublicIP 192.168.100.77)
+#   check: etcd-lease-mismatch; fixer: repair-flannel-lease
+#   why: Peers program a route, FDB and neighbour entry to a host that is not a node.
+#   already done when: etcd key /coreos.com/network/subnets/10.244.3.0-24 absent
+#   requires: etcd key /coreos.com/network/subnets/10.244.3.0-24 holds the expected value
+ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 del /coreos.com/network/subnets/10.244.3.0-24
+
+# === node3 ===
+
+# Step 1 [display-only] Restart flanneld, then Docker, so that they read the new etcd data
+#   check: etcd-lease-mismatch; fixer: repair-flannel-lease
+#   why: flanneld reads its config and lease at start; Docker must start after it to pick up subnet.env.
+# systemctl restart flanneld
+# systemctl restart docker   # restarts this node's containers

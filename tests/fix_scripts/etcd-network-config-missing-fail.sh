@@ -1,0 +1,35 @@
+#!/bin/sh
+# netdoctor fix plan: 4 step(s) on 3 node(s), built from bundle:etcd-network-config-missing-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node1 ===
+
+# Step 1 [safe] Write /coreos.com/network/config with Network 10.244.0.0/16
+#   check: etcd-network-config-missing; fixer: write-flannel-network-config
+#   why: flanneld exits at start with 'Key not found' while the network config is absent.
+#   already done when: etcd key /coreos.com/network/config holds the expected value
+#   requires: etcd key /coreos.com/network/config absent
+ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 put /coreos.com/network/config '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}'
+
+# Step 2 [display-only] Restart flanneld, then Docker, so that they read the new etcd data
+#   check: etcd-network-config-missing; fixer: write-flannel-network-config
+#   why: flanneld reads its config and lease at start; Docker must start after it to pick up subnet.env.
+# systemctl restart flanneld
+# systemctl restart docker   # restarts this node's containers
+
+# === node2 ===
+
+# Step 1 [display-only] Restart flanneld, then Docker, so that they read the new etcd data
+#   check: etcd-network-config-missing; fixer: write-flannel-network-config
+#   why: flanneld reads its config and lease at start; Docker must start after it to pick up subnet.env.
+# systemctl restart flanneld
+# systemctl restart docker   # restarts this node's containers
+
+# === node3 ===
+
+# Step 1 [display-only] Restart flanneld, then Docker, so that they read the new etcd data
+#   check: etcd-network-config-missing; fixer: write-flannel-network-config
+#   why: flanneld reads its config and lease at start; Docker must start after it to pick up subnet.env.
+# systemctl restart flanneld
+# systemctl restart docker   # restarts this node's containers

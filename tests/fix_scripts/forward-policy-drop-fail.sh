@@ -1,0 +1,18 @@
+#!/bin/sh
+# netdoctor fix plan: 2 step(s) on 1 node(s), built from bundle:forward-policy-drop-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node3 ===
+
+# Step 1 [safe] Accept forwarded traffic from the pod network 10.244.0.0/16
+#   check: forward-policy-drop; fixer: accept-pod-forward
+#   why: The FORWARD chain drops traffic between pods on different nodes; this accepts the pod network only.
+#   already done when: filter rule '-A FORWARD -s 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT' present
+iptables -t filter -A FORWARD -s 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT
+
+# Step 2 [safe] Accept forwarded traffic to the pod network 10.244.0.0/16
+#   check: forward-policy-drop; fixer: accept-pod-forward
+#   why: The FORWARD chain drops traffic between pods on different nodes; this accepts the pod network only.
+#   already done when: filter rule '-A FORWARD -d 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT' present
+iptables -t filter -A FORWARD -d 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT

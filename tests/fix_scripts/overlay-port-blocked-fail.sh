@@ -1,0 +1,13 @@
+#!/bin/sh
+# netdoctor fix plan: 1 step(s) on 1 node(s), built from bundle:overlay-port-blocked-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node2 ===
+
+# Step 1 [safe] Accept udp/8472 from 192.168.100.0/24 before the rule that blocks it
+#   check: overlay-port-blocked; fixer: accept-overlay-port
+#   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
+#   already done when: filter rule '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 5 -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT

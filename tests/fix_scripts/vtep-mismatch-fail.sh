@@ -1,0 +1,13 @@
+#!/bin/sh
+# netdoctor fix plan: 1 step(s) on 1 node(s), built from bundle:vtep-mismatch-fail.
+# Safe steps run as written. Disruptive steps are commented out: review each one and remove
+# its leading '# ' to run it. Display-only steps are notes and never run.
+
+# === node1 ===
+
+# Step 1 [safe] Send node2's VTEP MAC 8e:2c:51:7d:02:b3 to 192.168.100.12 instead of 192.168.100.42
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: flannel.1 encapsulates node2's traffic to 192.168.100.42, which is not node2.
+#   already done when: FDB entry 8e:2c:51:7d:02:b3 dev flannel.1 present
+#   requires: interface flannel.1 exists
+bridge fdb replace 8e:2c:51:7d:02:b3 dev flannel.1 dst 192.168.100.12 self permanent
