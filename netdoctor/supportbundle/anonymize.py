@@ -15,8 +15,6 @@ Three rules keep addresses meaningful:
   ::/127, ::ffff:0:0/96 (whose IPv4 part is mapped as IPv4 when written dotted)
   and ff00::/8. Fe80::/10 keeps its first 64 bits. No flip happens at a
   tree node above a special range, so an ordinary address never maps into one.
-* The private ranges 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 and
-  100.64.0.0/10 keep their prefix, so "private" stays private.
 * The last 8 bits of every address pass through unchanged. A network address
   written without its length (flannel's ``172.16.1.0/32`` on ``flannel.1`` for
   the lease ``172.16.1.0-24``) so stays the network address of its image. An
@@ -69,7 +67,6 @@ def _ranges(bits: int, items: Iterable[tuple[str, int | None]]) -> tuple[_Range,
 _IPV4_RANGES = _ranges(32, [
     ("0.0.0.0/8", None), ("127.0.0.0/8", None), ("169.254.0.0/16", None),
     ("224.0.0.0/4", None), ("240.0.0.0/4", None),
-    ("10.0.0.0/8", 8), ("172.16.0.0/12", 12), ("192.168.0.0/16", 16), ("100.64.0.0/10", 10),
 ])  # fmt: skip
 _IPV6_RANGES = _ranges(128, [("::/127", None), ("::ffff:0:0/96", None), ("ff00::/8", None), ("fe80::/10", 64)])
 
