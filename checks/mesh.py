@@ -90,7 +90,9 @@ def tunnel_mesh_incomplete(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     Known problems:
         Nodes that were not captured cannot be told from addresses that are
         no node's, so a partial capture reports their tunnels as stray. A
-        flow-based tunnel (``remote_ip=flow``) is not judged. Cost is O(N^2)
+        flow-based tunnel (``remote_ip=flow``) is not judged. flannel's VXLAN
+        device has no per-peer tunnel ports: its missing or wrong FDB entries
+        are reported by vtep-mismatch. Cost is O(N^2)
         in the number of mesh nodes at worst, and O(tunnel ports) when the
         mesh is complete.
     Example:
