@@ -67,39 +67,33 @@ def _source_options(function: F) -> F:
 def _load_source(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, snapshot_file: Path | None,
                  bundle: Path | None, etcd_endpoint: str | None) -> Source:
     from netdoctor.fix import NodeBinding
-    from netdoctor.sources import SourceError, parse_netns_list, snapshot_from_options
+    from netdoctor.sources import EtcdOptions, SourceError, parse_netns_list, snapshot_from_options
 
-    given = [name for name, value in (("--netns", netns), ("--lab", lab_name or lab_state_dir),
-                                      ("--snapshot", snapshot_file), ("--bundle", bundle)) if value]
-    if len(given) > 1:
-        raise FixInputError(f"{' and '.join(given)} cannot be combined; choose one source")
-    if lab_name or lab_state_dir:
-        return _lab_source(lab_name or "lab", lab_state_dir, etcd_endpoint)
+    live = snapshot_file is None and bundle is None
+    etcd = EtcdOptions(endpoints=(etcd_endpoint,)) if etcd_endpoint and live else EtcdOptions()
     try:
-        snapshot = snapshot_from_options(netns=netns, snapshot=snapshot_file, bundle=bundle)
+        snapshot = snapshot_from_options(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab_name,
+                                         lab_state_dir=lab_state_dir, etcd=etcd)
     except SourceError as error:
         raise FixInputError(" ".join(str(error).split())) from None
+    if lab_name or lab_state_dir:
+        return _lab_source(snapshot, lab_name or "lab", lab_state_dir, etcd_endpoint)
     bindings: dict[str, Any] = {}
     if netns is not None:
         bindings = {name: NodeBinding(name, str(NETNS_ROOT / name)) for name in parse_netns_list(netns)}
     return Source(snapshot, bindings, etcd_endpoint, JOURNAL_DIR)
 
 
-def _lab_source(name: str, state_dir: Path | None, etcd_endpoint: str | None) -> Source:
-    from netdoctor.collect import collect_cluster
+def _lab_source(snapshot: Any, name: str, state_dir: Path | None, etcd_endpoint: str | None) -> Source:
+    """Bind a lab's snapshot to its nodes' namespaces and roots; journals go under the lab state directory."""
     from netdoctor.fix import NodeBinding
     from netdoctor.lab.plan import PlanError as LabPlanError
     from netdoctor.lab.state import LabError, default_state_dir, load_state
-    from netdoctor.target import Target
 
     try:
         state = load_state(state_dir or default_state_dir(name))
     except (LabError, LabPlanError) as error:
         raise FixInputError(str(error)) from None
-    targets = [Target(node.name, netns=node.netns, root=state.node_root(node.name)) for node in state.plan.nodes]
-    # TODO: read the lab's etcd keys into the snapshot once a collector for etcd exists; until then
-    # the etcd fixers see lab etcd data only through a snapshot or bundle that carries it.
-    snapshot = collect_cluster(targets, "lab")
     bindings = {node.name: NodeBinding(node.netns, str(state.node_root(node.name))) for node in state.plan.nodes}
     return Source(snapshot, bindings, etcd_endpoint or state.etcd_endpoint, state.state_dir / "journals")
 
@@ -115,11 +109,16 @@ def _recheck(plans: list[Any]) -> Any:
     """Collect the plans' nodes again and run every check."""
     from netdoctor.collect import collect_cluster
     from netdoctor.engine import load_checks, run_checks
+    from netdoctor.sources import EtcdOptions, add_etcd
     from netdoctor.target import Target
 
     targets = [Target(plan.node, netns=plan.netns, root=Path(plan.root)) for plan in plans]
     source = plans[0].source if plans else "local"
-    return run_checks(collect_cluster(targets, source), load_checks())
+    snapshot = collect_cluster(targets, source)
+    endpoint = next((plan.etcd_endpoint for plan in plans if plan.etcd_endpoint), None)
+    if endpoint is not None:
+        snapshot = add_etcd(snapshot, EtcdOptions(endpoints=(endpoint,)))
+    return run_checks(snapshot, load_checks())
 
 
 def _show_before_after(before: Any, after: Any) -> None:
