@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
 from netdoctor.facts import (
     DISCARD_TYPES,
@@ -197,7 +198,8 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         or flannel UDP's ``/16`` are by design and not judged. Reported are a
         gateway that is another node's underlay address or lies in another
         node's pod subnet (or in this node's own), a gateway on a
-        ``flannel.N`` device outside the peer's subnet, and a route without a
+        ``flannel.N`` device outside the peer's subnet, a gateway on an OVS
+        bridge with tunnel ports that is no node's or pod's address, and a route without a
         gateway onto this node's own pod bridge. For each of the node's own pod bridges, the route the kernel
         uses for the bridge subnet must leave through that bridge, not through
         an overlay device or a gateway.
@@ -276,9 +278,19 @@ def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,
             continue
         if route.dev.startswith("flannel."):
             return f"via {text}, which is outside {subnet.text}, where flannel puts {peer}'s VTEP address"
+        if route.dev in _ovs_tunnel_bridges(node):
+            return f"via {text} into the OVS tunnel mesh on {route.dev}, but {text} is no node's or pod's address"
         if direct and any(prefix_contains(prefix, (AF_INET, gateway, 32)) for prefix, _, _ in node.underlay_subnets):
             return f"via {text}, which is no node's address, while other peers' pod subnets go via the peers themselves"
     return None
+
+
+def _ovs_tunnel_bridges(node: NodeFacts) -> set[str]:
+    """Return the node's OVS bridges that hold a tunnel port."""
+    return {
+        bridge.name for bridge in node.node.ovs or ()
+        if any(interface.type in OVS_TUNNEL_TYPES for port in bridge.ports for interface in port.interfaces)
+    }
 
 
 def _routes_peers_directly(node: NodeFacts, peers: list[NodeFacts], node_by_address: dict[int, str]) -> bool:

@@ -44,6 +44,7 @@ def _finding_json(finding: Finding) -> dict[str, Any]:
             for item in finding.evidence
         ],
         "fixes": list(finding.fixes),
+        "details": dict(finding.details),
     }
 
 

@@ -204,6 +204,21 @@ def test_report_json_with_findings(check_schema: dict[str, Any]) -> None:
     assert document["findings"][1]["nodes"] == ["node-a", "node-b"]
 
 
+def test_report_json_has_details(check_schema: dict[str, Any]) -> None:
+    from netdoctor.capture.bundle import load_bundle
+    from netdoctor.engine import load_checks
+
+    case = Path(__file__).resolve().parent.parent / "fixtures" / "cases" / "rp-filter-strict-fail"
+    document = report_to_json(run_checks(load_bundle(case), load_checks(["rp-filter-strict"])))
+
+    assert schema_errors(document, check_schema, check_schema) == []
+    details = document["findings"][0]["details"]
+    assert details["interface"] == "eth1"
+    assert details["sysctl"] == "net.ipv4.conf.eth1.rp_filter"
+    assert details["value"] == "1"
+    assert all(isinstance(value, str) for value in details.values())
+
+
 def test_schema_validator_rejects_bad_reports(check_schema: dict[str, Any]) -> None:
     document = report_to_json(run_checks(small_snapshot(), [finding_spec()]))
 
