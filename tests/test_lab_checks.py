@@ -43,23 +43,10 @@ FILTERING_FAULTS = ("icmp-blocked", "forward-policy-drop", "overlay-port-blocked
 
 #: (backend, fault) cells whose check does not see the fault yet, with the reason.
 KNOWN_MISSES: dict[tuple[str, str], str] = {
-    **{(backend, "icmp-blocked"): "forwarded ICMP towards the node's pods is not evaluated" for backend in BACKENDS},
-    ("flannel-vxlan", "tunnel-mesh-incomplete"): "a missing flannel FDB entry is reported as vtep-mismatch",
-    **{(backend, "route-wrong-nexthop"): "a next hop that is no node's address is not reported"
-       for backend in ("direct-routing", "calico-bgp", "frr")},
-    **{(backend, "mtu-mismatch"): "underlay MTUs that differ between routed nodes are not compared"
-       for backend in ("direct-routing", "calico-bgp", "frr")},
-    **{(backend, "duplicate-mac"): "two nodes' underlay interfaces on one LAN are not compared"
-       for backend in ("direct-routing", "calico-bgp", "frr")},
-    **{(backend, "pod-network-overlaps-host"): "pod ranges other than flannel's bridge are not compared"
-       for backend in ("calico-bgp", "ovs-gre", "ovs-vxlan")},
+    **{(backend, "route-wrong-nexthop"): "an onlink gateway outside the peer's subnet on an OVS bridge is not judged"
+       for backend in ("ovs-gre", "ovs-vxlan")},
     **{(backend, "bridge-outside-overlay-subnet"): "without flannel's subnet.env the node's pod range is unknown"
        for backend in ("frr", "ovs-gre", "ovs-vxlan")},
-    **{(backend, "vtep-mismatch"): "an OVS tunnel's remote_ip that is no node's address is not reported"
-       for backend in ("ovs-gre", "ovs-vxlan")},
-    **{(backend, "rp-filter-strict"): "the lab fault leaves every path symmetric" for backend in BACKENDS},
-    **{(backend, "bridge-nf-disabled"): "the lab has no kube-proxy chains"
-       for backend in BACKENDS if backend != "calico-bgp"},
 }
 
 

@@ -15,6 +15,7 @@ Every cell of the matrix is one of:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -22,14 +23,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from netdoctor.lab import etcd, ovs, routing
-from netdoctor.lab.plan import BACKENDS, BGP_AS, FLANNEL_PORT, LabPlan, NodePlan
+from netdoctor.lab.plan import BACKENDS, BGP_AS, FLANNEL_PORT, LAN_NETWORK, LabPlan, NodePlan
 from netdoctor.lab.run import in_netns, ip_batch, run, sysctl
 from netdoctor.lab.state import LabError, LabState
-from netdoctor.lab.topology import POD_BRIDGE, firewall_rules, node_sysctls
+from netdoctor.lab.topology import LAN_BRIDGE, POD_BRIDGE, firewall_rules, node_sysctls
 
 logger = logging.getLogger(__name__)
 
 SYMPTOM, CHECK_ONLY, NOT_APPLICABLE = "symptom", "check-only", "n/a"
+#: The second LAN interface that the rp-filter-strict fault gives a node.
+SECOND_NIC = "eth1"
 #: An address on the LAN that no node uses: a next hop or VTEP that answers nothing.
 UNUSED_LAN_IP = "10.0.0.250"
 
@@ -250,19 +253,11 @@ def _restore_vtep_lines(plan: LabPlan, target: NodePlan) -> list[str]:
 
 
 def _vtep_mismatch(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
-    if state.plan.backend == "flannel-vxlan":
-        ip_batch(target.netns, [f"link set {routing.VXLAN_DEVICE} address 0e:00:00:00:ff:ff"])
-        return [_ip(target.netns, *_restore_vtep_lines(state.plan, target))]
-    paths = ovs.Paths(state, peer)
-    port = ovs.tunnel_port(state.plan, target)
-    ovs.vsctl(paths, "set", "interface", port, f"options:remote_ip={UNUSED_LAN_IP}")
-    return [_run("ovs-vsctl", f"--db={paths.db}", "set", "interface", port, f"options:remote_ip={target.lan_ip}")]
+    ip_batch(target.netns, [f"link set {routing.VXLAN_DEVICE} address 0e:00:00:00:ff:ff"])
+    return [_ip(target.netns, *_restore_vtep_lines(state.plan, target))]
 
 
 def _tunnel_mesh_incomplete(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
-    if state.plan.backend == "flannel-vxlan":
-        ip_batch(peer.netns, [f"fdb del {target.vtep_mac} dev {routing.VXLAN_DEVICE} self"], tool="bridge")
-        return [_ip(peer.netns, *routing.vxlan_peer_lines(target)[1], tool="bridge")]
     paths = ovs.Paths(state, peer)
     ovs.vsctl(paths, "del-port", "br-int", ovs.tunnel_port(state.plan, target))
     return [_run("ovs-vsctl", f"--db={paths.db}", *ovs.tunnel_arguments(state.plan, target)), {"ovs-flows": peer.name}]
@@ -414,6 +409,35 @@ def _pod_traffic_masqueraded(state: LabState, target: NodePlan, peer: NodePlan) 
     return [_run(*_iptables(target, "-t", "nat", "-D", *rule))]
 
 
+def _rp_filter_strict(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
+    # A second NIC on the LAN subnet, as on a host with two NICs on one network: the connected
+    # route back to LAN hosts leaves by eth0, so strict mode drops what arrives on eth1.
+    plan = state.plan
+    address = str(ipaddress.ip_address(target.lan_ip) + 100)
+    lan_port = f"{target.lan_veth}b"
+    ip_batch(plan.lan_netns, [f"link add {lan_port} type veth peer name {SECOND_NIC} netns {target.netns}",
+                              f"link set {lan_port} master {LAN_BRIDGE} up"])  # fmt: skip
+    # arp_ignore=1 keeps eth1 from answering ARP for eth0's address, so peers keep reaching eth0.
+    sysctl(target.netns, {f"net.ipv4.conf.{SECOND_NIC}.arp_ignore": "1"})
+    ip_batch(target.netns, [f"addr add {address}/{LAN_NETWORK.prefixlen} dev {SECOND_NIC}",
+                            f"link set {SECOND_NIC} up"])  # fmt: skip
+    undo = _sysctl_fault({"net.ipv4.conf.all.rp_filter": "1", "net.ipv4.conf.eth0.rp_filter": "1"})(state, target, peer)
+    return [*undo, _ip(plan.lan_netns, f"link del {lan_port}")]
+
+
+def _bridge_nf_disabled(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
+    # The chain kube-proxy creates for service rules, empty: the check needs to know that
+    # pods depend on iptables, and the lab runs no kube-proxy.
+    run(_iptables(target, "-t", "nat", "-N", "KUBE-SERVICES"))
+    run(_iptables(target, "-t", "nat", "-A", "PREROUTING", "-j", "KUBE-SERVICES"))
+    undo = _sysctl_fault({"net.bridge.bridge-nf-call-iptables": "0"})(state, target, peer)
+    return [
+        *undo,
+        _run(*_iptables(target, "-t", "nat", "-D", "PREROUTING", "-j", "KUBE-SERVICES")),
+        _run(*_iptables(target, "-t", "nat", "-X", "KUBE-SERVICES")),
+    ]
+
+
 def _sysctl_fault(settings: dict[str, str]) -> Apply:
     def apply(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
         healthy = node_sysctls(state.plan)
@@ -436,6 +460,14 @@ _LAN_MAC = Cell(
     steady=False,
 )
 _NO_BGP = Cell(NOT_APPLICABLE, "this backend runs no BGP sessions")
+_NO_TUNNEL_PORTS = Cell(
+    NOT_APPLICABLE,
+    "flannel.1 has no per-peer tunnel ports; a missing FDB entry for a peer is what vtep-mismatch reports",
+)
+_NO_VTEP_ENTRIES = Cell(
+    NOT_APPLICABLE,
+    "OVS tunnels keep no per-peer FDB or neighbour entries; a tunnel to a wrong address is tunnel-mesh-incomplete",
+)
 _SYMPTOM = Cell(SYMPTOM)
 _USERSPACE = Cell(
     CHECK_ONLY, "the userspace OVS datapath takes tunnel packets from eth0 before netfilter sees them"
@@ -462,11 +494,11 @@ FAULTS: dict[str, Fault] = {
         Fault("overlay-interface-missing", "flannel.1 (or OVS br-int) is deleted on the node",
               _cells(_NO_OVERLAY, flannel_vxlan=_SYMPTOM, ovs_gre=_SYMPTOM, ovs_vxlan=_SYMPTOM),
               _overlay_interface_missing, _peer_pod_to_target_pod),
-        Fault("vtep-mismatch", "the node's VTEP MAC (or a peer's tunnel remote_ip) no longer matches",
-              _cells(_NO_TUNNEL, flannel_vxlan=_SYMPTOM, ovs_gre=_SYMPTOM, ovs_vxlan=_SYMPTOM),
+        Fault("vtep-mismatch", "the node's VTEP MAC no longer matches its peers' FDB and neighbour entries",
+              _cells(_NO_TUNNEL, flannel_vxlan=_SYMPTOM, ovs_gre=_NO_VTEP_ENTRIES, ovs_vxlan=_NO_VTEP_ENTRIES),
               _vtep_mismatch, _peer_pod_to_target_pod),
-        Fault("tunnel-mesh-incomplete", "a peer loses its FDB entry or tunnel port towards the node",
-              _cells(_NO_TUNNEL, flannel_vxlan=_SYMPTOM, ovs_gre=_SYMPTOM, ovs_vxlan=_SYMPTOM),
+        Fault("tunnel-mesh-incomplete", "a peer loses its tunnel port towards the node",
+              _cells(_NO_TUNNEL, flannel_vxlan=_NO_TUNNEL_PORTS, ovs_gre=_SYMPTOM, ovs_vxlan=_SYMPTOM),
               _tunnel_mesh_incomplete, _peer_pod_to_target_pod),
         Fault("duplicate-mac", "the node takes a peer's VTEP MAC (its LAN MAC on backends without an overlay)",
               _cells(_LAN_MAC, flannel_vxlan=_SYMPTOM, ovs_gre=_SYMPTOM, ovs_vxlan=_SYMPTOM),
@@ -493,14 +525,16 @@ FAULTS: dict[str, Fault] = {
               _pod_traffic_masqueraded, _target_pod_to_peer_pod),
         Fault("ip-forward-disabled", "net.ipv4.ip_forward is 0 on the node",
               _cells(_SYMPTOM), _sysctl_fault({"net.ipv4.ip_forward": "0"}), _peer_pod_to_target_pod),
-        Fault("rp-filter-strict", "reverse-path filtering is strict (rp_filter=1) on the node",
-              _cells(Cell(CHECK_ONLY, "every lab route is symmetric, so strict reverse-path filtering drops nothing")),
-              _sysctl_fault({"net.ipv4.conf.all.rp_filter": "1", "net.ipv4.conf.eth0.rp_filter": "1"}),
-              _peer_pod_to_target_pod),
-        Fault("bridge-nf-disabled", "bridged pod traffic bypasses iptables (bridge-nf-call-iptables=0)",
-              _cells(Cell(CHECK_ONLY, "the lab runs no kube-proxy, so no bridged packet depends on iptables rules"),
+        Fault("rp-filter-strict", "the node gets a second LAN NIC, and reverse-path filtering is strict (rp_filter=1)",
+              _cells(Cell(CHECK_ONLY, "strict mode drops only what arrives on the second NIC, and no lab traffic "
+                                      "uses it")),
+              _rp_filter_strict, _peer_pod_to_target_pod),
+        Fault("bridge-nf-disabled", "bridged pod traffic bypasses iptables (bridge-nf-call-iptables=0) while "
+              "kube-proxy's KUBE-SERVICES chain exists",
+              _cells(Cell(CHECK_ONLY, "the lab runs no kube-proxy: its KUBE-SERVICES chain stays empty, so no "
+                                      "bridged packet depends on iptables rules"),
                      calico_bgp=_NO_BRIDGE),
-              _sysctl_fault({"net.bridge.bridge-nf-call-iptables": "0"}), _peer_pod_to_target_pod),
+              _bridge_nf_disabled, _peer_pod_to_target_pod),
     )
 }  # fmt: skip
 
