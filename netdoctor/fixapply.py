@@ -334,7 +334,12 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         executor.run(firewall_cmd(executor.plan) + [zone, option])
         executor.run(firewall_cmd(executor.plan) + ["--permanent", zone, option])
         return Operation("firewalld-remove" if verb == "add" else "firewalld-add", dict(params))
-    if kind in ("route-replace", "fdb-replace", "link-address") or (kind == "neigh-replace" and params.get("previous")):
+    if kind == "fdb-replace":
+        # pyroute2 0.9's fdb("replace") is rejected by the VXLAN driver (EOPNOTSUPP), so the bridge program runs it.
+        executor.run(["bridge", "fdb", "replace", params["mac"], "dev", params["dev"], "dst", params["dst"], "self",
+                      "permanent"])
+        return Operation(kind, dict(params["previous"])) if params.get("previous") else None
+    if kind in ("route-replace", "link-address") or (kind == "neigh-replace" and params.get("previous")):
         _netlink(operation, executor)
         previous_params = params.get("previous")
         return Operation(kind, dict(previous_params)) if previous_params else None
@@ -403,9 +408,6 @@ def _netlink(operation: Operation, executor: NodeExecutor) -> Operation | None:
                 ipr.route("replace", **_route_request(params, executor, ipr))
             elif kind == "link-address":
                 ipr.link("set", index=executor.link_index(ipr, params["name"]), address=params["mac"])
-            elif kind == "fdb-replace":
-                ipr.fdb("replace", ifindex=executor.link_index(ipr, params["dev"]), lladdr=params["mac"],
-                        dst=params["dst"], state=NUD_STATES["PERMANENT"])
             elif kind in ("fdb-append", "fdb-del"):
                 ipr.fdb("append" if kind == "fdb-append" else "del", ifindex=executor.link_index(ipr, params["dev"]),
                         lladdr=params["mac"], dst=params["dst"], state=NUD_STATES["PERMANENT"])
