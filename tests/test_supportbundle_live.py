@@ -280,3 +280,34 @@ def test_bundle_archive_is_one_folder(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "t.tar.gz") as archive:
         names = archive.getnames()
     assert all(name.startswith("netdoctor-bundle/") for name in names)
+
+
+def test_tui_b_key_writes_bundle(tmp_path: Path) -> None:
+    import asyncio
+
+    from netdoctor.tui.app import NetdoctorApp
+    from netdoctor.tui.bundle import BundleScreen
+    from netdoctor.tui.source import SnapshotSource
+
+    async def scenario(netns: str) -> None:
+        app = NetdoctorApp(SnapshotSource(netns=netns), output_dir=tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.press("b")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, BundleScreen)
+            await screen.workers.wait_for_complete()
+            await pilot.pause()
+            assert not screen.running
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, BundleScreen)
+
+    with nslib.namespaces("bu1") as (a,):
+        asyncio.run(scenario(a.name))
+
+    (written,) = list(tmp_path.glob("netdoctor-bundle-*.tar.gz"))
+    snapshot = load_bundle(written)
+    assert [node.name for node in snapshot.nodes] == [a.name]

@@ -330,9 +330,23 @@ class NetdoctorApp(App[None]):
         self.notify(f"wrote {path}", title="Runbook exported")
 
     def action_capture_bundle(self) -> None:
-        """Explain that bundle capture is not available from the TUI."""
-        # TODO: capture a bundle with a progress bar once netdoctor can write support bundles.
-        self.notify("This installation cannot capture support bundles yet.", severity="warning")
+        """Capture a support bundle of the live source into the output directory, in a progress dialog."""
+        from netdoctor.tui.bundle import BundleScreen, bundle_path
+
+        if not self.source.is_live:
+            self.notify("A bundle is captured from a live source (a node, --netns or --lab).", severity="warning")
+            return
+        try:
+            targets = self.source.targets()
+        except SourceError as error:
+            self.notify(" ".join(str(error).split()), severity="error")
+            return
+
+        def closed(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"wrote {path}", title="Support bundle written")
+
+        self.push_screen(BundleScreen(targets, self.source.describe(), bundle_path(self.output_dir)), closed)
 
     def action_help(self) -> None:
         """Show the key bindings and filter syntax."""
