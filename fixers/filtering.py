@@ -84,7 +84,7 @@ def accept_pod_forward(finding: Finding, context: FixContext) -> Iterator[NodeSt
 
 
 def _underlay_subnet(context: FixContext, node: str, device: str | None, peer: str | None) -> str | None:
-    """Return the node's underlay subnet on ``device`` that holds the peer's address, or the first on that device."""
+    """Return the node's underlay subnet on ``device`` that contains the peer's address, or the first on that device."""
     facts = cluster_facts(context.snapshot).nodes.get(node)
     if facts is None:
         return None
