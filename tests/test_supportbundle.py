@@ -23,7 +23,13 @@ from netdoctor.capture.bundle import load_bundle, read_bundle_files
 from netdoctor.cli import main
 from netdoctor.engine import Report, load_checks, run_checks
 from netdoctor.supportbundle.anonymize import AnonymizeError, Anonymizer, parse_key
-from netdoctor.supportbundle.redact import REDACTED, holds_only_private_key, is_secret_path, key_file_paths, redact_text
+from netdoctor.supportbundle.redact import (
+    REDACTED,
+    holds_only_private_key,
+    is_secret_path,
+    key_file_paths,
+    redact_text,
+)
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 CASES = REPOSITORY.parent / "shared" / "cases"

@@ -1,8 +1,8 @@
 """``netdoctor bundle`` against real state: network namespaces, a node root with planted secrets, and labs.
 
 Each bundle is checked with ``load_bundle`` and compared with a live
-collection of the same nodes; an anonymized bundle must give the same check
-ids, severities and per-node counts, and no member may hold an original
+collection of the same nodes. An anonymized bundle must give the same check
+ids, severities and per-node counts. No member of it may contain an original
 address, MAC or node name.
 """
 
