@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device, node_lease
+from netdoctor.checks.mesh import address_owners, tunnel_ports
 from netdoctor.engine import check
 from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, Prefix, cluster_facts
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
@@ -46,6 +47,8 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         bridge that holds the tunnel ports, and when it has no address of its
         own it must be a port of the pod bridge (``br0`` enslaved to docker0),
         unless the node routes peers' pod subnets through it (a routed mesh).
+        A node whose OVS has no bridge with tunnel ports while peers hold
+        tunnels to its address lost that bridge.
         A device counts as down when it lacks the UP flag. A flannel VXLAN
         device must be bound (``local``) to the node's lease ``PublicIP``
         (else its ``flannel.alpha.coreos.com/public-ip`` annotation) and to an
@@ -70,6 +73,7 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     ipip_routes = _cluster_uses_tunl0(facts.nodes.values())
     all_leases = _all_leases(snapshot)
     kube = {item.name: item for item in snapshot.kube_nodes or ()}
+    tunnelled_to = _tunnelled_to(snapshot)
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
             continue
@@ -78,6 +82,32 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         if ipip_routes and (node.calico_blocks or node.workload_routes):
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
+        yield from _ovs_tunnel_bridge_gone(node, tunnelled_to.get(name, []))
+
+
+def _tunnelled_to(snapshot: ClusterSnapshot) -> dict[str, list[str]]:
+    """Map each node to the peers that hold an OVS tunnel port whose remote_ip is the node's address."""
+    owners = address_owners(snapshot)
+    found: dict[str, list[str]] = {}
+    for node in snapshot.nodes:
+        for port in tunnel_ports(node):
+            try:
+                owner = owners.get(parse_ip(port.remote_ip)[1])
+            except AddressError:
+                continue
+            if owner is not None and owner != node.name and node.name not in found.get(owner, []):
+                found.setdefault(owner, []).append(node.name)
+    return found
+
+
+def _ovs_tunnel_bridge_gone(node: NodeFacts, peers: list[str]) -> Iterator[Finding]:
+    """Report a node whose OVS holds no tunnel port although peers send it tunnelled traffic."""
+    if node.node.ovs is None or not peers or tunnel_ports(node.node):
+        return
+    bridges = ", ".join(sorted(bridge.name for bridge in node.node.ovs)) or "none"
+    yield _finding(node.name, f"{node.name}: no OVS bridge holds a tunnel port, although {', '.join(sorted(peers))} "
+                   f"tunnel to it (OVS bridges: {bridges})",
+                   [Evidence(node.name, "ovs", f"bridges: {bridges}")])
 
 
 def _all_leases(snapshot: ClusterSnapshot) -> tuple[Lease, ...]:
