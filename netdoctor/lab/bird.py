@@ -103,3 +103,26 @@ def wait_converged(state: LabState, timeout: float = 30.0) -> None:
 def birdc(state: LabState, node: NodePlan, command: str) -> str:
     """Run one ``birdc`` command against a node's BIRD and return its output."""
     return run(["birdc", "-s", socket_path(state, node), *command.split()])
+
+
+def reset_sessions(state: LabState, node: NodePlan) -> None:
+    """Restart a node's BGP sessions, so that none lives on with a hold timer that ran down during a fault."""
+    for peer in state.plan.peers(node):
+        birdc(state, node, f"restart {peer.name}")
+
+
+def wait_established(state: LabState, timeout: float = 30.0) -> None:
+    """Wait until every BGP session of every node is Established; raise :class:`LabError` on timeout."""
+    deadline = time.monotonic() + timeout
+    waiting: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        waiting = {}
+        for node in state.plan.nodes:
+            lines = birdc(state, node, "show protocols").splitlines()
+            down = [line.split()[0] for line in lines if " BGP " in line and "Established" not in line]
+            if down:
+                waiting[node.name] = down
+        if not waiting:
+            return
+        time.sleep(0.2)
+    raise LabError(f"BGP sessions not Established after {timeout:g} s: {waiting}; see birdc show protocols")

@@ -138,6 +138,8 @@ def run_step(state: LabState, step: Step) -> None:
         firewall_rules(state.plan, state.plan.node(step["firewall"]))
     elif "wait-bgp" in step:
         _wait_bgp(state)
+    elif "reset-bgp" in step:
+        _reset_bgp(state, state.plan.node(step["reset-bgp"]))
     else:
         raise LabError(f"unknown undo step {step!r} in the state file")
 
@@ -151,6 +153,25 @@ def _wait_bgp(state: LabState) -> None:
         from netdoctor.lab import frr
 
         frr.wait_converged(state)
+
+
+def _reset_bgp(state: LabState, node: NodePlan) -> None:
+    """Restart a node's BGP sessions after a fault that cut its LAN traffic, and wait until all are back.
+
+    Keepalives lost during the fault leave hold timers that can expire seconds
+    after the heal; fresh sessions do not carry them.
+    """
+    if state.plan.backend == "calico-bgp":
+        from netdoctor.lab import bird
+
+        bird.reset_sessions(state, node)
+        bird.wait_established(state)
+    elif state.plan.backend == "frr":
+        from netdoctor.lab import frr
+
+        frr.reset_sessions(state, node)
+        frr.wait_established(state)
+    _wait_bgp(state)
 
 
 def _healthy_route(plan: LabPlan, node: NodePlan, peer: NodePlan) -> str:
@@ -190,9 +211,9 @@ def _pod_network_overlaps_host(state: LabState, target: NodePlan, peer: NodePlan
         # contains the nodes' addresses would give.
         route = f"10.0.0.0/25 dev {target.pods[0].host_veth} scope link"
         ip_batch(target.netns, [f"route add {route}"])
-        return [_ip(target.netns, f"route del {route}"), {"wait-bgp": True}]
+        return [_ip(target.netns, f"route del {route}"), {"reset-bgp": target.name}]
     ip_batch(target.netns, [f"addr add 10.0.0.1/25 dev {POD_BRIDGE}"])
-    return [_ip(target.netns, f"addr del 10.0.0.1/25 dev {POD_BRIDGE}")]
+    return [_ip(target.netns, f"addr del 10.0.0.1/25 dev {POD_BRIDGE}"), *_bgp_reset_steps(state, target)]
 
 
 def _bridge_outside_overlay_subnet(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
@@ -279,7 +300,13 @@ def _duplicate_mac(state: LabState, target: NodePlan, peer: NodePlan) -> list[St
     original = in_netns(target.netns, ["cat", "/sys/class/net/eth0/address"]).strip()
     duplicate = in_netns(peer.netns, ["cat", "/sys/class/net/eth0/address"]).strip()
     ip_batch(target.netns, [f"link set eth0 address {duplicate}"])
-    return [_ip(target.netns, f"link set eth0 address {original}")]
+    # Peers may have learned the node's address with the shared MAC; they resolve it again.
+    flush = [_ip(other.netns, f"neigh flush to {target.lan_ip} dev eth0") for other in plan.peers(target)]
+    return [_ip(target.netns, f"link set eth0 address {original}"), *flush, *_bgp_reset_steps(state, target)]
+
+
+def _bgp_reset_steps(state: LabState, target: NodePlan) -> list[Step]:
+    return [{"reset-bgp": target.name}] if state.plan.backend in ("calico-bgp", "frr") else []
 
 
 def _route_missing(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
@@ -569,7 +596,7 @@ def break_fault(state: LabState, fault_id: str, node: str | None = None) -> str:
     target, peer = pick_nodes(state.plan, node)
     fault = FAULTS[fault_id]
     undo = fault.apply(state, target, peer)
-    if state.plan.backend in ("calico-bgp", "frr") and {"wait-bgp": True} not in undo:
+    if state.plan.backend in ("calico-bgp", "frr") and not any("wait-bgp" in step or "reset-bgp" in step for step in undo):
         # The BGP daemons may take a moment to re-resolve next hops once the fault is gone.
         undo.append({"wait-bgp": True})
     state.faults.append({"fault": fault_id, "node": target.name, "undo": undo})

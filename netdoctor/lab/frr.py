@@ -124,3 +124,26 @@ def vtysh(state: LabState, node: NodePlan, *commands: str) -> str:
     for command in commands:
         argv += ["-c", command]
     return run(argv)
+
+
+def reset_sessions(state: LabState, node: NodePlan) -> None:
+    """Reset a node's BGP sessions, so that none lives on with a hold timer that ran down during a fault."""
+    vtysh(state, node, "clear bgp *")
+
+
+def wait_established(state: LabState, timeout: float = 30.0) -> None:
+    """Wait until every BGP session of every node is Established; raise :class:`LabError` on timeout."""
+    deadline = time.monotonic() + timeout
+    waiting: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        waiting = {}
+        for node in state.plan.nodes:
+            summary = json.loads(vtysh(state, node, "show bgp ipv4 unicast summary json") or "{}")
+            peers = summary.get("peers", summary.get("ipv4Unicast", {}).get("peers", {}))
+            down = [address for address, peer in peers.items() if peer.get("state") != "Established"]
+            if down or not peers:
+                waiting[node.name] = down
+        if not waiting:
+            return
+        time.sleep(0.2)
+    raise LabError(f"BGP sessions not Established after {timeout:g} s: {waiting}; see vtysh 'show bgp summary'")
