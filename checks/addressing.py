@@ -4,22 +4,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from netdoctor.backends import detect_backends
 from netdoctor.engine import check
 from netdoctor.facts import (
     DISCARD_TYPES,
     POD_BRIDGE_NAMES,
     NodeFacts,
     PodBridge,
+    PodSubnet,
     Prefix,
     address_prefix,
     cluster_facts,
     is_overlay_interface,
+    make_prefix,
     prefix_contains,
     prefix_text,
     prefixes_overlap,
 )
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
-from netdoctor.model.addr import width
+from netdoctor.model.addr import AddressError, width
+
+#: The overlay subnet's source when it comes from Docker's ``daemon.json``.
+DOCKER_BIP = "Docker's bip"
 from netdoctor.model.routes import ROUTE_TYPES
 
 
@@ -190,7 +196,9 @@ def bridge_outside_overlay_subnet(snapshot: ClusterSnapshot) -> Iterator[Finding
 
     What it checks:
         On nodes with an overlay subnet (``FLANNEL_SUBNET`` from subnet.env, the
-        node's flannel lease in etcd, or its Kubernetes podCIDR), every bridge
+        node's flannel lease in etcd, or its Kubernetes podCIDR; on a node of
+        another detected backend without these, the ``bip`` of Docker's
+        ``daemon.json``), every bridge
         with ports must carry an address inside that subnet, and at least one
         Docker or CNI bridge must carry it when such bridges exist.
     Why it matters:
@@ -207,8 +215,11 @@ def bridge_outside_overlay_subnet(snapshot: ClusterSnapshot) -> Iterator[Finding
         containers: disruptive.
     """
     facts = cluster_facts(snapshot)
+    backends = detect_backends(snapshot)
     for name, node in sorted(facts.nodes.items()):
         overlay = node.overlay_subnet
+        if overlay is None and backends.get(name):
+            overlay = _docker_bip(node)
         if overlay is None or node.node.interfaces is None:
             continue
         offenders = [bridge for bridge in node.pod_bridges if bridge.ports and not prefix_contains(overlay.prefix, bridge.prefix)]
@@ -225,6 +236,17 @@ def bridge_outside_overlay_subnet(snapshot: ClusterSnapshot) -> Iterator[Finding
             )
 
 
+def _docker_bip(node: NodeFacts) -> PodSubnet | None:
+    """Return the subnet of the ``bip`` that the node's Docker ``daemon.json`` gives docker0, if any."""
+    docker = node.node.docker
+    if docker is None or not docker.bip:
+        return None
+    try:
+        return PodSubnet(node.name, make_prefix(docker.bip), DOCKER_BIP)
+    except AddressError:
+        return None
+
+
 def _unused_docker_bridges(node: NodeFacts, overlay: Prefix) -> list[PodBridge]:
     result = []
     for interface in node.node.interfaces or ():
@@ -237,4 +259,5 @@ def _unused_docker_bridges(node: NodeFacts, overlay: Prefix) -> list[PodBridge]:
 
 
 def _source_part(source: str) -> str:
-    return {"FLANNEL_SUBNET": "flannel_env", "flannel lease": "etcd", "podCIDR": "kube_nodes"}.get(source, "interfaces")
+    parts = {"FLANNEL_SUBNET": "flannel_env", "flannel lease": "etcd", "podCIDR": "kube_nodes", DOCKER_BIP: "docker"}
+    return parts.get(source, "interfaces")
