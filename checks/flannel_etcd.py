@@ -116,13 +116,17 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         unreachable from every peer.
     Known problems:
         Nodes whose addresses were not captured are left out of the PublicIP
-        comparisons. A lease for a node that is not in the snapshot (a partial
-        capture) is reported as pointing at no node.
+        comparisons. A lease is judged to point at no node only when the
+        snapshot can know every node: when Kubernetes Node objects were
+        captured (their addresses count as nodes' addresses), or when at least
+        as many nodes as leases were captured. A check of a few nodes of a
+        larger cluster therefore never calls the other nodes' leases stale.
     Example:
         ``lease 10.244.61.0/24 has PublicIP 10.0.4.99, which is no node's address``.
     Fix safety:
-        Deleting a stale lease is safe when no node owns it; flanneld renews its
-        own lease and rewrites it after a restart.
+        Deleting a stale lease is disruptive: it is right when no node owns it,
+        but if the host is a node that was not captured, its pods lose their
+        routes until its flanneld writes the lease again.
     """
     etcd = snapshot.etcd
     if etcd is None:
@@ -140,6 +144,11 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         for address in _ipv4_addresses(node):
             owners[address].append(node.name)
     every_node_captured = all(node.interfaces is not None for node in snapshot.nodes)
+    kube_addresses = {address for kube_node in snapshot.kube_nodes or () for address in kube_node.internal_ips}
+    # Only a snapshot that can know every node may call a lease's host "no node".
+    knows_every_node = bool(snapshot.nodes) and every_node_captured and (
+        bool(kube_addresses) or len(snapshot.nodes) >= len(all_leases)
+    )
 
     findings: list[Finding] = []
 
@@ -156,7 +165,7 @@ def etcd_lease_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
     for lease in all_leases:
         lease_evidence = Evidence(None, "etcd", f"{lease.key} PublicIP={lease.public_ip} VtepMAC={lease.vtep_mac}")
-        if every_node_captured and not _lease_owner(lease, owners):
+        if knows_every_node and not _lease_owner(lease, owners) and lease.public_ip not in kube_addresses:
             report(
                 snapshot.node_names,
                 f"lease {lease.subnet} has PublicIP {lease.public_ip}, which is no node's address",

@@ -97,7 +97,10 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
         yield NodeStep(node, Step(
             id=f"etcd-delete-{key}",
             title=f"Delete the stale lease {finding.detail('subnet')} (PublicIP {finding.detail('public_ip')})",
-            safety=Safety.SAFE, why="Peers program a route, FDB and neighbour entry to a host that is not a node.",
+            safety=Safety.DISRUPTIVE,
+            why="Peers program a route, FDB and neighbour entry to a host that is not a node. Deleting a lease "
+                "is disruptive, so it is applied only after confirmation: if the host is a node that was not "
+                "captured, its pods lose their subnet's routes.",
             fixer="repair-flannel-lease", check=finding.check,
             action=Operation("etcd-delete", {"key": key, "api": api}),
             inverse=Operation("etcd-put", {"key": key, "value": old, "api": api}),

@@ -182,8 +182,11 @@ class FixPlan:
 
     @property
     def applicable(self) -> bool:
-        """Whether the plan may be applied: bundles and snapshot files describe another machine."""
-        return self.source in ("local", "netns", "lab")
+        """Whether the plan may be applied: bundles and snapshot files describe another machine.
+
+        Live sources are ``local``, ``netns`` and ``lab`` or ``lab:NAME``.
+        """
+        return self.source in ("local", "netns", "lab") or self.source.startswith("lab:")
 
     def node_path(self, path: str) -> Path:
         """Return where a node path such as ``/etc/sysctl.d/x.conf`` lies on this host."""

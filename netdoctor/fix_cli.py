@@ -173,6 +173,8 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
         raise FixInputError("a PLAN.json argument needs --apply; print a plan with 'netdoctor fix' instead")
 
     before = None
+    # A live source is collected again whole for the re-check; a plan file knows only its nodes.
+    reload: Callable[[], Any] | None = None
     if plan_file is not None:
         try:
             plans = load_plans(plan_file)
@@ -191,6 +193,11 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
             raise FixInputError(str(error)) from None
         source = _load_source(netns, lab_name, lab_state_dir, snapshot_file, bundle, etcd_endpoint)
         before = run_checks(source.snapshot, specs)
+
+        def reload() -> Any:
+            fresh = _load_source(netns, lab_name, lab_state_dir, snapshot_file, bundle, etcd_endpoint)
+            return run_checks(fresh.snapshot, specs)
+
         unknown = sorted(set(node_names) - set(source.snapshot.node_names))
         if unknown:
             raise FixInputError(f"--node {', '.join(unknown)}: no such node; the snapshot has "
@@ -213,7 +220,7 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
 
     path = _journal_path(journal, journal_dir)
     result = _apply(plans, path, yes, append=False)
-    after = _recheck(plans)
+    after = reload() if reload is not None else _recheck(plans)
     # A fix can uncover the next fault (a route added now meets the FORWARD policy), so a run
     # from a live source plans again from the re-check, for a bounded number of rounds.
     rounds = 1
@@ -226,7 +233,10 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
         rounds += 1
         click.echo(f"round {rounds}: the re-check found more to fix")
         result = _apply(more, path, yes, append=True)
-        after = _recheck(plans + [plan for plan in more if plan.node not in {item.node for item in plans}])
+        if reload is not None:
+            after = reload()
+        else:
+            after = _recheck(plans + [plan for plan in more if plan.node not in {item.node for item in plans}])
     _show_before_after(before, after)
     if result.stopped is not None or after.findings:
         sys.exit(1)

@@ -166,6 +166,7 @@ def add_etcd(snapshot: ClusterSnapshot, options: EtcdOptions) -> ClusterSnapshot
 def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapshot, str | None]:
     """Collect every node of a running practice lab; return the snapshot and the lab's etcd URL."""
     from netdoctor.collect import collect_cluster
+    from netdoctor.lab.plan import PlanError
     from netdoctor.lab.state import LabError
     from netdoctor.lab.targets import lab_source
 
@@ -173,7 +174,7 @@ def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapsh
         raise SourceError("--lab needs root to enter the lab's network namespaces; run netdoctor as root")
     try:
         lab = lab_source(name, state_dir)
-    except LabError as error:
+    except (LabError, PlanError) as error:
         raise SourceError(str(error)) from None
     return collect_cluster(lab.targets, f"lab:{lab.name}"), lab.etcd_endpoint
 

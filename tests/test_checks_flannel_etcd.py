@@ -140,3 +140,20 @@ def test_subnet_env_differs_from_lease() -> None:
 
     assert [finding.nodes for finding in findings] == [("node2",)]
     assert "FLANNEL_SUBNET=10.244.62.1/24 but its lease is 10.244.61.0/24" in findings[0].summary
+
+
+def test_partial_capture_never_calls_leases_stale() -> None:
+    keys = {
+        **HEALTHY,
+        "/coreos.com/network/subnets/10.244.70.0-24": _lease("10.0.4.13", "46:a8:d5:64:33:f3"),
+    }
+
+    findings = _findings(_snapshot(keys), "etcd-lease-mismatch")
+
+    assert findings == []
+
+
+def test_no_nodes_captured_silent() -> None:
+    snapshot = ClusterSnapshot(nodes=(), etcd=EtcdData(tuple(sorted(HEALTHY.items()))))
+
+    assert _findings(snapshot, "etcd-lease-mismatch") == []
