@@ -42,12 +42,7 @@ _NEEDS = {
 FILTERING_FAULTS = ("icmp-blocked", "forward-policy-drop", "overlay-port-blocked", "pod-traffic-masqueraded")
 
 #: (backend, fault) cells whose check does not see the fault yet, with the reason.
-KNOWN_MISSES: dict[tuple[str, str], str] = {
-    **{(backend, "route-wrong-nexthop"): "an onlink gateway outside the peer's subnet on an OVS bridge is not judged"
-       for backend in ("ovs-gre", "ovs-vxlan")},
-    **{(backend, "bridge-outside-overlay-subnet"): "without flannel's subnet.env the node's pod range is unknown"
-       for backend in ("frr", "ovs-gre", "ovs-vxlan")},
-}
+KNOWN_MISSES: dict[tuple[str, str], str] = {}
 
 
 def _available(backend: str) -> bool:
