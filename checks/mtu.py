@@ -76,7 +76,7 @@ def _pod_side(node: NodeFacts) -> list[Interface]:
     underlay = {interface.name for interface in node.underlay}
     for ovs_bridge in node.node.ovs or ():
         interface = node.node.interface(ovs_bridge.name)
-        # An uplink bridge such as br-phy holds the underlay address: it carries the encapsulated packets.
+        # An uplink bridge such as br-phy has the underlay address, so it carries the encapsulated packets.
         if interface is not None and interface.name not in underlay:
             result[interface.name] = interface
     return sorted(result.values(), key=lambda interface: interface.name)
@@ -97,7 +97,7 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         with different MTUs, none of them too large, are a warning. Nodes
         without an overlay (direct routing, BGP) route pod packets unchanged,
         so their pod-side MTUs must fit the smallest underlay MTU of those
-        nodes; a pod bridge without ports is not judged.
+        nodes. A pod bridge without ports is not judged.
     Why it matters:
         A pod that sends a full-size packet has it dropped at the overlay, and
         because pods rarely get the ICMP "fragmentation needed" back, TCP

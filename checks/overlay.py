@@ -101,7 +101,7 @@ def _tunnelled_to(snapshot: ClusterSnapshot) -> dict[str, list[str]]:
 
 
 def _ovs_tunnel_bridge_gone(node: NodeFacts, peers: list[str]) -> Iterator[Finding]:
-    """Report a node whose OVS holds no tunnel port although peers send it tunnelled traffic."""
+    """Report a node whose OVS has no tunnel port although peers send tunnelled traffic to it."""
     if node.node.ovs is None or not peers or tunnel_ports(node.node):
         return
     bridges = ", ".join(sorted(bridge.name for bridge in node.node.ovs)) or "none"

@@ -254,7 +254,7 @@ def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,
                    node_by_address: dict[int, str], subnets: PodSubnetIndex, direct: bool) -> str | None:
     """Return what is wrong with a route to a peer's subnet, or None when it is right or cannot be judged.
 
-    ``direct`` tells that the node routes some peer's pod subnet via that peer's
+    ``direct`` is True when the node routes some peer's pod subnet via that peer's
     own underlay address, so a gateway on the underlay that is no node's address
     is stale rather than a router that carries pod routes.
     """
