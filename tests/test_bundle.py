@@ -93,7 +93,7 @@ def test_not_an_archive_rejected(tmp_path: Path) -> None:
     path = tmp_path / "b.tar.gz"
     path.write_bytes(b"this is not gzip")
 
-    with pytest.raises(BundleError, match="not a readable tar archive"):
+    with pytest.raises(BundleError, match="not a readable .tar.gz archive"):
         read_bundle_files(path)
 
 
@@ -231,3 +231,33 @@ def test_archive_and_directory_load_equal(tmp_path: Path) -> None:
     from_archive = load_bundle(archive)
 
     assert from_archive.nodes == from_directory.nodes
+
+
+def test_unreadable_file_becomes_gap(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-addr.txt").write_text(IP_ADDR)
+    (folder / "ip-route.txt").mkdir()
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.node("n1").interfaces is not None
+    assert [(gap.node, gap.source) for gap in snapshot.gaps] == [("n1", "routes")]
+    assert "nodes/n1/ip-route.txt is a directory" in snapshot.gaps[0].reason
+
+
+def test_bundle_without_nodes_has_gap(tmp_path: Path) -> None:
+    (tmp_path / "cluster").mkdir()
+    (tmp_path / "cluster" / "etcd.json").write_text('{"/coreos.com/network/config": "{}"}')
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.nodes == ()
+    assert any(gap.source == "nodes" and "no node was captured" in gap.reason for gap in snapshot.gaps)
+
+
+def test_empty_archive_message_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "b.tar.gz"
+    path.write_bytes(b"")
+
+    with pytest.raises(BundleError, match="tar -czf"):
+        read_bundle_files(path)

@@ -20,6 +20,7 @@ import logging
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -92,13 +93,20 @@ def _parser(spec: _FileSpec) -> Callable[..., Any]:
     return function
 
 
-def _read_directory(root: Path) -> dict[str, bytes]:
+def _read_directory(root: Path, unreadable: dict[str, str]) -> dict[str, bytes]:
+    """Read every file under ``root``; a file that cannot be read is named in ``unreadable``."""
     files: dict[str, bytes] = {}
     total = 0
     for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
         if path.is_symlink():
             raise BundleError(f"{path}: symbolic links are not read from bundles; copy the file in instead")
+        if path.is_dir():
+            if path.name in NODE_FILES or path.name in FIREWALLD_FILES:
+                unreadable[name] = "is a directory, not a file"
+            continue
         if not path.is_file():
+            unreadable[name] = "is not a regular file (a FIFO, socket or device)"
             continue
         size = path.stat().st_size
         if size > MAX_MEMBER_BYTES:
@@ -106,7 +114,10 @@ def _read_directory(root: Path) -> dict[str, bytes]:
         total += size
         if total > MAX_TOTAL_BYTES:
             raise BundleError(f"{root}: the bundle is over the {MAX_TOTAL_BYTES}-byte total limit")
-        files[path.relative_to(root).as_posix()] = path.read_bytes()
+        try:
+            files[name] = path.read_bytes()
+        except OSError as error:
+            unreadable[name] = f"cannot be read: {error.strerror or error}"
     return files
 
 
@@ -139,8 +150,11 @@ def _read_archive(path: Path) -> dict[str, bytes]:
                 if handle is None:
                     continue
                 files[normalized] = handle.read(MAX_MEMBER_BYTES + 1)
-    except (tarfile.TarError, EOFError, OSError) as error:
-        raise BundleError(f"{path}: not a readable tar archive ({error})") from None
+    except (tarfile.TarError, EOFError, OSError, zlib.error):
+        raise BundleError(
+            f"{path}: not a readable .tar.gz archive (empty, truncated or another format);"
+            " create one with 'tar -czf FILE.tar.gz FOLDER' or pass the bundle folder"
+        ) from None
     return files
 
 
@@ -155,11 +169,16 @@ def _strip_top_folder(files: dict[str, bytes]) -> dict[str, bytes]:
     return files
 
 
-def read_bundle_files(path: str | Path) -> dict[str, bytes]:
-    """Return the files of a bundle directory or archive by their path inside the bundle."""
+def read_bundle_files(path: str | Path, unreadable: dict[str, str] | None = None) -> dict[str, bytes]:
+    """Return the files of a bundle directory or archive by their path inside the bundle.
+
+    Files of a directory bundle that cannot be read are left out and, when
+    ``unreadable`` is given, named in it with the reason.
+    """
     location = Path(path)
+    skipped: dict[str, str] = {}
     if location.is_dir():
-        files = _read_directory(location)
+        files = _read_directory(location, skipped)
     elif location.is_file():
         files = _read_archive(location)
     elif not location.exists():
@@ -167,7 +186,15 @@ def read_bundle_files(path: str | Path) -> dict[str, bytes]:
     else:
         raise BundleError(f"{location}: not a directory or a .tar.gz file")
     files = _strip_top_folder(files)
-    if not any(name.startswith(("nodes/", "cluster/")) for name in files):
+    if unreadable is not None:
+        unreadable.update(skipped)
+    if not any(name.startswith(("nodes/", "cluster/")) for name in files) and not skipped:
+        tops = sorted({name.split("/", 1)[0] for name in files if "/" in name})
+        if len(tops) > 1:
+            raise BundleError(
+                f"{location}: the archive holds several top folders ({', '.join(tops[:5])}) and no nodes/"
+                " or cluster/ folder; a bundle holds one layout (see docs/bundle-layout.md)"
+            )
         raise BundleError(
             f"{location}: no nodes/ or cluster/ folder; a bundle holds nodes/<node>/<file> captures"
             " (see docs/bundle-layout.md)"
@@ -280,7 +307,8 @@ def _manifest_gaps(data: bytes | None) -> list[Gap]:
 
 def load_bundle(path: str | Path) -> ClusterSnapshot:
     """Load a capture bundle; raise :class:`BundleError` when it cannot be read at all."""
-    files = read_bundle_files(path)
+    unreadable: dict[str, str] = {}
+    files = read_bundle_files(path, unreadable)
     per_node: dict[str, dict[str, bytes]] = {}
     cluster_files: dict[str, bytes] = {}
     extra: list[str] = []
@@ -294,6 +322,15 @@ def load_bundle(path: str | Path) -> ClusterSnapshot:
             extra.append(file_path)
 
     gaps: list[Gap] = []
+    for file_path, reason in sorted(unreadable.items()):
+        parts = file_path.split("/")
+        if len(parts) == 3 and parts[0] == "nodes":
+            per_node.setdefault(parts[1], {})
+            spec = NODE_FILES.get(parts[2])
+            gaps.append(Gap(parts[1], spec.field if spec else parts[2], f"{file_path} {reason}"))
+        else:
+            gaps.append(Gap(None, parts[-1], f"{file_path} {reason}"))
+
     nodes: list[NodeSnapshot] = []
     for node_name in sorted(per_node):
         if not _NODE_NAME.match(node_name):
@@ -315,6 +352,8 @@ def load_bundle(path: str | Path) -> ClusterSnapshot:
             gaps.append(Gap(None, file_name.removesuffix(".json"), str(error)))
 
     gaps.extend(_manifest_gaps(files.get("manifest.json")))
+    if not per_node:
+        gaps.append(Gap(None, "nodes", "no node was captured: the bundle has no nodes/<node>/ folder"))
 
     if etcd is not None and not etcd.origin:
         etcd = replace(etcd, origin="bundle:cluster/etcd.json")
