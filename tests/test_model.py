@@ -379,3 +379,8 @@ def test_route_table_round_trip_property(rows: list[Route]) -> None:
 
     assert loaded == table
     assert Counter(loaded or ()) == Counter(rows)
+
+
+def test_missing_required_field_named() -> None:
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]: missing required field\(s\) name"):
+        loads_snapshot('{"schema": "netdoctor.snapshot/1", "nodes": [{}]}', "f.json")

@@ -84,6 +84,14 @@ def from_json(kind: Any, data: Any, where: str = "$") -> Any:
         unknown = set(data) - names
         if unknown:
             raise SchemaError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+        required = [
+            item.name
+            for item in dataclasses.fields(kind)
+            if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise SchemaError(f"{where}: missing required field(s) {', '.join(missing)}")
         values = {name: from_json(hints[name], item, f"{where}.{name}") for name, item in data.items()}
         try:
             return kind(**values)
