@@ -153,6 +153,13 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="Log more to stderr: -v for progress, -vv for debugging.")
 @source_options
 @click.option("--lab", "lab_name", metavar="NAME", help="Open the TUI on a practice lab built by 'netdoctor lab up'.")
+@click.option(
+    "--refresh",
+    "refresh_interval",
+    type=click.FloatRange(min=1),
+    metavar="SECONDS",
+    help="In the TUI, collect and check again every SECONDS seconds.",
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -161,6 +168,7 @@ def main(
     snapshot_file: Path | None,
     bundle: Path | None,
     lab_name: str | None,
+    refresh_interval: float | None,
 ) -> None:
     """Diagnose the node networks of Kubernetes and Docker clusters.
 
@@ -175,17 +183,21 @@ def main(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
     if ctx.invoked_subcommand is not None:
-        if any(value is not None for value in (netns, snapshot_file, bundle, lab_name)):
+        if any(value is not None for value in (netns, snapshot_file, bundle, lab_name, refresh_interval)):
             raise click.UsageError("source options before a command only apply to the TUI; put them after the command")
         return
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InputError("the TUI needs a terminal; run 'netdoctor check' for a report, or 'netdoctor --help'")
 
+    for option, path in (("--snapshot", snapshot_file), ("--bundle", bundle)):
+        if path is not None and not path.exists():
+            raise InputError(f"{option} {path}: no such file or directory")
+
     from netdoctor.sources import SourceError
     from netdoctor.tui import run
 
     try:
-        run(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab_name)
+        run(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab_name, refresh_interval=refresh_interval)
     except SourceError as error:
         raise InputError(" ".join(str(error).split())) from None
 
