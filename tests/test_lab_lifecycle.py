@@ -120,7 +120,7 @@ def test_cli_up_status_down(base: Path) -> None:
     assert result.exit_code == 2
     assert "runs no BGP sessions" in result.output
     result = runner.invoke(lab_group, ["break", "no-such-fault", *arguments])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown fault 'no-such-fault'" in result.output
     result = runner.invoke(lab_group, ["down", *arguments])
     assert result.exit_code == 0, result.output
@@ -129,6 +129,6 @@ def test_cli_up_status_down(base: Path) -> None:
 
 def test_status_of_missing_lab(base: Path) -> None:
     result = CliRunner().invoke(lab_group, ["status", "--name", "nolab", "--state-dir", str(base / "nolab")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no lab state at" in result.output
     assert "Traceback" not in result.output

@@ -35,9 +35,10 @@ def _state_dir(name: str, state_dir: Path | None) -> Path:
         raise click.UsageError(str(error)) from None
 
 
-def _fail(error: Exception) -> None:
-    click.echo(f"error: {error}", err=True)
-    sys.exit(1)
+def _fail(error: Exception, status: int = 2) -> None:
+    """Print one error line and exit: 2 for invalid input (the default), 1 for a failed run."""
+    click.echo(f"Error: {error}", err=True)
+    sys.exit(status)
 
 
 lab = click.Group("lab", help="Build, break and heal a practice cluster in network namespaces.")
@@ -56,8 +57,11 @@ def up_command(backend: str, nodes: int, pods: int, firewall: str, name: str, st
 
     try:
         state = up(name, backend, nodes, pods, firewall, _state_dir(name, state_dir))
-    except (LabError, PlanError) as error:
+    except PlanError as error:
         _fail(error)
+        return
+    except LabError as error:
+        _fail(error, 1)
         return
     click.echo(f"lab {name}: {backend}, {nodes} nodes, up in {state.up_seconds:.2f} s; state in {state.state_dir}")
     for node in state.plan.nodes:
@@ -140,8 +144,7 @@ def break_command(fault: str | None, node: str | None, show_list: bool, name: st
         state = load_state(_state_dir(name, state_dir))
         applied = break_fault(state, fault, node)
     except NotApplicable as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        _fail(error)
     except (LabError, PlanError) as error:
         _fail(error)
         return

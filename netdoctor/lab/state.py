@@ -85,7 +85,7 @@ def load_state(state_dir: Path) -> LabState:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise LabError(f"no lab state at {path}: start the lab with 'netdoctor lab up' or pass its --state-dir") from None
+        raise LabError(f"no lab state at {path}: start the lab with 'netdoctor lab up', or pass the lab's state directory") from None
     except (OSError, json.JSONDecodeError) as error:
         raise LabError(f"cannot read lab state {path}: {error}; remove the lab with 'netdoctor lab down'") from None
     try:
