@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netdoctor.facts import cluster_facts, prefix_text
+from netdoctor.facts import MIN_POOL_LENGTH, cluster_facts, common_supernet, prefix_text
 from netdoctor.fix import Condition, FixContext, Operation, Safety, Step
 from netdoctor.model import Finding, NodeSnapshot
 
@@ -17,10 +17,21 @@ def snapshot_node(context: FixContext, name: str) -> NodeSnapshot | None:
 
 
 def pod_network(context: FixContext, node: str) -> str | None:
-    """Return the cluster pod network as text, or the node's first own pod subnet when none is known."""
+    """Return the cluster pod network as text.
+
+    Without a configured or inferred pod network (no subnet.env, no etcd), the
+    smallest prefix that holds every node's pod subnets stands in for it, so a
+    rule admits traffic from the peers' pods too. With one node only, its own
+    first pod subnet is returned.
+    """
     facts = cluster_facts(context.snapshot)
     if facts.pod_networks:
         return facts.pod_networks[0].text
+    subnets = [subnet.prefix for item in facts.nodes.values() for subnet in item.pod_subnets()]
+    if len(subnets) > 1:
+        supernet = common_supernet(subnets)
+        if supernet is not None and supernet[2] >= MIN_POOL_LENGTH:
+            return prefix_text(supernet)
     own = facts.nodes[node].pod_subnets() if node in facts.nodes else []
     return own[0].text if own else None
 
