@@ -250,6 +250,8 @@ def holds(condition: Condition, executor: NodeExecutor) -> bool:
             return interface.is_up
         if kind == "link-master-is":
             return interface.master == params.get("master")
+        if kind == "link-mac-is":
+            return (interface.mac or "").lower() == params["mac"].lower()
         return True
     if kind in ("iptables-rule-present", "iptables-rule-absent"):
         table = node.iptables.table(params["table"]) if node.iptables is not None else None
@@ -257,9 +259,6 @@ def holds(condition: Condition, executor: NodeExecutor) -> bool:
         return present if kind == "iptables-rule-present" else not present
     if kind == "bgp-established":
         return any(session.name == params["name"] and session.established for session in node.bgp or ())
-    if kind == "link-mac-is":
-        interface = node.interface(params["name"])
-        return interface is not None and (interface.mac or "").lower() == params["mac"].lower()
     if kind in ("ovs-port-present", "ovs-port-absent"):
         present = any(port.name == params["port"] for bridge in node.ovs or () for port in bridge.ports
                       if kind == "ovs-port-absent" or bridge.name == params["bridge"])
