@@ -1,0 +1,191 @@
+"""Fixers against live labs: every symptom and check-only cell of the lab's matrix is fixed by ``fix --apply --yes``.
+
+Each case breaks one fault, runs ``netdoctor fix --lab NAME --apply --yes`` through
+click's test runner (so plans come from the same code path as the command line,
+with the lab's node bindings), collects the lab again and requires that no
+finding of the fault's check id remains. For symptom cells it also sends the
+fault's probe and requires an echo reply. The fixers see only the snapshot; the
+lab's record of what it broke is used only to heal between cases.
+
+One 3-node lab per backend serves the whole module. A firewalld variant of
+flannel-vxlan runs the filtering faults only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import nslib
+import pytest
+from click.testing import CliRunner, Result
+
+from netdoctor.engine import Report, load_checks, run_checks
+from netdoctor.fix_cli import fix
+from netdoctor.lab import faults
+from netdoctor.lab.lifecycle import down, up
+from netdoctor.lab.ping import ping
+from netdoctor.lab.plan import BACKENDS
+from netdoctor.lab.state import LabError, LabState, load_state
+from netdoctor.sources import snapshot_from_options
+
+pytestmark = [nslib.needs_root, pytest.mark.netns]
+
+#: The program each backend's lab cannot start without.
+_NEEDS = {
+    "flannel-vxlan": "etcd",
+    "direct-routing": "etcd",
+    "calico-bgp": "bird",
+    "frr": "vtysh",
+    "ovs-gre": "ovs-vswitchd",
+    "ovs-vxlan": "ovs-vswitchd",
+}
+
+#: Faults the firewalld variant runs: the ones whose fixers write firewalld rules.
+FILTERING_FAULTS = ("icmp-blocked", "forward-policy-drop", "overlay-port-blocked", "pod-traffic-masqueraded")
+
+#: (backend, fault) cells that ``fix --apply --yes`` does not fix yet, with the reason.
+KNOWN_UNFIXED: dict[tuple[str, str], str] = {}
+
+
+def _available(backend: str) -> bool:
+    program = _NEEDS[backend]
+    return shutil.which(program) is not None or Path("/usr/sbin", program).exists()
+
+
+def _lab_name(tag: str) -> str:
+    # Lab names allow 10 lowercase letters and digits; the PID part keeps parallel runs apart.
+    return f"f{tag}{nslib.PREFIX.split('-')[1][-4:]}"[:10]
+
+
+def _start(name: str, backend: str, firewall: str, base: Path) -> LabState:
+    return up(name, backend, nodes=3, pods_per_node=2, firewall=firewall, state_dir=base / name)
+
+
+def _lab_fixture(backend: str, firewall: str, tag: str) -> Iterator[LabState]:
+    # FRR's daemons run as user frr, so every directory above the state directory must be searchable;
+    # pytest's tmp_path is mode 0700, so the lab gets its own directory.
+    base = Path(tempfile.mkdtemp(prefix="nd-fix-lab-"))
+    base.chmod(0o755)
+    name = _lab_name(tag)
+    try:
+        yield _start(name, backend, firewall, base)
+    finally:
+        down(name, base / name)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
+    """A 3-node lab of the backend given as the indirect parameter, with iptables, removed after its tests."""
+    backend = request.param
+    if not _available(backend):
+        pytest.skip(f"{backend} needs {_NEEDS[backend]}")
+    yield from _lab_fixture(backend, "iptables", backend.replace("-", "")[:4])
+
+
+@pytest.fixture(scope="module")
+def firewalld_lab() -> Iterator[LabState]:
+    """A 3-node flannel-vxlan lab whose nodes filter with firewalld."""
+    if not _available("flannel-vxlan") or shutil.which("firewalld") is None:
+        pytest.skip("the firewalld lab needs etcd and firewalld")
+    yield from _lab_fixture("flannel-vxlan", "firewalld", "fwd")
+
+
+def _heal(state_dir: Path) -> list[str]:
+    """Run every recorded undo step, newest fault first, and return the steps that failed.
+
+    A fixer may already have removed what a fault added (a blackhole route, a
+    bridge address), so an undo step that fails is reported, not raised.
+    """
+    state = load_state(state_dir)
+    failed = []
+    while state.faults:
+        active = state.faults.pop()
+        for step in active["undo"]:
+            try:
+                faults.run_step(state, step)
+            except LabError as error:
+                failed.append(f"{active['fault']}: {error}")
+        state.save()
+    return failed
+
+
+def _check(state: LabState) -> Report:
+    """Collect the lab as ``netdoctor check --lab`` does and run every check."""
+    snapshot = snapshot_from_options(lab=state.name, lab_state_dir=state.state_dir)
+    return run_checks(snapshot, load_checks())
+
+
+def _findings(report: Report, fault_id: str) -> list[str]:
+    return [f"{finding.check} on {', '.join(finding.nodes)}: {finding.summary}"
+            for finding in report.findings if finding.check == fault_id]  # fmt: skip
+
+
+def _fix(state: LabState, journal: Path) -> Result:
+    """Run ``netdoctor fix --lab NAME --apply --yes`` against the lab."""
+    arguments = ["--lab", state.name, "--lab-state-dir", str(state.state_dir), "--apply", "--yes",
+                 "--journal", str(journal)]  # fmt: skip
+    return CliRunner().invoke(fix, arguments)
+
+
+def _probe_answered(state: LabState, fault_id: str) -> str | None:
+    """Send the fault's probe twice; return None when a reply came back, else the last failure."""
+    probe = faults.probe_for(state.plan, fault_id)
+    error = None
+    for _ in range(2):
+        result = ping(probe.source, [probe.destination], timeout=2.0, size=probe.size)[probe.destination]
+        if result.ok:
+            return None
+        error = result.error
+    return f"{probe.source} -> {probe.destination} ({probe.size} bytes): {error}"
+
+
+def _assert_fixed(state: LabState, fault_id: str, journal: Path) -> None:
+    """Break one fault, apply the fix, and require a report without that id and, for symptoms, a reply."""
+    kind = faults.cell(state.plan.backend, fault_id).kind
+    assert _heal(state.state_dir) == []
+    assert _findings(_check(state), fault_id) == [], f"{fault_id} is reported before it is broken"
+
+    faults.break_fault(load_state(state.state_dir), fault_id)
+    try:
+        broken = _check(state)
+        assert _findings(broken, fault_id), f"{fault_id} is not found, so there is nothing to fix"
+
+        result = _fix(state, journal)
+        assert result.exit_code in (0, 1), result.output
+        assert "stopped" not in result.output, result.output
+        assert journal.exists(), result.output
+
+        fixed = _check(state)
+        assert _findings(fixed, fault_id) == [], result.output
+        if kind == faults.SYMPTOM:
+            assert _probe_answered(state, fault_id) is None, result.output
+    finally:
+        _heal(state.state_dir)
+
+
+def _cases(backends: tuple[str, ...] = BACKENDS) -> list[object]:
+    cases: list[object] = []
+    for backend in backends:
+        for fault_id in faults.FAULTS:
+            if faults.cell(backend, fault_id).kind == faults.NOT_APPLICABLE:
+                continue
+            marks = []
+            reason = KNOWN_UNFIXED.get((backend, fault_id))
+            if reason is not None:
+                marks.append(pytest.mark.xfail(reason=f"{fault_id} on {backend}: {reason}", strict=True))
+            cases.append(pytest.param(backend, fault_id, marks=marks, id=f"{backend}-{fault_id}"))
+    return cases
+
+
+@pytest.mark.parametrize(("lab", "fault_id"), _cases(), indirect=["lab"])
+def test_fault_fixed_by_apply(lab: LabState, fault_id: str, tmp_path: Path) -> None:
+    _assert_fixed(lab, fault_id, tmp_path / "journal.json")
+
+
+@pytest.mark.parametrize("fault_id", FILTERING_FAULTS)
+def test_filtering_fault_fixed_with_firewalld(firewalld_lab: LabState, fault_id: str, tmp_path: Path) -> None:
+    _assert_fixed(firewalld_lab, fault_id, tmp_path / "journal.json")
