@@ -88,47 +88,72 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
     """
     etcd = context.snapshot.etcd
     node = finding.nodes[0]
-    api = _api(context)
     problem, key = finding.detail("problem"), finding.detail("key")
     if etcd is not None and key is not None and problem == "stale":
-        old = etcd.get(key)
-        if old is None:
-            return
-        yield NodeStep(node, Step(
-            id=f"etcd-delete-{key}",
-            title=f"Delete the stale lease {finding.detail('subnet')} (PublicIP {finding.detail('public_ip')})",
-            safety=Safety.DISRUPTIVE,
-            why="Peers program a route, FDB and neighbour entry to a host that is not a node. Deleting a lease "
-                "is disruptive, so it is applied only after confirmation: if the host is a node that was not "
-                "captured, its pods lose their subnet's routes.",
-            fixer="repair-flannel-lease", check=finding.check,
-            action=Operation("etcd-delete", {"key": key, "api": api}),
-            inverse=Operation("etcd-put", {"key": key, "value": old, "api": api}),
-            preconditions=(Condition("etcd-key-is", {"key": key, "value": old, "api": api}),),
-            done=Condition("etcd-key-absent", {"key": key, "api": api}),
-            verify=f"ETCDCTL_API=3 etcdctl get {key}",
-        ))
+        stored = _stored(context, key)
+        for api, old in stored:
+            yield _delete_lease(finding, node, key, api, old, len(stored) > 1)
         return
     vtep_mac = finding.detail("vtep_mac")
     if etcd is not None and key is not None and problem == "vtep-mac" and vtep_mac is not None:
-        old = etcd.get(key)
-        if old is None:
-            return
-        try:
-            data = json.loads(old)
-        except json.JSONDecodeError:
-            return
-        data.setdefault("BackendData", {})["VtepMAC"] = vtep_mac
-        value = json.dumps(data, separators=(",", ":"))
-        yield NodeStep(node, Step(
-            id=f"etcd-vtepmac-{key}", title=f"Set the VtepMAC of lease {finding.detail('subnet')} to {vtep_mac}",
-            safety=Safety.SAFE, why="Peers send this node's overlay traffic to the lease's VtepMAC, which no VTEP has.",
-            fixer="repair-flannel-lease", check=finding.check,
-            action=Operation("etcd-put", {"key": key, "value": value, "api": api}),
-            inverse=Operation("etcd-put", {"key": key, "value": old, "api": api}),
-            preconditions=(Condition("etcd-key-is", {"key": key, "value": old, "api": api}),),
-            done=Condition("etcd-key-is", {"key": key, "value": value, "api": api}),
-            verify=f"ETCDCTL_API=3 etcdctl get {key}",
-        ))
+        stored = _stored(context, key)
+        for api, old in stored:
+            step = _set_vtep_mac(finding, node, key, api, old, vtep_mac, len(stored) > 1)
+            if step is not None:
+                yield step
         return
     yield _restart_flanneld(finding, node, "repair-flannel-lease")
+
+
+def _stored(context: FixContext, key: str) -> list[tuple[str, str]]:
+    """Return (API, value) for each keyspace that holds ``key``, or the snapshot's one API when it did not say.
+
+    etcd keeps the v2 and v3 keyspaces apart, so a lease written to both must be changed in both.
+    """
+    etcd = context.snapshot.etcd
+    found = [(keyspace, value) for keyspace, name, value in etcd.keyspace_entries if name == key]
+    if found:
+        return found
+    old = etcd.get(key)
+    return [] if old is None else [(_api(context), old)]
+
+
+def _step_id(kind: str, key: str, api: str, per_keyspace: bool) -> str:
+    return f"{kind}-{api}-{key}" if per_keyspace else f"{kind}-{key}"
+
+
+def _delete_lease(finding: Finding, node: str, key: str, api: str, old: str, per_keyspace: bool) -> NodeStep:
+    return NodeStep(node, Step(
+        id=_step_id("etcd-delete", key, api, per_keyspace),
+        title=f"Delete the stale lease {finding.detail('subnet')} (PublicIP {finding.detail('public_ip')})",
+        safety=Safety.DISRUPTIVE,
+        why="Peers program a route, FDB and neighbour entry to a host that is not a node. Deleting a lease "
+            "is disruptive, so it is applied only after confirmation: if the host is a node that was not "
+            "captured, its pods lose their subnet's routes.",
+        fixer="repair-flannel-lease", check=finding.check,
+        action=Operation("etcd-delete", {"key": key, "api": api}),
+        inverse=Operation("etcd-put", {"key": key, "value": old, "api": api}),
+        preconditions=(Condition("etcd-key-is", {"key": key, "value": old, "api": api}),),
+        done=Condition("etcd-key-absent", {"key": key, "api": api}),
+        verify=f"ETCDCTL_API=3 etcdctl get {key}",
+    ))
+
+
+def _set_vtep_mac(finding: Finding, node: str, key: str, api: str, old: str, vtep_mac: str,
+                  per_keyspace: bool) -> NodeStep | None:
+    try:
+        data = json.loads(old)
+    except json.JSONDecodeError:
+        return None
+    data.setdefault("BackendData", {})["VtepMAC"] = vtep_mac
+    value = json.dumps(data, separators=(",", ":"))
+    return NodeStep(node, Step(
+        id=_step_id("etcd-vtepmac", key, api, per_keyspace), title=f"Set the VtepMAC of lease {finding.detail('subnet')} to {vtep_mac}",
+        safety=Safety.SAFE, why="Peers send this node's overlay traffic to the lease's VtepMAC, which no VTEP has.",
+        fixer="repair-flannel-lease", check=finding.check,
+        action=Operation("etcd-put", {"key": key, "value": value, "api": api}),
+        inverse=Operation("etcd-put", {"key": key, "value": old, "api": api}),
+        preconditions=(Condition("etcd-key-is", {"key": key, "value": old, "api": api}),),
+        done=Condition("etcd-key-is", {"key": key, "value": value, "api": api}),
+        verify=f"ETCDCTL_API=3 etcdctl get {key}",
+    ))
