@@ -43,6 +43,11 @@ def _verdict_evidence(node: str, verdict: Verdict) -> Evidence:
     return Evidence(node, "iptables", f":{verdict.chain} {verdict.verdict}")
 
 
+def _past(verdict: str) -> str:
+    """Turn a verdict such as ``DROP`` into the words a summary uses (``dropped``)."""
+    return {"DROP": "dropped", "REJECT": "rejected", "ACCEPT": "accepted"}.get(verdict, verdict)
+
+
 def _decided_by(verdict: Verdict) -> str:
     if verdict.rule is not None:
         return f"'-A {verdict.rule.text}'"
@@ -153,7 +158,7 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                     check="icmp-blocked",
                     severity=Severity.WARNING,
                     nodes=(node.name,),
-                    summary=f"{node.name}: ICMP {label} from {source} to {address} on INPUT is {verdict.verdict} "
+                    summary=f"{node.name}: ICMP {label} from {source} to {address} on INPUT is {_past(verdict.verdict)} "
                     f"by {_decided_by(verdict)}",
                     evidence=(_verdict_evidence(node.name, verdict),),
                     details=make_details(
@@ -171,7 +176,7 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                     check="icmp-blocked",
                     severity=Severity.WARNING,
                     nodes=(node.name,),
-                    summary=f"{node.name}: ICMP {label} from {source} to {address} is {zone_verdict.verdict} "
+                    summary=f"{node.name}: ICMP {label} from {source} to {address} is {_past(zone_verdict.verdict)} "
                     f"by firewalld {zone_verdict.reason}",
                     evidence=(Evidence(node.name, "firewalld", zone_verdict.reason),),
                     details=make_details(
@@ -209,7 +214,7 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                     check="icmp-blocked",
                     severity=Severity.WARNING,
                     nodes=(node.name,),
-                    summary=f"{node.name}: forwarded ICMP {label} {described} is {verdict.verdict} "
+                    summary=f"{node.name}: forwarded ICMP {label} {described} is {_past(verdict.verdict)} "
                     f"by {_decided_by(verdict)} while TCP on that path is accepted",
                     evidence=(_verdict_evidence(node.name, verdict),),
                     details=make_details(
@@ -275,7 +280,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                             check="forward-policy-drop",
                             severity=Severity.ERROR,
                             nodes=(name,),
-                            summary=f"{name}: {described} is {zone_verdict.verdict} by firewalld {zone_verdict.reason}",
+                            summary=f"{name}: {described} is {_past(zone_verdict.verdict)} by firewalld {zone_verdict.reason}",
                             evidence=(Evidence(name, "firewalld", zone_verdict.reason),),
                             details=make_details(
                                 direction=direction, firewalld_zone=zone_verdict.zone,
@@ -295,7 +300,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     severity=Severity.ERROR,
                     nodes=(name,),
                     summary=f"{name}: TCP {packet.src} -> {packet.dst} ({direction} {path.peer}'s pods, in "
-                    f"{packet.in_interface}, out {packet.out_interface}) is {verdict.verdict} by {_decided_by(verdict)}",
+                    f"{packet.in_interface}, out {packet.out_interface}) is {_past(verdict.verdict)} by {_decided_by(verdict)}",
                     evidence=(_verdict_evidence(name, verdict),),
                     details=make_details(
                         direction=direction, table="filter", chain=verdict.chain, verdict=verdict.verdict,
@@ -459,7 +464,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         check="overlay-port-blocked",
                         severity=Severity.ERROR,
                         nodes=(name,),
-                        summary=f"{name}: {described} is {verdict.verdict} by {_decided_by(verdict)}",
+                        summary=f"{name}: {described} is {_past(verdict.verdict)} by {_decided_by(verdict)}",
                         evidence=(_verdict_evidence(name, verdict),),
                         details=make_details(
                             table="filter", chain=verdict.chain, verdict=verdict.verdict,
@@ -476,7 +481,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         check="overlay-port-blocked",
                         severity=Severity.ERROR,
                         nodes=(name,),
-                        summary=f"{name}: {described} is {zone_verdict.verdict} by firewalld {zone_verdict.reason}",
+                        summary=f"{name}: {described} is {_past(zone_verdict.verdict)} by firewalld {zone_verdict.reason}",
                         evidence=(Evidence(name, "firewalld", zone_verdict.reason),),
                         details=make_details(
                             firewalld_zone=zone_verdict.zone, firewalld_policy=zone_verdict.policy,
@@ -538,7 +543,7 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         check="pod-traffic-masqueraded",
                         severity=Severity.WARNING,
                         nodes=(name,),
-                        summary=f"{name}: {described} is {verdict.verdict} by {_decided_by(verdict)}",
+                        summary=f"{name}: {described} is {_past(verdict.verdict)} by {_decided_by(verdict)}",
                         evidence=(Evidence(name, "iptables", f"-A {verdict.rule.text}" if verdict.rule else "",
                                            verdict.rule.line if verdict.rule else None),),
                         details=make_details(

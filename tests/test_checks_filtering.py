@@ -16,9 +16,9 @@ def test_icmp_specific_reject_on_input() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 on INPUT is REJECT by "
+        (("node1",), ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 on INPUT is rejected by "
                       "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
-        (("node1",), ("node1: ICMP fragmentation-needed from 192.0.2.12 to 192.0.2.11 on INPUT is REJECT by "
+        (("node1",), ("node1: ICMP fragmentation-needed from 192.0.2.12 to 192.0.2.11 on INPUT is rejected by "
                       "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
     ]
     assert findings[0].evidence[0].line == 5
@@ -44,9 +44,9 @@ def test_icmp_dropped_in_forward_while_tcp_passes() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
 
     assert [finding.summary for finding in findings] == [
-        ("node1: forwarded ICMP echo-request from 198.51.100.2 to node2's pod 198.51.100.66 is DROP by "
+        ("node1: forwarded ICMP echo-request from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
          "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
-        ("node1: forwarded ICMP fragmentation-needed from 198.51.100.2 to node2's pod 198.51.100.66 is DROP by "
+        ("node1: forwarded ICMP fragmentation-needed from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
          "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
     ]
 
@@ -61,9 +61,9 @@ def test_forward_policy_drop() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(_filter("", forward="DROP"))), "forward-policy-drop")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), ("node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is DROP "
+        (("node1",), ("node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is dropped "
                       "by the FORWARD policy DROP")),
-        (("node1",), ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is DROP "
+        (("node1",), ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is dropped "
                       "by the FORWARD policy DROP")),
     ]
     assert findings[0].evidence[0].item == ":FORWARD DROP"
@@ -74,7 +74,7 @@ def test_forward_catch_all_reject_one_direction() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "forward-policy-drop")
 
     assert [finding.summary for finding in findings] == [
-        ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is REJECT by "
+        ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is rejected by "
          "'-A FORWARD -j REJECT --reject-with icmp-host-prohibited'"),
     ]
 

@@ -36,7 +36,7 @@ def test_input_reject_blocks_vxlan() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(CENTOS_INPUT)), "overlay-port-blocked")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT "
+        (("node1",), ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is rejected "
                      "by '-A INPUT -j REJECT --reject-with icmp-host-prohibited'")),
     ]
     assert findings[0].evidence[0].line == 11
@@ -62,7 +62,7 @@ def test_ovs_gre_protocol_rejected() -> None:
     findings = run(ClusterSnapshot(nodes=nodes, source="test"), "overlay-port-blocked")
 
     assert [finding.summary for finding in findings] == [
-        ("node1: IP protocol 47 (GRE) (OVS port gre1) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT by "
+        ("node1: IP protocol 47 (GRE) (OVS port gre1) from 192.0.2.12 to 192.0.2.11 in eth0 is rejected by "
         "'-A INPUT -j REJECT --reject-with icmp-host-prohibited'"),
     ]
 
@@ -89,7 +89,7 @@ def test_firewalld_zone_without_vxlan_port() -> None:
     findings = run(flannel_cluster(2, firewalld=_public_zone()), "overlay-port-blocked")
 
     assert [finding.summary for finding in findings] == [
-        ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is REJECT by firewalld "
+        ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is rejected by firewalld "
         "zone public (interface eth0): target default rejects what no service, port or rule accepts"),
     ]
     assert findings[0].evidence[0].source == "firewalld"
@@ -154,10 +154,10 @@ def test_firewalld_forward_rejected_then_allowed_by_policy() -> None:
     allowed = run(flannel_cluster(2, firewalld=replace(_public_zone(), policies=(policy,))), "forward-policy-drop")
 
     assert [finding.summary for finding in rejected] == [
-        ("node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is REJECT by "
+        ("node1: TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods, in docker0, out flannel.1) is rejected by "
         "firewalld from zone public (default zone) to zone public (default zone): no policy or intra-zone "
         "forwarding accepts it, so firewalld rejects it"),
-        ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is REJECT by "
+        ("node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0) is rejected by "
         "firewalld from zone public (default zone) to zone public (default zone): no policy or intra-zone "
         "forwarding accepts it, so firewalld rejects it"),
     ]
@@ -168,6 +168,6 @@ def test_firewalld_icmp_block_on_input() -> None:
     findings = run(flannel_cluster(2, firewalld=_public_zone(icmp_blocks=("echo-request",))), "icmp-blocked")
 
     assert [finding.summary for finding in findings] == [
-        ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 is REJECT by firewalld zone public (interface "
+        ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 is rejected by firewalld zone public (interface "
         "eth0): icmp-block echo-request"),
     ]

@@ -122,14 +122,14 @@ def test_faulty_lab_reports_every_fault(tmp_path: Path) -> None:
     assert "node1: no route to node2's FLANNEL_SUBNET 10.244.2.0/24" in _summaries(found, "route-missing")
     assert ("node1: blackhole 10.244.2.0/24 discards traffic to node2's FLANNEL_SUBNET 10.244.2.0/24"
             in _summaries(found, "blackhole-route"))
-    assert ("node1: ICMP echo-request from 192.168.100.12 to 192.168.100.11 on INPUT is REJECT by "
+    assert ("node1: ICMP echo-request from 192.168.100.12 to 192.168.100.11 on INPUT is rejected by "
             "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'") in _summaries(found, "icmp-blocked")
     assert _summaries(found, "ip-forward-disabled") == [
         "node1: net.ipv4.ip_forward = 0, so the node does not route pod traffic"
     ]
     assert any(
         summary.startswith("node2: TCP 10.244.2.2 -> 10.244.1.2 (to node1's pods, in docker0, out ")
-        and summary.endswith("is DROP by the FORWARD policy DROP")
+        and summary.endswith("is dropped by the FORWARD policy DROP")
         for summary in _summaries(found, "forward-policy-drop")
     ), _summaries(found, "forward-policy-drop")
     assert ("pod bridge subnets overlap across nodes: docker0 10.244.1.1/24 on node1 overlaps cni0 10.244.1.129/25 on node2"
