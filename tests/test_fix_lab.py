@@ -46,8 +46,35 @@ _NEEDS = {
 #: Faults the firewalld variant runs: the ones whose fixers write firewalld rules.
 FILTERING_FAULTS = ("icmp-blocked", "forward-policy-drop", "overlay-port-blocked", "pod-traffic-masqueraded")
 
+#: An ICMP payload whose packet (1328 bytes) fits every MTU that a fixer lowers to in the lab.
+FITTING_SIZE = 1300
+
+_DOCKER_BIP = "the remedy restarts Docker with a new --bip, a display-only step"
+_FLANNELD = "the remedy restarts flanneld to write a new lease, a display-only step, and the lab runs no flanneld"
+
 #: (backend, fault) cells that ``fix --apply --yes`` does not fix yet, with the reason.
-KNOWN_UNFIXED: dict[tuple[str, str], str] = {}
+KNOWN_UNFIXED: dict[tuple[str, str], str] = {
+    ("flannel-vxlan", "bridge-subnet-overlap"): _DOCKER_BIP,
+    ("flannel-vxlan", "bridge-outside-overlay-subnet"): _DOCKER_BIP,
+    ("flannel-vxlan", "pod-network-overlaps-host"):
+        "the remedy moves the pod network to another range, a display-only step",
+    ("flannel-vxlan", "etcd-lease-mismatch"): _FLANNELD,
+    ("flannel-vxlan", "flannel-backend-mismatch"): "restoring the backend type in etcd is a display-only step",
+    ("flannel-vxlan", "vtep-mismatch"):
+        "after the fix follows the node's new VTEP MAC, pods on peers still get no reply; the cause is not found yet",
+    ("flannel-vxlan", "duplicate-mac"):
+        "the new VTEP MAC reaches the lease and the peers' entries only when flanneld restarts, a display-only step",
+    **{(backend, "tunnel-mesh-incomplete"):
+       "the fixer adds the tunnel port, but the lab's OpenFlow rules name each tunnel port and none sends to the new one"
+       for backend in ("ovs-gre", "ovs-vxlan")},
+}
+
+#: The faults run on backends other than flannel-vxlan, which runs every fault: the whole file takes
+#: over 6 minutes with every cell of every backend.
+# TODO: run the remaining cells of the other backends in a nightly job.
+SUBSET = ("route-missing", "route-wrong-nexthop", "blackhole-route", "mtu-mismatch", "icmp-blocked",
+          "forward-policy-drop", "ip-forward-disabled", "pod-traffic-masqueraded", "bgp-peer-down",
+          "tunnel-mesh-incomplete", "overlay-interface-missing")
 
 
 def _available(backend: str) -> bool:
@@ -131,16 +158,31 @@ def _fix(state: LabState, journal: Path) -> Result:
     return CliRunner().invoke(fix, arguments)
 
 
-def _probe_answered(state: LabState, fault_id: str) -> str | None:
-    """Send the fault's probe twice; return None when a reply came back, else the last failure."""
-    probe = faults.probe_for(state.plan, fault_id)
+def _ping_once(source: str, destination: str, size: int) -> str | None:
+    """Send one echo request twice at most; return None when a reply came back, else the last failure."""
     error = None
     for _ in range(2):
-        result = ping(probe.source, [probe.destination], timeout=2.0, size=probe.size)[probe.destination]
+        result = ping(source, [destination], timeout=2.0, size=size)[destination]
         if result.ok:
             return None
         error = result.error
-    return f"{probe.source} -> {probe.destination} ({probe.size} bytes): {error}"
+    return f"{source} -> {destination} ({size} bytes): {error}"
+
+
+def _symptom_gone(state: LabState, fault_id: str) -> str | None:
+    """Send the fault's probe; return None when the symptom is gone, else what the probe got.
+
+    An MTU fix lowers the overlay MTU to what the smaller underlay carries, so the
+    oversized probe no longer vanishes: its sender gets a local EMSGSIZE or an ICMP
+    fragmentation-needed (code 4). Then a probe that fits the lowered MTU must be answered.
+    """
+    probe = faults.probe_for(state.plan, fault_id)
+    error = _ping_once(probe.source, probe.destination, probe.size)
+    if error is None:
+        return None
+    if "Message too long" in error or "(code 4)" in error:
+        return _ping_once(probe.source, probe.destination, FITTING_SIZE)
+    return error
 
 
 def _assert_fixed(state: LabState, fault_id: str, journal: Path) -> None:
@@ -162,7 +204,7 @@ def _assert_fixed(state: LabState, fault_id: str, journal: Path) -> None:
         fixed = _check(state)
         assert _findings(fixed, fault_id) == [], result.output
         if kind == faults.SYMPTOM:
-            assert _probe_answered(state, fault_id) is None, result.output
+            assert _symptom_gone(state, fault_id) is None, result.output
     finally:
         _heal(state.state_dir)
 
@@ -171,6 +213,8 @@ def _cases(backends: tuple[str, ...] = BACKENDS) -> list[object]:
     cases: list[object] = []
     for backend in backends:
         for fault_id in faults.FAULTS:
+            if backend != "flannel-vxlan" and fault_id not in SUBSET:
+                continue
             if faults.cell(backend, fault_id).kind == faults.NOT_APPLICABLE:
                 continue
             marks = []
