@@ -1,7 +1,8 @@
 """Flannel control-plane fixers: write the network config, repair leases, restart flanneld in order.
 
 Keys are written through etcd's v2 HTTP API or the v3 JSON gateway, whichever
-keyspace the snapshot's etcd data came from (flannel up to v0.9 reads v2).
+keyspace the snapshot's etcd data came from (flannel up to v0.9 reads v2). A
+lease that the snapshot read from both keyspaces is repaired in both.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
 
 
 def _stored(context: FixContext, key: str) -> list[tuple[str, str]]:
-    """Return (API, value) for each keyspace that holds ``key``, or the snapshot's one API when it did not say.
+    """Return (API, value) for each keyspace that contains ``key``, or the snapshot's one API when it did not say.
 
     etcd keeps the v2 and v3 keyspaces apart, so a lease written to both must be changed in both.
     """

@@ -1,9 +1,9 @@
 """Fixers against live labs: every symptom and check-only cell of the lab's matrix is fixed by ``fix --apply --yes``.
 
-Each case breaks one fault, runs ``netdoctor fix --lab NAME --apply --yes`` through
-click's test runner (so plans come from the same code path as the command line,
-with the lab's node bindings), collects the lab again and requires that no
-finding of the fault's check id remains. For symptom cells it also sends the
+Each case breaks one fault and runs ``netdoctor fix --lab NAME --apply --yes``
+through click's test runner, so plans come from the command line's code path
+with the lab's node bindings. It then collects the lab again and requires that
+no finding of the fault's check id remains. For symptom cells it also sends the
 fault's probe and requires an echo reply. The fixers see only the snapshot; the
 lab's record of what it broke is used only to heal between cases.
 
