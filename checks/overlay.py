@@ -41,8 +41,8 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     What it checks:
         Flannel nodes (subnet.env captured, or a lease in etcd whose PublicIP is
         the node's) need flannel0 for the UDP backend or flannel.1 for VXLAN
-        (from the etcd config's Backend.Type; either one when it was not
-        captured; none for host-gw). Calico nodes need tunl0 when any node
+        (from the etcd config's Backend.Type, else the node's lease
+        BackendType; either one when neither was captured; none for host-gw). Calico nodes need tunl0 when any node
         routes pod blocks through tunl0 (IPIP mode). OVS nodes need the OVS
         bridge that holds the tunnel ports, and when it has no address of its
         own it must be a port of the pod bridge (``br0`` enslaved to docker0),
@@ -77,8 +77,11 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
             continue
-        yield from _flannel(node, facts.flannel_backend, facts.flannel_leases)
-        yield from _vxlan_binding(node, node_lease(node, all_leases), kube.get(name))
+        lease = node_lease(node, all_leases)
+        # Without the network config, the node's own lease names the backend that flanneld ran.
+        lease_backend = lease.backend_type.lower() if lease is not None and lease.backend_type else None
+        yield from _flannel(node, facts.flannel_backend or lease_backend, facts.flannel_leases)
+        yield from _vxlan_binding(node, lease, kube.get(name))
         if ipip_routes and (node.calico_blocks or node.workload_routes):
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
