@@ -114,13 +114,12 @@ def _failed_checks(report: Report) -> list[str]:
 def _expected_nodes(state: LabState, fault_id: str) -> set[str]:
     """Return the nodes that the fault's check must name: where the broken state is."""
     target, peer = faults.pick_nodes(state.plan, None)
-    backend = state.plan.backend
     if fault_id == "tunnel-mesh-incomplete":
-        # The peer lost its tunnel (or FDB entry) towards the broken node.
+        # The peer lost its tunnel port towards the broken node.
         return {peer.name}
     if fault_id == "vtep-mismatch":
-        # flannel: the peers' entries point at the node's old VTEP MAC; OVS: the peer's tunnel is wrong.
-        return {peer.name} if backend.startswith("ovs-") else {node.name for node in state.plan.peers(target)}
+        # The peers' FDB and neighbour entries still name the node's old VTEP MAC.
+        return {node.name for node in state.plan.peers(target)}
     if fault_id == "duplicate-mac":
         return {target.name, peer.name}
     if fault_id == "etcd-network-config-missing":

@@ -94,6 +94,11 @@ def build(state: LabState) -> None:
 
         ovs.start(state)
 
+    if plan.backend in ("frr", "ovs-gre", "ovs-vxlan"):
+        # These designs give each node's Docker its slice of the pod network with --bip.
+        for node in plan.nodes:
+            routing.write_docker_config(state, node)
+
     if plan.firewall == "firewalld":
         from netdoctor.lab import firewalld
 

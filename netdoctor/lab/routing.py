@@ -36,9 +36,15 @@ def write_node_files(state: LabState, node: NodePlan) -> None:
     env.write_text(
         f"FLANNEL_NETWORK={plan.pod_network}\nFLANNEL_SUBNET={node.gateway}/{prefix}\nFLANNEL_MTU={mtu}\nFLANNEL_IPMASQ=true\n"
     )
+    write_docker_config(state, node)
+
+
+def write_docker_config(state: LabState, node: NodePlan) -> None:
+    """Write the ``daemon.json`` that gives the node's docker0 its pod subnet (``bip``) and the pod MTU."""
+    prefix = node.subnet.split("/")[1]
     docker = state.node_path(node.name, "/etc/docker/daemon.json")
     docker.parent.mkdir(parents=True, exist_ok=True)
-    docker.write_text(json.dumps({"bip": f"{node.gateway}/{prefix}", "mtu": mtu}, indent=2) + "\n")
+    docker.write_text(json.dumps({"bip": f"{node.gateway}/{prefix}", "mtu": pod_mtu(state.plan)}, indent=2) + "\n")
 
 
 def vxlan_device_lines(node: NodePlan) -> list[str]:
