@@ -437,16 +437,18 @@ def _pod_traffic_masqueraded(state: LabState, target: NodePlan, peer: NodePlan) 
 
 
 def _rp_filter_strict(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
-    # A second NIC on the LAN subnet, as on a host with two NICs on one network: the connected
-    # route back to LAN hosts leaves by eth0, so strict mode drops what arrives on eth1.
+    # A second NIC on the LAN subnet, as on a host with two NICs on one network. The route back
+    # to LAN hosts leaves by eth0, so strict mode drops what arrives on eth1.
     plan = state.plan
     address = str(ipaddress.ip_address(target.lan_ip) + 100)
     lan_port = f"{target.lan_veth}b"
     ip_batch(plan.lan_netns, [f"link add {lan_port} type veth peer name {SECOND_NIC} netns {target.netns}",
                               f"link set {lan_port} master {LAN_BRIDGE} up"])  # fmt: skip
     # arp_ignore=1 keeps eth1 from answering ARP for eth0's address, so peers keep reaching eth0.
+    # noprefixroute leaves the LAN route alone: OVS's userspace datapath would follow a second
+    # LAN route and send its tunnel packets to eth1, which is no port of its bridge.
     sysctl(target.netns, {f"net.ipv4.conf.{SECOND_NIC}.arp_ignore": "1"})
-    ip_batch(target.netns, [f"addr add {address}/{LAN_NETWORK.prefixlen} dev {SECOND_NIC}",
+    ip_batch(target.netns, [f"addr add {address}/{LAN_NETWORK.prefixlen} dev {SECOND_NIC} noprefixroute",
                             f"link set {SECOND_NIC} up"])  # fmt: skip
     undo = _sysctl_fault({"net.ipv4.conf.all.rp_filter": "1", "net.ipv4.conf.eth0.rp_filter": "1"})(state, target, peer)
     return [*undo, _ip(plan.lan_netns, f"link del {lan_port}")]
