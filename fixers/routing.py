@@ -63,9 +63,12 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     Safe: the route is new and covers only the peer's pod subnet. Flannel VXLAN
     gets the peer's VTEP neighbour, FDB entry and an onlink route through
     flannel.1; flannel UDP a route through flannel0; OVS the pod network route
-    through the pod bridge; Calico and direct routing a route via the peer's
-    underlay address (through tunl0 for Calico IPIP). A route added by hand does
-    not survive a reboot: the overlay agent or the routing daemon must own it.
+    through the pod bridge; static direct routing a route via the peer's
+    underlay address. Where BGP owns the routes (Calico, or a node with BIRD or
+    FRR sessions), the step is display-only and points at the BGP session,
+    because a static route would outlive the block's next move. A route added
+    by hand does not survive a reboot: the overlay agent or the routing daemon
+    must own it.
     """
     node_name = finding.nodes[0]
     peer_name, subnet = finding.detail("peer") or "", finding.detail("prefix")
@@ -86,6 +89,10 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         yield NodeStep(node_name, _fdb_step(finding, mac, reach[0], peer_name))
     params = peer_route_params(context, node, peer, subnet)
     if params is None:
+        return
+    if "calico" in backends or node.node.bgp:
+        # A routing daemon owns these routes: a static one would outlive the next move of the block.
+        yield NodeStep(node_name, _daemon_route_note(finding, peer_name, subnet, params))
         return
     yield NodeStep(node_name, _route_step(finding, node_name, peer_name, subnet, params, why))
     if "direct-routing" in backends and params.get("gateway"):
@@ -137,6 +144,32 @@ def _fdb_step(finding: Finding, mac: str, remote: str, peer: str) -> Step:
         action=Operation("fdb-append", params), inverse=Operation("fdb-del", params),
         preconditions=(Condition("link-present", {"name": "flannel.1"}),),
         done=Condition("fdb-present", params), verify=f"bridge fdb show dev flannel.1 | grep {mac}",
+    )
+
+
+def _daemon_route_note(finding: Finding, peer: str, subnet: str, params: dict[str, Any]) -> Step:
+    command = f"ip route add {subnet}"
+    if params.get("gateway"):
+        command += f" via {params['gateway']}"
+    if params.get("dev"):
+        command += f" dev {params['dev']}"
+    if params.get("onlink"):
+        command += " onlink"
+    return Step(
+        id=f"route-{subnet}",
+        title=f"Restore the BGP route to {peer}'s pod block {subnet}",
+        safety=Safety.DISPLAY_ONLY,
+        why=(
+            "BGP (BIRD or FRR) programs the routes to peers' blocks on this node: once the session to the peer "
+            "is Established and no local route shadows the block, the daemon installs the route again "
+            "('birdc show route for ADDRESS all' or 'vtysh -c \"show ip bgp ADDRESS\"' shows why it does not). "
+            "A static route added by hand would take precedence over BGP and stay behind when the block moves."
+        ),
+        fixer="add-peer-route",
+        check=finding.check,
+        display=(
+            f"# Only as a stop-gap while BGP is being repaired, and remove it afterwards: {command}",
+        ),
     )
 
 

@@ -12,10 +12,7 @@
 #   requires: route blackhole 10.233.70.192/26 proto bird present
 # ip route del blackhole 10.233.70.192/26 proto bird
 
-# Step 2 [safe] Add the route to node3's pod subnet 10.233.70.192/26
+# Step 2 [display-only] Restore the BGP route to node3's pod block 10.233.70.192/26
 #   check: route-missing; fixer: add-peer-route
-#   why: Without a route to 10.233.70.192/26, traffic to node3's pods follows the default route and is lost.
-#   already done when: route 10.233.70.192/26 via 10.0.0.53 dev tunl0 onlink present
-#   requires: no route to exactly 10.233.70.192/26 in the main table
-#   requires: interface tunl0 exists
-ip route add 10.233.70.192/26 via 10.0.0.53 dev tunl0 onlink
+#   why: BGP (BIRD or FRR) programs the routes to peers' blocks on this node: once the session to the peer is Established and no local route shadows the block, the daemon installs the route again ('birdc show route for ADDRESS all' or 'vtysh -c "show ip bgp ADDRESS"' shows why it does not). A static route added by hand would take precedence over BGP and stay behind when the block moves.
+# Only as a stop-gap while BGP is being repaired, and remove it afterwards: ip route add 10.233.70.192/26 via 10.0.0.53 dev tunl0 onlink
