@@ -78,16 +78,27 @@ def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None
                 lines += ["**Before you start**, check that:", ""]
                 lines += [f"- {condition.describe()}" for condition in step.preconditions] + [""]
             lines += ["**Commands:**", "", "```sh", *render_step(plan, step), "```", ""]
-            lines += ["**Verify:** " + _verify(step), ""]
+            lines += ["**Verify:** " + _verify(plan, step), ""]
             lines += ["**Roll back:**", ""] + _rollback(plan, step) + [""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _verify(step: Step) -> str:
+def _on_node(plan: FixPlan, command: str) -> str:
+    """Return ``command`` as it runs on the plan's node: inside its namespace, with node paths under its root."""
+    if plan.root not in ("", "/"):
+        root = plan.root.rstrip("/")
+        command = " ".join(f"{root}{word}" if word.startswith(("/etc/", "/run/", "/var/")) else word
+                           for word in command.split(" "))
+    if plan.netns:
+        command = f"ip netns exec {plan.netns} {command}"
+    return command
+
+
+def _verify(plan: FixPlan, step: Step) -> str:
     if step.verify and step.done is not None:
-        return f"`{step.verify}` shows that {step.done.describe()}."
+        return f"`{_on_node(plan, step.verify)}` shows that {step.done.describe()}."
     if step.verify:
-        return f"`{step.verify}`"
+        return f"`{_on_node(plan, step.verify)}`"
     if step.done is not None:
         return f"{step.done.describe()}."
     return "run `netdoctor check` again; the finding is gone."
