@@ -330,7 +330,8 @@ def explain(check_id: str) -> None:
     except UnknownCheckError as error:
         raise InputError(str(error)) from None
 
-    sections = spec.sections()
+    # The docstrings use reStructuredText literals (``x``); a terminal shows them as `x`.
+    sections = {name: text.replace("``", "`") for name, text in spec.sections().items()}
     click.echo(f"{spec.id}: {spec.title}")
     click.echo(f"severity: {spec.severity.label}; backends: {', '.join(spec.backends)}")
     if sections.get("Summary"):

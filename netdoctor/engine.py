@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -53,11 +54,11 @@ class CheckSpec:
         for line in self.doc.splitlines():
             stripped = line.strip()
             if stripped.rstrip(":") in DOC_HEADINGS and stripped.endswith(":"):
-                sections[current] = "\n".join(lines).strip()
+                sections[current] = textwrap.dedent("\n".join(lines)).strip()
                 current, lines = stripped.rstrip(":"), []
             else:
                 lines.append(line)
-        sections[current] = "\n".join(lines).strip()
+        sections[current] = textwrap.dedent("\n".join(lines)).strip()
         return sections
 
 
