@@ -1,12 +1,13 @@
-"""BGP fixers: restart the session that is down, in BIRD or FRR."""
+"""BGP fixers: restart or enable the session that is down, in BIRD or FRR."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.fixers.support import snapshot_node
-from netdoctor.model import Finding
+from netdoctor.model import BgpSession, Finding
 
 #: BIRD's control socket on the node; the lab keeps it there too, under the node's root.
 BIRD_SOCKET = "/run/bird/bird.ctl"
@@ -16,11 +17,18 @@ FRR_SOCKETS = "/run/frr"
 
 @fixer("restart-bgp-session", title="Restart the BGP session that is down", checks=("bgp-peer-down",))
 def restart_bgp_session(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
-    """Restart one BGP session: ``birdc restart PROTOCOL`` or ``vtysh -c 'clear bgp NEIGHBOR'``.
+    """Restart one BGP session, or enable it when it is administratively shut down.
 
-    Disruptive: the routes the session learned are withdrawn until it is
-    Established again. A session that fails again after the restart points at
-    the peer, a firewall on TCP 179 or the configured addresses.
+    A session in any other state gets ``birdc restart PROTOCOL`` or ``vtysh -c
+    'clear bgp NEIGHBOR'``. A BIRD protocol in state ``down`` is disabled, and
+    an FRR neighbour in ``Idle (Admin)`` is shut down: a restart leaves either
+    down, so the step is ``birdc enable PROTOCOL`` or ``no neighbor NEIGHBOR
+    shutdown``. A session that the peer shut down (BIRD's info ``Received:
+    Administrative shutdown``) is fixed on the peer, so this node gets a
+    display-only note. Disruptive: a restart withdraws the session's routes
+    until it is Established again, and a session may have been shut down on
+    purpose. A session that fails again points at the peer, a firewall on TCP
+    179 or the configured addresses.
     """
     node_name = finding.nodes[0]
     node = snapshot_node(context, node_name)
@@ -29,20 +37,61 @@ def restart_bgp_session(finding: Finding, context: FixContext) -> Iterator[NodeS
     for session in node.bgp or ():
         if session.established or session.name != finding.detail("session"):
             continue
-        if session.daemon == "bird":
-            action = Operation("bird-restart", {"protocol": session.name, "socket": BIRD_SOCKET})
-        else:
-            action = Operation("frr-clear", {"neighbor": session.neighbor or session.name, "sockets": FRR_SOCKETS})
-        yield NodeStep(node_name, Step(
-            id=f"bgp-restart-{session.name}",
-            title=f"Restart the {session.daemon} BGP session {session.name}",
-            safety=Safety.DISRUPTIVE,
-            why=f"The session is {session.state}, so the peer's pod routes are missing; a restart withdraws the "
-                "routes it learned until it is Established again, so it is applied only after confirmation.",
-            fixer="restart-bgp-session",
-            check=finding.check,
-            action=action,
-            done=Condition("bgp-established", {"name": session.name}),
-            verify=f"birdc -s {BIRD_SOCKET} show protocols {session.name}" if session.daemon == "bird"
-            else "vtysh -c 'show bgp summary'",
-        ))
+        if "Administrative shutdown" in (session.info or ""):
+            yield NodeStep(node_name, _peer_shutdown_note(finding, session))
+            continue
+        yield NodeStep(node_name, _session_step(finding, session))
+
+
+def _session_step(finding: Finding, session: BgpSession) -> Step:
+    neighbor = session.neighbor or session.name
+    disabled = (session.daemon == "bird" and session.state.lower() == "down") or "(Admin)" in session.state
+    if disabled and session.daemon == "bird":
+        params: dict[str, Any] = {"protocol": session.name, "socket": BIRD_SOCKET}
+        action, inverse = Operation("bird-enable", params), Operation("bird-disable", params)
+    elif disabled:
+        params = {"neighbor": neighbor, "sockets": FRR_SOCKETS}
+        action = Operation("frr-neighbor-shutdown", {**params, "shutdown": False})
+        inverse = Operation("frr-neighbor-shutdown", {**params, "shutdown": True})
+    elif session.daemon == "bird":
+        action, inverse = Operation("bird-restart", {"protocol": session.name, "socket": BIRD_SOCKET}), None
+    else:
+        action, inverse = Operation("frr-clear", {"neighbor": neighbor, "sockets": FRR_SOCKETS}), None
+    if disabled:
+        verb, why = "Enable", (f"The session is {session.state}: it is shut down administratively, so a restart "
+                               "leaves it down and the peer's pod routes stay missing. It may have been shut down on "
+                               "purpose, so enabling it is applied only after confirmation.")
+    else:
+        verb, why = "Restart", (f"The session is {session.state}, so the peer's pod routes are missing; a restart "
+                                "withdraws the routes it learned until it is Established again, so it is applied only "
+                                "after confirmation.")
+    return Step(
+        id=f"bgp-{verb.lower()}-{session.name}",
+        title=f"{verb} the {session.daemon} BGP session {session.name}",
+        safety=Safety.DISRUPTIVE,
+        why=why,
+        fixer="restart-bgp-session",
+        check=finding.check,
+        action=action,
+        inverse=inverse,
+        done=Condition("bgp-established", {"name": session.name}),
+        verify=f"birdc -s {BIRD_SOCKET} show protocols {session.name}" if session.daemon == "bird"
+        else "vtysh -c 'show bgp summary'",
+    )
+
+
+def _peer_shutdown_note(finding: Finding, session: BgpSession) -> Step:
+    neighbor = session.neighbor or session.name
+    return Step(
+        id=f"bgp-peer-shutdown-{session.name}",
+        title=f"Enable the session on the peer {neighbor}, which shut it down",
+        safety=Safety.DISPLAY_ONLY,
+        why=f"The peer sent an administrative shutdown ({session.info}); the session comes back when the peer "
+            "enables it, and restarting it here changes nothing.",
+        fixer="restart-bgp-session",
+        check=finding.check,
+        display=(
+            f"# on {neighbor}: birdc enable PROTOCOL",
+            f"# or on {neighbor}: vtysh -c 'configure terminal' -c 'router bgp' -c 'no neighbor ADDRESS shutdown'",
+        ),
+    )

@@ -25,6 +25,16 @@ def _limit(node: NodeFacts, peers: list[NodeFacts]) -> int | None:
     return min(limits) if limits else None
 
 
+def _routed_limit(finding: Finding) -> int | None:
+    """Return the smallest underlay MTU that the finding says routed pod packets cross, for a node without an overlay.
+
+    Direct routing and BGP carry pod packets unencapsulated, so the limit is the
+    smallest underlay MTU among the routing nodes, which the check computed from the same snapshot.
+    """
+    limit = finding.detail("limit")
+    return int(limit) if limit is not None and limit.isdigit() else None
+
+
 @fixer("lower-pod-mtu", title="Lower pod and overlay MTUs to what the overlay carries", checks=("mtu-mismatch",))
 def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     """Set each offending interface's MTU to the overlay's limit, veths before their bridge.
@@ -44,6 +54,8 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         if node is None:
             continue
         limit = _limit(node, facts.peers(node_name))
+        if limit is None and not node_overlays(node):
+            limit = _routed_limit(finding)
         underlay = node.underlay_mtu()
         if limit is None or underlay is None:
             continue

@@ -277,6 +277,20 @@ OVS_SOCKETS = ("/run/openvswitch/db.sock", "/var/run/openvswitch/db.sock")
 FIREWALLD_BUS = "/run/dbus/system_bus_socket"
 
 
+#: ``birdc`` words of the BIRD operations that name one protocol.
+BIRD_COMMANDS = {"bird-enable": ["enable"], "bird-disable": ["disable"], "bird-reload-out": ["reload", "out"]}
+
+
+def frr_shutdown_lines(params: dict[str, Any]) -> list[str]:
+    """Return the ``vtysh -c`` arguments that shut a BGP neighbour down, or bring it back with ``shutdown: false``.
+
+    ``router bgp`` without an AS number selects the default instance, so the
+    node's AS number need not be known.
+    """
+    negate = "" if params.get("shutdown") else "no "
+    return ["-c", "configure terminal", "-c", "router bgp", "-c", f"{negate}neighbor {params['neighbor']} shutdown"]
+
+
 def ovs_vsctl(plan: FixPlan) -> list[str]:
     """Return ``ovs-vsctl`` with ``--db`` naming the database socket under the node's root when it is not ``/``."""
     if plan.root in ("", "/"):
@@ -391,6 +405,12 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
     if kind == "frr-clear":
         sockets = str(plan.node_path(params.get("sockets", "/run/frr")))
         return [_in_node(plan, ["vtysh", "--vty_socket", sockets, "-c", f"clear bgp {params['neighbor']}"])]
+    if kind in BIRD_COMMANDS:
+        socket = str(plan.node_path(params["socket"]))
+        return [_in_node(plan, ["birdc", "-s", socket, *BIRD_COMMANDS[kind], params["protocol"]])]
+    if kind == "frr-neighbor-shutdown":
+        sockets = str(plan.node_path(params.get("sockets", "/run/frr")))
+        return [_in_node(plan, ["vtysh", "--vty_socket", sockets, *frr_shutdown_lines(params)])]
     if kind == "ovs-add-port":
         return [shlex.join(ovs_vsctl(plan) + ["add-port", params["bridge"], params["port"], "--", "set", "interface",
                                               params["port"], f"type={params['type']}",
@@ -473,7 +493,8 @@ _STAGE = {
     "etcd-put": 0, "etcd-delete": 1, "sysctl": 10, "file": 11, "vxlan-add": 20, "link-up": 21, "link-master": 22,
     "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "link-address": 26, "neigh-replace": 30, "fdb-append": 31,
     "fdb-replace": 31, "route-del": 40, "route-add": 41, "route-replace": 42, "iptables-insert": 50,
-    "firewalld-add": 51, "bird-restart": 60, "frr-clear": 60,
+    "firewalld-add": 51, "bird-restart": 60, "frr-clear": 60, "bird-enable": 60, "frr-neighbor-shutdown": 60,
+    "bird-reload-out": 61,
 }
 
 

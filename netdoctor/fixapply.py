@@ -22,6 +22,7 @@ import logging
 import os
 import shlex
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,12 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from netdoctor.fix import (
+    BIRD_COMMANDS,
     Condition,
     FixPlan,
     Operation,
     Safety,
     Step,
     firewall_cmd,
+    frr_shutdown_lines,
     ovs_vsctl,
     render_operation,
 )
@@ -316,6 +319,8 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         sockets = str(executor.plan.node_path(params.get("sockets", "/run/frr")))
         executor.run(["vtysh", "--vty_socket", sockets, "-c", f"clear bgp {params['neighbor']}"])
         return None
+    if kind in BIRD_COMMANDS or kind == "frr-neighbor-shutdown":
+        return _bgp_operation(operation, executor)
     if kind == "ovs-add-port":
         executor.run(ovs_vsctl(executor.plan) + ["add-port", params["bridge"], params["port"], "--", "set", "interface",
                                                  params["port"], f"type={params['type']}",
@@ -353,6 +358,48 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         _netlink(operation, executor)
         return Operation("link-master", {"name": params["name"], "master": previous_master})
     return _netlink(operation, executor)
+
+
+#: How long a BGP operation that brings a session up waits for it to become Established, in seconds.
+BGP_WAIT = 20.0
+
+
+def _bgp_operation(operation: Operation, executor: NodeExecutor) -> Operation | None:
+    """Run a BIRD or FRR session operation; after enabling a session, wait until it carries routes.
+
+    BIRD's session counts once it is Established; FRR's once the peer's
+    End-of-RIB marker arrived, because zebra installs the routes only after the
+    first updates. The wait lets the re-check after the run see those routes.
+    A session that is not there after ``BGP_WAIT`` seconds is left to the
+    re-check, which reports it again.
+    """
+    kind, params = operation.kind, operation.params
+    if kind == "frr-neighbor-shutdown":
+        sockets = str(executor.plan.node_path(params.get("sockets", "/run/frr")))
+        executor.run(["vtysh", "--vty_socket", sockets, *frr_shutdown_lines(params)])
+        if not params.get("shutdown"):
+            _wait_established(executor, ["vtysh", "--vty_socket", sockets, "-c",
+                                         f"show bgp neighbors {params['neighbor']} json"], '"endOfRibRecv":true')
+        return Operation(kind, {**params, "shutdown": not params.get("shutdown")})
+    socket = str(executor.plan.node_path(params["socket"]))
+    executor.run(["birdc", "-s", socket, *BIRD_COMMANDS[kind], params["protocol"]])
+    if kind == "bird-enable":
+        _wait_established(executor, ["birdc", "-s", socket, "show", "protocols", params["protocol"]], "Established")
+        return Operation("bird-disable", dict(params))
+    if kind == "bird-disable":
+        return Operation("bird-enable", dict(params))
+    # A reload re-sends routes BIRD already has; there is nothing to revert.
+    return None
+
+
+def _wait_established(executor: NodeExecutor, argv: list[str], marker: str) -> None:
+    deadline = time.monotonic() + BGP_WAIT
+    while time.monotonic() < deadline:
+        # JSON spacing differs between FRR releases, so spaces are dropped before the comparison.
+        if marker in executor.run(argv).replace(" ", ""):
+            return
+        time.sleep(0.5)
+    logger.warning("%s: %s does not show %s after %g s", executor.plan.node, shlex.join(argv), marker, BGP_WAIT)
 
 
 _INVERSES = {
