@@ -113,6 +113,8 @@ def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, sub
         return {"destination": subnet, "gateway": subnet.partition("/")[0], "dev": "flannel.1", "onlink": True}
     if "flannel-udp" in backends:
         return {"destination": subnet, "dev": "flannel0"}
+    if "ovs" in backends and (routed := _ovs_internal_route(node, peer, subnet)) is not None:
+        return routed
     if "ovs" in backends and node.pod_bridges:
         return {"destination": subnet, "dev": node.pod_bridges[0].name}
     if reach is None:
@@ -121,6 +123,28 @@ def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, sub
     if "calico" in backends and tunnel is not None and tunnel.addresses:
         return {"destination": subnet, "gateway": reach[0], "dev": "tunl0", "onlink": True}
     return {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
+
+
+def _ovs_internal_route(node: NodeFacts, peer: NodeFacts, subnet: str) -> dict[str, Any] | None:
+    """Return the route through an OVS bridge's internal port when the node routes its other peers that way.
+
+    In that layout the internal port is a routed hop: each peer's pod subnet
+    goes via the peer's pod bridge address, onlink, and OpenFlow rules send it
+    to that peer's tunnel. A route through the local pod bridge would never
+    reach the tunnels. None when no route of the node goes through an OVS
+    bridge or the peer's pod bridge address is unknown.
+    """
+    ovs_bridges = {bridge.name for bridge in node.node.ovs or ()}
+    routes = node.node.routes
+    if not ovs_bridges or routes is None:
+        return None
+    through = next((route for route in routes.main() if route.dev in ovs_bridges and route.onlink
+                    and route.destination != subnet), None)
+    gateway = next((bridge.cidr.partition("/")[0] for bridge in peer.pod_bridges
+                    if prefix_contains(make_prefix(subnet), make_prefix(bridge.cidr.partition("/")[0] + "/32"))), None)
+    if through is None or gateway is None:
+        return None
+    return {"destination": subnet, "gateway": gateway, "dev": through.dev, "onlink": True}
 
 
 def _neigh_step(finding: Finding, address: str, mac: str, peer: str) -> Step:
