@@ -77,6 +77,10 @@ def _add_missing(finding: Finding, context: FixContext, name: str, node: NodeSna
     if template is None or name not in facts.nodes:
         return
     bridge, _, kind, _ = template
+    if node is None or not any(item.name == bridge for item in node.ovs or ()):
+        # The bridge itself is gone; the agent that builds it also programs its OpenFlow rules.
+        yield NodeStep(name, _missing_bridge_note(finding, bridge))
+        return
     taken = {item[1] for item in own}
     for peer_name in (finding.detail("missing_peers") or "").split(","):
         peer = facts.nodes.get(peer_name)
@@ -93,3 +97,15 @@ def _add_missing(finding: Finding, context: FixContext, name: str, node: NodeSna
             preconditions=(Condition("ovs-port-absent", {"port": port}),),
             done=Condition("ovs-tunnel-to", {"remote_ip": reach[0]}), verify=f"ovs-vsctl show | grep {reach[0]}",
         ))
+
+
+def _missing_bridge_note(finding: Finding, bridge: str) -> Step:
+    return Step(
+        id=f"ovs-bridge-{bridge}", title=f"Restart the OVS agent so that it re-creates {bridge}",
+        safety=Safety.DISPLAY_ONLY,
+        why=f"The node has no bridge {bridge} for the tunnel ports, and a bare bridge without the agent's OpenFlow "
+            "rules carries no pod traffic.",
+        fixer="repair-ovs-tunnel-mesh", check=finding.check,
+        display=("# restart the agent that owns the OVS bridges (for example the CNI's OVS daemon)",
+                 f"# then check: ovs-vsctl list-ports {bridge}"),
+    )

@@ -92,6 +92,8 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         return
     if "calico" in backends or node.node.bgp:
         # A routing daemon owns these routes: a static one would outlive the next move of the block.
+        if any(session.daemon == "bird" for session in node.node.bgp or ()):
+            yield NodeStep(node_name, _bird_reload_step(finding, peer_name, subnet))
         yield NodeStep(node_name, _daemon_route_note(finding, peer_name, subnet, params))
         return
     yield NodeStep(node_name, _route_step(finding, node_name, peer_name, subnet, params, why))
@@ -168,6 +170,21 @@ def _fdb_step(finding: Finding, mac: str, remote: str, peer: str) -> Step:
         action=Operation("fdb-append", params), inverse=Operation("fdb-del", params),
         preconditions=(Condition("link-present", {"name": "flannel.1"}),),
         done=Condition("fdb-present", params), verify=f"bridge fdb show dev flannel.1 | grep {mac}",
+    )
+
+
+def _bird_reload_step(finding: Finding, peer: str, subnet: str) -> Step:
+    from netdoctor.fixers.bgp import BIRD_SOCKET
+
+    params = {"protocol": "all", "socket": BIRD_SOCKET}
+    return Step(
+        id=f"bird-reload-{subnet}", title=f"Make BIRD export its routes again, {peer}'s block {subnet} among them",
+        safety=Safety.SAFE,
+        why="BIRD does not notice a route deleted from the kernel until its next scan; 'reload out' sends every "
+            "route it holds to the kernel and its peers again without resetting a session.",
+        fixer="add-peer-route", check=finding.check,
+        action=Operation("bird-reload-out", params),
+        done=Condition("route-present", {"destination": subnet}), verify=f"ip route show {subnet}",
     )
 
 

@@ -64,6 +64,19 @@ KNOWN_UNFIXED: dict[tuple[str, str], str] = {
         "after the fix follows the node's new VTEP MAC, pods on peers still get no reply; the cause is not found yet",
     ("flannel-vxlan", "duplicate-mac"):
         "the new VTEP MAC reaches the lease and the peers' entries only when flanneld restarts, a display-only step",
+    **{(backend, "mtu-mismatch"):
+       "the fixer lowers the host ends of the pod veths, but each pod's own eth0 stays at 1500 (Docker --mtu and a "
+       "container restart are display-only), so the 1428-byte probe is dropped without an ICMP error"
+       for backend in ("direct-routing", "calico-bgp", "frr")},
+    ("frr", "route-missing"):
+        "the fault stops the peer announcing its subnet; the snapshot does not show what a peer announces, so the "
+        "remedy is a display-only note",
+    **{(backend, "overlay-interface-missing"):
+       "re-creating br-int with its OpenFlow rules is the OVS agent's job, a display-only step"
+       for backend in ("ovs-gre", "ovs-vxlan")},
+    **{(backend, "mtu-mismatch"):
+       "the MTUs are lowered but the probe that fits them still gets no reply; the cause is not found yet"
+       for backend in ("ovs-gre", "ovs-vxlan")},
     **{(backend, "tunnel-mesh-incomplete"):
        "the fixer adds the tunnel port, but the lab's OpenFlow rules name each tunnel port and none sends to the new one"
        for backend in ("ovs-gre", "ovs-vxlan")},
