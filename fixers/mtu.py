@@ -26,7 +26,7 @@ def _limit(node: NodeFacts, peers: list[NodeFacts]) -> int | None:
 
 
 def _routed_limit(finding: Finding) -> int | None:
-    """Return the smallest underlay MTU that the finding says routed pod packets cross, for a node without an overlay.
+    """Return the smallest underlay MTU that the finding reports routed pod packets crossing, for a node without an overlay.
 
     Direct routing and BGP carry pod packets unencapsulated, so the limit is the
     smallest underlay MTU among the routing nodes, which the check computed from the same snapshot.
