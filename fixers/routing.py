@@ -92,7 +92,7 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         return
     if "calico" in backends or node.node.bgp:
         # A routing daemon owns these routes: a static one would outlive the next move of the block.
-        if any(session.daemon == "bird" for session in node.node.bgp or ()):
+        if any(session.daemon == "bird" for session in node.node.bgp or ()) and not _blackhole_overlaps(node, subnet):
             yield NodeStep(node_name, _bird_reload_step(finding, peer_name, subnet))
         yield NodeStep(node_name, _daemon_route_note(finding, peer_name, subnet, params))
         return
@@ -171,6 +171,18 @@ def _fdb_step(finding: Finding, mac: str, remote: str, peer: str) -> Step:
         preconditions=(Condition("link-present", {"name": "flannel.1"}),),
         done=Condition("fdb-present", params), verify=f"bridge fdb show dev flannel.1 | grep {mac}",
     )
+
+
+def _blackhole_overlaps(node: NodeFacts, subnet: str) -> bool:
+    """Tell whether a blackhole route overlaps the subnet: BIRD may own it, and a reload would export it again."""
+    wanted = make_prefix(subnet)
+    for route in node.node.routes.main() if node.node.routes is not None else ():
+        if route.type_name != "blackhole":
+            continue
+        found = make_prefix(route.destination)
+        if prefix_contains(found, wanted) or prefix_contains(wanted, found):
+            return True
+    return False
 
 
 def _bird_reload_step(finding: Finding, peer: str, subnet: str) -> Step:
