@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from netdoctor.checks.mtu import node_overlays
 from netdoctor.facts import NodeFacts, cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
-from netdoctor.model import Finding
+from netdoctor.model import Finding, Interface
 
 
 def _limit(node: NodeFacts, peers: list[NodeFacts]) -> int | None:
@@ -37,12 +37,15 @@ def _routed_limit(finding: Finding) -> int | None:
 
 @fixer("lower-pod-mtu", title="Lower pod and overlay MTUs to what the overlay carries", checks=("mtu-mismatch",))
 def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
-    """Set each offending interface's MTU to the overlay's limit, veths before their bridge.
+    """Set each offending bridge or device's MTU to the overlay's limit; show the pod side.
 
     Disruptive: an MTU change drops packets in flight on that interface and
-    takes effect for new packets only. The Docker ``--mtu`` (or daemon.json
-    ``mtu``) that keeps it across restarts is shown as a display-only step,
-    because it needs a Docker restart.
+    takes effect for new packets only. The host ends of pod veths are not
+    lowered: the pod's own end keeps its MTU, and a veth drops a packet larger
+    than its peer's MTU without an ICMP error, so lowering only the host end
+    would turn "fragmentation needed" into a silent drop. Those veths get a
+    display-only step instead: restart the pods once Docker (``--mtu`` or
+    daemon.json ``mtu``) or the CNI config carries the new MTU.
     """
     facts = cluster_facts(context.snapshot)
     names_by_node: dict[str, list[str]] = {}
@@ -61,9 +64,17 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
             continue
         interfaces = [node.node.interface(name) for name in names if name != underlay[1]]
         offenders = [interface for interface in interfaces if interface is not None and interface.mtu > limit]
-        # Ports first: a bridge's MTU follows its smallest port, so lowering the ports first avoids a bounce.
-        offenders.sort(key=lambda interface: (interface.kind == "bridge" or interface.master is None, interface.name))
-        for interface in offenders:
+        # Plain `ip addr` output has no link kind, so a pod veth there reads as an ethernet bridge
+        # port; Calico's cali* veths have no bridge at all.
+        pod_veths = [
+            interface
+            for interface in offenders
+            if interface.kind == "veth"
+            or interface.name.startswith("cali")
+            or (interface.kind == "ethernet" and interface.master is not None)
+        ]
+        devices = sorted((interface for interface in offenders if interface not in pod_veths), key=lambda item: item.name)
+        for interface in devices:
             yield NodeStep(node_name, Step(
                 id=f"mtu-{interface.name}",
                 title=f"Lower the MTU of {interface.name} from {interface.mtu} to {limit}",
@@ -78,8 +89,30 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
                 done=Condition("link-mtu-is", {"name": interface.name, "mtu": limit}),
                 verify=f"ip link show dev {interface.name}",
             ))
+        # Docker (or the CNI config) must carry the new MTU before the pods are recreated.
         if any(interface.name == "docker0" or interface.master == "docker0" for interface in offenders):
             yield NodeStep(node_name, _docker_mtu_step(finding, node, limit))
+        if pod_veths:
+            yield NodeStep(node_name, _pod_veth_step(finding, pod_veths, limit))
+
+
+def _pod_veth_step(finding: Finding, veths: list[Interface], limit: int) -> Step:
+    names = ", ".join(interface.name for interface in veths)
+    return Step(
+        id="pod-veth-mtu",
+        title=f"Recreate the pods behind {names} with MTU {limit}",
+        safety=Safety.DISPLAY_ONLY,
+        why=(
+            f"Both ends of a pod's veth need MTU {limit}. Lowering only the host end would make the kernel drop "
+            "the pod's larger packets without the ICMP error that lets TCP lower its segment size."
+        ),
+        fixer="lower-pod-mtu",
+        check=finding.check,
+        display=(
+            "# after Docker or the CNI config carries the new MTU, restart the affected containers or pods,",
+            "# for example: docker restart CONTAINER, or kubectl delete pod POD (its controller recreates it)",
+        ),
+    )
 
 
 def _docker_mtu_step(finding: Finding, node: NodeFacts, limit: int) -> Step:

@@ -77,12 +77,14 @@ def test_save_apply_twice_and_undo(tmp_path: Path) -> None:
         plan.write_text(json.dumps({"format": "netdoctor.fixplan/1", "plans": plans}))
 
         first = runner.invoke(fix, ["--apply", str(plan), "--yes", "--journal", str(tmp_path / "one.json")])
-        assert first.exit_code == 0, first.output
-        assert "after: 0 finding(s)" in first.output
+        # The pod veth's MTU needs the pod recreated (display-only), so one finding remains and the exit is 1.
+        assert first.exit_code == 1, first.output
+        assert "after: 1 finding(s)" in first.output
+        assert "vp1 1500 exceeds 1450" in first.output
         assert "fixed" in first.output
 
         second = runner.invoke(fix, ["--apply", str(plan), "--yes", "--journal", str(tmp_path / "two.json")])
-        assert second.exit_code == 0, second.output
+        assert second.exit_code == 1, second.output
         entries = json.loads((tmp_path / "two.json").read_text())["entries"]
         assert {entry["status"] for entry in entries} <= {"already-done", "display-only"}
 

@@ -65,9 +65,9 @@ KNOWN_UNFIXED: dict[tuple[str, str], str] = {
     ("flannel-vxlan", "duplicate-mac"):
         "the new VTEP MAC reaches the lease and the peers' entries only when flanneld restarts, a display-only step",
     **{(backend, "mtu-mismatch"):
-       "the fixer lowers the host ends of the pod veths, but each pod's own eth0 stays at 1500 (Docker --mtu and a "
-       "container restart are display-only), so the 1428-byte probe is dropped without an ICMP error"
-       for backend in ("direct-routing", "calico-bgp", "frr")},
+       "both ends of each pod veth keep MTU 1500: lowering only the host end would drop the pods' large packets "
+       "without an ICMP error, so recreating the pods with the new MTU is a display-only step"
+       for backend in ("flannel-vxlan", "direct-routing", "calico-bgp", "frr")},
     ("frr", "route-missing"):
         "the fault stops the peer announcing its subnet; the snapshot does not show what a peer announces, so the "
         "remedy is a display-only note",

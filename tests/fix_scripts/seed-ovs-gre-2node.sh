@@ -5,44 +5,42 @@
 
 # === node1 ===
 
-# Step 1 [disruptive] Lower the MTU of br0 from 1500 to 1462
-#   check: mtu-mismatch; fixer: lower-pod-mtu
-#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
-#   already done when: br0 MTU is 1462
-#   requires: br0 MTU is 1500
-# ip link set dev br0 mtu 1462
-
-# Step 2 [disruptive] Lower the MTU of docker0 from 1500 to 1462
+# Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1462
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
 #   already done when: docker0 MTU is 1462
 #   requires: docker0 MTU is 1500
 # ip link set dev docker0 mtu 1462
 
-# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
+# Step 2 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
 # /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
 # then restart Docker (this restarts the node's containers): systemctl restart docker
+
+# Step 3 [display-only] Recreate the pods behind br0 with MTU 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Both ends of a pod's veth need MTU 1462. Lowering only the host end would make the kernel drop the pod's larger packets without the ICMP error that lets TCP lower its segment size.
+# after Docker or the CNI config carries the new MTU, restart the affected containers or pods,
+# for example: docker restart CONTAINER, or kubectl delete pod POD (its controller recreates it)
 
 # === node2 ===
 
-# Step 1 [disruptive] Lower the MTU of br0 from 1500 to 1462
-#   check: mtu-mismatch; fixer: lower-pod-mtu
-#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
-#   already done when: br0 MTU is 1462
-#   requires: br0 MTU is 1500
-# ip link set dev br0 mtu 1462
-
-# Step 2 [disruptive] Lower the MTU of docker0 from 1500 to 1462
+# Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1462
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
 #   already done when: docker0 MTU is 1462
 #   requires: docker0 MTU is 1500
 # ip link set dev docker0 mtu 1462
 
-# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
+# Step 2 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
 # /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
 # then restart Docker (this restarts the node's containers): systemctl restart docker
+
+# Step 3 [display-only] Recreate the pods behind br0 with MTU 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Both ends of a pod's veth need MTU 1462. Lowering only the host end would make the kernel drop the pod's larger packets without the ICMP error that lets TCP lower its segment size.
+# after Docker or the CNI config carries the new MTU, restart the affected containers or pods,
+# for example: docker restart CONTAINER, or kubectl delete pod POD (its controller recreates it)

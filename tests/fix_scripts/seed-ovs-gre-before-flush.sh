@@ -5,58 +5,56 @@
 
 # === node1 ===
 
-# Step 1 [disruptive] Lower the MTU of br0 from 1500 to 1462
-#   check: mtu-mismatch; fixer: lower-pod-mtu
-#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
-#   already done when: br0 MTU is 1462
-#   requires: br0 MTU is 1500
-# ip link set dev br0 mtu 1462
-
-# Step 2 [disruptive] Lower the MTU of docker0 from 1500 to 1462
+# Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1462
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
 #   already done when: docker0 MTU is 1462
 #   requires: docker0 MTU is 1500
 # ip link set dev docker0 mtu 1462
 
-# Step 3 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
+# Step 2 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
 #   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 5 -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 
-# Step 4 [display-only] Start Docker with --mtu=1462 so new containers get it
+# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
 # /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
 # then restart Docker (this restarts the node's containers): systemctl restart docker
+
+# Step 4 [display-only] Recreate the pods behind br0 with MTU 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Both ends of a pod's veth need MTU 1462. Lowering only the host end would make the kernel drop the pod's larger packets without the ICMP error that lets TCP lower its segment size.
+# after Docker or the CNI config carries the new MTU, restart the affected containers or pods,
+# for example: docker restart CONTAINER, or kubectl delete pod POD (its controller recreates it)
 
 # === node2 ===
 
-# Step 1 [disruptive] Lower the MTU of br0 from 1500 to 1462
-#   check: mtu-mismatch; fixer: lower-pod-mtu
-#   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
-#   already done when: br0 MTU is 1462
-#   requires: br0 MTU is 1500
-# ip link set dev br0 mtu 1462
-
-# Step 2 [disruptive] Lower the MTU of docker0 from 1500 to 1462
+# Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1462
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Packets larger than 1462 bytes do not fit the overlay and are dropped; changing an MTU drops packets in flight on that interface, so it is applied only after confirmation.
 #   already done when: docker0 MTU is 1462
 #   requires: docker0 MTU is 1500
 # ip link set dev docker0 mtu 1462
 
-# Step 3 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
+# Step 2 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
 #   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 5 -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 
-# Step 4 [display-only] Start Docker with --mtu=1462 so new containers get it
+# Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
 #   why: Docker creates veths with its own MTU; without --mtu new containers come back at 1500.
 # /etc/docker/daemon.json: set "mtu": 1462, or start dockerd with --mtu=1462
 # then restart Docker (this restarts the node's containers): systemctl restart docker
+
+# Step 4 [display-only] Recreate the pods behind br0 with MTU 1462
+#   check: mtu-mismatch; fixer: lower-pod-mtu
+#   why: Both ends of a pod's veth need MTU 1462. Lowering only the host end would make the kernel drop the pod's larger packets without the ICMP error that lets TCP lower its segment size.
+# after Docker or the CNI config carries the new MTU, restart the affected containers or pods,
+# for example: docker restart CONTAINER, or kubectl delete pod POD (its controller recreates it)
