@@ -69,6 +69,7 @@ def test_fix_plan_screen(snap_compare: Any, size: tuple[int, int]) -> None:
     async def open_fix(pilot: Any) -> None:
         await _wait(pilot)
         await pilot.press("f")
-        await pilot.pause()
+        # The dialog builds its plan in a worker; on a busy machine one pause is not enough.
+        await _wait(pilot)
 
     assert snap_compare(_app(tui_support.LAB_8_NODES), terminal_size=size, run_before=open_fix)
