@@ -121,7 +121,7 @@ def load_bundle_path(path: Path) -> ClusterSnapshot:
 
 @dataclass(frozen=True)
 class EtcdOptions:
-    """Where and how to read etcd's keys for a live source (the ``--etcd-*`` options)."""
+    """The etcd endpoints and settings a live source reads flannel's keys with (the ``--etcd-*`` options)."""
 
     endpoints: tuple[str, ...] = ()
     prefix: str = "/coreos.com/network"
