@@ -19,6 +19,7 @@ from pathlib import Path
 
 from netdoctor.capture import ParseError
 from netdoctor.model import ClusterSnapshot, Gap, SchemaError
+from netdoctor.target import Target
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +64,8 @@ def collect_local(name: str | None = None) -> ClusterSnapshot:
     return snapshot
 
 
-def collect_netns(names: list[str]) -> ClusterSnapshot:
-    """Collect one node per network namespace, each named after its namespace."""
-    from netdoctor.collect import collect_cluster
+def netns_targets(names: list[str]) -> list[Target]:
+    """Return one target per network namespace, named after it; raise :class:`SourceError` when one is missing."""
     from netdoctor.target import Target
 
     if os.geteuid() != 0:
@@ -75,7 +75,14 @@ def collect_netns(names: list[str]) -> ClusterSnapshot:
         raise SourceError(
             f"network namespace {', '.join(missing)} not found in {NETNS_DIR}; list them with 'ip netns list'"
         )
-    return collect_cluster([Target(name, netns=name) for name in names], "netns")
+    return [Target(name, netns=name) for name in names]
+
+
+def collect_netns(names: list[str]) -> ClusterSnapshot:
+    """Collect one node per network namespace, each named after its namespace."""
+    from netdoctor.collect import collect_cluster
+
+    return collect_cluster(netns_targets(names), "netns")
 
 
 def load_snapshot_file(path: Path) -> ClusterSnapshot:
@@ -163,9 +170,8 @@ def add_etcd(snapshot: ClusterSnapshot, options: EtcdOptions) -> ClusterSnapshot
     return replace(snapshot, etcd=etcd, gaps=snapshot.gaps + tuple(gaps))
 
 
-def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapshot, str | None]:
-    """Collect every node of a running practice lab; return the snapshot and the lab's etcd URL."""
-    from netdoctor.collect import collect_cluster
+def lab_targets(name: str, state_dir: Path | None = None) -> tuple[list[Target], str, str | None]:
+    """Return a running lab's targets, its source name (``lab:NAME``) and its etcd client URL."""
     from netdoctor.lab.plan import PlanError
     from netdoctor.lab.state import LabError
     from netdoctor.lab.targets import lab_source
@@ -176,7 +182,15 @@ def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapsh
         lab = lab_source(name, state_dir)
     except (LabError, PlanError) as error:
         raise SourceError(str(error)) from None
-    return collect_cluster(lab.targets, f"lab:{lab.name}"), lab.etcd_endpoint
+    return list(lab.targets), f"lab:{lab.name}", lab.etcd_endpoint
+
+
+def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapshot, str | None]:
+    """Collect every node of a running practice lab; return the snapshot and the lab's etcd URL."""
+    from netdoctor.collect import collect_cluster
+
+    targets, source, etcd_endpoint = lab_targets(name, state_dir)
+    return collect_cluster(targets, source), etcd_endpoint
 
 
 def snapshot_from_options(

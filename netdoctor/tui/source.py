@@ -7,7 +7,6 @@ from a thread worker and turns the progress callbacks into messages.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +17,13 @@ from netdoctor.engine import Report, load_checks, run_checks
 from netdoctor.fix import NodeBinding
 from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot
 from netdoctor.sources import (
-    NETNS_DIR,
+    EtcdOptions,
     SourceError,
+    add_etcd,
+    lab_targets,
     load_bundle_path,
     load_snapshot_file,
+    netns_targets,
     parse_netns_list,
 )
 from netdoctor.target import Target
@@ -70,17 +72,9 @@ class SnapshotSource:
     def targets(self) -> list[Target]:
         """Return the nodes to collect from; empty for a file source. Raise :class:`SourceError` on bad input."""
         if self.netns is not None:
-            names = parse_netns_list(self.netns)
-            if os.geteuid() != 0:
-                raise SourceError("--netns needs root to enter network namespaces; run netdoctor as root")
-            missing = [name for name in names if not (NETNS_DIR / name).exists()]
-            if missing:
-                raise SourceError(
-                    f"network namespace {', '.join(missing)} not found in {NETNS_DIR}; list them with 'ip netns list'"
-                )
-            return [Target(name, netns=name) for name in names]
+            return netns_targets(parse_netns_list(self.netns))
         if self.lab is not None:
-            return _lab_targets(self.lab)
+            return lab_targets(self.lab)[0]
         if self.snapshot is None and self.bundle is None:
             return [Target(socket.gethostname() or "localhost")]
         return []
@@ -90,16 +84,15 @@ class SnapshotSource:
         if self.netns is not None:
             return {name: NodeBinding(netns=name) for name in parse_netns_list(self.netns)}
         if self.lab is not None:
-            return {target.name: NodeBinding(netns=target.netns, root=str(target.root)) for target in _lab_targets(self.lab)}
+            targets = lab_targets(self.lab)[0]
+            return {target.name: NodeBinding(netns=target.netns, root=str(target.root)) for target in targets}
         return {}
 
     def etcd_endpoint(self) -> str | None:
         """Return the etcd client URL of a lab source, for fix steps that write etcd keys."""
         if self.lab is None:
             return None
-        from netdoctor.lab import default_state_dir, load_state
-
-        return load_state(default_state_dir(self.lab)).etcd_endpoint
+        return lab_targets(self.lab)[2]
 
     def load(self, progress: ProgressCallback | None = None) -> ClusterSnapshot:
         """Read or collect the snapshot, reporting each node's state to ``progress``."""
@@ -107,26 +100,13 @@ class SnapshotSource:
             return load_snapshot_file(self.snapshot)
         if self.bundle is not None:
             return load_bundle_path(self.bundle)
-        return collect_with_progress(self.targets(), self._source_name(), progress)
-
-    def _source_name(self) -> str:
-        if self.netns is not None:
-            return "netns"
         if self.lab is not None:
-            return "lab"
-        return "local"
-
-
-def _lab_targets(name: str) -> list[Target]:
-    from netdoctor.lab import default_state_dir, load_state
-    from netdoctor.lab.plan import PlanError
-    from netdoctor.lab.state import LabError
-
-    try:
-        state = load_state(default_state_dir(name))
-    except (LabError, PlanError, OSError) as error:
-        raise SourceError(f"--lab {name}: {error}") from None
-    return [Target(node.name, netns=node.netns, root=state.node_root(node.name)) for node in state.plan.nodes]
+            targets, source, etcd_endpoint = lab_targets(self.lab)
+            snapshot = collect_with_progress(targets, source, progress)
+            if etcd_endpoint is None:
+                return snapshot
+            return add_etcd(snapshot, EtcdOptions(endpoints=(etcd_endpoint,)))
+        return collect_with_progress(self.targets(), "netns" if self.netns is not None else "local", progress)
 
 
 def collect_with_progress(
