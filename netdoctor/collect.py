@@ -25,7 +25,7 @@ _NODE_FIELDS = {item.name for item in fields(NodeSnapshot)} - {"name", "provenan
 
 @dataclass
 class Part:
-    """What one collector read from one target."""
+    """The snapshot fields, provenance and gaps one collector read from one target."""
 
     values: dict[str, Any] = field(default_factory=dict)
     provenance: list[Provenance] = field(default_factory=list)

@@ -1,4 +1,4 @@
-"""Where a collector reads from: the local node, or a network namespace standing for a node.
+"""Collection targets: the local node, or a network namespace that stands for a node.
 
 Commands run inside the namespace through ``ip netns exec``; files are read under
 the node's root directory (``/`` on a real node). Collectors go through a

@@ -306,9 +306,9 @@ NTF_STICKY = 0x40
 class FdbEntry(NamedTuple):
     """A bridge or VXLAN forwarding entry (``bridge fdb``).
 
-    ``dst`` is the remote VTEP of a VXLAN entry (0: none), ``family`` its family
-    (0 when there is no ``dst``); ``vlan`` and ``vni`` are 0 when unset; ``master``
-    is the bridge for entries learned or set on a bridge port.
+    ``dst`` is the remote VTEP of a VXLAN entry, and ``family`` its family; both
+    are 0 when the entry has no remote. ``vlan`` and ``vni`` are 0 when unset.
+    ``master`` is the bridge for entries learned or set on a bridge port.
     """
 
     mac: int
