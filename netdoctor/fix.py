@@ -112,7 +112,7 @@ class Step:
     id: str
     title: str
     safety: Safety
-    #: Why the step is needed and, for a disruptive step, what it interrupts.
+    #: The reason for the step and, for a disruptive step, the traffic or session it interrupts.
     why: str
     #: The fixer that built the step, and the check whose finding it addresses.
     fixer: str
@@ -270,10 +270,10 @@ def route_arguments(params: dict[str, Any]) -> list[str]:
     return words
 
 
-#: Where ovsdb-server listens on a node, relative to the node's root; the first that exists is used.
+#: The ovsdb-server sockets of a node, relative to its root; the first that exists is used.
 OVS_SOCKETS = ("/run/openvswitch/db.sock", "/var/run/openvswitch/db.sock")
 
-#: Where a node's firewalld listens on a private system bus (a lab node), relative to the node's root.
+#: The private system bus socket of a lab node's firewalld, relative to the node's root.
 FIREWALLD_BUS = "/run/dbus/system_bus_socket"
 
 
@@ -514,7 +514,7 @@ def merge_plans(plans: list[FixPlan]) -> list[FixPlan]:
 
 @dataclass(frozen=True)
 class NodeBinding:
-    """Where one node of the snapshot is reached from this host."""
+    """The namespace and root directory through which this host reaches one node of the snapshot."""
 
     netns: str | None = None
     root: str = "/"
@@ -522,7 +522,7 @@ class NodeBinding:
 
 @dataclass(frozen=True)
 class FixContext:
-    """What a fixer reads: the snapshot, its report, and the node bindings."""
+    """The inputs of a fixer: the snapshot, its report, and the node bindings."""
 
     report: Any
     bindings: dict[str, NodeBinding] = field(default_factory=dict)

@@ -143,7 +143,12 @@ class NodeExecutor:
             return str(data["node"]["value"])
         data = _http("POST", f"{endpoint}/v3/kv/range", {"key": _b64(key)})
         kvs = data.get("kvs") or []
-        return base64.b64decode(kvs[0]["value"]).decode() if kvs and "value" in kvs[0] else ("" if kvs else None)
+        if not kvs:
+            return None
+        if "value" not in kvs[0]:
+            # proto3 JSON may leave out empty fields, so a key whose value is empty can come back without one.
+            return ""
+        return base64.b64decode(kvs[0]["value"]).decode()
 
     def etcd_put(self, params: dict[str, Any], value: str) -> None:
         endpoint, key = self.etcd_endpoint(params), params["key"]
@@ -550,7 +555,7 @@ def load_journal(path: Path) -> Journal:
 
 @dataclass
 class ApplyResult:
-    """What an apply run did: counts by status, and the reason it stopped early, if it did."""
+    """The outcome of an apply run: counts by status, and the reason it stopped early, if it did."""
 
     journal: Path
     counts: dict[str, int] = field(default_factory=dict)
