@@ -88,3 +88,22 @@ def leftovers() -> list[str]:
     """Return the namespaces of this test run that still exist."""
     listed = sh("ip netns list", check=False).stdout.split("\n")
     return [line.split()[0] for line in listed if line.startswith(PREFIX)]
+
+
+def build_docker_pair(lan: Namespace, a: Namespace, b: Namespace) -> None:
+    """Build two Docker-style nodes on one LAN: eth0 192.168.100.1N/24, docker0 10.244.N.1/24 with one veth port.
+
+    Forwarding is on, and node ``a`` routes node ``b``'s pod subnet via its LAN address.
+    """
+    lan.run("ip link add br-lan type bridge && ip link set br-lan up")
+    for index, node in ((1, a), (2, b)):
+        sh(f"ip -n {node.name} link add eth0 type veth peer name lan{index} netns {lan.name}")
+        lan.run(f"ip link set lan{index} master br-lan up")
+        node.run(f"ip addr add 192.168.100.1{index}/24 dev eth0 && ip link set eth0 up")
+        node.run(
+            f"ip link add docker0 type bridge && ip addr add 10.244.{index}.1/24 dev docker0 && "
+            f"ip link add vp{index} type veth peer name vp{index}b && ip link set vp{index} master docker0 && "
+            f"ip link set vp{index} up && ip link set vp{index}b up && ip link set docker0 up"
+        )
+        node.run("sysctl -qw net.ipv4.ip_forward=1")
+    a.run("ip route add 10.244.2.0/24 via 192.168.100.12 dev eth0")

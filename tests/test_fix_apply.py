@@ -46,16 +46,7 @@ COMMIT
 
 
 def _build(lan: nslib.Namespace, a: nslib.Namespace, b: nslib.Namespace) -> None:
-    lan.run("ip link add br-lan type bridge && ip link set br-lan up")
-    for index, node in ((1, a), (2, b)):
-        nslib.sh(f"ip -n {node.name} link add eth0 type veth peer name lan{index} netns {lan.name}")
-        lan.run(f"ip link set lan{index} master br-lan up")
-        node.run(f"ip addr add 192.168.100.1{index}/24 dev eth0 && ip link set eth0 up")
-        node.run(f"ip link add docker0 type bridge && ip addr add 10.244.{index}.1/24 dev docker0 && "
-                 f"ip link add vp{index} type veth peer name vp{index}b && ip link set vp{index} master docker0 && "
-                 f"ip link set vp{index} up && ip link set vp{index}b up && ip link set docker0 up")
-        node.run("sysctl -qw net.ipv4.ip_forward=1")
-    a.run("ip route add 10.244.2.0/24 via 192.168.100.12 dev eth0")
+    nslib.build_docker_pair(lan, a, b)
     # Faults on node a: forwarding off, an overlay device that carries less than docker0, filter rules.
     a.run("sysctl -qw net.ipv4.ip_forward=0")
     a.run("ip link add vxlan0 type vxlan id 42 dstport 4789 dev eth0 && ip link set vxlan0 up")

@@ -32,16 +32,7 @@ REJECT = "INPUT -j REJECT --reject-with icmp-host-prohibited"
 
 
 def _build(lan: nslib.Namespace, a: nslib.Namespace, b: nslib.Namespace) -> None:
-    lan.run("ip link add br-lan type bridge && ip link set br-lan up")
-    for index, node in ((1, a), (2, b)):
-        nslib.sh(f"ip -n {node.name} link add eth0 type veth peer name lan{index} netns {lan.name}")
-        lan.run(f"ip link set lan{index} master br-lan up")
-        node.run(f"ip addr add 192.168.100.1{index}/24 dev eth0 && ip link set eth0 up")
-        node.run(f"ip link add docker0 type bridge && ip addr add 10.244.{index}.1/24 dev docker0 && "
-                 f"ip link add vp{index} type veth peer name vp{index}b && ip link set vp{index} master docker0 && "
-                 f"ip link set vp{index} up && ip link set vp{index}b up && ip link set docker0 up")
-        node.run("sysctl -qw net.ipv4.ip_forward=1")
-    a.run("ip route add 10.244.2.0/24 via 192.168.100.12 dev eth0")
+    nslib.build_docker_pair(lan, a, b)
     a.run("ip link add vx1 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning && ip link set vx1 up")
     a.run(f"ip neigh replace 10.244.2.0 lladdr {STALE_MAC} dev vx1 nud permanent")
     a.run(f"bridge fdb append {PEER_MAC} dev vx1 dst 192.168.100.99 self permanent")
