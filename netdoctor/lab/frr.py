@@ -14,6 +14,7 @@ import shutil
 import time
 from pathlib import Path
 
+from netdoctor.lab import routing
 from netdoctor.lab.plan import BGP_AS, LabPlan, NodePlan
 from netdoctor.lab.run import in_netns, read_pid, run
 from netdoctor.lab.state import LabError, LabState
@@ -91,32 +92,9 @@ def start(state: LabState) -> None:
     wait_converged(state)
 
 
-def learned_routes(node: NodePlan) -> set[tuple[str, str]]:
-    """Return (destination, gateway) of the ``proto bgp`` unicast routes through ``eth0`` in a node's main table."""
-    routes = json.loads(run(["ip", "-n", node.netns, "-j", "route", "show", "proto", "bgp"]) or "[]")
-    return {
-        (route["dst"], route.get("gateway", ""))
-        for route in routes
-        if route.get("type", "unicast") == "unicast" and route.get("dev") == "eth0"
-    }
-
-
 def wait_converged(state: LabState, timeout: float = 30.0) -> None:
     """Wait until every node has learned every peer's subnet; raise :class:`LabError` on timeout."""
-    plan = state.plan
-    deadline = time.monotonic() + timeout
-    missing: dict[str, set[tuple[str, str]]] = {}
-    while time.monotonic() < deadline:
-        missing = {}
-        for node in plan.nodes:
-            lacking = {(peer.subnet, peer.lan_ip) for peer in plan.peers(node)} - learned_routes(node)
-            if lacking:
-                missing[node.name] = lacking
-        if not missing:
-            return
-        time.sleep(0.2)
-    raise LabError(f"BGP did not converge in {timeout:g} s; routes missing: {missing}; see vtysh 'show bgp summary'")
-
+    routing.wait_converged(state, "bgp", "vtysh 'show bgp summary'", timeout)
 
 def vtysh(state: LabState, node: NodePlan, *commands: str) -> str:
     """Run vtysh commands against a node's FRR and return the output."""

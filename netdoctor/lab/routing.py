@@ -3,17 +3,19 @@
 There is no flanneld here, so the lab writes each node's ``subnet.env``, the
 ``flannel.1`` VXLAN device and, for every peer, the FDB entry, the neighbour
 entry and the onlink route that flanneld's VXLAN backend installs, or the
-``PEER_SUBNET via PEER_LAN_IP`` route of its host-gw backend.
+``PEER_SUBNET via PEER_LAN_IP`` route of its host-gw backend. The BIRD and FRR
+backends share its wait for BGP routes to every peer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 
 from netdoctor.lab.plan import FLANNEL_PORT, FLANNEL_VNI, VXLAN_MTU, LabPlan, NodePlan
-from netdoctor.lab.run import ip_batch
-from netdoctor.lab.state import LabState
+from netdoctor.lab.run import ip_batch, run
+from netdoctor.lab.state import LabError, LabState
 from netdoctor.lab.topology import pod_mtu
 
 logger = logging.getLogger(__name__)
@@ -87,3 +89,34 @@ def program_node(state: LabState, node: NodePlan) -> None:
         ip_batch(node.netns, bridge_lines, tool="bridge")
     else:
         ip_batch(node.netns, [direct_route_line(peer) for peer in plan.peers(node)])
+
+
+def learned_routes(node: NodePlan, protocol: str) -> set[tuple[str, str]]:
+    """Return (destination, gateway) of the unicast routes of ``protocol`` through ``eth0`` in a node's main table."""
+    routes = json.loads(run(["ip", "-n", node.netns, "-j", "route", "show", "proto", protocol]) or "[]")
+    return {
+        (route["dst"], route.get("gateway", ""))
+        for route in routes
+        if route.get("type", "unicast") == "unicast" and route.get("dev") == "eth0"
+    }
+
+
+def wait_converged(state: LabState, protocol: str, hint: str, timeout: float = 30.0) -> None:
+    """Wait until every node has a ``protocol`` route to every peer's subnet via the peer.
+
+    Raise :class:`LabError` on timeout, naming the missing routes and ``hint``, the command to look at.
+    """
+    plan = state.plan
+    deadline = time.monotonic() + timeout
+    missing: dict[str, set[tuple[str, str]]] = {}
+    while time.monotonic() < deadline:
+        missing = {}
+        for node in plan.nodes:
+            wanted = {(peer.subnet, peer.lan_ip) for peer in plan.peers(node)}
+            lacking = wanted - learned_routes(node, protocol)
+            if lacking:
+                missing[node.name] = lacking
+        if not missing:
+            return
+        time.sleep(0.2)
+    raise LabError(f"BGP did not converge in {timeout:g} s; routes missing: {missing}; see {hint}")
