@@ -409,7 +409,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     What it checks:
         For each overlay the node runs, the packet a peer sends to it over the
         underlay: UDP 8285 for flannel's UDP backend, the flannel.1 VXLAN port
-        (8472 unless the device says otherwise), UDP 4789 for Calico VXLAN and
+        (8472 unless the device shows another), UDP 4789 for Calico VXLAN and
         OVS VXLAN ports, IP protocol 47 for OVS GRE ports, IP protocol 4 for
         Calico IPIP (tunl0) and TCP 179 where BGP runs. The packet goes from a
         peer's underlay address (an OVS tunnel's ``remote_ip`` first) to the
