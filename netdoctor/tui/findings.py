@@ -13,6 +13,11 @@ from netdoctor.tui.messages import FindingChosen
 
 logger = logging.getLogger(__name__)
 
+#: Column caps in cells: longer check ids and node lists are cut, a longer summary scrolls.
+CHECK_WIDTH = 30
+NODES_WIDTH = 40
+SUMMARY_WIDTH = 160
+
 SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -82,11 +87,16 @@ class FindingsTable(DataTable[Text | str]):
         self._findings: list[tuple[Finding, str]] = []
         self._filter = FindingFilter()
 
-    def _add_columns(self) -> None:
+    def _add_columns(self, rows: list[tuple[Text, str, str, str]]) -> None:
+        # Widths come from the rows, so the header is drawn at its final width at once
+        # rather than widening when the table measures its cells on a later refresh.
+        def width(index: int, title: str, cap: int) -> int:
+            return min(cap, max([len(title), *(len(row[index]) for row in rows)]))
+
         self.add_column("sev", key="severity", width=7)
-        self.add_column("check", key="check")
-        self.add_column("nodes", key="nodes")
-        self.add_column("summary", key="summary")
+        self.add_column("check", key="check", width=width(1, "check", CHECK_WIDTH))
+        self.add_column("nodes", key="nodes", width=width(2, "nodes", NODES_WIDTH))
+        self.add_column("summary", key="summary", width=width(3, "summary", SUMMARY_WIDTH))
 
     @property
     def current(self) -> Finding | None:
@@ -109,14 +119,13 @@ class FindingsTable(DataTable[Text | str]):
     def _rebuild(self) -> None:
         previous = self.current
         self.shown = [finding for finding, text in self._findings if self._filter.matches(finding, text)]
-        # Clearing the columns too makes the table size them for the new rows.
-        self.clear(columns=True)
-        self._add_columns()
-        rows = []
+        rows: list[tuple[Text, str, str, str]] = []
         for finding in self.shown:
             nodes = ", ".join(finding.nodes[:3]) + (f" +{len(finding.nodes) - 3}" if len(finding.nodes) > 3 else "")
             severity = Text(finding.severity.label, style=SEVERITY_STYLES[finding.severity])
             rows.append((severity, finding.check, nodes, finding.summary))
+        self.clear(columns=True)
+        self._add_columns(rows)
         self.add_rows(rows)
         if previous is not None and previous in self.shown:
             self.move_cursor(row=self.shown.index(previous), animate=False)
