@@ -1,0 +1,69 @@
+"""The synthetic cluster generator: deterministic output, clean baselines, and each fault found."""
+
+from __future__ import annotations
+
+import pytest
+
+from netdoctor import synthetic
+from netdoctor.engine import catalogue, load_checks, run_checks
+from netdoctor.model import ClusterSnapshot, Severity
+from netdoctor.model.serialize import dumps_snapshot
+
+
+def _reported(snapshot: ClusterSnapshot) -> set[str]:
+    report = run_checks(snapshot, load_checks(sorted(catalogue())))
+    assert report.gaps == ()
+    return {finding.check for finding in report.findings if finding.severity >= Severity.WARNING}
+
+
+@pytest.mark.parametrize("backend", synthetic.BACKENDS)
+def test_clean_cluster_has_no_findings(backend: str) -> None:
+    assert _reported(synthetic.generate(backend, 9)) == set()
+
+
+@pytest.mark.parametrize(
+    ("backend", "fault"),
+    [(backend, fault) for fault, (_, backends) in synthetic.FAULTS.items() for backend in backends],
+)
+def test_fault_reports_its_checks(backend: str, fault: str) -> None:
+    assert _reported(synthetic.generate(backend, 9, [fault], seed=5)) == synthetic.expected_checks([fault])
+
+
+def test_fault_lands_on_planned_node() -> None:
+    plan = synthetic.plan("direct-routing", 40, ["route-missing"], seed=11)
+    node, peer = plan.faults["route-missing"]
+    report = run_checks(synthetic.generate("direct-routing", 40, ["route-missing"], seed=11), load_checks(["route-missing"]))
+    assert [finding.nodes for finding in report.findings] == [(synthetic.node_name(node),)]
+    assert synthetic.node_name(peer) in report.findings[0].summary
+
+
+def test_same_seed_same_bytes() -> None:
+    first = dumps_snapshot(synthetic.generate("flannel-vxlan", 15, ["vtep-mismatch"], seed=7))
+    second = dumps_snapshot(synthetic.generate("flannel-vxlan", 15, ["vtep-mismatch"], seed=7))
+    assert first == second
+
+
+def test_other_seed_other_fault_node() -> None:
+    chosen = {synthetic.plan("calico", 500, ["route-missing"], seed=seed).faults["route-missing"] for seed in range(5)}
+    assert len(chosen) > 1
+
+
+def test_calico_routes_grow_with_square() -> None:
+    snapshot = synthetic.generate("calico", 30)
+    routes = sum(len(node.routes or ()) for node in snapshot.nodes)
+    # Each node: 29 peer blocks, its blackhole, 3 pod routes and 4 base routes.
+    assert routes == 30 * (29 + 1 + 3 + 4)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("weave", 10, ()), "unknown backend 'weave'"),
+        (("calico", 1, ()), "node count 1 is out of range"),
+        (("calico", 10, ("mtu",)), "unknown fault 'mtu'"),
+        (("ovs-vxlan", 10, ("stale-blackhole",)), "does not apply to ovs-vxlan"),
+    ],
+)
+def test_bad_request_is_named(arguments: tuple[str, int, tuple[str, ...]], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        synthetic.generate(*arguments)
