@@ -161,12 +161,14 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 def _workload_routes(node: NodeFacts) -> list[tuple[Prefix, str]]:
     """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""
-    if node.node.routes is None:
+    if node.routes is None:
         return []
     found = []
-    for route in node.node.routes.main():
-        if route.dev.startswith("cali") and route.dst_len > 0 and route.type not in DISCARD_TYPES:
-            found.append(((route.family, route.dst, route.dst_len), f"Calico workload route via {route.dev}"))
+    for family in node.routes.families():
+        for row in node.routes.rows_on_devices(family, lambda device: device.startswith("cali")):
+            route = node.routes.route(row)
+            if route.dst_len > 0 and route.type not in DISCARD_TYPES:
+                found.append(((route.family, route.dst, route.dst_len), f"Calico workload route via {route.dev}"))
     return found
 
 
@@ -177,8 +179,14 @@ def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
     pod_devices = {bridge.name for bridge in node.pod_bridges}
     pod_devices |= {interface.name for interface in node.node.interfaces or () if is_overlay_interface(interface)}
     underlay_devices = {interface.name for interface in node.underlay}
-    for route in node.routes.inside(network):
-        if route.type in DISCARD_TYPES or route.dev in pod_devices or route.dev.startswith(("cali", "flannel")):
+    devices = node.routes.cells("dev")
+    for row in node.routes.inside_rows(network):
+        # Routes onto pod and overlay devices are most of them; they are skipped before a route is built.
+        device = devices[row]
+        if device in pod_devices or device.startswith(("cali", "flannel")):
+            continue
+        route = node.routes.route(row)
+        if route.type in DISCARD_TYPES:
             continue
         if route.protocol == "kernel" and route.dev in underlay_devices:
             continue  # a host subnet, reported against the address above

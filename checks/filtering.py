@@ -80,15 +80,24 @@ def pod_paths(facts: ClusterFacts, node: NodeFacts) -> list[PodPath]:
         pod_device = workloads[0] if workloads else None
     if not own or pod_device is None:
         return []
+    cached: list[PodPath] | None = node.memo.get("pod_paths")
+    if cached is not None:
+        return cached
     local_pod = _host_in(own[0].prefix)
     paths: dict[str, PodPath] = {}
+    devices = node.routes.cells("dev")
     for peer in facts.peers(node.name):
         for subnet in peer.pod_subnets():
-            route = node.routes.best(subnet.prefix, skip_default=True)
-            if route is None or not route.dev or route.dev == pod_device or route.dev in paths:
+            row = node.routes.best_row(subnet.prefix, skip_default=True)
+            if row is None:
                 continue
-            paths[route.dev] = PodPath(peer.name, local_pod, _host_in(subnet.prefix), pod_device, route.dev)
-    return [paths[device] for device in sorted(paths)]
+            device = devices[row]
+            if not device or device == pod_device or device in paths:
+                continue
+            paths[device] = PodPath(peer.name, local_pod, _host_in(subnet.prefix), pod_device, device)
+    result = [paths[device] for device in sorted(paths)]
+    node.memo["pod_paths"] = result
+    return result
 
 
 @check("icmp-blocked", title="ICMP blocked where TCP and UDP pass", severity=Severity.WARNING, backends=("any",))

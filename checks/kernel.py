@@ -15,6 +15,7 @@ from netdoctor.facts import (
     prefix_text,
 )
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity, make_details
+from netdoctor.model.addr import format_ip
 
 #: Chain name prefixes of kube-proxy's service rules and of network policy implementations
 #: (kube-proxy, kube-router, Calico, Weave Net).
@@ -97,6 +98,15 @@ def _sysctl_int(node: NodeSnapshot, key: str) -> int | None:
         return None
 
 
+def _any_strict_rp_filter(node: NodeSnapshot) -> bool:
+    """Tell whether some ``rp_filter`` key is 1, without which no interface is in strict mode."""
+    assert node.sysctls is not None
+    return any(
+        key.startswith("net.ipv4.conf.") and key.endswith(".rp_filter") and value.strip() == "1"
+        for key, value in node.sysctls.values
+    )
+
+
 def rp_filter_mode(node: NodeSnapshot, interface: str) -> tuple[int, str] | None:
     """Return the effective ``rp_filter`` of an interface, max(conf.all, conf.IFACE), and the key that set it.
 
@@ -151,22 +161,33 @@ def _asymmetric_paths(facts: ClusterFacts, node: NodeFacts) -> Iterator[tuple[st
 
     # Pod traffic from each peer: where the peer's route to this node's pods delivers it, and the route back.
     own_subnets = [subnet.prefix for subnet in node.pod_subnets()]
+    # Routes are read as row numbers and single columns: this runs for every pair of nodes.
+    back_devices = node.routes.cells("dev")
+    arrivals: dict[tuple[str, int, int], str | None] = {}
     for peer in facts.peers(node.name):
         if peer.routes is None:
             continue
         for own in own_subnets:
-            towards = peer.routes.best(own, skip_default=True)
-            if towards is None or not towards.dev:
+            row = peer.routes.best_row(own, skip_default=True)
+            if row is None:
                 continue
-            gateway = towards.via
-            arrival = _arrival_interface(node, towards.dev, gateway)
+            devices = peer.routes.cells("dev")
+            if not devices[row]:
+                continue
+            gateways = peer.routes.cells("gateway")
+            families = peer.routes.cells("family")
+            key = (devices[row], families[row], gateways[row])
+            if key not in arrivals:
+                gateway = format_ip(families[row], gateways[row]) if gateways[row] else None
+                arrivals[key] = _arrival_interface(node, devices[row], gateway)
+            arrival = arrivals[key]
             if arrival is None:
                 continue
             for subnet in peer.pod_subnets():
-                back = node.routes.best(subnet.prefix)
-                if back is None or not back.dev or back.dev == arrival:
+                back = node.routes.best_row(subnet.prefix)
+                if back is None or not back_devices[back] or back_devices[back] == arrival:
                     continue
-                yield arrival, subnet.prefix, back.dev, f"{peer.name}'s pods reach this node through {arrival}"
+                yield arrival, subnet.prefix, back_devices[back], f"{peer.name}'s pods reach this node through {arrival}"
 
 
 @check("rp-filter-strict", title="Strict reverse-path filter drops asymmetric traffic", severity=Severity.ERROR,
@@ -206,7 +227,7 @@ def rp_filter_strict(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        if node.node.sysctls is None:
+        if node.node.sysctls is None or not _any_strict_rp_filter(node.node):
             continue
         reported: set[tuple[str, Prefix]] = set()
         for arrival, source, back, why in _asymmetric_paths(facts, node):

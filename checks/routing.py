@@ -29,7 +29,14 @@ def _subnet_evidence(subnet: PodSubnet) -> Evidence:
 
 
 def _overlaps_own(prefix: Prefix, own: list[PodSubnet]) -> bool:
-    return any(prefixes_overlap(prefix, subnet.prefix) for subnet in own)
+    # Inline form of prefixes_overlap: this runs once per node and peer subnet.
+    family, network, length = prefix
+    bits = 32 if family == AF_INET else 128
+    for subnet in own:
+        other_family, other_network, other_length = subnet.prefix
+        if other_family == family and (network ^ other_network) >> (bits - min(length, other_length)) == 0:
+            return True
+    return False
 
 
 @check("route-missing", title="No route to a peer's pod subnet", severity=Severity.ERROR, backends=("any",))
@@ -233,13 +240,22 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         yield from _own_bridges_routed_away(node)
         own = node.pod_subnets()
         direct = _routes_peers_directly(node, facts.peers(name), facts.node_by_address)
+        types, lengths, gateways = (node.routes.cells(column) for column in ("type", "dst_len", "gateway"))
         for peer in facts.peers(name):
             for subnet in peer.pod_subnets():
                 if _overlaps_own(subnet.prefix, own):
                     continue
-                route = _preferred(node, subnet.prefix)
-                if route is None or route.dst_len != subnet.prefix[2] or route.type in DISCARD_TYPES:
+                row = node.routes.preferred_row(subnet.prefix)
+                if row is None or lengths[row] != subnet.prefix[2] or types[row] in DISCARD_TYPES:
                     continue
+                # The usual right route, read from the columns: a single gateway that is
+                # the peer's underlay address or its VTEP address inside its pod subnet.
+                gateway = gateways[row]
+                if gateway:
+                    owner = facts.node_by_address.get(gateway)
+                    if owner == peer.name or (owner is None and subnets.owner(gateway) == peer.name):
+                        continue
+                route = node.routes.route(row)
                 problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets, direct)
                 if problem is not None:
                     yield Finding(
@@ -296,12 +312,16 @@ def _ovs_tunnel_bridges(node: NodeFacts) -> set[str]:
 def _routes_peers_directly(node: NodeFacts, peers: list[NodeFacts], node_by_address: dict[int, str]) -> bool:
     """Tell whether a route to some peer's pod subnet goes via that peer's own underlay address."""
     assert node.routes is not None
+    types, gateways = node.routes.cells("type"), node.routes.cells("gateway")
     for peer in peers:
         for subnet in peer.pod_subnets():
-            route = _preferred(node, subnet.prefix)
-            if route is None or route.type in DISCARD_TYPES:
+            row = node.routes.preferred_row(subnet.prefix)
+            if row is None or types[row] in DISCARD_TYPES:
                 continue
-            if any(node_by_address.get(gateway) == peer.name for gateway in _gateways(route)):
+            if gateways[row]:
+                if node_by_address.get(gateways[row]) == peer.name:
+                    return True
+            elif any(node_by_address.get(gateway) == peer.name for gateway in _gateways(node.routes.route(row))):
                 return True
     return False
 

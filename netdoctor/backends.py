@@ -10,6 +10,7 @@ import logging
 
 from netdoctor.facts import DISCARD_TYPES, NodeFacts, cluster_facts, prefix_contains
 from netdoctor.model import ClusterSnapshot
+from netdoctor.model.addr import AF_INET
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,9 @@ DIRECT_ROUTE_PROTOCOLS = frozenset({"static", "zebra", "bgp", "boot"})
 def detect_backends(snapshot: ClusterSnapshot) -> dict[str, tuple[str, ...]]:
     """Return the detected backends of every node, by node name, each tuple sorted."""
     facts = cluster_facts(snapshot)
+    cached: dict[str, tuple[str, ...]] | None = facts.memo.get("backends")
+    if cached is not None:
+        return dict(cached)
     result: dict[str, tuple[str, ...]] = {}
     for name, node_facts in sorted(facts.nodes.items()):
         found = set()
@@ -37,7 +41,8 @@ def detect_backends(snapshot: ClusterSnapshot) -> dict[str, tuple[str, ...]]:
         if _is_direct_routing(node_facts, facts.peers(name), facts.node_by_address):
             found.add("direct-routing")
         result[name] = tuple(sorted(found))
-    return result
+    facts.memo["backends"] = result
+    return dict(result)
 
 
 def _is_flannel_udp(facts: NodeFacts) -> bool:
@@ -69,25 +74,30 @@ def _is_calico(facts: NodeFacts) -> bool:
         return True
     if any(interface.name.startswith("cali") for interface in facts.node.interfaces or ()):
         return True
-    if facts.node.routes is None:
+    if facts.routes is None:
         return False
-    return any(route.protocol == "bird" and route.dst_len > 0 for route in facts.node.routes.main())
+    lengths = facts.routes.cells("dst_len")
+    return any(lengths[row] > 0 for row in facts.routes.rows_where("protocol", AF_INET, "bird".__eq__))
 
 
 def _is_direct_routing(facts: NodeFacts, peers: list[NodeFacts], node_by_address: dict[int, str]) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
         return False
+    # Only the most specific route counts, read from the columns: this runs for every pair of nodes.
+    lengths, types, protocols, gateways, families = (
+        facts.routes.cells(column) for column in ("dst_len", "type", "protocol", "gateway", "family")
+    )
     for peer in peers:
         for subnet in peer.pod_subnets():
-            for route in facts.routes.covering(subnet.prefix):
-                if route.dst_len == 0 or route.type in DISCARD_TYPES:
-                    break
-                if route.protocol not in DIRECT_ROUTE_PROTOCOLS or not route.gateway:
-                    break
-                if node_by_address.get(route.gateway) == peer.name or any(
-                    prefix_contains(prefix, (route.family, route.gateway, 32)) for prefix, _, _ in facts.underlay_subnets
-                ):
-                    return True
-                break
+            row = facts.routes.best_row(subnet.prefix)
+            if row is None or lengths[row] == 0 or types[row] in DISCARD_TYPES:
+                continue
+            gateway = gateways[row]
+            if protocols[row] not in DIRECT_ROUTE_PROTOCOLS or not gateway:
+                continue
+            if node_by_address.get(gateway) == peer.name or any(
+                prefix_contains(prefix, (families[row], gateway, 32)) for prefix, _, _ in facts.underlay_subnets
+            ):
+                return True
     return False

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import lshift, or_
 from threading import Lock
+from typing import Any
 
 from netdoctor.model import ClusterSnapshot, Interface, KubeNode, NodeSnapshot, Route, RouteTable
 from netdoctor.model.addr import (
@@ -120,70 +125,187 @@ def is_bridge_like(node: NodeSnapshot, interface: Interface) -> bool:
 
 
 class RouteIndex:
-    """Longest-prefix lookups over the main table of one node, built once from the table's columns."""
+    """Longest-prefix lookups over the main table of one node, read from the table's columns.
+
+    Rows are stored sorted by family, table, destination and length, so the
+    main-table rows of a family form one range in which destinations ascend.
+    A lookup bisects that range for each distinct prefix length, and no
+    per-route structure is kept: a node with 25,000 routes costs a few
+    integers here. :meth:`prime` resolves many prefixes at once (every peer's
+    pod subnets) and keeps only the resulting row numbers.
+    """
 
     def __init__(self, table: RouteTable) -> None:
         self._table = table
-        self._by_length: dict[tuple[int, int], dict[int, list[int]]] = {}
-        families = table.column("family")
-        tables = table.column("table")
-        destinations = table.column("dst")
-        lengths = table.column("dst_len")
-        main = ROUTE_TABLES["main"]
-        for row in range(len(table)):
-            if tables[row] != main:
-                continue
-            key = (families[row], lengths[row])
-            self._by_length.setdefault(key, {}).setdefault(destinations[row], []).append(row)
-        self._types = table.column("type")
+        self._cells: dict[str, Sequence[Any]] = {}
+        self._families = table.cells("family")
+        self._tables = table.cells("table")
+        self._dst = table.cells("dst")
+        self._dst_len = table.cells("dst_len")
+        self._types = table.cells("type")
+        #: family -> (first row, end row) of the main table.
+        self._range: dict[int, tuple[int, int]] = {}
+        #: family -> distinct prefix lengths in the main table, longest first.
         self._lengths: dict[int, list[int]] = {}
-        for family, length in self._by_length:
-            self._lengths.setdefault(family, []).append(length)
-        for lengths_of_family in self._lengths.values():
-            lengths_of_family.sort(reverse=True)
+        count = len(table)
+        main = ROUTE_TABLES["main"]
+        family_start = 0
+        while family_start < count:
+            family = self._families[family_start]
+            family_end = bisect_right(self._families, family, family_start, count)
+            low = bisect_left(self._tables, main, family_start, family_end)
+            high = bisect_right(self._tables, main, low, family_end)
+            if low < high:
+                self._range[family] = (low, high)
+                self._lengths[family] = sorted(set(self._dst_len[low:high]), reverse=True)
+            family_start = family_end
+        #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 is none.
+        self._primed: dict[Prefix, int] = {}
+        self._best_rows = array("i")
+
+    def _rows(self, family: int, net: int, length: int) -> Iterator[int]:
+        """Yield the main-table rows whose destination is exactly ``net/length``, in table order."""
+        low, high = self._range[family]
+        row = bisect_left(self._dst, net, low, high)
+        while row < high and self._dst[row] == net:
+            if self._dst_len[row] == length:
+                yield row
+            elif self._dst_len[row] > length:
+                return
+            row += 1
+
+    def covering_rows(self, prefix: Prefix) -> Iterator[int]:
+        """Yield the main-table rows whose destination contains ``prefix``, most specific first."""
+        family, net, length = prefix
+        for route_length in self._lengths.get(family, ()):
+            if route_length <= length:
+                yield from self._rows(family, network_of(family, net, route_length), route_length)
 
     def covering(self, prefix: Prefix) -> Iterator[Route]:
         """Yield the main-table routes whose destination contains ``prefix``, most specific first."""
-        family, net, length = prefix
-        for route_length in self._lengths.get(family, ()):
-            if route_length > length:
-                continue
-            rows = self._by_length[(family, route_length)].get(network_of(family, net, route_length))
-            for row in rows or ():
-                yield self._table[row]
+        for row in self.covering_rows(prefix):
+            yield self._table[row]
 
     def forwards(self, prefix: Prefix) -> bool:
-        """Tell whether a main-table route other than the default and discard routes contains ``prefix``.
+        """Tell whether a main-table route other than the default and discard routes contains ``prefix``."""
+        row = self.best_row(prefix)
+        if row is None:
+            return False
+        if self._types[row] not in DISCARD_TYPES:
+            return self._dst_len[row] > 0
+        # The most specific route discards; a less specific one may still forward.
+        return any(
+            self._types[row] not in DISCARD_TYPES and self._dst_len[row] > 0 for row in self.covering_rows(prefix)
+        )
 
-        Reads the columns only, because this runs once per node and peer subnet.
+    def best_row(self, prefix: Prefix, *, skip_default: bool = False) -> int | None:
+        """Return the row of the most specific main-table route that contains ``prefix``, if any."""
+        position = self._primed.get(prefix)
+        if position is not None:
+            row: int | None = self._best_rows[position]
+            if row == -1:
+                row = None
+        else:
+            row = next(self.covering_rows(prefix), None)
+        if row is not None and skip_default and self._dst_len[row] == 0:
+            return None
+        return row
+
+    def preferred_row(self, prefix: Prefix) -> int | None:
+        """Return the row of the route the kernel uses for ``prefix``: the most specific, then the lowest metric."""
+        row = self.best_row(prefix)
+        if row is None:
+            return None
+        end = row + 1
+        high = self._range[prefix[0]][1]
+        while end < high and self._dst[end] == self._dst[row] and self._dst_len[end] == self._dst_len[row]:
+            end += 1
+        if end == row + 1:
+            return row
+        metrics = self._table.cells("metric")
+        return min(range(row, end), key=metrics.__getitem__)
+
+    def rows_on_devices(self, family: int, wanted: Callable[[str], bool]) -> list[int]:
+        """Return the main-table rows of ``family`` whose device name passes ``wanted``, in table order."""
+        return self.rows_where("dev", family, wanted)
+
+    def rows_where(self, name: str, family: int, wanted: Callable[[str], bool]) -> list[int]:
+        """Return the main-table rows of ``family`` whose string column ``name`` passes ``wanted``.
+
+        Strings are interned per column, so ``wanted`` runs once per distinct
+        value and the rows are picked from the index column without a Python loop.
         """
-        family, net, length = prefix
-        for route_length in self._lengths.get(family, ()):
-            if route_length > length or route_length == 0:
-                continue
-            rows = self._by_length[(family, route_length)].get(network_of(family, net, route_length))
-            if any(self._types[row] not in DISCARD_TYPES for row in rows or ()):
-                return True
-        return False
+        if family not in self._range:
+            return []
+        low, high = self._range[family]
+        column = self._table.cells(name)
+        codes = {code for code, name in enumerate(column.values) if wanted(name)}  # type: ignore[attr-defined]
+        if not codes:
+            return []
+        index = column.index[low:high]  # type: ignore[attr-defined]
+        return list(compress(range(low, high), map(codes.__contains__, index)))
 
     def best(self, prefix: Prefix, *, skip_default: bool = False) -> Route | None:
         """Return the most specific main-table route that contains ``prefix``, if any."""
-        for route in self.covering(prefix):
-            if skip_default and route.dst_len == 0:
-                return None
-            return route
-        return None
+        row = self.best_row(prefix, skip_default=skip_default)
+        return None if row is None else self._table[row]
+
+    def route(self, row: int) -> Route:
+        """Return the route of one row."""
+        return self._table[row]
+
+    def cells(self, name: str) -> Sequence[Any]:
+        """Return one column of the node's route table, indexable by the row numbers this index returns."""
+        column = self._cells.get(name)
+        if column is None:
+            column = self._cells[name] = self._table.cells(name)
+        return column
+
+    def inside_rows(self, prefix: Prefix) -> Iterator[int]:
+        """Yield the main-table rows whose destination lies inside ``prefix`` (equal included)."""
+        family, net, length = prefix
+        if family not in self._range:
+            return
+        low, high = self._range[family]
+        bits = 32 if family == AF_INET else 128
+        first = bisect_left(self._dst, net, low, high)
+        end = bisect_left(self._dst, net + (1 << (bits - length)), first, high)
+        for row in range(first, end):
+            if self._dst_len[row] >= length:
+                yield row
 
     def inside(self, prefix: Prefix) -> Iterator[Route]:
         """Yield the main-table routes whose destination lies inside ``prefix`` (equal included)."""
-        family, net, length = prefix
-        for route_length in self._lengths.get(family, ()):
-            if route_length < length:
-                continue
-            for destination, rows in self._by_length[(family, route_length)].items():
-                if network_of(family, destination, length) == net:
-                    for row in rows:
-                        yield self._table[row]
+        for row in self.inside_rows(prefix):
+            yield self._table[row]
+
+    def families(self) -> list[int]:
+        """Return the address families that have main-table routes."""
+        return sorted(self._range)
+
+    def prime(self, prefixes: list[Prefix], keys: list[int], positions: dict[Prefix, int]) -> None:
+        """Resolve the best route of many IPv4 prefixes at once and remember the rows.
+
+        ``keys`` holds ``network << 8 | length`` of each prefix, and ``positions``
+        maps each prefix to its position; every node's index shares that dict,
+        so a node keeps only one row number per prefix. An exact match
+        is the most specific route there can be, so one dict built from the
+        main table's columns resolves most prefixes, and only the rest take
+        the bisecting path.
+        """
+        best = array("i", [-1]) * len(prefixes)
+        if AF_INET in self._range:
+            low, high = self._range[AF_INET]
+            route_keys = list(map(or_, map(lshift, self._dst[low:high], repeat(8)), self._dst_len[low:high]))
+            # Reversed, so that the first row of equal keys is the one kept.
+            first = dict(zip(reversed(route_keys), range(high - 1, low - 1, -1)))
+            del route_keys
+            for position, row in enumerate(map(first.get, keys)):
+                if row is None:
+                    row = next(self.covering_rows(prefixes[position]), None)
+                best[position] = -1 if row is None else row
+        self._primed = positions
+        self._best_rows = best
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +378,9 @@ class NodeFacts:
     discard_routes: list[Route] = field(default_factory=list)
     #: ``/32`` routes to Calico workload interfaces (``cali*``).
     workload_routes: list[Route] = field(default_factory=list)
+    #: Values that checks derive from these facts alone, computed by the first check that needs one
+    #: and shared with the others, by name.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
     #: ``pod_subnets()`` once computed; the facts are complete before any check reads them.
     _pod_subnets: list[PodSubnet] | None = field(default=None, repr=False)
 
@@ -301,10 +426,15 @@ class ClusterFacts:
     flannel_leases: list[tuple[Prefix, str, str | None]]
     #: The ``Backend.Type`` of the flannel network config in etcd, lower case, if captured.
     flannel_backend: str | None
+    #: Values derived from these facts alone (such as the detected backends), by name, computed once.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def peers(self, name: str) -> list[NodeFacts]:
         """Return the facts of every other node, by name."""
-        return [facts for other, facts in sorted(self.nodes.items()) if other != name]
+        ordered: list[tuple[str, NodeFacts]] | None = self.memo.get("sorted nodes")
+        if ordered is None:
+            ordered = self.memo["sorted nodes"] = sorted(self.nodes.items())
+        return [facts for other, facts in ordered if other != name]
 
 
 _CACHE: list[tuple[ClusterSnapshot, ClusterFacts]] = []
@@ -361,28 +491,48 @@ def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
         _find_pod_bridges(facts, routed)
         _find_underlay(facts)
         facts.calico_blocks = _own_calico_blocks(facts)
+    _prime_pod_subnets(nodes)
 
     pod_networks = _pod_networks(snapshot, nodes, network_config)
     return ClusterFacts(nodes, node_by_address, pod_networks, leases, backend)
 
 
+def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> None:
+    """Resolve every node's route to every IPv4 pod subnet of the cluster in one pass per node.
+
+    Most checks look up each peer's pod subnets in each node's routes, which
+    is N² lookups for N nodes; resolving them in bulk here is what keeps those
+    checks linear in the size of the snapshot.
+    """
+    positions: dict[Prefix, int] = {}
+    for facts in nodes.values():
+        for subnet in facts.pod_subnets():
+            if subnet.prefix[0] == AF_INET:
+                positions.setdefault(subnet.prefix, len(positions))
+    if len(positions) < 2:
+        return
+    prefixes = list(positions)
+    keys = [network << 8 | length for _, network, length in prefixes]
+    for facts in nodes.values():
+        if facts.routes is not None:
+            facts.routes.prime(prefixes, keys, positions)
+
+
 def _base_facts(node: NodeSnapshot) -> NodeFacts:
     index = RouteIndex(node.routes) if node.routes is not None else None
     facts = NodeFacts(node.name, node, index)
-    if node.routes is None:
+    if node.routes is None or index is None or AF_INET not in index._range:
         return facts
-    types = node.routes.column("type")
-    tables = node.routes.column("table")
-    devices = node.routes.column("dev")
-    lengths = node.routes.column("dst_len")
-    families = node.routes.column("family")
-    main = ROUTE_TABLES["main"]
-    for row in range(len(node.routes)):
-        if tables[row] != main or families[row] != AF_INET:
-            continue
-        if types[row] in DISCARD_TYPES:
-            facts.discard_routes.append(node.routes[row])
-        elif devices[row].startswith("cali") and lengths[row] == 32:
+    low, high = index._range[AF_INET]
+    types = node.routes.cells("type")[low:high]
+    lengths = node.routes.cells("dst_len")[low:high]
+    devices = node.routes.cells("dev")
+    # compress() and map() scan the columns without a Python loop per route.
+    discarded = set(DISCARD_TYPES)
+    for row in compress(range(low, high), map(discarded.__contains__, types)):
+        facts.discard_routes.append(node.routes[row])
+    for row in compress(range(low, high), map((32).__eq__, lengths)):
+        if types[row - low] not in discarded and devices[row].startswith("cali"):
             facts.workload_routes.append(node.routes[row])
     return facts
 

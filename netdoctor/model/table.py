@@ -163,6 +163,8 @@ class Table(Generic[R]):
 
     ROW: ClassVar[Callable[..., Any]]
     COLUMNS: ClassVar[tuple[Column, ...]]
+    #: Column name -> position in COLUMNS, set on each subclass by its first cells() call.
+    _positions: ClassVar[dict[str, int]]
     #: name -> (default, to_json, from_json) for fields stored sparsely.
     EXTRAS: ClassVar[dict[str, tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]]] = {}
 
@@ -246,6 +248,20 @@ class Table(Generic[R]):
                     return [stored.values[i] for i in stored.index]
                 return stored
         raise KeyError(name)
+
+    def cells(self, name: str) -> Sequence[Any]:
+        """Return one column as stored, indexable by row without copying it.
+
+        Unlike :meth:`column`, a string column is not expanded into a list:
+        each item is looked up when read, so reading a few rows of a large
+        table costs only those rows.
+        """
+        positions = type(self).__dict__.get("_positions")
+        if positions is None:
+            positions = {column.name: position for position, column in enumerate(self.COLUMNS)}
+            type(self)._positions = positions
+        stored: Sequence[Any] = self._columns[positions[name]]
+        return stored
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
