@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
+from operator import ne
 
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
 from netdoctor.facts import (
     DISCARD_TYPES,
+    ClusterFacts,
     NodeFacts,
     PodSubnet,
     Prefix,
@@ -71,21 +74,22 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         if node.routes is None:
             continue
         own = node.pod_subnets()
-        for peer in facts.peers(name):
-            for subnet in peer.pod_subnets():
-                if _overlaps_own(subnet.prefix, own) or _is_covered(node, subnet.prefix):
-                    continue
-                evidence = [_subnet_evidence(subnet)]
-                evidence += [Evidence(name, "routes", route.describe()) for route in node.routes.covering(subnet.prefix)
-                             if route.type in DISCARD_TYPES]
-                yield Finding(
-                    check="route-missing",
-                    severity=Severity.ERROR,
-                    nodes=(name,),
-                    summary=f"{name}: no route to {peer.name}'s {subnet.source} {subnet.text}",
-                    evidence=tuple(evidence),
-                    details=make_details(peer=peer.name, prefix=subnet.text, subnet_source=subnet.source),
-                )
+        # Only subnets whose best route is missing, a default or a discard route can be uncovered.
+        suspects = node.routes.positions_where(discard=True, default=True) if node.routes.primed_rows() else None
+        for peer, subnet in facts.peer_subnets(name, suspects):
+            if _overlaps_own(subnet.prefix, own) or _is_covered(node, subnet.prefix):
+                continue
+            evidence = [_subnet_evidence(subnet)]
+            evidence += [Evidence(name, "routes", route.describe()) for route in node.routes.covering(subnet.prefix)
+                         if route.type in DISCARD_TYPES]
+            yield Finding(
+                check="route-missing",
+                severity=Severity.ERROR,
+                nodes=(name,),
+                summary=f"{name}: no route to {peer.name}'s {subnet.source} {subnet.text}",
+                evidence=tuple(evidence),
+                details=make_details(peer=peer.name, prefix=subnet.text, subnet_source=subnet.source),
+            )
 
 
 def _is_covered(node: NodeFacts, prefix: Prefix) -> bool:
@@ -241,29 +245,44 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         own = node.pod_subnets()
         direct = _routes_peers_directly(node, facts.peers(name), facts.node_by_address)
         types, lengths, gateways = (node.routes.cells(column) for column in ("type", "dst_len", "gateway"))
-        for peer in facts.peers(name):
-            for subnet in peer.pod_subnets():
-                if _overlaps_own(subnet.prefix, own):
+        for peer, subnet in facts.peer_subnets(name, _nexthop_suspects(facts, node)):
+            if _overlaps_own(subnet.prefix, own):
+                continue
+            row = node.routes.preferred_row(subnet.prefix)
+            if row is None or lengths[row] != subnet.prefix[2] or types[row] in DISCARD_TYPES:
+                continue
+            # The usual right route, read from the columns: a single gateway that is
+            # the peer's underlay address or its VTEP address inside its pod subnet.
+            gateway = gateways[row]
+            if gateway:
+                owner = facts.node_by_address.get(gateway)
+                if owner == peer.name or (owner is None and subnets.owner(gateway) == peer.name):
                     continue
-                row = node.routes.preferred_row(subnet.prefix)
-                if row is None or lengths[row] != subnet.prefix[2] or types[row] in DISCARD_TYPES:
-                    continue
-                # The usual right route, read from the columns: a single gateway that is
-                # the peer's underlay address or its VTEP address inside its pod subnet.
-                gateway = gateways[row]
-                if gateway:
-                    owner = facts.node_by_address.get(gateway)
-                    if owner == peer.name or (owner is None and subnets.owner(gateway) == peer.name):
-                        continue
-                route = node.routes.route(row)
-                problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets, direct)
-                if problem is not None:
-                    yield Finding(
-                        "route-wrong-nexthop", Severity.ERROR, (name,),
-                        f"{name}: {route.describe()} sends {peer.name}'s {subnet.source} {subnet.text} {problem}",
-                        (Evidence(name, "routes", route.describe()), _subnet_evidence(subnet)),
-                        details=make_details(route=route.describe(), prefix=subnet.text, peer=peer.name),
-                    )
+            route = node.routes.route(row)
+            problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets, direct)
+            if problem is not None:
+                yield Finding(
+                    "route-wrong-nexthop", Severity.ERROR, (name,),
+                    f"{name}: {route.describe()} sends {peer.name}'s {subnet.source} {subnet.text} {problem}",
+                    (Evidence(name, "routes", route.describe()), _subnet_evidence(subnet)),
+                    details=make_details(route=route.describe(), prefix=subnet.text, peer=peer.name),
+                )
+
+
+def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts) -> set[int] | None:
+    """Return the primed positions whose route is not simply via the owner's underlay address, or None.
+
+    The rest are right by the first test of :func:`_wrong_nexthop`, checked here
+    for all positions at once: one gateway, and it is the owner node's address.
+    """
+    assert node.routes is not None
+    rows = node.routes.primed_rows()
+    if not rows:
+        return None
+    gateways = node.routes.cells("gateway")
+    owners = map(facts.node_by_address.get, map(gateways.__getitem__, rows))
+    suspects = set(compress(range(len(rows)), map(ne, owners, facts.owner_names())))
+    return suspects | node.routes.positions_where(unrouted=False, shared=True)
 
 
 def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,

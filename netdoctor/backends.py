@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from netdoctor.facts import DISCARD_TYPES, NodeFacts, cluster_facts, prefix_contains
+from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, cluster_facts, prefix_contains
 from netdoctor.model import ClusterSnapshot
 from netdoctor.model.addr import AF_INET
 
@@ -38,7 +38,7 @@ def detect_backends(snapshot: ClusterSnapshot) -> dict[str, tuple[str, ...]]:
             found.add("ovs")
         if _is_calico(node_facts):
             found.add("calico")
-        if _is_direct_routing(node_facts, facts.peers(name), facts.node_by_address):
+        if _is_direct_routing(node_facts, facts):
             found.add("direct-routing")
         result[name] = tuple(sorted(found))
     facts.memo["backends"] = result
@@ -80,7 +80,7 @@ def _is_calico(facts: NodeFacts) -> bool:
     return any(lengths[row] > 0 for row in facts.routes.rows_where("protocol", AF_INET, "bird".__eq__))
 
 
-def _is_direct_routing(facts: NodeFacts, peers: list[NodeFacts], node_by_address: dict[int, str]) -> bool:
+def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
         return False
@@ -88,16 +88,20 @@ def _is_direct_routing(facts: NodeFacts, peers: list[NodeFacts], node_by_address
     lengths, types, protocols, gateways, families = (
         facts.routes.cells(column) for column in ("dst_len", "type", "protocol", "gateway", "family")
     )
-    for peer in peers:
-        for subnet in peer.pod_subnets():
-            row = facts.routes.best_row(subnet.prefix)
-            if row is None or lengths[row] == 0 or types[row] in DISCARD_TYPES:
-                continue
-            gateway = gateways[row]
-            if protocols[row] not in DIRECT_ROUTE_PROTOCOLS or not gateway:
-                continue
-            if node_by_address.get(gateway) == peer.name or any(
-                prefix_contains(prefix, (families[row], gateway, 32)) for prefix, _, _ in facts.underlay_subnets
-            ):
-                return True
+
+    def candidate(row: int) -> bool:
+        return bool(gateways[row]) and lengths[row] > 0 and protocols[row] in DIRECT_ROUTE_PROTOCOLS
+
+    suspects = facts.routes.positions_where(candidate, unrouted=False) if facts.routes.primed_rows() else None
+    for peer, subnet in cluster.peer_subnets(facts.name, suspects):
+        row = facts.routes.best_row(subnet.prefix)
+        if row is None or lengths[row] == 0 or types[row] in DISCARD_TYPES:
+            continue
+        gateway = gateways[row]
+        if protocols[row] not in DIRECT_ROUTE_PROTOCOLS or not gateway:
+            continue
+        if cluster.node_by_address.get(gateway) == peer.name or any(
+            prefix_contains(prefix, (families[row], gateway, 32)) for prefix, _, _ in facts.underlay_subnets
+        ):
+            return True
     return False

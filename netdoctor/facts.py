@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from operator import lshift, or_
+from operator import eq, lshift, or_
 from threading import Lock
 from typing import Any
 
@@ -162,6 +162,8 @@ class RouteIndex:
         #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 is none.
         self._primed: dict[Prefix, int] = {}
         self._best_rows = array("i")
+        #: Rows whose destination and length another main-table row repeats.
+        self._shared_rows: set[int] = set()
 
     def _rows(self, family: int, net: int, length: int) -> Iterator[int]:
         """Yield the main-table rows whose destination is exactly ``net/length``, in table order."""
@@ -299,6 +301,9 @@ class RouteIndex:
             route_keys = list(map(or_, map(lshift, self._dst[low:high], repeat(8)), self._dst_len[low:high]))
             # Reversed, so that the first row of equal keys is the one kept.
             first = dict(zip(reversed(route_keys), range(high - 1, low - 1, -1)))
+            if len(first) < len(route_keys):
+                # Equal keys sit next to each other; each group's first row is among these.
+                self._shared_rows = set(compress(range(low, high - 1), map(eq, route_keys, route_keys[1:])))
             del route_keys
             for position, row in enumerate(map(first.get, keys)):
                 if row is None:
@@ -306,6 +311,39 @@ class RouteIndex:
                 best[position] = -1 if row is None else row
         self._primed = positions
         self._best_rows = best
+
+    def primed_rows(self) -> array | None:
+        """Return the best row of each primed prefix by position (-1 for none), or None before :meth:`prime`."""
+        return self._best_rows if self._primed else None
+
+    def positions_where(self, unusual: Callable[[int], bool] | None = None, *, unrouted: bool = True,
+                        discard: bool = False, default: bool = False, shared: bool = False) -> set[int]:
+        """Return the primed positions whose best row is unusual, scanning the rows in bulk.
+
+        ``unrouted`` selects prefixes with no covering route, ``discard`` those
+        whose best route is a discard route, ``default`` those whose best route
+        is a default route, ``shared`` those whose best route has the same
+        destination as another row (so the lowest metric decides), and
+        ``unusual`` is called on the remaining rows for a check's own test.
+        """
+        rows = self._best_rows
+        every = range(len(rows))
+        missing = set(compress(every, map((-1).__eq__, rows)))
+        if len(missing) == len(rows):
+            return missing if unrouted else set()
+        flagged: set[int] = set()
+        if discard:
+            discarded = set(DISCARD_TYPES)
+            flagged.update(compress(every, map(discarded.__contains__, map(self._types.__getitem__, rows))))
+        if default:
+            flagged.update(compress(every, map((0).__eq__, map(self._dst_len.__getitem__, rows))))
+        if shared and self._shared_rows:
+            flagged.update(compress(every, map(self._shared_rows.__contains__, rows)))
+        if unusual is not None:
+            flagged.update(compress(every, map(unusual, rows)))
+        # A row of -1 reads the table's last row in the scans above, so those positions are dropped there.
+        flagged -= missing
+        return flagged | missing if unrouted else flagged
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +466,39 @@ class ClusterFacts:
     flannel_backend: str | None
     #: Values derived from these facts alone (such as the detected backends), by name, computed once.
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: By primed position: ``(node, index in its pod_subnets(), subnet)`` of every subnet with that prefix.
+    subnet_owners: list[list[tuple[NodeFacts, int, PodSubnet]]] = field(default_factory=list, repr=False)
+    #: Pod subnets that were not primed (not IPv4), with the same fields.
+    unprimed_subnets: list[tuple[NodeFacts, int, PodSubnet]] = field(default_factory=list, repr=False)
+
+    def peer_subnets(self, name: str, positions: set[int] | None = None) -> list[tuple[NodeFacts, PodSubnet]]:
+        """Return ``(peer, subnet)`` for every pod subnet of every other node, in the order of :meth:`peers`.
+
+        With ``positions`` (from :meth:`RouteIndex.positions_where` on this node's
+        routes), only the IPv4 subnets at those positions and every subnet that
+        was not primed (IPv6) are returned, so a check visits only the pairs
+        whose routes need its attention instead of all N² of them.
+        """
+        if positions is None or not self.subnet_owners or self.nodes[name].routes is None:
+            return [(peer, subnet) for peer in self.peers(name) for subnet in peer.pod_subnets()]
+        selected: list[tuple[str, int, NodeFacts, PodSubnet]] = []
+        for position in positions:
+            for owner, order, subnet in self.subnet_owners[position]:
+                if owner.name != name:
+                    selected.append((owner.name, order, owner, subnet))
+        for owner, order, subnet in self.unprimed_subnets:
+            if owner.name != name:
+                selected.append((owner.name, order, owner, subnet))
+        selected.sort(key=lambda item: (item[0], item[1]))
+        return [(owner, subnet) for _, _, owner, subnet in selected]
+
+    def owner_names(self) -> list[str | None]:
+        """Return, by primed position, the node that owns the subnet, or None when several nodes claim it."""
+        names: list[str | None] | None = self.memo.get("owner names")
+        if names is None:
+            names = [owners[0][0].name if len(owners) == 1 else None for owners in self.subnet_owners]
+            self.memo["owner names"] = names
+        return names
 
     def peers(self, name: str) -> list[NodeFacts]:
         """Return the facts of every other node, by name."""
@@ -491,31 +562,44 @@ def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
         _find_pod_bridges(facts, routed)
         _find_underlay(facts)
         facts.calico_blocks = _own_calico_blocks(facts)
-    _prime_pod_subnets(nodes)
+    owners, unprimed = _prime_pod_subnets(nodes)
 
     pod_networks = _pod_networks(snapshot, nodes, network_config)
-    return ClusterFacts(nodes, node_by_address, pod_networks, leases, backend)
+    return ClusterFacts(nodes, node_by_address, pod_networks, leases, backend,
+                        subnet_owners=owners, unprimed_subnets=unprimed)
 
 
-def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> None:
+Owners = list[list[tuple["NodeFacts", int, PodSubnet]]]
+
+
+def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[NodeFacts, int, PodSubnet]]]:
     """Resolve every node's route to every IPv4 pod subnet of the cluster in one pass per node.
 
     Most checks look up each peer's pod subnets in each node's routes, which
     is N² lookups for N nodes; resolving them in bulk here is what keeps those
-    checks linear in the size of the snapshot.
+    checks linear in the size of the snapshot. Returns the subnets by primed
+    position and the subnets that were not primed.
     """
     positions: dict[Prefix, int] = {}
+    owners: Owners = []
+    unprimed: list[tuple[NodeFacts, int, PodSubnet]] = []
     for facts in nodes.values():
-        for subnet in facts.pod_subnets():
-            if subnet.prefix[0] == AF_INET:
-                positions.setdefault(subnet.prefix, len(positions))
+        for order, subnet in enumerate(facts.pod_subnets()):
+            if subnet.prefix[0] != AF_INET:
+                unprimed.append((facts, order, subnet))
+                continue
+            position = positions.setdefault(subnet.prefix, len(positions))
+            if position == len(owners):
+                owners.append([])
+            owners[position].append((facts, order, subnet))
     if len(positions) < 2:
-        return
+        return [], []
     prefixes = list(positions)
     keys = [network << 8 | length for _, network, length in prefixes]
     for facts in nodes.values():
         if facts.routes is not None:
             facts.routes.prime(prefixes, keys, positions)
+    return owners, unprimed
 
 
 def _base_facts(node: NodeSnapshot) -> NodeFacts:
