@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import compress
 
 from netdoctor.backends import detect_backends
 from netdoctor.engine import check
@@ -179,12 +180,13 @@ def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
     pod_devices = {bridge.name for bridge in node.pod_bridges}
     pod_devices |= {interface.name for interface in node.node.interfaces or () if is_overlay_interface(interface)}
     underlay_devices = {interface.name for interface in node.underlay}
-    devices = node.routes.cells("dev")
-    for row in node.routes.inside_rows(network):
-        # Routes onto pod and overlay devices are most of them; they are skipped before a route is built.
-        device = devices[row]
-        if device in pod_devices or device.startswith(("cali", "flannel")):
-            continue
+    # Routes onto pod and overlay devices are most of them; they are dropped by device code in bulk.
+    others = node.routes.text_codes(
+        "dev", lambda device: device not in pod_devices and not device.startswith(("cali", "flannel")),
+    )
+    index = node.routes.cells("dev").index  # type: ignore[attr-defined]
+    rows = node.routes.inside_rows(network)
+    for row in compress(rows, map(others.__contains__, map(index.__getitem__, rows))):
         route = node.routes.route(row)
         if route.type in DISCARD_TYPES:
             continue

@@ -89,10 +89,10 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
         facts.routes.cells(column) for column in ("dst_len", "type", "protocol", "gateway", "family")
     )
 
-    def candidate(row: int) -> bool:
-        return bool(gateways[row]) and lengths[row] > 0 and protocols[row] in DIRECT_ROUTE_PROTOCOLS
-
-    suspects = facts.routes.positions_where(candidate, unrouted=False) if facts.routes.primed_rows() else None
+    suspects = None
+    if facts.routes.primed_rows():
+        codes = facts.routes.text_codes("protocol", DIRECT_ROUTE_PROTOCOLS.__contains__)
+        suspects = facts.routes.positions_where(unrouted=False, text=("protocol", codes)) if codes else set()
     for peer, subnet in cluster.peer_subnets(facts.name, suspects):
         row = facts.routes.best_row(subnet.prefix)
         if row is None or lengths[row] == 0 or types[row] in DISCARD_TYPES:

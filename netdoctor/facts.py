@@ -15,7 +15,7 @@ import json
 import logging
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import eq, lshift, or_
@@ -263,18 +263,25 @@ class RouteIndex:
             column = self._cells[name] = self._table.cells(name)
         return column
 
-    def inside_rows(self, prefix: Prefix) -> Iterator[int]:
-        """Yield the main-table rows whose destination lies inside ``prefix`` (equal included)."""
+    def inside_rows(self, prefix: Prefix) -> list[int]:
+        """Return the main-table rows whose destination lies inside ``prefix`` (equal included), in table order."""
         family, net, length = prefix
         if family not in self._range:
-            return
+            return []
         low, high = self._range[family]
         bits = 32 if family == AF_INET else 128
         first = bisect_left(self._dst, net, low, high)
         end = bisect_left(self._dst, net + (1 << (bits - length)), first, high)
-        for row in range(first, end):
-            if self._dst_len[row] >= length:
-                yield row
+        return list(compress(range(first, end), map(length.__le__, self._dst_len[first:end])))
+
+    def text_codes(self, name: str, wanted: Callable[[str], bool]) -> set[int]:
+        """Return the codes of the interned values of string column ``name`` that pass ``wanted``.
+
+        A row passes when ``cells(name).index[row]`` is in the result, which
+        ``map()`` can test for many rows without a Python step per row.
+        """
+        column = self.cells(name)
+        return {code for code, value in enumerate(column.values) if wanted(value)}  # type: ignore[attr-defined]
 
     def inside(self, prefix: Prefix) -> Iterator[Route]:
         """Yield the main-table routes whose destination lies inside ``prefix`` (equal included)."""
@@ -317,14 +324,17 @@ class RouteIndex:
         return self._best_rows if self._primed else None
 
     def positions_where(self, unusual: Callable[[int], bool] | None = None, *, unrouted: bool = True,
-                        discard: bool = False, default: bool = False, shared: bool = False) -> set[int]:
+                        discard: bool = False, default: bool = False, shared: bool = False,
+                        text: tuple[str, set[int]] | None = None) -> set[int]:
         """Return the primed positions whose best row is unusual, scanning the rows in bulk.
 
         ``unrouted`` selects prefixes with no covering route, ``discard`` those
         whose best route is a discard route, ``default`` those whose best route
         is a default route, ``shared`` those whose best route has the same
         destination as another row (so the lowest metric decides), and
-        ``unusual`` is called on the remaining rows for a check's own test.
+        ``text`` as ``(column, codes)`` those whose string column has one of the
+        codes from :meth:`text_codes`, and ``unusual`` is called on every row for
+        a check's own test.
         """
         rows = self._best_rows
         every = range(len(rows))
@@ -339,6 +349,9 @@ class RouteIndex:
             flagged.update(compress(every, map((0).__eq__, map(self._dst_len.__getitem__, rows))))
         if shared and self._shared_rows:
             flagged.update(compress(every, map(self._shared_rows.__contains__, rows)))
+        if text is not None:
+            index = self.cells(text[0]).index  # type: ignore[attr-defined]
+            flagged.update(compress(every, map(text[1].__contains__, map(index.__getitem__, rows))))
         if unusual is not None:
             flagged.update(compress(every, map(unusual, rows)))
         # A row of -1 reads the table's last row in the scans above, so those positions are dropped there.
@@ -471,13 +484,15 @@ class ClusterFacts:
     #: Pod subnets that were not primed (not IPv4), with the same fields.
     unprimed_subnets: list[tuple[NodeFacts, int, PodSubnet]] = field(default_factory=list, repr=False)
 
-    def peer_subnets(self, name: str, positions: set[int] | None = None) -> list[tuple[NodeFacts, PodSubnet]]:
+    def peer_subnets(self, name: str, positions: Iterable[int] | None = None, *,
+                     unprimed: bool = True) -> list[tuple[NodeFacts, PodSubnet]]:
         """Return ``(peer, subnet)`` for every pod subnet of every other node, in the order of :meth:`peers`.
 
         With ``positions`` (from :meth:`RouteIndex.positions_where` on this node's
         routes), only the IPv4 subnets at those positions and every subnet that
         was not primed (IPv6) are returned, so a check visits only the pairs
-        whose routes need its attention instead of all N² of them.
+        whose routes need its attention instead of all N² of them. With
+        ``unprimed`` False, the subnets that were not primed are left out.
         """
         if positions is None or not self.subnet_owners or self.nodes[name].routes is None:
             return [(peer, subnet) for peer in self.peers(name) for subnet in peer.pod_subnets()]
@@ -486,11 +501,42 @@ class ClusterFacts:
             for owner, order, subnet in self.subnet_owners[position]:
                 if owner.name != name:
                     selected.append((owner.name, order, owner, subnet))
-        for owner, order, subnet in self.unprimed_subnets:
+        for owner, order, subnet in self.unprimed_subnets if unprimed else ():
             if owner.name != name:
                 selected.append((owner.name, order, owner, subnet))
         selected.sort(key=lambda item: (item[0], item[1]))
         return [(owner, subnet) for _, _, owner, subnet in selected]
+
+    def shared_positions(self) -> set[int]:
+        """Return the primed positions of subnets that more than one node claims."""
+        shared: set[int] | None = self.memo.get("shared positions")
+        if shared is None:
+            shared = self.memo["shared positions"] = {
+                position for position, owners in enumerate(self.subnet_owners) if len(owners) > 1
+            }
+        return shared
+
+    def first_peer_subnet(self, name: str, positions: Iterable[int]) -> tuple[NodeFacts, PodSubnet] | None:
+        """Return the first ``(peer, subnet)`` in the order of :meth:`peer_subnets` among primed ``positions``.
+
+        Positions are numbered in the order of node names, so the lowest position
+        with an owner other than ``name`` holds the first pair, unless a subnet that
+        several nodes claim puts a later owner earlier; those few are compared too.
+        """
+        ordered = sorted(positions)
+        candidates: list[tuple[str, int, NodeFacts, PodSubnet]] = []
+        for position in ordered:
+            owners = [item for item in self.subnet_owners[position] if item[0].name != name]
+            if owners:
+                candidates.append((owners[0][0].name, owners[0][1], owners[0][0], owners[0][2]))
+                break
+        for position in self.shared_positions().intersection(ordered):
+            candidates += [(owner.name, order, owner, subnet) for owner, order, subnet in self.subnet_owners[position]
+                           if owner.name != name]
+        if not candidates:
+            return None
+        _, _, owner, subnet = min(candidates, key=lambda item: (item[0], item[1]))
+        return owner, subnet
 
     def owner_names(self) -> list[str | None]:
         """Return, by primed position, the node that owns the subnet, or None when several nodes claim it."""
@@ -583,7 +629,8 @@ def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[
     positions: dict[Prefix, int] = {}
     owners: Owners = []
     unprimed: list[tuple[NodeFacts, int, PodSubnet]] = []
-    for facts in nodes.values():
+    # Positions follow the order of node names, as ClusterFacts.first_peer_subnet relies on.
+    for _, facts in sorted(nodes.items()):
         for order, subnet in enumerate(facts.pod_subnets()):
             if subnet.prefix[0] != AF_INET:
                 unprimed.append((facts, order, subnet))
