@@ -87,18 +87,18 @@ def collect_netns(names: list[str]) -> ClusterSnapshot:
 
 def load_snapshot_file(path: Path) -> ClusterSnapshot:
     """Read a snapshot JSON file written by ``netdoctor collect``."""
-    from netdoctor.model.serialize import loads_snapshot
+    from netdoctor.model.serialize import read_snapshot
 
     try:
-        text = path.read_bytes()
+        return read_snapshot(path)
     except FileNotFoundError:
         raise SourceError(f"snapshot file {path} not found; write one with 'netdoctor collect -o FILE'") from None
     except IsADirectoryError:
         raise SourceError(f"snapshot {path} is a directory; --snapshot takes a JSON file (use --bundle for a directory)") from None
     except PermissionError:
         raise SourceError(f"cannot read snapshot file {path}: permission denied") from None
-    try:
-        return loads_snapshot(text, str(path))
+    except OSError as error:
+        raise SourceError(f"cannot read snapshot file {path}: {error.strerror or error}") from None
     except SchemaError as error:
         message = str(error)
         # Field errors carry only the JSON path (``$.nodes[0]...``), so the file is named here.

@@ -419,3 +419,39 @@ _BUILDERS: dict[str, Callable[[Plan, int, list[int]], NodeSnapshot]] = {
     "flannel-vxlan": _flannel,
     "ovs-vxlan": _ovs,
 }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a synthetic cluster as a snapshot file: ``python -m netdoctor.synthetic --help``."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    from netdoctor.model.serialize import write_snapshot
+
+    parser = argparse.ArgumentParser(
+        prog="python -m netdoctor.synthetic",
+        description="Write a deterministic synthetic cluster as a netdoctor snapshot file.",
+    )
+    parser.add_argument("--backend", choices=BACKENDS, default="calico", help="the pod-network design (default: calico)")
+    parser.add_argument("--nodes", type=int, default=100, help="number of nodes (default: 100)")
+    parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS),
+                        help="inject a fault; repeat for several")
+    parser.add_argument("--seed", type=int, default=1, help="seed that places the faults and picks MACs (default: 1)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
+    options = parser.parse_args(argv)
+    try:
+        snapshot = generate(options.backend, options.nodes, options.fault, options.seed)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        with options.output.open("w", encoding="utf-8") as stream:
+            write_snapshot(snapshot, stream)
+    except OSError as error:
+        print(f"cannot write {options.output}: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from netdoctor import synthetic
 from netdoctor.engine import catalogue, load_checks, run_checks
 from netdoctor.model import ClusterSnapshot, Severity
-from netdoctor.model.serialize import dumps_snapshot
+from netdoctor.model.serialize import dumps_snapshot, read_snapshot, write_snapshot
+from netdoctor.model.table import SchemaError
 
 
 def _reported(snapshot: ClusterSnapshot) -> set[str]:
@@ -67,3 +70,31 @@ def test_calico_routes_grow_with_square() -> None:
 def test_bad_request_is_named(arguments: tuple[str, int, tuple[str, ...]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         synthetic.generate(*arguments)
+
+
+def test_streamed_file_equals_dumps(tmp_path: Path) -> None:
+    snapshot = synthetic.generate("flannel-vxlan", 6, ["vtep-mismatch"])
+    path = tmp_path / "cluster.json"
+    with path.open("w", encoding="utf-8") as stream:
+        write_snapshot(snapshot, stream)
+    assert path.read_text(encoding="utf-8") == dumps_snapshot(snapshot)
+    assert read_snapshot(path) == snapshot
+
+
+def test_command_writes_loadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.json"
+    assert synthetic.main(["--backend", "calico", "--nodes", "5", "--fault", "route-missing", "-o", str(path)]) == 0
+    assert read_snapshot(path) == synthetic.generate("calico", 5, ["route-missing"])
+
+
+def test_command_rejects_bad_fault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        synthetic.main(["--backend", "ovs-vxlan", "--fault", "stale-blackhole", "-o", str(tmp_path / "x.json")])
+    assert "does not apply to ovs-vxlan" in capsys.readouterr().err
+
+
+def test_truncated_file_names_path(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text(dumps_snapshot(synthetic.generate("calico", 3))[:-40], encoding="utf-8")
+    with pytest.raises(SchemaError, match=r"cut\.json: invalid JSON at line 1"):
+        read_snapshot(path)

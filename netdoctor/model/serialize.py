@@ -13,9 +13,11 @@ import json
 import types
 import typing
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from netdoctor.model.cluster import ClusterSnapshot
+from netdoctor.model.node import NodeSnapshot
 from netdoctor.model.table import SchemaError, Table
 
 SNAPSHOT_SCHEMA = "netdoctor.snapshot/1"
@@ -213,8 +215,33 @@ def dumps_snapshot(snapshot: ClusterSnapshot) -> str:
     return json.dumps(dump_snapshot(snapshot), separators=(",", ":"))
 
 
-def load_snapshot(data: Any, where: str = "snapshot") -> ClusterSnapshot:
-    """Build a snapshot from JSON data; raise :class:`SchemaError` naming the bad field."""
+def write_snapshot(snapshot: ClusterSnapshot, stream: typing.TextIO) -> None:
+    """Write a snapshot as the same JSON text as :func:`dumps_snapshot`, one node at a time.
+
+    Only one node's JSON is in memory at once, which matters for clusters of
+    thousands of nodes.
+    """
+    if not snapshot.nodes:
+        stream.write(dumps_snapshot(snapshot))
+        return
+    # The fields after the node list, as dumps_snapshot writes them: the node list is
+    # the first field after the schema, and an empty one is left out as a default.
+    opening = f'{{"schema":{json.dumps(SNAPSHOT_SCHEMA)}'
+    rest = json.dumps(dump_snapshot(dataclasses.replace(snapshot, nodes=())), separators=(",", ":"))[len(opening):]
+    stream.write(opening + ',"nodes":[')
+    for index, node in enumerate(snapshot.nodes):
+        if index:
+            stream.write(",")
+        stream.write(json.dumps(to_json(node), separators=(",", ":")))
+    stream.write("]" + rest)
+
+
+def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) -> ClusterSnapshot:
+    """Build a snapshot from JSON data; raise :class:`SchemaError` naming the bad field.
+
+    With ``consume``, each node's JSON is dropped from ``data`` once the node is
+    built, so a large snapshot is not held twice in memory.
+    """
     if not isinstance(data, dict):
         raise SchemaError(f"{where}: expected a JSON object")
     schema = data.get("schema")
@@ -223,9 +250,20 @@ def load_snapshot(data: Any, where: str = "snapshot") -> ClusterSnapshot:
             f"{where}: schema {schema!r} is not supported; this netdoctor reads {SNAPSHOT_SCHEMA!r}."
             " Collect the snapshot again with this version (netdoctor collect -o FILE)."
         )
-    body = {key: value for key, value in data.items() if key != "schema"}
+    body = {key: value for key, value in data.items() if key not in ("schema", "nodes")}
+    items = data.get("nodes", [])
+    if not isinstance(items, list):
+        raise SchemaError("$.nodes: expected a list")
+    nodes = []
+    for index in range(len(items)):
+        nodes.append(from_json(NodeSnapshot, items[index], f"$.nodes[{index}]"))
+        if consume:
+            items[index] = None
     snapshot: ClusterSnapshot = from_json(ClusterSnapshot, body, "$")
-    return snapshot
+    try:
+        return dataclasses.replace(snapshot, nodes=tuple(nodes))
+    except ValueError as error:  # duplicate node names
+        raise SchemaError(f"$: {error}") from None
 
 
 def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapshot:
@@ -234,4 +272,23 @@ def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapsho
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise SchemaError(f"{where}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from None
-    return load_snapshot(data, where)
+    return load_snapshot(data, where, consume=True)
+
+
+def read_snapshot(path: Path) -> ClusterSnapshot:
+    """Read a snapshot file; the file's text is released before the nodes are built.
+
+    Raises OSError when the file cannot be read and :class:`SchemaError` when it
+    is not a valid snapshot.
+    """
+    # Text mode: json.loads of bytes would first make a decoded copy of the whole file.
+    with path.open(encoding="utf-8") as stream:
+        try:
+            data = json.load(stream)
+        except json.JSONDecodeError as error:
+            raise SchemaError(
+                f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+            ) from None
+        except UnicodeDecodeError as error:
+            raise SchemaError(f"{path}: not UTF-8 text: {error.reason}") from None
+    return load_snapshot(data, str(path), consume=True)
