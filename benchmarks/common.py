@@ -33,6 +33,13 @@ class Timing:
     runs: list[float]
     #: Peak resident set size in MiB of the process that ran the step, when measured in a child.
     peak_rss_mib: float | None = None
+    #: The unit of ``median`` and ``runs``: seconds, or another unit for derived figures.
+    unit: str = "s"
+
+    def text(self) -> str:
+        """Return the label and the median with its unit, as the table prints them."""
+        value = f"{self.median:.3f}" if self.unit == "s" else f"{self.median:.3g}"
+        return f"{self.label}: {value} {self.unit}"
 
 
 @dataclass
@@ -45,6 +52,8 @@ class Figure:
     #: The largest ratio that meets the target, or None for a figure reported without a target.
     target: float | None
     notes: dict[str, Any] = field(default_factory=dict)
+    #: The largest peak RSS of the measured step, in MiB, that meets the target; None for no limit.
+    rss_limit_mib: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -53,8 +62,13 @@ class Figure:
 
     @property
     def met(self) -> bool | None:
-        """Whether the ratio meets the target; None when the figure has no target."""
-        return None if self.target is None else self.ratio <= self.target
+        """Whether the ratio and the peak RSS meet their targets; None when the figure has neither."""
+        verdicts = []
+        if self.target is not None:
+            verdicts.append(self.ratio <= self.target)
+        if self.rss_limit_mib is not None and self.measured.peak_rss_mib is not None:
+            verdicts.append(self.measured.peak_rss_mib <= self.rss_limit_mib)
+        return all(verdicts) if verdicts else None
 
     def to_json(self) -> dict[str, Any]:
         """Return the figure with its ratio, as the results file stores it."""
@@ -146,12 +160,14 @@ def markdown_table(figures: list[Figure]) -> str:
     ]
     for figure in figures:
         target = "-" if figure.target is None else f"≤ {figure.target:g}×"
+        if figure.rss_limit_mib is not None:
+            target += f", RSS ≤ {figure.rss_limit_mib:,.0f} MiB"
         verdict = "" if figure.met is None else (" ✓" if figure.met else " ✗")
         rss = figure.measured.peak_rss_mib
         lines.append(
             f"| {figure.name} | {figure.ratio:.2f}×{verdict} | {target} "
-            f"| {figure.measured.label}: {figure.measured.median:.3f} s "
-            f"| {figure.floor.label}: {figure.floor.median:.3f} s "
+            f"| {figure.measured.text()} "
+            f"| {figure.floor.text()} "
             f"| {'-' if rss is None else f'{rss:,.0f} MiB'} |"
         )
     return "\n".join(lines)

@@ -1,0 +1,98 @@
+"""Check engine at cluster scale: ``netdoctor check`` over synthetic Calico snapshots.
+
+For each size N the snapshot file is generated once (``python -m
+netdoctor.synthetic``, cached) and two commands run side by side in fresh
+interpreters: ``netdoctor check --snapshot FILE --json`` and the floor, a
+Python one-liner that reads the file and calls ``json.loads`` on it. Both
+include interpreter start-up; the check also includes importing netdoctor.
+
+A Calico cluster of N nodes holds about N² routes (each node routes every
+peer's block), so the time per route tells whether the engine stays linear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from common import Figure, Timing, time_command
+
+import netdoctor.synthetic
+
+#: Sizes of the full run and of the smoke test.
+SIZES = (500, 1000, 2000, 5000)
+QUICK_SIZES = (20, 60)
+#: Sizes where the ratio target applies.
+TARGET_SIZES = (1000, 5000)
+RATIO_TARGET = 2.0
+RSS_LIMIT_MIB = 4096.0
+#: Largest change of the time per route between the smallest and largest size.
+PER_ROUTE_TARGET = 1.3
+BACKEND = "calico"
+FAULTS = ("route-missing", "stale-blackhole")
+
+FLOOR_CODE = "import json, sys\nwith open(sys.argv[1], 'rb') as stream:\n    json.loads(stream.read())"
+
+
+def cache_dir() -> Path:
+    """Return the directory that keeps generated snapshots between runs (``ND_BENCH_CACHE`` overrides it)."""
+    path = Path(os.environ.get("ND_BENCH_CACHE", Path.home() / ".cache" / "netdoctor-bench"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def snapshot_file(nodes: int, backend: str = BACKEND, faults: tuple[str, ...] = FAULTS) -> Path:
+    """Return the generated snapshot file of ``nodes`` nodes, writing it first if it is not cached.
+
+    The file name carries a digest of the generator's source, so a changed
+    generator never reuses an old file.
+    """
+    source = Path(netdoctor.synthetic.__file__).read_bytes()
+    digest = hashlib.sha256(source + repr((backend, nodes, faults)).encode()).hexdigest()[:12]
+    path = cache_dir() / f"{backend}-{nodes}-{digest}.json"
+    if not path.exists():
+        print(f"bench: generating {path.name}", file=sys.stderr, flush=True)
+        partial = path.with_suffix(".partial")
+        command = [sys.executable, "-m", "netdoctor.synthetic", "--backend", backend, "--nodes", str(nodes), "-o",
+                   str(partial)]
+        for fault in faults:
+            command += ["--fault", fault]
+        subprocess.run(command, check=True)
+        partial.rename(path)
+    return path
+
+
+def netdoctor_command() -> str:
+    """Return the ``netdoctor`` script installed next to this interpreter."""
+    return str(Path(sys.executable).with_name("netdoctor"))
+
+
+def figures(quick: bool) -> list[Figure]:
+    """Measure check time and peak RSS against json.loads at each size, and the time per route."""
+    sizes = QUICK_SIZES if quick else SIZES
+    result: list[Figure] = []
+    per_route: dict[int, Timing] = {}
+    for nodes in sizes:
+        path = snapshot_file(nodes)
+        repeat = 3 if nodes >= 2000 else 5
+        floor = time_command("json.loads", [sys.executable, "-c", FLOOR_CODE, str(path)], repeat=repeat)
+        measured = time_command("netdoctor check", [netdoctor_command(), "check", "--snapshot", str(path), "--json"],
+                                repeat=repeat)
+        routes = nodes * (nodes - 1 + 8)
+        size_mib = path.stat().st_size / 2**20
+        target = RATIO_TARGET if nodes in TARGET_SIZES else None
+        limit = RSS_LIMIT_MIB if nodes == max(SIZES) else None
+        result.append(Figure(
+            f"check, Calico, N={nodes:,}", measured, floor, target,
+            notes={"routes": routes, "file_mib": round(size_mib, 1)}, rss_limit_mib=limit,
+        ))
+        per_route[nodes] = Timing(f"N={nodes:,}", measured.median / routes * 1e6, [], unit="µs/route")
+    smallest, largest = min(sizes), max(sizes)
+    result.append(Figure(
+        f"check time per route, N={largest:,} over N={smallest:,}", per_route[largest], per_route[smallest],
+        PER_ROUTE_TARGET,
+    ))
+    return result
