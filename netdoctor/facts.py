@@ -312,9 +312,9 @@ class RouteIndex:
                 # Equal keys sit next to each other; each group's first row is among these.
                 self._shared_rows = set(compress(range(low, high - 1), map(eq, route_keys, route_keys[1:])))
             del route_keys
-            for position, row in enumerate(map(first.get, keys)):
-                if row is None:
-                    row = next(self.covering_rows(prefixes[position]), None)
+            best = array("i", map(first.get, keys, repeat(-1)))
+            for position in compress(range(len(best)), map((-1).__eq__, best)):
+                row = next(self.covering_rows(prefixes[position]), None)
                 best[position] = -1 if row is None else row
         self._primed = positions
         self._best_rows = best
