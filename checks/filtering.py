@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import chain
 
 from netdoctor.backends import detect_backends
 from netdoctor.engine import check
@@ -432,16 +433,19 @@ def _overlay_peer_address(facts: ClusterFacts, node: NodeFacts) -> tuple[str, st
         dict(ovs_interface.options).get("remote_ip", "")
         for bridge in node.node.ovs or () for port in bridge.ports for ovs_interface in port.interfaces
     ]
-    peers = [address for address in remotes if address] + [
+    # A generator: the first peer on the node's underlay subnet usually ends the search.
+    peers = chain((address for address in remotes if address), (
         peer.underlay_subnets[0][1].partition("/")[0] for peer in facts.peers(node.name) if peer.underlay_subnets
-    ]
+    ))
+    first = None
     for peer_address in peers:
+        first = first or peer_address
         value = parse_ip(peer_address)[1] if _is_ipv4(peer_address) else None
         for prefix, cidr, device in node.underlay_subnets:
             if value is not None and prefix_contains(prefix, (prefix[0], value, 32)):
                 return peer_address, cidr.partition("/")[0], device
     _, cidr, device = node.underlay_subnets[0]
-    return (peers[0] if peers else OUTSIDE_ADDRESS), cidr.partition("/")[0], device
+    return (first or OUTSIDE_ADDRESS), cidr.partition("/")[0], device
 
 
 def _is_ipv4(text: str) -> bool:
