@@ -17,7 +17,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import eq, lshift, or_
 from threading import Lock
 from typing import Any
@@ -52,6 +52,9 @@ _OVS_TUNNEL_TYPES = frozenset({"gre", "vxlan", "geneve", "stt"})
 
 #: Interface kinds that are neither overlay nor underlay: VPN and point-to-point links.
 VPN_KINDS = frozenset({"tun", "tap", "wireguard", "ppp"})
+
+#: Rows searched one by one in a node's best rows before a full scan is cheaper.
+_INDEX_SEARCH_LIMIT = 16
 
 #: Calico's smallest inferred pool: blocks scattered wider than a /8 are not treated as one pool.
 MIN_POOL_LENGTH = 8
@@ -338,25 +341,59 @@ class RouteIndex:
         """
         rows = self._best_rows
         every = range(len(rows))
-        missing = set(compress(every, map((-1).__eq__, rows)))
+        missing = self._positions_of_rows([-1])
         if len(missing) == len(rows):
             return missing if unrouted else set()
+        low, high = self._range.get(AF_INET, (0, 0))
         flagged: set[int] = set()
         if discard:
             discarded = set(DISCARD_TYPES)
-            flagged.update(compress(every, map(discarded.__contains__, map(self._types.__getitem__, rows))))
+            flagged |= self._positions_of_rows(
+                compress(range(low, high), map(discarded.__contains__, self._types[low:high])),
+                lambda: map(discarded.__contains__, map(self._types.__getitem__, rows)),
+            )
         if default:
-            flagged.update(compress(every, map((0).__eq__, map(self._dst_len.__getitem__, rows))))
+            flagged |= self._positions_of_rows(
+                list(self._rows(AF_INET, 0, 0)) if low < high else [],
+                lambda: map((0).__eq__, map(self._dst_len.__getitem__, rows)),
+            )
         if shared and self._shared_rows:
-            flagged.update(compress(every, map(self._shared_rows.__contains__, rows)))
+            flagged |= self._positions_of_rows(self._shared_rows, lambda: map(self._shared_rows.__contains__, rows))
         if text is not None:
             index = self.cells(text[0]).index  # type: ignore[attr-defined]
-            flagged.update(compress(every, map(text[1].__contains__, map(index.__getitem__, rows))))
+            codes = text[1]
+            flagged |= self._positions_of_rows(
+                compress(range(low, high), map(codes.__contains__, index[low:high])),
+                lambda: map(codes.__contains__, map(index.__getitem__, rows)),
+            )
         if unusual is not None:
             flagged.update(compress(every, map(unusual, rows)))
         # A row of -1 reads the table's last row in the scans above, so those positions are dropped there.
         flagged -= missing
         return flagged | missing if unrouted else flagged
+
+    def _positions_of_rows(self, wanted: Iterable[int], scan: Callable[[], Iterator[bool]] | None = None) -> set[int]:
+        """Return the primed positions whose best row is one of ``wanted``.
+
+        A few wanted rows are found with ``array.index``, a C search per row;
+        past that, ``scan`` (one bool per position) is used instead, or the
+        positions are collected row by row when no scan is given.
+        """
+        rows = self._best_rows
+        chosen = list(islice(wanted, _INDEX_SEARCH_LIMIT + 1))
+        if len(chosen) > _INDEX_SEARCH_LIMIT and scan is not None:
+            return set(compress(range(len(rows)), scan()))
+        found: set[int] = set()
+        for row in chosen:
+            start = 0
+            while True:
+                try:
+                    position = rows.index(row, start)
+                except ValueError:
+                    break
+                found.add(position)
+                start = position + 1
+        return found
 
 
 @dataclass(frozen=True, slots=True)
