@@ -185,9 +185,11 @@ def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
         "dev", lambda device: device not in pod_devices and not device.startswith(("cali", "flannel")),
     )
     index = node.routes.cells("dev").index  # type: ignore[attr-defined]
-    rows = node.routes.inside_rows(network)
-    for row in compress(rows, map(others.__contains__, map(index.__getitem__, rows))):
+    rows = node.routes.inside_range(network)
+    for row in compress(rows, map(others.__contains__, index[rows.start:rows.stop])):
         route = node.routes.route(row)
+        if route.dst_len < network[2]:
+            continue
         if route.type in DISCARD_TYPES:
             continue
         if route.protocol == "kernel" and route.dev in underlay_devices:

@@ -194,7 +194,7 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
     _, cidr, device = node.underlay_subnets[0]
     address = cidr.partition("/")[0]
     source = OUTSIDE_ADDRESS
-    for peer in facts.peers(node.name):
+    for peer in facts.iter_peers(node.name):
         if peer.underlay_subnets:
             source = peer.underlay_subnets[0][1].partition("/")[0]
             break
@@ -435,7 +435,7 @@ def _overlay_peer_address(facts: ClusterFacts, node: NodeFacts) -> tuple[str, st
     ]
     # A generator: the first peer on the node's underlay subnet usually ends the search.
     peers = chain((address for address in remotes if address), (
-        peer.underlay_subnets[0][1].partition("/")[0] for peer in facts.peers(node.name) if peer.underlay_subnets
+        peer.underlay_subnets[0][1].partition("/")[0] for peer in facts.iter_peers(node.name) if peer.underlay_subnets
     ))
     first = None
     for peer_address in peers:

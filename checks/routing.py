@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import compress
 from operator import ne
 
@@ -243,7 +243,7 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             continue
         yield from _own_bridges_routed_away(node)
         own = node.pod_subnets()
-        direct = _routes_peers_directly(node, facts.peers(name), facts.node_by_address)
+        direct = _routes_peers_directly(node, facts.iter_peers(name), facts.node_by_address)
         types, lengths, gateways = (node.routes.cells(column) for column in ("type", "dst_len", "gateway"))
         for peer, subnet in facts.peer_subnets(name, _nexthop_suspects(facts, node)):
             if _overlaps_own(subnet.prefix, own):
@@ -328,7 +328,7 @@ def _ovs_tunnel_bridges(node: NodeFacts) -> set[str]:
     }
 
 
-def _routes_peers_directly(node: NodeFacts, peers: list[NodeFacts], node_by_address: dict[int, str]) -> bool:
+def _routes_peers_directly(node: NodeFacts, peers: Iterable[NodeFacts], node_by_address: dict[int, str]) -> bool:
     """Tell whether a route to some peer's pod subnet goes via that peer's own underlay address."""
     assert node.routes is not None
     types, gateways = node.routes.cells("type"), node.routes.cells("gateway")

@@ -266,16 +266,20 @@ class RouteIndex:
             column = self._cells[name] = self._table.cells(name)
         return column
 
-    def inside_rows(self, prefix: Prefix) -> list[int]:
-        """Return the main-table rows whose destination lies inside ``prefix`` (equal included), in table order."""
+    def inside_range(self, prefix: Prefix) -> range:
+        """Return the main-table rows whose destination address lies inside ``prefix``, of any length."""
         family, net, length = prefix
         if family not in self._range:
-            return []
+            return range(0)
         low, high = self._range[family]
         bits = 32 if family == AF_INET else 128
         first = bisect_left(self._dst, net, low, high)
-        end = bisect_left(self._dst, net + (1 << (bits - length)), first, high)
-        return list(compress(range(first, end), map(length.__le__, self._dst_len[first:end])))
+        return range(first, bisect_left(self._dst, net + (1 << (bits - length)), first, high))
+
+    def inside_rows(self, prefix: Prefix) -> list[int]:
+        """Return the main-table rows whose destination lies inside ``prefix`` (equal included), in table order."""
+        rows = self.inside_range(prefix)
+        return list(compress(rows, map(prefix[2].__le__, self._dst_len[rows.start:rows.stop])))
 
     def text_codes(self, name: str, wanted: Callable[[str], bool]) -> set[int]:
         """Return the codes of the interned values of string column ``name`` that pass ``wanted``.
@@ -585,10 +589,14 @@ class ClusterFacts:
 
     def peers(self, name: str) -> list[NodeFacts]:
         """Return the facts of every other node, by name."""
+        return list(self.iter_peers(name))
+
+    def iter_peers(self, name: str) -> Iterator[NodeFacts]:
+        """Yield the facts of every other node, by name; cheaper than :meth:`peers` for a search that stops early."""
         ordered: list[tuple[str, NodeFacts]] | None = self.memo.get("sorted nodes")
         if ordered is None:
             ordered = self.memo["sorted nodes"] = sorted(self.nodes.items())
-        return [facts for other, facts in ordered if other != name]
+        return (facts for other, facts in ordered if other != name)
 
 
 _CACHE: list[tuple[ClusterSnapshot, ClusterFacts]] = []
