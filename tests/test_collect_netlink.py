@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 import nslib
 import pytest
 
+from netdoctor.capture.iproute import parse_ip_route_json
 from netdoctor.collect import collect_node
 from netdoctor.collectors import netlink
 from netdoctor.model.routes import RouteTable
-from netdoctor.target import Target
+from netdoctor.target import CommandResult, Target
 
 pytestmark = [nslib.needs_root, pytest.mark.netns]
 
@@ -125,3 +127,90 @@ def test_large_route_table_reads_alike() -> None:
         assert len([route for route in routes if route.protocol == "bird"]) == 10_000
         assert routes == with_pyroute2["routes"]
         print(f"\n10,000 routes: ip -j path {ip_seconds:.2f} s (all four parts), pyroute2 {pyroute2_seconds:.2f} s (all four parts)")
+
+
+def build_routed_node(node: nslib.Namespace) -> None:
+    """Give a node routes of every shape the route table stores, in both families and two tables."""
+    node.run("ip link add eth0 type veth peer name eth1 && ip link set eth0 up && ip link set eth1 up")
+    node.run("ip addr add 192.0.2.10/24 dev eth0 && ip addr add 198.51.100.10/24 dev eth1")
+    node.run("ip addr add 2001:db8::10/64 dev eth0 nodad && ip addr add 2001:db8:1::10/64 dev eth1 nodad")
+    batch = """\
+route add 203.0.113.0/26 via 192.0.2.1 dev eth0 proto bird metric 32
+route add 203.0.113.64/26 via 192.0.2.1 dev eth0 table 100 proto static
+route add blackhole 203.0.113.128/26 proto bird
+route add unreachable 203.0.113.192/26
+route add 10.244.2.0/24 via 10.244.2.0 dev eth0 onlink
+route add 10.96.0.0/12 via 192.0.2.1 dev eth0 mtu 1400
+route add 10.100.0.0/16 proto zebra metric 20 nexthop via 192.0.2.2 dev eth0 nexthop via 198.51.100.2 dev eth1 weight 3
+route add 10.101.0.0/16 dev eth1 scope link src 198.51.100.10
+route add 2001:db8:2::/64 via 2001:db8::1 dev eth0 proto bird metric 32
+route add 2001:db8:3::/64 via 2001:db8::1 dev eth0 table 100
+route add unreachable 2001:db8:4::/64
+route add 2001:db8:5::/64 nexthop via 2001:db8::2 dev eth0 nexthop via 2001:db8:1::2 dev eth1
+"""
+    subprocess.run(["ip", "-n", node.name, "-batch", "-"], input=batch, text=True, check=True)
+
+
+def test_mixed_routes_read_alike() -> None:
+    with nslib.namespaces("routed") as (node,):
+        build_routed_node(node)
+
+        with_ip = netlink.collect(Target("n1", netns=node.name), ("routes",))
+        with_pyroute2 = netlink.read_with_pyroute2(node.name)
+
+        assert with_ip.gaps == []
+        routes: RouteTable = with_ip.values["routes"]
+        assert routes == with_pyroute2["routes"]
+        assert {route.family for route in routes} == {4, 6}
+        assert {route.table for route in routes} == {100, 254, 255}
+        multipath = [route for route in routes if route.nexthops]
+        assert len(multipath) == 2
+        assert any(hop.weight == 3 for route in multipath for hop in route.nexthops)
+        assert any(route.mtu == 1400 for route in routes)
+
+
+def test_route_json_without_details_parses_alike() -> None:
+    """The collector reads ``ip -j route`` without ``-d``: every default it leaves out is the parser's default."""
+    with nslib.namespaces("routed") as (node,):
+        build_routed_node(node)
+        for family in ("-4", "-6"):
+            plain = node.ip(f"{family} -j route show table all")
+            detailed = node.ip(f"{family} -j -d route show table all")
+
+            assert parse_ip_route_json(plain, "plain") == parse_ip_route_json(detailed, "detailed")
+
+
+def test_collect_selected_parts() -> None:
+    with nslib.namespaces("node") as (node,):
+        build_small_node(node)
+
+        part = netlink.collect(Target("n1", netns=node.name), ("routes", "fdb"))
+
+        assert part.gaps == []
+        assert set(part.values) == {"routes", "fdb"}
+        assert [item.source for item in part.provenance] == ["routes", "fdb"]
+        with pytest.raises(ValueError, match="unknown netlink part colour"):
+            netlink.collect(Target("n1", netns=node.name), ("routes", "colour"))
+
+
+@dataclass(frozen=True)
+class BrokenRouteJsonTarget(Target):
+    """A target whose ``ip -6 -j route`` prints invalid JSON."""
+
+    def run(self, argv: list[str] | tuple[str, ...], timeout: float | None = None) -> CommandResult:
+        result = super().run(argv, timeout)
+        if tuple(argv[:3]) == ("ip", "-6", "-j"):
+            return dataclasses.replace(result, stdout='[{"dst": "2001:db8::/64", "dev": "eth0"}, {"dst": ')
+        return result
+
+
+def test_invalid_route_output_gives_gap() -> None:
+    with nslib.namespaces("node") as (node,):
+        build_small_node(node)
+
+        part = netlink.collect(BrokenRouteJsonTarget("n1", netns=node.name))
+
+        assert [gap.source for gap in part.gaps] == ["routes"]
+        assert "ip -6 -j route show table all" in part.gaps[0].reason
+        assert "invalid JSON" in part.gaps[0].reason
+        assert set(part.values) == {"interfaces", "neighbours", "fdb"}
