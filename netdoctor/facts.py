@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
-from operator import eq, lshift, or_
+from operator import eq, lshift, ne, or_
 from threading import Lock
 from typing import Any
 
@@ -299,31 +299,40 @@ class RouteIndex:
         """Return the address families that have main-table routes."""
         return sorted(self._range)
 
-    def prime(self, prefixes: list[Prefix], keys: list[int], positions: dict[Prefix, int]) -> None:
+    def prime(self, primed: PrimedPrefixes) -> None:
         """Resolve the best route of many IPv4 prefixes at once and remember the rows.
 
-        ``keys`` holds ``network << 8 | length`` of each prefix, and ``positions``
-        maps each prefix to its position; every node's index shares that dict,
-        so a node keeps only one row number per prefix. An exact match
-        is the most specific route there can be, so one dict built from the
-        main table's columns resolves most prefixes, and only the rest take
-        the bisecting path.
+        Every node's index shares ``primed``, so a node keeps only one row number
+        per prefix. An exact match is the most specific route there can be, so
+        one dict built from the main table's destination column resolves most
+        prefixes, and only the rest take the bisecting path.
         """
-        best = array("i", [-1]) * len(prefixes)
+        best = array("i", [-1]) * len(primed.prefixes)
         if AF_INET in self._range:
             low, high = self._range[AF_INET]
-            route_keys = list(map(or_, map(lshift, self._dst[low:high], repeat(8)), self._dst_len[low:high]))
-            # Reversed, so that the first row of equal keys is the one kept.
-            first = dict(zip(reversed(route_keys), range(high - 1, low - 1, -1)))
-            if len(first) < len(route_keys):
-                # Equal keys sit next to each other; each group's first row is among these.
-                self._shared_rows = set(compress(range(low, high - 1), map(eq, route_keys, route_keys[1:])))
-            del route_keys
-            best = array("i", map(first.get, keys, repeat(-1)))
-            for position in compress(range(len(best)), map((-1).__eq__, best)):
-                row = next(self.covering_rows(prefixes[position]), None)
+            destinations = self._dst[low:high]
+            # Reversed, so that the first row of a destination is the one kept.
+            first = dict(zip(reversed(destinations), range(high - 1, low - 1, -1)))
+            if len(first) == high - low:
+                best = array("i", map(first.get, primed.networks, repeat(-1)))
+                # A row found by its address alone must also have the prefix's length.
+                lengths = map(self._dst_len.__getitem__, best)
+                unresolved = set(compress(range(len(best)), map(ne, lengths, primed.lengths)))
+            else:
+                # Some destination has several rows (other lengths, metrics or types): key by both.
+                keys = list(map(or_, map(lshift, destinations, repeat(8)), self._dst_len[low:high]))
+                by_key = dict(zip(reversed(keys), range(high - 1, low - 1, -1)))
+                if len(by_key) < len(keys):
+                    # Equal keys sit next to each other; each group's first row is among these.
+                    self._shared_rows = set(compress(range(low, high - 1), map(eq, keys, keys[1:])))
+                del keys
+                best = array("i", map(by_key.get, primed.keys, repeat(-1)))
+                unresolved = set()
+            unresolved.update(compress(range(len(best)), map((-1).__eq__, best)))
+            for position in unresolved:
+                row = next(self.covering_rows(primed.prefixes[position]), None)
                 best[position] = -1 if row is None else row
-        self._primed = positions
+        self._primed = primed.positions
         self._best_rows = best
 
     def primed_rows(self) -> array | None:
@@ -663,6 +672,18 @@ def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
 Owners = list[list[tuple["NodeFacts", int, PodSubnet]]]
 
 
+@dataclass(frozen=True)
+class PrimedPrefixes:
+    """The IPv4 pod subnets of a cluster that every node's route index resolves at once, by position."""
+
+    prefixes: list[Prefix]
+    positions: dict[Prefix, int]
+    networks: list[int]
+    lengths: list[int]
+    #: ``network << 8 | length`` of each prefix.
+    keys: list[int]
+
+
 def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[NodeFacts, int, PodSubnet]]]:
     """Resolve every node's route to every IPv4 pod subnet of the cluster in one pass per node.
 
@@ -687,10 +708,13 @@ def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[
     if len(positions) < 2:
         return [], []
     prefixes = list(positions)
-    keys = [network << 8 | length for _, network, length in prefixes]
+    primed = PrimedPrefixes(
+        prefixes, positions, [network for _, network, _ in prefixes], [length for _, _, length in prefixes],
+        [network << 8 | length for _, network, length in prefixes],
+    )
     for facts in nodes.values():
         if facts.routes is not None:
-            facts.routes.prime(prefixes, keys, positions)
+            facts.routes.prime(primed)
     return owners, unprimed
 
 
