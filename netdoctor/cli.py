@@ -232,15 +232,13 @@ def check(
     """Collect or load a snapshot, run the checks and report the findings."""
     from netdoctor.engine import UnknownCheckError, load_checks, run_checks
     from netdoctor.model import Severity
-    from netdoctor.report import dumps_report, exit_code
+    from netdoctor.report import attach_fixes, dumps_report, exit_code
 
     # Check ids are validated before collecting, so a typo fails fast.
     try:
         specs = load_checks(check_ids or None)
     except UnknownCheckError as error:
         raise InputError(str(error)) from None
-
-    from netdoctor.fix import attach_fixes
 
     snapshot = _load_snapshot(netns, snapshot_file, bundle, live)
     report = attach_fixes(run_checks(snapshot, specs))

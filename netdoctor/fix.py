@@ -24,6 +24,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+# Naming a finding's fixers needs only the fixers index, so it lives with the report,
+# where ``netdoctor check`` reaches it without importing this module.
+from netdoctor.report import attach_fixes, fixes_for  # noqa: F401 - fixes_for stays importable from here
+
 logger = logging.getLogger(__name__)
 
 #: Version tag of saved plans and journals.
@@ -578,13 +582,6 @@ def fixer_catalogue() -> dict[str, str]:
     return dict(CATALOGUE)
 
 
-def fixes_for(check_id: str) -> tuple[str, ...]:
-    """Return the fixer ids that address a check's findings, in the order they apply."""
-    from netdoctor.fixers import FIXES
-
-    return tuple(FIXES.get(check_id, ()))
-
-
 def load_fixers(ids: list[str] | None = None) -> list[FixerSpec]:
     """Import the modules of the given fixers (all when None) and return their specs, sorted by id."""
     import importlib
@@ -599,12 +596,6 @@ def load_fixers(ids: list[str] | None = None) -> list[FixerSpec]:
     if missing:
         raise RuntimeError(f"the fixer catalogue lists fixers that their modules do not register: {missing}")
     return [_FIXERS[fixer_id] for fixer_id in wanted]
-
-
-def attach_fixes(report: Any) -> Any:
-    """Return the report with each finding's ``fixes`` set to the fixer ids that address its check."""
-    findings = tuple(replace(finding, fixes=fixes_for(finding.check)) for finding in report.findings)
-    return replace(report, findings=findings)
 
 
 def build_plans(

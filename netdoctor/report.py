@@ -3,6 +3,9 @@
 The JSON form is the stable ``netdoctor.check/1`` document described in
 ``docs/check-json.md``. The human form uses Rich, which is imported only when
 that form is rendered, so ``netdoctor check --json`` never loads it.
+:func:`attach_fixes` names each finding's fixers from the ``netdoctor.fixers``
+index alone, so a report does not import the fix-plan machinery of
+:mod:`netdoctor.fix` either.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
 from netdoctor.model import Finding, Gap, Severity
@@ -25,6 +29,19 @@ logger = logging.getLogger(__name__)
 CHECK_SCHEMA = "netdoctor.check/1"
 
 _SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def fixes_for(check_id: str) -> tuple[str, ...]:
+    """Return the fixer ids that address a check's findings, in the order they apply."""
+    from netdoctor.fixers import FIXES
+
+    return tuple(FIXES.get(check_id, ()))
+
+
+def attach_fixes(report: Report) -> Report:
+    """Return the report with each finding's ``fixes`` set to the fixer ids that address its check."""
+    findings = tuple(replace(finding, fixes=fixes_for(finding.check)) for finding in report.findings)
+    return replace(report, findings=findings)
 
 
 def exit_code(report: Report, threshold: Severity) -> int:

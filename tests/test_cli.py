@@ -287,6 +287,7 @@ def test_fail_on_thresholds_end_to_end(tmp_path: Path) -> None:
     assert document["checks"] == ["etcd-network-config-missing"]
     assert document["findings"], "the check found nothing in a snapshot without a network config"
     severity = Severity.parse(document["findings"][0]["severity"])
+    assert document["findings"][0]["fixes"] == ["write-flannel-network-config"]
 
     for threshold in Severity:
         result = run_cli(*arguments, "--fail-on", threshold.label, cwd=tmp_path)
@@ -486,6 +487,9 @@ def test_check_json_imports_little(tmp_path: Path, snapshot_file: Path) -> None:
         assert heavy not in modules
     assert "netdoctor.collect" not in modules
     assert not any(name.startswith("netdoctor.collectors.") for name in modules)
+    # Fixer ids come from the fixers index, so the fix-plan machinery and the fixers stay unloaded.
+    assert "netdoctor.fix" not in modules
+    assert not any(name.startswith("netdoctor.fixers.") for name in modules)
 
 
 def test_check_imports_only_chosen_check(tmp_path: Path, snapshot_file: Path) -> None:

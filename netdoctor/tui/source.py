@@ -16,6 +16,7 @@ from pathlib import Path
 from netdoctor.engine import Report, load_checks, run_checks
 from netdoctor.fix import NodeBinding
 from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot
+from netdoctor.report import attach_fixes
 from netdoctor.sources import (
     EtcdOptions,
     SourceError,
@@ -141,6 +142,4 @@ def collect_with_progress(
 
 def diagnose(snapshot: ClusterSnapshot) -> Report:
     """Run every check of the catalogue over a snapshot and name the fixers of each finding."""
-    from netdoctor.fix import attach_fixes
-
     return attach_fixes(run_checks(snapshot, load_checks()))
