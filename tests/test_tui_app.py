@@ -15,8 +15,10 @@ import pytest
 import tui_support
 from textual.widgets import Static
 
+from netdoctor.engine import Report
 from netdoctor.mesh import PathStatus
 from netdoctor.model import ClusterSnapshot
+from netdoctor.tui import app as app_module
 from netdoctor.tui.app import RUNBOOK_NAME, NetdoctorApp
 from netdoctor.tui.findings import FindingFilter, FindingsTable
 from netdoctor.tui.fix_plan import FixPlanScreen
@@ -252,6 +254,45 @@ async def test_slow_source_keeps_ui_responsive() -> None:
         await _loaded(app, pilot)
         assert app.report is not None
         assert "3 nodes" in _text(app, "#refresh-label")
+
+
+@tui_support.run_async
+async def test_nodes_shown_while_checks_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real checks run once the gate opens, and until then the app has only the snapshot.
+    gate = threading.Event()
+
+    def gated_diagnose(snapshot: ClusterSnapshot) -> Report:
+        gate.wait(timeout=30)
+        return diagnose(snapshot)
+
+    monkeypatch.setattr(app_module, "diagnose", gated_diagnose)
+    app = NetdoctorApp(SnapshotSource(snapshot=tui_support.CALICO_3_NODES))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        tree = app.query_one(NodesTree)
+        for _ in range(100):
+            if len(tree.root.children) == 3:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+
+        assert app.report is None
+        assert len(tree.root.children) == 3
+        assert "3 nodes" in app.sub_title
+        assert "checking 3 nodes" in _text(app, "#refresh-label")
+        assert app.query_one(FindingsTable).row_count == 0
+        assert all(str(line.label).startswith("…") for line in tree.root.children)
+
+        tree.root.children[0].expand()
+        await pilot.pause()
+        categories = [str(line.label) for line in tree.root.children[0].children]
+        assert any(label.startswith("interfaces (") for label in categories)
+
+        gate.set()
+        await _loaded(app, pilot)
+        assert app.report is not None
+        assert app.query_one(FindingsTable).row_count > 0
+        assert not any(str(line.label).startswith("…") for line in tree.root.children)
 
 
 @tui_support.run_async

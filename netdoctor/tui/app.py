@@ -3,6 +3,9 @@
 Loading and checking run in one thread worker (group ``refresh``), so a slow or
 unreachable node never blocks input; the worker reports per-node progress as
 messages and its errors reach one handler, :meth:`NetdoctorApp.on_worker_state_changed`.
+The worker sends the loaded snapshot before it runs the checks, so the header,
+the nodes pane and the raw view fill in while a large cluster is still checked,
+and the findings, badges and mesh follow with the report.
 """
 
 from __future__ import annotations
@@ -30,7 +33,14 @@ from netdoctor.tui.findings import FindingFilter, FindingsTable
 from netdoctor.tui.fix_plan import FixPlanScreen
 from netdoctor.tui.help import HelpScreen
 from netdoctor.tui.mesh_view import MeshView
-from netdoctor.tui.messages import CellChosen, FindingChosen, NodeChosen, NodeProgress, ReportReady
+from netdoctor.tui.messages import (
+    CellChosen,
+    FindingChosen,
+    NodeChosen,
+    NodeProgress,
+    ReportReady,
+    SnapshotLoaded,
+)
 from netdoctor.tui.nodes import NodesTree
 from netdoctor.tui.progress import RefreshStatus
 from netdoctor.tui.raw import RawView
@@ -156,6 +166,9 @@ class NetdoctorApp(App[None]):
                 self.post_message(NodeProgress(node, state))
 
         snapshot = self.source.load(progress)
+        if worker.is_cancelled:
+            return
+        self.post_message(SnapshotLoaded(snapshot))
         report = diagnose(snapshot)
         specs = {spec.id: spec for spec in load_checks(report.checks)}
         matrix = path_matrix(snapshot)
@@ -179,6 +192,14 @@ class NetdoctorApp(App[None]):
         self.query_one(NodesTree).set_state(message.node, message.state)
         self.query_one(RefreshStatus).node_state(message.node, message.state)
 
+    def on_snapshot_loaded(self, message: SnapshotLoaded) -> None:
+        snapshot = message.snapshot
+        collected = snapshot.collected_at or "unknown time"
+        self.sub_title = f"{self.source.describe()} · {len(snapshot.nodes)} nodes · snapshot {collected}"
+        self.query_one(NodesTree).show_snapshot(snapshot)
+        self.query_one(RawView).set_snapshot(snapshot)
+        self.query_one(RefreshStatus).checking(f"checking {len(snapshot.nodes)} nodes…")
+
     def on_report_ready(self, message: ReportReady) -> None:
         self.report = message.report
         self.specs = message.specs
@@ -190,7 +211,6 @@ class NetdoctorApp(App[None]):
         self.query_one(FindingsTable).set_findings(message.report.findings)
         self.query_one(MeshView).set_matrix(message.matrix)
         self.query_one("#mesh-summary", Label).update(self._mesh_summary(message.matrix, message.broken))
-        self.query_one(RawView).set_snapshot(snapshot)
 
         report = message.report
         severities = sorted({finding.severity for finding in report.findings}, reverse=True)

@@ -8,7 +8,7 @@ from textual.message import Message
 
 from netdoctor.engine import CheckSpec, Report
 from netdoctor.mesh import PathMatrix, PathResult
-from netdoctor.model import Finding
+from netdoctor.model import ClusterSnapshot, Finding
 
 
 @dataclass
@@ -17,6 +17,13 @@ class NodeProgress(Message):
 
     node: str
     state: str
+
+
+@dataclass
+class SnapshotLoaded(Message):
+    """The snapshot was read or collected, and the checks are now running on it."""
+
+    snapshot: ClusterSnapshot
 
 
 @dataclass

@@ -11,7 +11,7 @@ from textual.widgets.tree import TreeNode
 
 from netdoctor.engine import Report
 from netdoctor.facts import DISCARD_TYPES
-from netdoctor.model import NodeSnapshot, Severity
+from netdoctor.model import ClusterSnapshot, NodeSnapshot, Severity
 from netdoctor.tui.messages import NodeChosen
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,11 @@ class NodeEntry:
 
 
 class NodesTree(Tree[NodeEntry | None]):
-    """Nodes with a health badge and their backends; children are built when a line is expanded."""
+    """Nodes with a health badge and their backends; children are built when a line is expanded.
+
+    The nodes are listed, and can be expanded, as soon as the snapshot is loaded.
+    The badges and backends follow when the checks finish.
+    """
 
     DEFAULT_CSS = """
     NodesTree {
@@ -54,6 +58,7 @@ class NodesTree(Tree[NodeEntry | None]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("cluster", data=None, id=id)
+        self._snapshot: ClusterSnapshot | None = None
         self._report: Report | None = None
         self._lines: dict[str, TreeNode[NodeEntry | None]] = {}
         self._worst: dict[str, Severity] = {}
@@ -70,21 +75,33 @@ class NodesTree(Tree[NodeEntry | None]):
             self._lines[node] = line
         line.set_label(self._label(node))
 
+    def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        """Rebuild the tree for a loaded snapshot whose checks are still running; nodes show a pending badge."""
+        self._snapshot = snapshot
+        self._report = None
+        self._worst = {}
+        self._rebuild()
+
     def show_report(self, report: Report) -> None:
-        """Rebuild the tree for a new report, keeping the cursor on the same node when it still exists."""
+        """Rebuild the tree for a new report, with each node's worst finding as its badge."""
+        self._snapshot = report.snapshot
         self._report = report
         self._worst = {}
         for finding in report.findings:
             for name in finding.nodes:
                 if finding.severity > self._worst.get(name, Severity.INFO - 1):
                     self._worst[name] = finding.severity
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        assert self._snapshot is not None
         failed = {name for name, state in self._states.items() if state == "failed"}
         self._states = {name: "failed" for name in failed}
 
         self.clear()
-        self.root.set_label(Text(f"cluster ({len(report.snapshot.nodes)} nodes)"))
+        self.root.set_label(Text(f"cluster ({len(self._snapshot.nodes)} nodes)"))
         self._lines = {}
-        for node in report.snapshot.nodes:
+        for node in self._snapshot.nodes:
             self._lines[node.name] = self.root.add(self._label(node.name), data=NodeEntry(node.name))
         self.root.expand()
 
@@ -106,10 +123,10 @@ class NodesTree(Tree[NodeEntry | None]):
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[NodeEntry | None]) -> None:
         entry = event.node.data
-        if entry is None or self._report is None or event.node.children:
+        if entry is None or self._snapshot is None or event.node.children:
             return
         try:
-            node = self._report.snapshot.node(entry.node)
+            node = self._snapshot.node(entry.node)
         except KeyError:
             return
         if entry.category is None:

@@ -53,6 +53,12 @@ class RefreshStatus(Horizontal):
         self.query_one("#refresh-label", Label).update(text)
         self.query_one("#refresh-bar", ProgressBar).update(total=len(self._states), progress=finished)
 
+    def checking(self, text: str) -> None:
+        """Show that the snapshot is loaded and the checks are running, with an indeterminate bar."""
+        self.remove_class("idle")
+        self.query_one("#refresh-label", Label).update(text)
+        self.query_one("#refresh-bar", ProgressBar).update(total=None, progress=0)
+
     def finish(self, text: str) -> None:
         """Hide the bar and show a final status."""
         self.add_class("idle")
