@@ -14,6 +14,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -88,27 +89,41 @@ def time_call(label: str, function: Callable[[], Any], repeat: int = 5) -> Timin
     return Timing(label, statistics.median(runs), runs)
 
 
+#: GNU time, which reports the peak RSS of the command it runs (the ``time`` package on Debian).
+GNU_TIME = Path("/usr/bin/time")
+
+
 def time_command(label: str, argv: list[str], repeat: int = 5, env: dict[str, str] | None = None) -> Timing:
     """Run ``argv`` ``repeat`` times and return the median wall time and the largest peak RSS.
 
-    The peak RSS is read from ``wait4`` for each child alone, so it does not
-    include this process or earlier children.
+    A child's ``ru_maxrss`` starts at the RSS its parent had when it forked, so
+    the command runs under GNU time, a small process whose own child starts
+    clean, and the peak RSS is what GNU time reports. Without GNU time the
+    peak comes from ``wait4`` and includes this process's RSS at the fork.
+    Exit statuses 0 and 1 (findings) count as success.
     """
     runs = []
-    peak = 0
-    for _ in range(repeat):
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        runs.append(time.perf_counter() - started)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode not in (0, 1):
-            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"{' '.join(argv)} exited with {process.returncode}: {error.strip()[-2000:]}")
-        if process.stderr:
-            process.stderr.close()
-        peak = max(peak, usage.ru_maxrss)
-    return Timing(label, statistics.median(runs), runs, peak_rss_mib=peak / 1024)
+    peak = 0.0
+    with tempfile.TemporaryDirectory(prefix="nd-bench-") as scratch:
+        report = Path(scratch) / "rss"
+        errors = Path(scratch) / "stderr"
+        command = [str(GNU_TIME), "-f", "%M", "-o", str(report), *argv] if GNU_TIME.exists() else argv
+        for _ in range(repeat):
+            with errors.open("wb") as stderr:
+                started = time.perf_counter()
+                process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+                _, status, usage = os.wait4(process.pid, 0)
+                runs.append(time.perf_counter() - started)
+            code = os.waitstatus_to_exitcode(status)
+            if code not in (0, 1):
+                error = errors.read_text(errors="replace").strip()[-2000:]
+                raise RuntimeError(f"{' '.join(argv)} exited with {code}: {error}")
+            if command is argv:
+                peak = max(peak, usage.ru_maxrss / 1024)
+            else:
+                # GNU time appends a "Command exited with non-zero status" line before the figure.
+                peak = max(peak, int(report.read_text().split()[-1]) / 1024)
+    return Timing(label, statistics.median(runs), runs, peak_rss_mib=peak)
 
 
 def child_python(code: str, *args: str) -> list[str]:
