@@ -10,7 +10,7 @@ import tui_support
 
 from netdoctor.model import ClusterSnapshot
 from netdoctor.tui.app import NetdoctorApp
-from netdoctor.tui.findings import FindingsTable
+from netdoctor.tui.findings import ROW_BATCH, FindingFilter, FindingsTable
 from netdoctor.tui.mesh_view import MeshView
 from netdoctor.tui.source import ProgressCallback, SnapshotSource
 
@@ -75,3 +75,38 @@ async def test_filter_over_many_findings() -> None:
         await pilot.press("slash", *"number 4999")
         await pilot.pause()
         assert [finding.summary for finding in table.shown] == ["fault number 4999"]
+        assert table.row_count == 1
+
+
+@tui_support.run_async
+async def test_findings_rows_added_in_batches() -> None:
+    app = NetdoctorApp(_MemorySource(tui_support.direct_routing_cluster(3)))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        table = app.query_one(FindingsTable)
+
+        table.set_findings(tui_support.sample_findings(5000))
+        assert len(table.shown) == 5000
+        assert table.row_count == ROW_BATCH
+        for _ in range(200):
+            if table.row_count == 5000:
+                break
+            await pilot.pause(0.05)
+        assert table.row_count == 5000
+
+        # A new filter drops the batches still due from the previous one.
+        table.set_findings(tui_support.sample_findings(5000))
+        table.set_filter(FindingFilter.parse("error"))
+        for _ in range(100):
+            await pilot.pause(0.02)
+        assert table.row_count == len(table.shown)
+        assert {finding.severity.label for finding in table.shown} == {"error"}
+
+        table.move_cursor(row=len(table.shown) - 1, animate=False)
+        last = table.current
+        table.set_filter(FindingFilter.parse(""))
+        assert table.current == last
+        assert table.row_count >= table.shown.index(last) + 1

@@ -18,6 +18,12 @@ CHECK_WIDTH = 30
 NODES_WIDTH = 40
 SUMMARY_WIDTH = 160
 
+#: Rows added to the table in one go. A rebuild adds the first batch (and every row up to
+#: the cursor) at once and the rest one batch per frame, so a keystroke in the filter is
+#: drawn after one batch however many findings match. DataTable measures every cell of a
+#: new row: 5,000 rows took about 0.5 s on a 2-core x86 VM, so batching matters there.
+ROW_BATCH = 200
+
 SEVERITY_STYLES = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
@@ -82,21 +88,26 @@ class FindingsTable(DataTable[Text | str]):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        #: The findings that pass the filter, in table order.
+        #: The findings that pass the filter, in table order. The table's rows lag behind
+        #: this list while batches are added.
         self.shown: list[Finding] = []
         self._findings: list[tuple[Finding, str]] = []
         self._filter = FindingFilter()
+        #: Counts rebuilds, so that a batch of rows left over from an earlier rebuild is dropped.
+        self._generation = 0
 
-    def _add_columns(self, rows: list[tuple[Text, str, str, str]]) -> None:
-        # Widths come from the rows, so the header is drawn at its final width at once
-        # rather than widening when the table measures its cells on a later refresh.
+    def _add_columns(self) -> None:
+        # Widths come from every shown finding, so the header is drawn at its final width at
+        # once rather than widening when later rows arrive or the table measures its cells.
+        rows = [_row_text(finding) for finding in self.shown]
+
         def width(index: int, title: str, cap: int) -> int:
             return min(cap, max([len(title), *(len(row[index]) for row in rows)]))
 
         self.add_column("sev", key="severity", width=7)
-        self.add_column("check", key="check", width=width(1, "check", CHECK_WIDTH))
-        self.add_column("nodes", key="nodes", width=width(2, "nodes", NODES_WIDTH))
-        self.add_column("summary", key="summary", width=width(3, "summary", SUMMARY_WIDTH))
+        self.add_column("check", key="check", width=width(0, "check", CHECK_WIDTH))
+        self.add_column("nodes", key="nodes", width=width(1, "nodes", NODES_WIDTH))
+        self.add_column("summary", key="summary", width=width(2, "summary", SUMMARY_WIDTH))
 
     @property
     def current(self) -> Finding | None:
@@ -119,18 +130,38 @@ class FindingsTable(DataTable[Text | str]):
     def _rebuild(self) -> None:
         previous = self.current
         self.shown = [finding for finding, text in self._findings if self._filter.matches(finding, text)]
-        rows: list[tuple[Text, str, str, str]] = []
-        for finding in self.shown:
-            nodes = ", ".join(finding.nodes[:3]) + (f" +{len(finding.nodes) - 3}" if len(finding.nodes) > 3 else "")
-            severity = Text(finding.severity.label, style=SEVERITY_STYLES[finding.severity])
-            rows.append((severity, finding.check, nodes, finding.summary))
+        self._generation += 1
         self.clear(columns=True)
-        self._add_columns(rows)
-        self.add_rows(rows)
-        if previous is not None and previous in self.shown:
-            self.move_cursor(row=self.shown.index(previous), animate=False)
+        self._add_columns()
+
+        cursor = self.shown.index(previous) if previous is not None and previous in self.shown else None
+        first = ROW_BATCH if cursor is None else cursor + ROW_BATCH
+        self.add_rows(_row_cells(finding) for finding in self.shown[:first])
+        if cursor is not None:
+            self.move_cursor(row=cursor, animate=False)
         self.post_message(FindingChosen(self.current))
+        if len(self.shown) > first:
+            self.call_after_refresh(self._add_batch, self._generation, first)
+
+    def _add_batch(self, generation: int, start: int) -> None:
+        if generation != self._generation:
+            return
+        end = start + ROW_BATCH
+        self.add_rows(_row_cells(finding) for finding in self.shown[start:end])
+        if end < len(self.shown):
+            self.call_after_refresh(self._add_batch, generation, end)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self.post_message(FindingChosen(self.current))
+
+
+def _row_text(finding: Finding) -> tuple[str, str, str]:
+    """Return the check, nodes and summary cells of a finding, with more than three nodes cut to ``+N``."""
+    nodes = ", ".join(finding.nodes[:3]) + (f" +{len(finding.nodes) - 3}" if len(finding.nodes) > 3 else "")
+    return finding.check, nodes, finding.summary
+
+
+def _row_cells(finding: Finding) -> tuple[Text, str, str, str]:
+    severity = Text(finding.severity.label, style=SEVERITY_STYLES[finding.severity])
+    return (severity, *_row_text(finding))
