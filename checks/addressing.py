@@ -184,7 +184,7 @@ def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
     others = node.routes.text_codes(
         "dev", lambda device: device not in pod_devices and not device.startswith(("cali", "flannel")),
     )
-    index = node.routes.cells("dev").index  # type: ignore[attr-defined]
+    _, index = node.routes.interned("dev")
     rows = node.routes.inside_range(network)
     for row in compress(rows, map(others.__contains__, index[rows.start:rows.stop])):
         route = node.routes.route(row)

@@ -118,7 +118,7 @@ def _first_pair_per_device(facts: ClusterFacts, node: NodeFacts) -> list[tuple[N
     if not rows:
         return facts.peer_subnets(node.name)
     unusable = node.routes.positions_where(default=True)
-    codes = list(map(node.routes.cells("dev").index.__getitem__, rows))  # type: ignore[attr-defined]
+    codes = list(map(node.routes.interned("dev")[1].__getitem__, rows))
     shared = facts.shared_positions()
     chosen: list[tuple[NodeFacts, PodSubnet]] = []
     for code in set(codes):

@@ -243,12 +243,11 @@ class RouteIndex:
         if family not in self._range:
             return []
         low, high = self._range[family]
-        column = self._table.cells(name)
-        codes = {code for code, name in enumerate(column.values) if wanted(name)}  # type: ignore[attr-defined]
+        values, index = self._table.interned(name)
+        codes = {code for code, value in enumerate(values) if wanted(value)}
         if not codes:
             return []
-        index = column.index[low:high]  # type: ignore[attr-defined]
-        return list(compress(range(low, high), map(codes.__contains__, index)))
+        return list(compress(range(low, high), map(codes.__contains__, index[low:high])))
 
     def best(self, prefix: Prefix, *, skip_default: bool = False) -> Route | None:
         """Return the most specific main-table route that contains ``prefix``, if any."""
@@ -281,14 +280,18 @@ class RouteIndex:
         rows = self.inside_range(prefix)
         return list(compress(rows, map(prefix[2].__le__, self._dst_len[rows.start:rows.stop])))
 
+    def interned(self, name: str) -> tuple[list[str], array]:
+        """Return a string column of the route table as its distinct values and one position per row."""
+        return self._table.interned(name)
+
     def text_codes(self, name: str, wanted: Callable[[str], bool]) -> set[int]:
         """Return the codes of the interned values of string column ``name`` that pass ``wanted``.
 
         A row passes when ``cells(name).index[row]`` is in the result, which
         ``map()`` can test for many rows without a Python step per row.
         """
-        column = self.cells(name)
-        return {code for code, value in enumerate(column.values) if wanted(value)}  # type: ignore[attr-defined]
+        values, _ = self._table.interned(name)
+        return {code for code, value in enumerate(values) if wanted(value)}
 
     def inside(self, prefix: Prefix) -> Iterator[Route]:
         """Yield the main-table routes whose destination lies inside ``prefix`` (equal included)."""
@@ -373,7 +376,7 @@ class RouteIndex:
         if shared and self._shared_rows:
             flagged |= self._positions_of_rows(self._shared_rows, lambda: map(self._shared_rows.__contains__, rows))
         if text is not None:
-            index = self.cells(text[0]).index  # type: ignore[attr-defined]
+            _, index = self._table.interned(text[0])
             codes = text[1]
             flagged |= self._positions_of_rows(
                 compress(range(low, high), map(codes.__contains__, index[low:high])),

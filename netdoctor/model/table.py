@@ -411,6 +411,16 @@ class Table(Generic[R]):
         stored: Sequence[Any] = self._columns[positions[name]]
         return stored
 
+    def interned(self, name: str) -> tuple[list[str], array]:
+        """Return a string column as its distinct values and, per row, the position of its value.
+
+        Scans can test the positions with ``map()`` instead of reading a string per row.
+        """
+        stored = self.cells(name)
+        if not isinstance(stored, _StrColumn):
+            raise KeyError(f"{name} is not a string column")
+        return stored.values, stored.index
+
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
