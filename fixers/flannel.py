@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from netdoctor.facts import cluster_facts
+from netdoctor.checks.flannel import flannel_device
+from netdoctor.facts import NodeFacts, cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.flannel import DEFAULT_PREFIX, prefixes
-from netdoctor.model import Finding
+from netdoctor.model import Finding, Interface
+from netdoctor.model.addr import AF_INET
 
 #: Finding settings as the flannel-backend-mismatch check names them, and their key in ``Backend``.
 BACKEND_KEYS = {"backend type": "Type", "VNI": "VNI", "port": "Port"}
@@ -68,8 +70,11 @@ def restore_flannel_backend(finding: Finding, context: FixContext) -> Iterator[N
 def replace_vtep_entry(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     """Point the neighbour entry at the peer's VTEP MAC, or the FDB entry at the peer's underlay address.
 
-    Safe: the stale entry already sends the traffic nowhere, and the new one is
-    what flanneld writes from the peer's lease. Undo writes the old entry back.
+    When the peer's own device has the new MAC, the entries that MAC needs come
+    with it: the node's FDB entry for it, and the peer's neighbour entries for the
+    other VTEPs, which the MAC change removed. Safe: the stale entry already
+    sends the traffic nowhere, and the new ones are what flanneld writes from
+    the leases. Undo writes the old entry back and removes the added ones.
     """
     node = finding.nodes[0]
     entry, dev, mac = finding.detail("entry"), finding.detail("dev"), finding.detail("vtep_mac")
@@ -91,6 +96,7 @@ def replace_vtep_entry(finding: Finding, context: FixContext) -> Iterator[NodeSt
             preconditions=(Condition("link-present", {"name": dev}),),
             done=Condition("neigh-present", params), verify=f"ip neigh show dev {dev} {address}",
         ))
+        yield from _follow_new_vtep(finding, context, node, finding.detail("peer"), mac)
         return
     remote = finding.detail("peer_underlay")
     if remote is None or "," in remote:
@@ -109,11 +115,71 @@ def replace_vtep_entry(finding: Finding, context: FixContext) -> Iterator[NodeSt
             done=Condition("fdb-present", params), verify=f"bridge fdb show dev {dev} | grep {mac}",
         ))
         return
-    yield NodeStep(node, Step(
+    yield NodeStep(node, _fdb_append_step(finding, peer, mac, dev, remote))
+
+
+def _fdb_append_step(finding: Finding, peer: str, mac: str, dev: str, remote: str) -> Step:
+    params = {"mac": mac, "dev": dev, "dst": remote}
+    return Step(
         id=f"fdb-{mac}", title=f"Add the FDB entry that sends {peer}'s VTEP MAC {mac} to {remote}",
         safety=Safety.SAFE, why=f"Without it {dev} does not know which underlay address to encapsulate to.",
         fixer="replace-vtep-entry", check=finding.check,
         action=Operation("fdb-append", params), inverse=Operation("fdb-del", params),
         preconditions=(Condition("link-present", {"name": dev}),),
         done=Condition("fdb-present", params), verify=f"bridge fdb show dev {dev} | grep {mac}",
-    ))
+    )
+
+
+def _vtep(facts: NodeFacts) -> tuple[Interface, str, str] | None:
+    """Return a node's flannel VXLAN device with its IPv4 overlay address and VTEP MAC, from its own snapshot."""
+    device = flannel_device(facts)
+    if device is None or not device.mac:
+        return None
+    address = next((item.address for item in device.addresses if item.family == AF_INET), None)
+    return (device, address, device.mac.lower()) if address is not None else None
+
+
+def _follow_new_vtep(finding: Finding, context: FixContext, node: str, peer: str | None, mac: str) -> Iterator[NodeStep]:
+    """Complete the entries that a peer's new VTEP MAC needs, on the node and on the peer itself.
+
+    The node's neighbour entry now names ``mac``, so it also needs an FDB entry
+    for ``mac`` towards the peer's underlay address. When ``mac`` is the MAC of
+    the peer's own device, the MAC changed on the peer. The kernel flushes every
+    neighbour entry of a device whose MAC changes, the permanent ones too, so the
+    peer gets its entries for the other VTEPs back. Both come from the snapshot only.
+    """
+    facts = cluster_facts(context.snapshot)
+    owner = facts.nodes.get(peer or "")
+    own_side = facts.nodes.get(node)
+    found = _vtep(owner) if owner is not None else None
+    if owner is None or own_side is None or found is None or found[2] != mac.lower():
+        return
+    device, _, _ = found
+    remote = device.vxlan.local if device.vxlan is not None else None
+    dev = finding.detail("dev") or device.name
+    entries = own_side.node.fdb
+    if remote and entries is not None and not any(
+            entry.dev == dev and entry.lladdr.lower() == mac.lower() for entry in entries):
+        yield NodeStep(node, _fdb_append_step(finding, owner.name, mac, dev, remote))
+
+    neighbours = owner.node.neighbours
+    if neighbours is None:
+        return
+    for other in facts.peers(owner.name):
+        vtep = _vtep(other)
+        if vtep is None:
+            continue
+        _, address, other_mac = vtep
+        if any(entry.dev == device.name and entry.address == address and entry.lladdr for entry in neighbours):
+            continue
+        params = {"address": address, "lladdr": other_mac, "dev": device.name}
+        yield NodeStep(owner.name, Step(
+            id=f"neigh-{address}", title=f"Add the neighbour entry for {other.name}'s VTEP {address} ({other_mac})",
+            safety=Safety.SAFE,
+            why=f"{owner.name}'s {device.name} changed its MAC, which removed its neighbour entries. Without the "
+                f"entry for {address}, replies to {other.name}'s pods are not sent.",
+            fixer="replace-vtep-entry", check=finding.check,
+            action=Operation("neigh-replace", params), inverse=Operation("neigh-del", params),
+            preconditions=(Condition("link-present", {"name": device.name}),),
+            done=Condition("neigh-present", params), verify=f"ip neigh show dev {device.name} {address}",
+        ))

@@ -21,9 +21,10 @@ def set_unique_mac(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     """Keep the MAC on the first node (by name) and set a new locally administered MAC on every other one.
 
     Disruptive: the interface's traffic on that segment stops until peers
-    learn the new MAC. A flannel VTEP also needs flanneld restarted so that
-    its lease's VtepMAC and the peers' entries follow, shown as a
-    display-only step.
+    learn the new MAC. For a flannel VTEP, the lease's VtepMAC and the peers'
+    entries must follow: ``fix --apply`` re-checks and plans them
+    (repair-flannel-lease, replace-vtep-entry), and a display-only step shows
+    the flanneld restart that does the same.
     """
     mac = finding.detail("mac")
     members = [member.split("/", 1) for member in (finding.detail("members") or "").split(",") if "/" in member]

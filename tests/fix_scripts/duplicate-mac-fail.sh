@@ -1,5 +1,5 @@
 #!/bin/sh
-# netdoctor fix plan: 6 step(s) on 3 node(s), built from bundle:duplicate-mac-fail.
+# netdoctor fix plan: 9 step(s) on 3 node(s), built from bundle:duplicate-mac-fail.
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
@@ -11,6 +11,13 @@
 #   already done when: neighbour 10.244.2.0 dev flannel.1 present
 #   requires: interface flannel.1 exists
 ip neigh replace 10.244.2.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
+
+# Step 2 [safe] Add the FDB entry that sends node2's VTEP MAC 8e:2c:51:7d:01:b3 to 192.168.100.12
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: Without it flannel.1 does not know which underlay address to encapsulate to.
+#   already done when: FDB entry 8e:2c:51:7d:01:b3 dev flannel.1 present
+#   requires: interface flannel.1 exists
+bridge fdb append 8e:2c:51:7d:01:b3 dev flannel.1 dst 192.168.100.12 self permanent
 
 # === node2 ===
 
@@ -28,7 +35,21 @@ ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 put /coreos.com/network/
 #   requires: flannel.1 has MAC 8e:2c:51:7d:01:b3
 # ip link set dev flannel.1 address a2:29:54:fe:a6:54
 
-# Step 3 [display-only] Restart flanneld so its lease and the peers use the new VTEP MAC
+# Step 3 [safe] Add the neighbour entry for node1's VTEP 10.244.1.0 (8e:2c:51:7d:01:b3)
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: node2's flannel.1 changed its MAC, which removed its neighbour entries. Without the entry for 10.244.1.0, replies to node1's pods are not sent.
+#   already done when: neighbour 10.244.1.0 dev flannel.1 present
+#   requires: interface flannel.1 exists
+ip neigh replace 10.244.1.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
+
+# Step 4 [safe] Add the neighbour entry for node3's VTEP 10.244.3.0 (8e:2c:51:7d:03:b3)
+#   check: vtep-mismatch; fixer: replace-vtep-entry
+#   why: node2's flannel.1 changed its MAC, which removed its neighbour entries. Without the entry for 10.244.3.0, replies to node3's pods are not sent.
+#   already done when: neighbour 10.244.3.0 dev flannel.1 present
+#   requires: interface flannel.1 exists
+ip neigh replace 10.244.3.0 lladdr 8e:2c:51:7d:03:b3 dev flannel.1 nud permanent
+
+# Step 5 [display-only] Restart flanneld so its lease and the peers use the new VTEP MAC
 #   check: duplicate-mac; fixer: set-unique-mac
 #   why: Peers program their FDB and neighbour entries from the lease's VtepMAC.
 # systemctl restart flanneld
