@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from netdoctor.checks.mtu import node_overlays
-from netdoctor.facts import NodeFacts, cluster_facts
+from netdoctor.facts import ClusterFacts, NodeFacts, cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
+from netdoctor.fixers.mesh import TUNNEL_TYPES
 from netdoctor.model import Finding, Interface
 
 
@@ -75,25 +76,57 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         ]
         devices = sorted((interface for interface in offenders if interface not in pod_veths), key=lambda item: item.name)
         for interface in devices:
-            yield NodeStep(node_name, Step(
-                id=f"mtu-{interface.name}",
-                title=f"Lower the MTU of {interface.name} from {interface.mtu} to {limit}",
-                safety=Safety.DISRUPTIVE,
-                why=f"Packets larger than {limit} bytes do not fit the overlay and are dropped; changing an MTU drops "
-                    "packets in flight on that interface, so it is applied only after confirmation.",
-                fixer="lower-pod-mtu",
-                check=finding.check,
-                action=Operation("link-mtu", {"name": interface.name, "mtu": limit}),
-                inverse=Operation("link-mtu", {"name": interface.name, "mtu": interface.mtu}),
-                preconditions=(Condition("link-mtu-is", {"name": interface.name, "mtu": interface.mtu}),),
-                done=Condition("link-mtu-is", {"name": interface.name, "mtu": limit}),
-                verify=f"ip link show dev {interface.name}",
-            ))
+            yield NodeStep(node_name, _lower_step(finding, node, interface, limit))
+        yield from _peer_ovs_steps(finding, facts, node, limit)
         # Docker (or the CNI config) must carry the new MTU before the pods are recreated.
         if any(interface.name == "docker0" or interface.master == "docker0" for interface in offenders):
             yield NodeStep(node_name, _docker_mtu_step(finding, node, limit))
         if pod_veths:
             yield NodeStep(node_name, _pod_veth_step(finding, pod_veths, limit))
+
+
+def _lower_step(finding: Finding, node: NodeFacts, interface: Interface, limit: int) -> Step:
+    """Build the step that lowers one device's MTU: through OVS for an OVS internal port, else through netlink."""
+    kind = "ovs-mtu-request" if _ovs_internal(node, interface.name) else "link-mtu"
+    return Step(
+        id=f"mtu-{interface.name}",
+        title=f"Lower the MTU of {interface.name} from {interface.mtu} to {limit}",
+        safety=Safety.DISRUPTIVE,
+        why=f"Packets larger than {limit} bytes do not fit the overlay and are dropped; changing an MTU drops "
+            "packets in flight on that interface, so it is applied only after confirmation.",
+        fixer="lower-pod-mtu",
+        check=finding.check,
+        action=Operation(kind, {"name": interface.name, "mtu": limit}),
+        inverse=Operation(kind, {"name": interface.name, "mtu": interface.mtu}),
+        preconditions=(Condition("link-mtu-is", {"name": interface.name, "mtu": interface.mtu}),),
+        done=Condition("link-mtu-is", {"name": interface.name, "mtu": limit}),
+        verify=f"ip link show dev {interface.name}",
+    )
+
+
+def _ovs_internal(node: NodeFacts, name: str) -> bool:
+    """Tell whether OVS owns the device as an internal port; OVS resets such a port's MTU to its ``mtu_request``."""
+    return any(interface.name == name and interface.type == "internal"
+               for bridge in node.node.ovs or () for port in bridge.ports for interface in port.interfaces)
+
+
+def _peer_ovs_steps(finding: Finding, facts: ClusterFacts, node: NodeFacts, limit: int) -> Iterator[NodeStep]:
+    """Lower the OVS bridges of peers whose tunnels end on the node, so their packets fit the node's underlay.
+
+    A peer's bridge that is larger than ``limit`` sends encapsulated packets that
+    the node's smaller underlay drops without an ICMP error. Once lowered, the
+    peer sends "fragmentation needed" back to its pods for such packets instead.
+    A bridge that is a port of a Linux bridge (``br0`` in ``docker0``) is left
+    alone: frames bridged into it are dropped without an ICMP error, as on a pod veth.
+    """
+    addresses = {cidr.partition("/")[0] for _, cidr, _ in node.underlay_subnets}
+    for peer in facts.peers(node.name):
+        for bridge in peer.node.ovs or ():
+            tunnels = [interface for port in bridge.ports for interface in port.interfaces
+                       if interface.type in TUNNEL_TYPES and interface.option("remote_ip") in addresses]
+            device = peer.node.interface(bridge.name)
+            if tunnels and device is not None and device.master is None and device.mtu > limit:
+                yield NodeStep(peer.name, _lower_step(finding, peer, device, limit))
 
 
 def _pod_veth_step(finding: Finding, veths: list[Interface], limit: int) -> Step:

@@ -341,7 +341,9 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
     if kind == "file-restore":
         path = str(plan.node_path(params["path"]))
         if params.get("content") is None:
-            return [shlex.join(["rm", "-f", path])]
+            directories = [str(plan.node_path(directory)) for directory in params.get("directories", [])]
+            rmdir = [shlex.join(["rmdir", "--ignore-fail-on-non-empty", *directories])] if directories else []
+            return [shlex.join(["rm", "-f", path]), *rmdir]
         return [f"cat > {shlex.quote(path)} <<'EOF'", *str(params["content"]).rstrip("\n").splitlines(), "EOF"]
     if kind in ("route-add", "route-del"):
         return [_ip(plan, ["route", kind.split("-")[1], *route_arguments(params)])]
@@ -421,6 +423,8 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
                                               f"options:remote_ip={params['remote_ip']}"])]
     if kind == "ovs-del-port":
         return [shlex.join(ovs_vsctl(plan) + ["del-port", params["bridge"], params["port"]])]
+    if kind == "ovs-mtu-request":
+        return [shlex.join(ovs_vsctl(plan) + ["set", "interface", params["name"], f"mtu_request={params['mtu']}"])]
     raise PlanError(f"unknown operation kind {kind!r}")
 
 
@@ -495,8 +499,9 @@ def order_steps(steps: list[Step]) -> list[Step]:
 
 _STAGE = {
     "etcd-put": 0, "etcd-delete": 1, "sysctl": 10, "file": 11, "vxlan-add": 20, "link-up": 21, "link-master": 22,
-    "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "link-address": 26, "neigh-replace": 30, "fdb-append": 31,
-    "fdb-replace": 31, "route-del": 40, "route-add": 41, "route-replace": 42, "iptables-insert": 50,
+    "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "ovs-mtu-request": 25, "link-address": 26,
+    "neigh-replace": 30, "fdb-append": 31, "fdb-replace": 31, "route-del": 40, "route-add": 41, "route-replace": 42,
+    "iptables-insert": 50,
     "firewalld-add": 51, "bird-restart": 60, "frr-clear": 60, "bird-enable": 60, "frr-neighbor-shutdown": 60,
     "bird-reload-out": 61,
 }

@@ -29,7 +29,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from netdoctor.fix import (
@@ -298,14 +298,7 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         executor.write_sysctl(params["key"], str(params["value"]))
         return Operation("sysctl", {"key": params["key"], "value": previous})
     if kind in ("file", "file-restore"):
-        path = executor.plan.node_path(params["path"])
-        old_text = path.read_text(encoding="utf-8") if path.is_file() else None
-        if params.get("content") is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(params["content"], encoding="utf-8")
-        return Operation("file-restore", {"path": params["path"], "content": old_text})
+        return _write_file(operation, executor)
     if kind in ("iptables-insert", "iptables-delete"):
         return _iptables(operation, executor)
     if kind in ("etcd-put", "etcd-delete"):
@@ -336,6 +329,12 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         if params.get("type") and params.get("remote_ip"):
             return Operation("ovs-add-port", dict(params))
         return None
+    if kind == "ovs-mtu-request":
+        # OVS sets an internal port's MTU to its mtu_request whenever the bridge changes, so an
+        # MTU set through netlink alone does not last.
+        interface = node.interface(params["name"]) if node is not None else None
+        executor.run(ovs_vsctl(executor.plan) + ["set", "interface", params["name"], f"mtu_request={params['mtu']}"])
+        return Operation(kind, {"name": params["name"], "mtu": interface.mtu}) if interface is not None else None
     if kind in ("firewalld-add", "firewalld-remove"):
         verb = kind.split("-")[1]
         option = f"--{verb}-{params['element']}={params['value']}"
@@ -363,6 +362,37 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         _netlink(operation, executor)
         return Operation("link-master", {"name": params["name"], "master": previous_master})
     return _netlink(operation, executor)
+
+
+def _write_file(operation: Operation, executor: NodeExecutor) -> Operation:
+    """Write or remove a file under the node's root; the inverse also removes the directories the write created.
+
+    Directories are given as node paths, deepest first, and undo removes each
+    one only while it is empty.
+    """
+    params = operation.params
+    path = executor.plan.node_path(params["path"])
+    old_text = path.read_text(encoding="utf-8") if path.is_file() else None
+    created: list[str] = []
+    if params.get("content") is None:
+        path.unlink(missing_ok=True)
+        for directory in params.get("directories", []):
+            try:
+                executor.plan.node_path(directory).rmdir()
+            except OSError:
+                # Not empty (something else lives there now) or already gone: either way it stays as it is.
+                break
+    else:
+        node_parent = PurePosixPath("/", params["path"]).parent
+        while not executor.plan.node_path(str(node_parent)).exists() and node_parent != node_parent.parent:
+            created.append(str(node_parent))
+            node_parent = node_parent.parent
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(params["content"], encoding="utf-8")
+    inverse: dict[str, Any] = {"path": params["path"], "content": old_text}
+    if created and old_text is None:
+        inverse["directories"] = created
+    return Operation("file-restore", inverse)
 
 
 #: How long a BGP operation that brings a session up waits for it to become Established, in seconds.

@@ -7,9 +7,13 @@ moves from ``eth0`` to the ``br-phy`` bridge that holds ``eth0``, because the
 userspace datapath sends tunnel packets through the bridge that owns the route to
 the peer. ``br-int`` holds one tunnel port per peer (N x (N-1) in all) and its
 internal port carries the routes to the peers' pod subnets; pods stay on
-``docker0``. OpenFlow rules send a frame for a peer's ``br-int`` MAC to that peer's
-tunnel, flood other frames from the node to every tunnel, and deliver frames from
-tunnels only to the node, so the full mesh has no forwarding loop.
+``docker0``. ``br-int`` has one OpenFlow rule, ``actions=NORMAL``: MAC learning
+sends a frame for a known MAC to the tunnel it was learned on and floods the
+rest, as a bridge without a controller does. Every tunnel port is
+``protected``, so a frame that comes in from a tunnel never goes out to
+another protected tunnel, and the full mesh has no forwarding loop. No rule
+names a port number, so a tunnel port that is added again works at once; OVS
+forgets the MACs it learned on a port when the port is deleted.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from netdoctor.lab.topology import lan_mac
 logger = logging.getLogger(__name__)
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
-#: OpenFlow port number of the tunnel to node j: a fixed number, so flows survive a port being re-added.
-TUNNEL_PORT_BASE = 100
+#: The OpenFlow rules of every node's ``br-int``, for ``ovs-ofctl replace-flows``.
+FLOWS = "priority=0,actions=NORMAL\n"
 
 
 def tunnel_type(plan: LabPlan) -> str:
@@ -99,26 +103,16 @@ def tunnel_arguments(plan: LabPlan, peer: NodePlan) -> list[str]:
     return [
         "--", "--may-exist", "add-port", "br-int", port,
         "--", "set", "interface", port, f"type={tunnel_type(plan)}", f"options:remote_ip={peer.lan_ip}",
-        f"ofport_request={TUNNEL_PORT_BASE + peer.index}",
+        # NORMAL does not forward between two protected ports: the split horizon of the full mesh.
+        "--", "set", "port", port, "protected=true",
     ]  # fmt: skip
-
-
-def flows_text(plan: LabPlan, node: NodePlan) -> str:
-    """Return the OpenFlow rules of a node's ``br-int``, one per line, for ``ovs-ofctl add-flows``."""
-    lines = [
-        f"priority=100,in_port=LOCAL,dl_dst={peer.vtep_mac},actions=output:{TUNNEL_PORT_BASE + peer.index}"
-        for peer in plan.peers(node)
-    ]
-    lines.append("priority=50,in_port=LOCAL,actions=FLOOD")
-    lines.append("priority=10,actions=LOCAL")
-    return "\n".join(lines) + "\n"
 
 
 def program_flows(state: LabState, node: NodePlan) -> None:
     """Replace every OpenFlow rule of a node's ``br-int`` with the healthy set."""
     paths = Paths(state, node)
     flows = paths.run / "br-int.flows"
-    flows.write_text(flows_text(state.plan, node))
+    flows.write_text(FLOWS)
     run(["ovs-ofctl", "replace-flows", paths.bridge_socket("br-int"), str(flows)])
 
 
