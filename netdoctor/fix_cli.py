@@ -57,11 +57,31 @@ def _source_options(function: F) -> F:
         click.option("--bundle", type=click.Path(path_type=Path), help="Read a support bundle (print only)."),
         click.option("--check", "check_ids", multiple=True, metavar="ID", help="Fix only this check's findings (repeatable)."),
         click.option("--node", "node_names", multiple=True, metavar="NAME", help="Plan only for this node (repeatable)."),
-        click.option("--etcd-endpoint", metavar="URL", help="etcd client URL for steps that write etcd keys."),
+        click.option("--etcd-endpoints", "etcd_endpoint", metavar="URL[,URL...]", callback=_keep_endpoint,
+                     help="Read flannel's keys from these etcd client URLs; steps that write etcd keys use the first "
+                          "[default: a lab's own etcd]."),
+        # The spelling of earlier releases, kept so that existing scripts still work.
+        click.option("--etcd-endpoint", "etcd_endpoint_alias", metavar="URL", hidden=True, expose_value=False,
+                     callback=_endpoint_alias),
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def _keep_endpoint(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """Keep what ``--etcd-endpoint`` stored when ``--etcd-endpoints`` is not given; click may process either first."""
+    return value if value is not None else context.params.get("etcd_endpoint")
+
+
+def _endpoint_alias(context: click.Context, parameter: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        context.params["etcd_endpoint"] = value
+
+
+def _endpoints(text: str | None) -> tuple[str, ...]:
+    """Split ``--etcd-endpoints`` at commas."""
+    return tuple(item.strip() for item in (text or "").split(",") if item.strip())
 
 
 def _load_source(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, snapshot_file: Path | None,
@@ -70,18 +90,20 @@ def _load_source(netns: str | None, lab_name: str | None, lab_state_dir: Path | 
     from netdoctor.sources import EtcdOptions, SourceError, parse_netns_list, snapshot_from_options
 
     live = snapshot_file is None and bundle is None
-    etcd = EtcdOptions(endpoints=(etcd_endpoint,)) if etcd_endpoint and live else EtcdOptions()
+    endpoints = _endpoints(etcd_endpoint)
+    etcd = EtcdOptions(endpoints=endpoints) if endpoints and live else EtcdOptions()
     try:
         snapshot = snapshot_from_options(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab_name,
                                          lab_state_dir=lab_state_dir, etcd=etcd)
     except SourceError as error:
         raise FixInputError(" ".join(str(error).split())) from None
+    first = endpoints[0] if endpoints else None
     if lab_name or lab_state_dir:
-        return _lab_source(snapshot, lab_name or "lab", lab_state_dir, etcd_endpoint)
+        return _lab_source(snapshot, lab_name or "lab", lab_state_dir, first)
     bindings: dict[str, Any] = {}
     if netns is not None:
         bindings = {name: NodeBinding(name, str(NETNS_ROOT / name)) for name in parse_netns_list(netns)}
-    return Source(snapshot, bindings, etcd_endpoint, JOURNAL_DIR)
+    return Source(snapshot, bindings, first, JOURNAL_DIR)
 
 
 def _lab_source(snapshot: Any, name: str, state_dir: Path | None, etcd_endpoint: str | None) -> Source:
@@ -162,6 +184,9 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
     from netdoctor.fixapply import ApplyError, undo_journal
     from netdoctor.runbook import render_script
 
+    if undo_file is not None and (apply_ or plan_file is not None):
+        raise click.UsageError("--undo JOURNAL cannot be combined with --apply or PLAN.json; "
+                               "run 'netdoctor fix --undo JOURNAL' and the apply as two commands")
     if undo_file is not None:
         try:
             count = undo_journal(undo_file, echo=click.echo)

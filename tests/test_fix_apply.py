@@ -160,6 +160,8 @@ def test_undo_restores_touched_state(broken: Any, tmp_path: Path) -> None:
     assert reverted > 0
     assert _touched(_collect(a, b)) == _touched(before)
     assert not (tmp_path / "root-a/etc/sysctl.d/90-netdoctor-ip-forward.conf").exists()
+    # The apply created etc/sysctl.d under the node's root; undo removes both, as they are empty again.
+    assert not (tmp_path / "root-a/etc").exists()
     assert undo_journal(journal) == 0
 
 

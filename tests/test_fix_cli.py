@@ -47,6 +47,24 @@ def test_invalid_plan_file(tmp_path: Path) -> None:
     assert f"{plan}: invalid JSON at line 1" in result.output
 
 
+def test_apply_with_undo_rejected(tmp_path: Path) -> None:
+    result = CliRunner().invoke(fix, ["--apply", str(tmp_path / "plan.json"), "--undo", str(tmp_path / "journal.json")])
+
+    assert result.exit_code == 2
+    assert "--undo JOURNAL cannot be combined with --apply" in result.output
+
+
+def test_etcd_endpoints_both_spellings() -> None:
+    for option in ("--etcd-endpoints", "--etcd-endpoint"):
+        result = CliRunner().invoke(fix, ["--bundle", str(CASE), option, "http://127.0.0.1:2379"])
+
+        assert result.exit_code == 0, f"{option}: {result.output}"
+        assert "sysctl -w net.ipv4.ip_forward=1" in result.output
+    help_text = CliRunner().invoke(fix, ["--help"]).output
+    assert "--etcd-endpoints" in help_text
+    assert "--etcd-endpoint " not in help_text
+
+
 def test_runbook_command_writes_markdown(tmp_path: Path) -> None:
     output = tmp_path / "runbook.md"
 
