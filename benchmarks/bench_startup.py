@@ -1,4 +1,4 @@
-"""Figure 6: wall time of ``netdoctor check --json`` on a 3-node snapshot over ``python -c pass``.
+"""Start-up: wall time of ``netdoctor check --json`` on a 3-node snapshot over ``python -c pass``.
 
 Both commands run with this venv's interpreter, in fresh processes, as a warm
 start: the environment drops ``PYTHONDONTWRITEBYTECODE`` and points

@@ -1,4 +1,4 @@
-"""Figure 5: TUI responsiveness on a 1,000-node snapshot over the same on a 3-node snapshot.
+"""TUI responsiveness on a 1,000-node snapshot over the same on a 3-node snapshot.
 
 Each session opens the real :class:`~netdoctor.tui.app.NetdoctorApp` on a
 snapshot file with ``App.run_test()`` (the headless driver, 160x48 cells) and
