@@ -594,7 +594,7 @@ def _nexthop_from_words(source: str, line: int, words: list[str], family: int) -
 
 def _route_from_words(
     source: str, line: int, words: list[str], hops: list[list[str]],
-    family: int | None, table_names: Mapping[str, int] | None,
+    family: int | None, table_names: Mapping[str, int] | None, checked: bool = True,
 ) -> Route:
     position = 0
     route_type = "unicast"
@@ -677,7 +677,7 @@ def _route_from_words(
         metric=values["metric"], gateway=gateway_value, dev=dev or "", prefsrc=prefsrc_value,
         flags=values["flags"], nhid=values["nhid"], mtu=values["mtu"], nexthops=nexthops,
     )
-    return _in_range(source, line, RouteTable, route)
+    return _in_range(source, line, RouteTable, route) if checked else route
 
 
 def _in_range(source: str, line: int | None, table: type[Table[Any]], row: _Row) -> _Row:
@@ -698,11 +698,20 @@ def parse_ip_route(
     no address and no IPv6-only keyword (``pref``) is taken as IPv4.
     ``table_names`` maps ``rt_tables`` names other than main, local and default.
     """
-    rows = [
-        _route_from_words(source, line, words, hops, family, table_names)
-        for line, words, hops in _logical_route_lines(text, source)
-    ]
-    return RouteTable.from_rows(rows)
+    with gc_paused():
+        # Numbers are range-checked by the table's typed arrays in one pass; only when one
+        # does not fit are the lines checked one by one, to name the first bad line.
+        rows = [
+            _route_from_words(source, line, words, hops, family, table_names, checked=False)
+            for line, words, hops in _logical_route_lines(text, source)
+        ]
+        try:
+            table: RouteTable = RouteTable.from_tuples(rows)
+        except OverflowError:
+            for line, words, hops in _logical_route_lines(text, source):
+                _route_from_words(source, line, words, hops, family, table_names)
+            raise
+        return table
 
 
 # ---------------------------------------------------------------------------
