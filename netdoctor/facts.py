@@ -287,8 +287,8 @@ class RouteIndex:
     def text_codes(self, name: str, wanted: Callable[[str], bool]) -> set[int]:
         """Return the codes of the interned values of string column ``name`` that pass ``wanted``.
 
-        A row passes when ``cells(name).index[row]`` is in the result, which
-        ``map()`` can test for many rows without a Python step per row.
+        A row passes when its position in :meth:`interned` is in the result,
+        which ``map()`` can test for many rows without a Python step per row.
         """
         values, _ = self._table.interned(name)
         return {code for code, value in enumerate(values) if wanted(value)}
@@ -347,13 +347,15 @@ class RouteIndex:
                         text: tuple[str, set[int]] | None = None) -> set[int]:
         """Return the primed positions whose best row is unusual, scanning the rows in bulk.
 
-        ``unrouted`` selects prefixes with no covering route, ``discard`` those
-        whose best route is a discard route, ``default`` those whose best route
-        is a default route, ``shared`` those whose best route has the same
-        destination as another row (so the lowest metric decides), and
-        ``text`` as ``(column, codes)`` those whose string column has one of the
-        codes from :meth:`text_codes`, and ``unusual`` is called on every row for
-        a check's own test.
+        Each option selects positions:
+
+        * ``unrouted``: no route covers the prefix;
+        * ``discard``: the best route is a discard route;
+        * ``default``: the best route is a default route;
+        * ``shared``: another row has the best route's destination, so the lowest metric decides;
+        * ``text`` as ``(column, codes)``: the best route's string column has one of
+          the codes from :meth:`text_codes`;
+        * ``unusual``: called on every row, for a check's own test.
         """
         rows = self._best_rows
         every = range(len(rows))
@@ -391,8 +393,8 @@ class RouteIndex:
     def _positions_of_rows(self, wanted: Iterable[int], scan: Callable[[], Iterator[bool]] | None = None) -> set[int]:
         """Return the primed positions whose best row is one of ``wanted``.
 
-        A few wanted rows are found with ``array.index``, a C search per row;
-        past that, ``scan`` (one bool per position) is used instead, or the
+        A few wanted rows are found with ``array.index``, a C search per row.
+        For more rows, ``scan`` (one bool per position) is used instead, or the
         positions are collected row by row when no scan is given.
         """
         rows = self._best_rows
@@ -542,10 +544,10 @@ class ClusterFacts:
         """Return ``(peer, subnet)`` for every pod subnet of every other node, in the order of :meth:`peers`.
 
         With ``positions`` (from :meth:`RouteIndex.positions_where` on this node's
-        routes), only the IPv4 subnets at those positions and every subnet that
-        was not primed (IPv6) are returned, so a check visits only the pairs
-        whose routes need its attention instead of all N² of them. With
-        ``unprimed`` False, the subnets that were not primed are left out.
+        routes), only the IPv4 subnets at those positions are returned, with every
+        subnet that was not primed (IPv6). A check then visits only the pairs whose
+        routes need its attention, not all N² of them. With ``unprimed`` False, the
+        subnets that were not primed are left out.
         """
         if positions is None or not self.subnet_owners or self.nodes[name].routes is None:
             return [(peer, subnet) for peer in self.peers(name) for subnet in peer.pod_subnets()]
@@ -573,8 +575,8 @@ class ClusterFacts:
         """Return the first ``(peer, subnet)`` in the order of :meth:`peer_subnets` among primed ``positions``.
 
         Positions are numbered in the order of node names, so the lowest position
-        with an owner other than ``name`` holds the first pair, unless a subnet that
-        several nodes claim puts a later owner earlier; those few are compared too.
+        with an owner other than ``name`` contains the first pair. A subnet that
+        several nodes claim can put a later owner earlier, so those few are compared too.
         """
         ordered = sorted(positions)
         candidates: list[tuple[str, int, NodeFacts, PodSubnet]] = []
@@ -691,8 +693,8 @@ def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[
     """Resolve every node's route to every IPv4 pod subnet of the cluster in one pass per node.
 
     Most checks look up each peer's pod subnets in each node's routes, which
-    is N² lookups for N nodes; resolving them in bulk here is what keeps those
-    checks linear in the size of the snapshot. Returns the subnets by primed
+    is N² lookups for N nodes. Resolving them in bulk here keeps those checks
+    linear in the size of the snapshot. Returns the subnets by primed
     position and the subnets that were not primed.
     """
     positions: dict[Prefix, int] = {}
