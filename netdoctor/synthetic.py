@@ -123,7 +123,7 @@ SYSCTLS = (
 
 @dataclass(frozen=True)
 class Plan:
-    """What :func:`generate` builds: the backend, the size, and where each fault lands."""
+    """A generation request: the backend, the size, and the node or pair each fault hits."""
 
     backend: str
     nodes: int
@@ -284,6 +284,7 @@ def _calico(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
                   addresses=(Address(4, tunnel_address, 32, label="tunl0"),), tunnel=TunnelInfo()),
         *_pod_veths(chosen, index, "cali", 1480, None),
     ]
+
     rows = _base_routes(index)
     rows.append((4, MAIN, block, 26, BLACKHOLE, "bird", 0, 0, 0, "", 0, 0, 0, 0, ()))
     for pod in range(chosen.pods_per_node):
@@ -297,6 +298,8 @@ def _calico(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
             rows.append((4, MAIN, _block26(peer), 26, BLACKHOLE, "bird", 0, 0, 0, "", 0, 0, 0, 0, ()))
             continue
         rows.append((4, MAIN, _block26(peer), 26, UNICAST, "bird", 0, 0, lan_address(peer), "tunl0", 0, RTNH_F_ONLINK, 0, 0, ()))
+
+    # Nodes 0 and 1 are the route reflectors: they peer with every node, the others with them.
     if index in (0, 1):
         peers: Iterable[int] = (peer for peer in range(chosen.nodes) if peer != index)
     else:
@@ -346,6 +349,7 @@ def _flannel(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
                   addresses=(Address(4, _ip(subnet + 1), 24, label="cni0"),)),
         *_pod_veths(chosen, index, "veth", 1450, "cni0"),
     ]
+
     rows = _base_routes(index)
     rows.append((4, MAIN, subnet, 24, UNICAST, "kernel", SCOPE_LINK, 0, 0, "cni0", subnet + 1, 0, 0, 0, ()))
     neighbours = []
@@ -361,6 +365,7 @@ def _flannel(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         mac = macs[peer] ^ 0x10 if peer == wrong_mac else macs[peer]
         neighbours.append(Neighbour(4, peer_subnet, "flannel.1", mac, PERMANENT, 0))
         fdb.append(FdbEntry(mac, "flannel.1", "", 4, lan_address(peer), 0, 0, 0, PERMANENT, NTF_SELF))
+
     env = FlannelSubnetEnv(network="10.128.0.0/9", subnet=f"{_ip(subnet + 1)}/24", mtu=1450, ipmasq=True,
                            values=(("FLANNEL_NETWORK", "10.128.0.0/9"), ("FLANNEL_SUBNET", f"{_ip(subnet + 1)}/24"),
                                    ("FLANNEL_MTU", "1450"), ("FLANNEL_IPMASQ", "true")))
