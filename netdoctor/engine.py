@@ -140,7 +140,12 @@ def run_checks(snapshot: ClusterSnapshot, specs: Iterable[CheckSpec]) -> Report:
     with gc_paused():
         _run_each(snapshot, specs, findings, gaps, ran)
     findings.sort(key=Finding.sort_key)
-    backends = detect_backends(snapshot)
+    try:
+        backends = detect_backends(snapshot)
+    except Exception as error:  # the report still lists the findings without the backends
+        logger.exception("backend detection failed")
+        gaps.append(Gap(None, "backends", f"backend detection failed: {type(error).__name__}: {error}"))
+        backends = {}
     return Report(snapshot, tuple(ran), tuple(findings), tuple(gaps), backends)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from typing import Any
@@ -192,7 +193,7 @@ def test_rejects_missing_schema() -> None:
     data = dumped()
     del data["schema"]
 
-    assert "None" in reject(data)
+    assert "the 'schema' key is missing" in reject(data)
 
 
 def test_rejects_non_object() -> None:
@@ -259,7 +260,7 @@ def test_rejects_duplicate_node_names() -> None:
     data = dumped()
     data["nodes"][1]["name"] = data["nodes"][0]["name"]
 
-    assert "duplicate node names" in reject(data)
+    assert f"duplicate node name(s) {data['nodes'][0]['name']!r}" in reject(data)
 
 
 def test_rejects_invalid_json_text() -> None:
@@ -384,3 +385,74 @@ def test_route_table_round_trip_property(rows: list[Route]) -> None:
 def test_missing_required_field_named() -> None:
     with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]: missing required field\(s\) name"):
         loads_snapshot('{"schema": "netdoctor.snapshot/1", "nodes": [{}]}', "f.json")
+
+
+def _first_address(data: dict[str, Any]) -> dict[str, Any]:
+    for interface in data["nodes"][0]["interfaces"]:
+        if interface.get("addresses"):
+            address: dict[str, Any] = interface["addresses"][0]
+            return address
+    raise AssertionError("the sample snapshot has no address")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("address", "10.0.0.999", "invalid IP address '10.0.0.999'"),
+        ("family", 7, "7 is not 4 (IPv4) or 6 (IPv6)"),
+        ("prefixlen", 99, "prefixlen: 99 is out of range"),
+    ],
+)
+def test_rejects_bad_address(field: str, value: Any, message: str) -> None:
+    data = dumped()
+    _first_address(data)[field] = value
+
+    assert message in reject(data)
+
+
+def test_rejects_negative_mtu() -> None:
+    data = dumped()
+    data["nodes"][0]["interfaces"][0]["mtu"] = -1
+
+    assert "mtu: -1 is out of range" in reject(data)
+
+
+@pytest.mark.parametrize("name", ["", "evil\nERROR", "bad name", "esc\x1b[31m"])
+def test_rejects_unprintable_node_name(name: str) -> None:
+    data = dumped()
+    data["nodes"][0]["name"] = name
+
+    assert "$.nodes[0].name: invalid node name" in reject(data)
+
+
+def test_rejects_partial_column_bytes() -> None:
+    data = dumped()
+    data["nodes"][0]["routes"]["columns"]["metric"] = base64.b64encode(b"abc").decode()
+
+    assert "routes.metric: 3 bytes is not a whole number of 4-byte values" in reject(data)
+
+
+def test_rejects_unknown_route_column() -> None:
+    data = dumped()
+    data["nodes"][0]["routes"]["columns"]["bogus"] = ""
+
+    assert "unknown column(s) bogus" in reject(data)
+
+
+def test_rejects_negative_row_count() -> None:
+    data = dumped()
+    data["nodes"][0]["routes"]["count"] = -1
+
+    assert "routes.count: -1 is negative" in reject(data)
+
+
+def test_rejects_deep_nesting() -> None:
+    with pytest.raises(SchemaError, match="case.json: invalid JSON: nested too deeply"):
+        loads_snapshot('{"schema": "netdoctor.snapshot/1", "nodes": ' + "[" * 100_000, "case.json")
+
+
+def test_truncated_json_message_reads_whole() -> None:
+    with pytest.raises(SchemaError) as raised:
+        loads_snapshot('{"schema": "netdoctor.snapshot/1", "source": "cut', "case.json")
+
+    assert str(raised.value).endswith("Unterminated string starting")

@@ -16,8 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip
 from netdoctor.model.cluster import ClusterSnapshot
-from netdoctor.model.node import NodeSnapshot
+from netdoctor.model.node import Address, NodeSnapshot
 from netdoctor.model.table import SchemaError, Table, gc_paused
 
 SNAPSHOT_SCHEMA = "netdoctor.snapshot/1"
@@ -244,6 +245,11 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
     """
     if not isinstance(data, dict):
         raise SchemaError(f"{where}: expected a JSON object")
+    if "schema" not in data:
+        raise SchemaError(
+            f"{where}: the 'schema' key is missing; a snapshot starts with "
+            f"{{\"schema\": \"{SNAPSHOT_SCHEMA}\", ...}} (write one with netdoctor collect -o FILE)"
+        )
     schema = data.get("schema")
     if schema != SNAPSHOT_SCHEMA:
         raise SchemaError(
@@ -256,14 +262,49 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         raise SchemaError("$.nodes: expected a list")
     nodes = []
     for index in range(len(items)):
-        nodes.append(from_json(NodeSnapshot, items[index], f"$.nodes[{index}]"))
+        node = from_json(NodeSnapshot, items[index], f"$.nodes[{index}]")
+        _check_node(node, f"$.nodes[{index}]")
+        nodes.append(node)
         if consume:
             items[index] = None
+    names = [node.name for node in nodes]
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise SchemaError(f"$.nodes: duplicate node name(s) {', '.join(map(repr, repeated))}")
     snapshot: ClusterSnapshot = from_json(ClusterSnapshot, body, "$")
+    return dataclasses.replace(snapshot, nodes=tuple(nodes))
+
+
+#: The largest MTU Linux accepts (``IP_MAX_MTU``, 2^31 - 1 in the kernel's netdevice code).
+MAX_MTU = 2**31 - 1
+
+
+def _check_node(node: NodeSnapshot, where: str) -> None:
+    """Reject values the type hints allow but no collector writes: names that would garble
+    a report, impossible MTUs and addresses that do not parse.
+    """
+    if not node.name or not node.name.isprintable() or any(character.isspace() for character in node.name):
+        raise SchemaError(f"{where}.name: invalid node name {node.name!r}; use letters, digits, '.', '_' and '-'")
+    for position, interface in enumerate(node.interfaces or ()):
+        here = f"{where}.interfaces[{position}]"
+        if not 0 <= interface.mtu <= MAX_MTU:
+            raise SchemaError(f"{here}.mtu: {interface.mtu} is out of range (0 to {MAX_MTU})")
+        for number, address in enumerate(interface.addresses):
+            _check_address(address, f"{here}.addresses[{number}]")
+
+
+def _check_address(address: Address, where: str) -> None:
+    if address.family not in (AF_INET, AF_INET6):
+        raise SchemaError(f"{where}.family: {address.family} is not 4 (IPv4) or 6 (IPv6)")
     try:
-        return dataclasses.replace(snapshot, nodes=tuple(nodes))
-    except ValueError as error:  # duplicate node names
-        raise SchemaError(f"$: {error}") from None
+        family, _ = parse_ip(address.address)
+    except AddressError as error:
+        raise SchemaError(f"{where}.address: {error}") from None
+    if family != address.family:
+        raise SchemaError(f"{where}.address: {address.address!r} is not an IPv{address.family} address")
+    bits = 32 if family == AF_INET else 128
+    if not 0 <= address.prefixlen <= bits:
+        raise SchemaError(f"{where}.prefixlen: {address.prefixlen} is out of range (0 to {bits})")
 
 
 def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapshot:
@@ -272,10 +313,15 @@ def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapsho
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise SchemaError(
-                f"{where}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-            ) from None
+            raise SchemaError(_json_error(where, error)) from None
+        except RecursionError:
+            raise SchemaError(f"{where}: invalid JSON: nested too deeply") from None
         return load_snapshot(data, where, consume=True)
+
+
+def _json_error(where: str, error: json.JSONDecodeError) -> str:
+    # json's messages name the position separately ("Unterminated string starting at").
+    return f"{where}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg.removesuffix(' at')}"
 
 
 def read_snapshot(path: Path) -> ClusterSnapshot:
@@ -291,9 +337,9 @@ def read_snapshot(path: Path) -> ClusterSnapshot:
             try:
                 data = json.load(stream)
             except json.JSONDecodeError as error:
-                raise SchemaError(
-                    f"{path}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
-                ) from None
+                raise SchemaError(_json_error(str(path), error)) from None
+            except RecursionError:
+                raise SchemaError(f"{path}: invalid JSON: nested too deeply") from None
             except UnicodeDecodeError as error:
                 raise SchemaError(f"{path}: not UTF-8 text: {error.reason}") from None
         return load_snapshot(data, str(path), consume=True)

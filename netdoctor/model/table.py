@@ -85,8 +85,10 @@ def _to_le_bytes(values: array) -> bytes:
     return values.tobytes()
 
 
-def _from_le_bytes(typecode: str, raw: bytes) -> array:
+def _from_le_bytes(typecode: str, raw: bytes, where: str = "column") -> array:
     values = array(typecode)
+    if len(raw) % values.itemsize:
+        raise SchemaError(f"{where}: {len(raw)} bytes is not a whole number of {values.itemsize}-byte values")
     values.frombytes(raw)
     if sys.byteorder == "big":
         values.byteswap()
@@ -151,7 +153,7 @@ class _StrColumn:
     def from_json(cls, data: Any, count: int, where: str) -> _StrColumn:
         if not isinstance(data, dict) or not isinstance(data.get("values"), list):
             raise SchemaError(f"{where}: expected an object with 'values' and 'index'")
-        index = _from_le_bytes("I", _b64(data.get("index"), where))
+        index = _from_le_bytes("I", _b64(data.get("index"), where), where)
         values = data["values"]
         if len(index) != count:
             raise SchemaError(f"{where}: {len(index)} rows, expected {count}")
@@ -197,7 +199,7 @@ def _ip_to_json(column: Sequence[int]) -> dict[str, str]:
 
 def _ip_from_json(data: Any, count: int, where: str) -> Sequence[int]:
     if isinstance(data, dict) and "u32" in data:
-        column: Sequence[int] = _from_le_bytes("I", _b64(data["u32"], where))
+        column: Sequence[int] = _from_le_bytes("I", _b64(data["u32"], where), where)
     elif isinstance(data, dict) and "u128" in data:
         raw = _b64(data["u128"], where)
         if len(raw) % 16:
@@ -460,6 +462,11 @@ class Table(Generic[R]):
         if not isinstance(data, dict) or not isinstance(data.get("count"), int) or not isinstance(data.get("columns"), dict):
             raise SchemaError(f"{where}: expected an object with 'count' and 'columns'")
         count: int = data["count"]
+        if count < 0:
+            raise SchemaError(f"{where}.count: {count} is negative")
+        unknown = set(data["columns"]) - {column.name for column in cls.COLUMNS}
+        if unknown:
+            raise SchemaError(f"{where}: unknown column(s) {', '.join(sorted(map(str, unknown)))}")
         columns: list[Any] = []
         for column in cls.COLUMNS:
             here = f"{where}.{column.name}"
@@ -471,7 +478,7 @@ class Table(Generic[R]):
             elif column.kind == "ip":
                 columns.append(_ip_from_json(raw, count, here))
             else:
-                values = _from_le_bytes(_TYPECODES[column.kind], _b64(raw, here))
+                values = _from_le_bytes(_TYPECODES[column.kind], _b64(raw, here), here)
                 if len(values) != count:
                     raise SchemaError(f"{here}: {len(values)} rows, expected {count}")
                 columns.append(values)
