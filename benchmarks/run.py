@@ -27,10 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     options = parser.parse_args(argv)
 
-    names = [name.strip() for name in options.only.split(",") if name.strip()]
+    names = list(dict.fromkeys(name.strip() for name in options.only.split(",") if name.strip()))
     unknown = sorted(set(names) - set(MODULES))
     if unknown:
         parser.error(f"unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    if not names:
+        parser.error(f"--only names no module; choose from {', '.join(MODULES)}")
+    if options.json and not options.json.parent.is_dir():
+        parser.error(f"--json {options.json}: directory {options.json.parent} not found")
 
     figures: list[Figure] = []
     for name in names:

@@ -166,16 +166,23 @@ def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1) ->
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if not 2 <= nodes <= MAX_NODES:
         raise ValueError(f"node count {nodes} is out of range; choose 2 to {MAX_NODES}")
-    rng = random.Random(f"{seed}:faults")
-    chosen: dict[str, tuple[int, int]] = {}
-    for fault in faults:
+    requested = list(dict.fromkeys(faults))  # a repeated fault is injected once
+    for fault in requested:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; choose from {', '.join(FAULTS)}")
         if backend not in FAULTS[fault][1]:
             raise ValueError(f"fault {fault!r} does not apply to {backend}; it applies to {', '.join(FAULTS[fault][1])}")
-        # Nodes 0 and 1 are Calico's route reflectors; faults land on other nodes when there are any.
-        low = 2 if nodes > 3 else 0
-        node = rng.randrange(low, nodes)
+    # Each fault gets its own node. A third node keeps a node with one missing tunnel
+    # or route connected to the rest, so each fault reports only its own checks.
+    needed = max(3, len(requested))
+    if requested and nodes < needed:
+        raise ValueError(f"{len(requested)} fault(s) need at least {needed} nodes, not {nodes}")
+    # Nodes 0 and 1 are Calico's route reflectors; faults land on other nodes when there are enough.
+    low = 2 if nodes - 2 >= needed else 0
+    rng = random.Random(f"{seed}:faults")
+    targets = rng.sample(range(low, nodes), len(requested))
+    chosen: dict[str, tuple[int, int]] = {}
+    for fault, node in zip(requested, targets):
         peer = rng.randrange(low, nodes - 1)
         peer += peer >= node
         chosen[fault] = (node, peer)

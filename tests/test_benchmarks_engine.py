@@ -45,3 +45,19 @@ def test_unknown_module_is_named(tmp_path: Path) -> None:
 
     assert completed.returncode == 2
     assert "unknown module gpu" in completed.stderr
+
+
+def test_empty_selection_rejected(tmp_path: Path) -> None:
+    completed = _run(tmp_path, "--only", ",")
+
+    assert completed.returncode == 2
+    assert "--only names no module" in completed.stderr
+
+
+def test_results_directory_checked_first(tmp_path: Path) -> None:
+    completed = _run(tmp_path, "--quick", "--only", "engine", "--json", str(tmp_path / "missing" / "x.json"))
+
+    assert completed.returncode == 2
+    assert "directory" in completed.stderr
+    assert "not found" in completed.stderr
+    assert not (tmp_path / "cache").exists()

@@ -98,3 +98,27 @@ def test_truncated_file_names_path(tmp_path: Path) -> None:
     path.write_text(dumps_snapshot(synthetic.generate("calico", 3))[:-40], encoding="utf-8")
     with pytest.raises(SchemaError, match=r"cut\.json: invalid JSON at line 1"):
         read_snapshot(path)
+
+
+@pytest.mark.parametrize("backend", synthetic.BACKENDS)
+def test_all_faults_together_each_reported(backend: str) -> None:
+    faults = [fault for fault, (_, backends) in synthetic.FAULTS.items() if backend in backends]
+    for nodes in (3, 4, 7):
+        for seed in range(6):
+            snapshot = synthetic.generate(backend, nodes, faults, seed=seed)
+            assert _reported(snapshot) == synthetic.expected_checks(faults), (nodes, seed)
+
+
+def test_faults_land_on_distinct_nodes() -> None:
+    chosen = synthetic.plan("calico", 3, ["route-missing", "stale-blackhole", "ip-forward-off"], seed=4).faults
+    assert len({node for node, _ in chosen.values()}) == 3
+
+
+def test_repeated_fault_injected_once() -> None:
+    plan = synthetic.plan("calico", 10, ["route-missing", "route-missing"], seed=2)
+    assert list(plan.faults) == ["route-missing"]
+
+
+def test_too_few_nodes_for_faults() -> None:
+    with pytest.raises(ValueError, match="1 fault\\(s\\) need at least 3 nodes, not 2"):
+        synthetic.plan("ovs-vxlan", 2, ["tunnel-missing"])
