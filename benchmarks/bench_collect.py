@@ -217,9 +217,8 @@ def _child_peak_rss_mib(code: str, *arguments: str) -> float:
     """Run ``code`` once in a fresh interpreter and return that interpreter's own peak RSS in MiB.
 
     A shell forks the interpreter. Linux adds the peak RSS of the memory a
-    process had before ``exec`` to its ``ru_maxrss``, so an interpreter started
-    straight from this process (as :func:`common.time_command` starts it)
-    would report at least this process's own peak RSS.
+    process had before ``exec`` to its ``ru_maxrss``, so an interpreter forked
+    straight from this process would report at least this process's own peak RSS.
     """
     argv = ["sh", "-c", '"$0" "$@"; exit $?', *child_python(code + _PRINT_PEAK_RSS, *arguments)]
     completed = subprocess.run(argv, capture_output=True, text=True, check=False)

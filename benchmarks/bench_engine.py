@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import Figure, Timing, time_command
+from common import Figure, Timing, child_python, time_command
 
 import netdoctor.synthetic
 
@@ -56,7 +56,7 @@ def snapshot_file(nodes: int, backend: str = BACKEND, faults: tuple[str, ...] = 
     if not path.exists():
         print(f"bench: generating {path.name}", file=sys.stderr, flush=True)
         partial = path.with_suffix(".partial")
-        command = [sys.executable, "-m", "netdoctor.synthetic", "--backend", backend, "--nodes", str(nodes), "-o",
+        command = [sys.executable, "-P", "-m", "netdoctor.synthetic", "--backend", backend, "--nodes", str(nodes), "-o",
                    str(partial)]
         for fault in faults:
             command += ["--fault", fault]
@@ -78,7 +78,7 @@ def figures(quick: bool) -> list[Figure]:
     for nodes in sizes:
         path = snapshot_file(nodes)
         repeat = 3 if nodes >= 2000 else 5
-        floor = time_command("json.loads", [sys.executable, "-c", FLOOR_CODE, str(path)], repeat=repeat)
+        floor = time_command("json.loads", child_python(FLOOR_CODE, str(path)), repeat=repeat)
         measured = time_command("netdoctor check", [netdoctor_command(), "check", "--snapshot", str(path), "--json"],
                                 repeat=repeat)
         routes = nodes * (nodes - 1 + 8)

@@ -127,8 +127,13 @@ def time_command(label: str, argv: list[str], repeat: int = 5, env: dict[str, st
 
 
 def child_python(code: str, *args: str) -> list[str]:
-    """Return the argv that runs ``code`` in a fresh interpreter of this venv with ``args``."""
-    return [sys.executable, "-c", code, *args]
+    """Return the argv that runs ``code`` in a fresh interpreter of this venv with ``args``.
+
+    ``-P`` keeps the working directory off ``sys.path``: run from the repository
+    root, ``import netdoctor`` would otherwise read the source tree, which lacks
+    the catalogue packages, instead of the installed package.
+    """
+    return [sys.executable, "-P", "-c", code, *args]
 
 
 def self_rss_mib() -> float:
