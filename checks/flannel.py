@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import compress
 
 from netdoctor.engine import check
 from netdoctor.facts import ClusterFacts, NodeFacts, cluster_facts, prefix_text
@@ -21,6 +22,7 @@ from netdoctor.model import (
     make_details,
 )
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, parse_ip, parse_mac
+from netdoctor.model.routes import FdbTable, NeighbourTable
 
 logger = logging.getLogger(__name__)
 
@@ -349,35 +351,50 @@ def vtep_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     if len(members) < 2:
         return
     vteps = {name: _peer_vtep(node, node_lease(node, all_leases), kube.get(name)) for name, node in members.items()}
-    for name, node in sorted(members.items()):
-        yield from _node_vtep_entries(node, [vteps[peer] for peer in sorted(members) if peer != name], facts)
+    ordered = sorted(members)
+    for name in ordered:
+        yield from _node_vtep_entries(members[name], [vteps[peer] for peer in ordered if peer != name], facts)
+
+
+def _entries_on(table: NeighbourTable | FdbTable | None, dev: str, key: str, value: str,
+                family: int | None = None) -> dict[int, list[tuple[int, int]]]:
+    """Map each ``key`` of the entries on ``dev`` with a ``value`` to ``(value, row)`` pairs.
+
+    The columns are read directly. A flannel node has one entry per peer, so a
+    row is described only when a finding quotes it.
+    """
+    found: dict[int, list[tuple[int, int]]] = {}
+    if table is None:
+        return found
+    names, codes = table.interned("dev")
+    if dev not in names:
+        return found
+    keys, values, families = table.cells(key), table.cells(value), table.cells("family")
+    for row in compress(range(len(table)), map(names.index(dev).__eq__, codes)):
+        if values[row] and (family is None or families[row] == family):
+            found.setdefault(keys[row], []).append((values[row], row))
+    return found
 
 
 def _node_vtep_entries(node: NodeFacts, peers: list[Vtep], facts: ClusterFacts) -> Iterator[Finding]:
     device = flannel_device(node)
     assert device is not None
     name, dev = node.name, device.name
-    neighbours: dict[int, list[tuple[int, str]]] = {}
-    if node.node.neighbours is not None:
-        for entry in node.node.neighbours:
-            if entry.dev == dev and entry.family == AF_INET and entry.lladdr:
-                neighbours.setdefault(entry.dst, []).append((entry.lladdr, entry.describe()))
-    fdb: dict[int, list[tuple[int, str]]] = {}
-    if node.node.fdb is not None:
-        for fdb_entry in node.node.fdb:
-            if fdb_entry.dev == dev and fdb_entry.dst:
-                fdb.setdefault(fdb_entry.mac, []).append((fdb_entry.dst, fdb_entry.describe()))
+    # neighbour address -> (MAC, row), and FDB MAC -> (remote VTEP, row).
+    neighbours = _entries_on(node.node.neighbours, dev, "dst", "lladdr", AF_INET)
+    fdb = _entries_on(node.node.fdb, dev, "mac", "dst")
 
     for peer in peers:
         if peer.mac is None:
             continue
-        mac_text = format_mac(peer.mac)
         neighbour_ok = False
         if node.node.neighbours is not None and peer.overlay_address is not None:
-            for lladdr, text in neighbours.get(peer.overlay_address, []):
+            for lladdr, row in neighbours.get(peer.overlay_address, []):
                 if lladdr == peer.mac:
                     neighbour_ok = True
                     continue
+                text = node.node.neighbours[row].describe()
+                mac_text = format_mac(peer.mac)
                 yield _vtep_finding(
                     name, f"{name}: {dev} neighbour entry '{text}' for {peer.node} points at MAC {format_mac(lladdr)}, "
                     f"but {peer.mac_source} has MAC {mac_text}", text, "neighbours", peer.node,
@@ -387,9 +404,14 @@ def _node_vtep_entries(node: NodeFacts, peers: list[Vtep], facts: ClusterFacts) 
         if node.node.fdb is None or peer.underlay is None:
             continue
         entries = fdb.get(peer.mac, [])
+        all_right = bool(entries) and all(dst == peer.underlay for dst, _ in entries)
+        if all_right or (not entries and not neighbour_ok):
+            continue
+        mac_text = format_mac(peer.mac)
         underlay_text = _format_ip(peer.underlay)
-        for dst, text in entries:
+        for dst, row in entries:
             if dst != peer.underlay:
+                text = node.node.fdb[row].describe()
                 owner = facts.node_by_address.get(dst)
                 where = f"{owner}'s address" if owner else "no captured node's address"
                 yield _vtep_finding(
