@@ -91,16 +91,17 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 def _tunnelled_to(snapshot: ClusterSnapshot) -> dict[str, list[str]]:
     """Map each node to the peers that hold an OVS tunnel port whose remote_ip is the node's address."""
     owners = address_owners(snapshot)
-    found: dict[str, list[str]] = {}
+    found: dict[str, dict[str, None]] = {}
     for node in snapshot.nodes:
         for port in tunnel_ports(node):
             try:
                 owner = owners.get(parse_ip(port.remote_ip)[1])
             except AddressError:
                 continue
-            if owner is not None and owner != node.name and node.name not in found.get(owner, []):
-                found.setdefault(owner, []).append(node.name)
-    return found
+            if owner is not None and owner != node.name:
+                # A dict keeps the peers in first-seen order and finds a repeat in constant time.
+                found.setdefault(owner, {})[node.name] = None
+    return {owner: list(peers) for owner, peers in found.items()}
 
 
 def _ovs_tunnel_bridge_gone(node: NodeFacts, peers: list[str]) -> Iterator[Finding]:

@@ -165,6 +165,7 @@ class RouteIndex:
         #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 is none.
         self._primed: dict[Prefix, int] = {}
         self._best_rows = array("i")
+        self._primed_lengths: list[int] = []
         #: Rows whose destination and length another main-table row repeats.
         self._shared_rows: set[int] = set()
 
@@ -336,7 +337,12 @@ class RouteIndex:
                 row = next(self.covering_rows(primed.prefixes[position]), None)
                 best[position] = -1 if row is None else row
         self._primed = primed.positions
+        self._primed_lengths = primed.lengths
         self._best_rows = best
+
+    def primed_lengths(self) -> list[int]:
+        """Return the prefix length of each primed prefix, by position."""
+        return self._primed_lengths
 
     def primed_rows(self) -> array | None:
         """Return the best row of each primed prefix by position (-1 for none), or None before :meth:`prime`."""
