@@ -12,7 +12,8 @@ from test_fix_apply import _build
 from netdoctor.fix_cli import fix, runbook
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-CASE = REPOSITORY.parent / "shared" / "cases" / "ip-forward-disabled-after-reboot"
+#: A bundle where node2 has net.ipv4.ip_forward = 0, from the project's own cases.
+CASE = REPOSITORY / "fixtures" / "cases" / "ip-forward-disabled-fail"
 
 
 def test_bundle_prints_script() -> None:
