@@ -23,7 +23,7 @@ from netdoctor.model.node import Address, FlannelSubnetEnv
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tui"
 LAB_8_NODES = FIXTURES / "lab-8node-broken-pair.json"
 CALICO_3_NODES = FIXTURES / "calico-stale-blackhole.json"
-CASES = Path("/work/shared/cases")
+CASES = Path(__file__).resolve().parent.parent.parent / "shared" / "cases"
 
 
 def case_dirs() -> list[Path]:
