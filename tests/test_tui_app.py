@@ -402,3 +402,12 @@ async def test_lab_apply_and_undo_fix(flannel_lab: tuple[str, Path], tmp_path: P
         await pilot.press("escape")
         await _loaded(app, pilot)
         assert [finding.check for finding in app.report.findings] == ["route-missing"]
+
+
+def test_fix_plan_heredoc_lines_unprompted() -> None:
+    from netdoctor.tui.fix_plan import _command_lines
+
+    lines = ["mkdir -p /etc/sysctl.d", "cat > /etc/sysctl.d/90-netdoctor.conf <<'EOF'",
+             "net.ipv4.ip_forward = 1", "EOF", "sysctl -p /etc/sysctl.d/90-netdoctor.conf"]
+
+    assert [is_command for _, is_command in _command_lines(lines)] == [True, True, False, False, True]

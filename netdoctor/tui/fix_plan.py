@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import time
 from pathlib import Path
@@ -45,9 +46,29 @@ def plan_text(title: str, plans: list[FixPlan]) -> Text:
             text.append(f" {step.title}\n")
             if step.why:
                 text.append(f"     {step.why}\n", style="dim")
-            for line in render_step(plan, step):
-                text.append(f"     $ {line}\n")
+            for line, is_command in _command_lines(render_step(plan, step)):
+                text.append(f"     {'$ ' if is_command else '  '}{line}\n")
     return text
+
+
+_HEREDOC = re.compile(r"<<-?\s*['\"]?(\w+)['\"]?\s*$")
+
+
+def _command_lines(lines: list[str]) -> list[tuple[str, bool]]:
+    """Pair each rendered line with whether it starts a command; here-document lines do not."""
+    result = []
+    terminator = None
+    for line in lines:
+        if terminator is not None:
+            result.append((line, False))
+            if line.strip() == terminator:
+                terminator = None
+            continue
+        result.append((line, True))
+        match = _HEREDOC.search(line)
+        if match:
+            terminator = match.group(1)
+    return result
 
 
 def script_text(plans: list[FixPlan]) -> str:
