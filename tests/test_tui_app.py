@@ -411,3 +411,33 @@ def test_fix_plan_heredoc_lines_unprompted() -> None:
              "net.ipv4.ip_forward = 1", "EOF", "sysctl -p /etc/sysctl.d/90-netdoctor.conf"]
 
     assert [is_command for _, is_command in _command_lines(lines)] == [True, True, False, False, True]
+
+
+@tui_support.run_async
+async def test_clean_snapshot_says_no_findings(tmp_path: Path) -> None:
+    from netdoctor import synthetic
+    from netdoctor.model.serialize import dumps_snapshot
+
+    path = tmp_path / "clean.json"
+    path.write_text(dumps_snapshot(synthetic.generate("calico", 3)), encoding="utf-8")
+    app = NetdoctorApp(SnapshotSource(snapshot=path))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _loaded(app, pilot)
+
+        assert app.query_one(FindingsTable).shown == []
+        assert _text(app, "#detail-body").startswith("No findings: ")
+        assert "on 3 node(s)" in _text(app, "#detail-body")
+
+
+@tui_support.run_async
+async def test_filter_without_match_says_so() -> None:
+    app = NetdoctorApp(SnapshotSource(snapshot=tui_support.CALICO_3_NODES))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _loaded(app, pilot)
+        await pilot.press("slash", *"nothing-like-this")
+        await pilot.pause()
+
+        assert app.query_one(FindingsTable).shown == []
+        assert _text(app, "#detail-body") == "No finding matches the filter."

@@ -242,7 +242,14 @@ class NetdoctorApp(App[None]):
     def on_finding_chosen(self, message: FindingChosen) -> None:
         finding = message.finding
         spec = self.specs.get(finding.check) if finding is not None else None
-        self.query_one(FindingDetail).show(finding, spec)
+        placeholder = "No finding selected."
+        if finding is None and self.report is not None:
+            if not self.report.findings:
+                placeholder = (f"No findings: {len(self.report.checks)} checks ran on "
+                               f"{len(self.report.snapshot.nodes)} node(s) and found nothing to report.")
+            elif not self.query_one(FindingsTable).shown:
+                placeholder = "No finding matches the filter."
+        self.query_one(FindingDetail).show(finding, spec, placeholder)
 
     def on_node_chosen(self, message: NodeChosen) -> None:
         self._node_filter = message.node

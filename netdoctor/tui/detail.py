@@ -83,11 +83,11 @@ class FindingDetail(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static("No finding selected.", id="detail-body")
 
-    def show(self, finding: Finding | None, spec: CheckSpec | None) -> None:
-        """Show a finding, or a placeholder when there is none."""
+    def show(self, finding: Finding | None, spec: CheckSpec | None, placeholder: str = "No finding selected.") -> None:
+        """Show a finding, or ``placeholder`` when there is none."""
         body = self.query_one("#detail-body", Static)
         if finding is None:
-            body.update(Text("No finding selected.", style="dim"))
+            body.update(Text(placeholder, style="dim"))
         else:
             body.update(render_finding(finding, spec))
         self.scroll_home(animate=False)
