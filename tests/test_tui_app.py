@@ -59,7 +59,7 @@ async def test_case_findings_match_engine(case: Path) -> None:
         if expected:
             assert expected[0].summary in detail
         else:
-            assert "No finding selected" in detail
+            assert detail.startswith("No findings: ")
 
 
 @tui_support.run_async
