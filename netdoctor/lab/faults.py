@@ -134,6 +134,8 @@ def run_step(state: LabState, step: Step) -> None:
         ovs.program_flows(state, state.plan.node(step["ovs-flows"]))
     elif "ovs-finish" in step:
         ovs.finish_int_bridge(state, state.plan.node(step["ovs-finish"]))
+    elif "ovs-flush-macs" in step:
+        ovs.flush_learned_macs(state)
     elif "firewall" in step:
         firewall_rules(state.plan, state.plan.node(step["firewall"]))
     elif "wait-bgp" in step:
@@ -293,8 +295,9 @@ def _duplicate_mac(state: LabState, target: NodePlan, peer: NodePlan) -> list[St
         paths = ovs.Paths(state, target)
         ovs.vsctl(paths, "set", "bridge", "br-int", f"other_config:hwaddr={peer.vtep_mac}")
         restore = _run("ovs-vsctl", f"--db={paths.db}", "set", "bridge", "br-int", f"other_config:hwaddr={target.vtep_mac}")
-        # The MAC change takes br-int down and up, which removes its routes and neighbour entries.
-        return [restore, {"ovs-finish": target.name}]
+        # The MAC change takes br-int down and up, which removes its routes and neighbour entries,
+        # and peers' br-int learned the borrowed MAC on their tunnel to this node.
+        return [restore, {"ovs-finish": target.name}, {"ovs-flush-macs": True}]
     # Peers keep sending to the node's old MAC until their ARP entries expire; after that
     # the LAN bridge delivers the shared MAC to whichever node last sent from it.
     original = in_netns(target.netns, ["cat", "/sys/class/net/eth0/address"]).strip()

@@ -145,6 +145,17 @@ def finish_int_bridge(state: LabState, node: NodePlan) -> None:
     program_flows(state, node)
 
 
+def flush_learned_macs(state: LabState) -> None:
+    """Make every node's ``br-int`` forget the MACs it learned, as after a MAC moved between nodes.
+
+    NORMAL keeps a learned MAC on the tunnel port it arrived on for 300 s, so
+    frames for a MAC that moved back would go to the wrong node until then.
+    """
+    for node in state.plan.nodes:
+        paths = Paths(state, node)
+        run(["ovs-appctl", "-t", str(paths.run / "ovs-vswitchd.ctl"), "fdb/flush", "br-int"])
+
+
 def rebuild_int_bridge(state: LabState, node: NodePlan) -> None:
     """Recreate a node's ``br-int`` as ``lab up`` built it."""
     paths = Paths(state, node)
