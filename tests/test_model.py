@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from route_strategies import routes
 
 from netdoctor.model import (
     Address,
@@ -340,35 +341,6 @@ def test_table_column_and_indexing() -> None:
         table[4]
     with pytest.raises(KeyError):
         table.column("colour")
-
-
-_ipv4 = st.integers(min_value=0, max_value=(1 << 32) - 1)
-_ipv6 = st.integers(min_value=0, max_value=(1 << 128) - 1)
-
-
-@st.composite
-def routes(draw: st.DrawFn) -> Route:
-    family = draw(st.sampled_from([4, 6]))
-    address = _ipv4 if family == 4 else _ipv6
-    hops = draw(st.lists(st.builds(NextHop, st.sampled_from([None, "192.0.2.9"]), st.sampled_from([None, "eth1"]),
-                                   st.integers(1, 255), st.integers(0, 16)), max_size=2))
-    return Route(
-        family=family,
-        table=draw(st.sampled_from([254, 255, 100])),
-        dst=draw(address),
-        dst_len=draw(st.integers(0, 32 if family == 4 else 128)),
-        type=draw(st.integers(0, 11)),
-        protocol=draw(st.sampled_from(["kernel", "boot", "bird", "bgp", "42"])),
-        scope=draw(st.sampled_from([0, 253, 254])),
-        metric=draw(st.integers(0, (1 << 32) - 1)),
-        gateway=draw(address),
-        dev=draw(st.sampled_from(["", "eth0", "flannel.1", "cali1234"])),
-        prefsrc=draw(address),
-        flags=draw(st.integers(0, 255)),
-        nhid=draw(st.integers(0, 1000)),
-        mtu=draw(st.integers(0, 9000)),
-        nexthops=tuple(hops),
-    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from route_strategies import routes
 
 from netdoctor.capture import ParseError
 from netdoctor.capture.iproute import _json_route, parse_ip_route_json
@@ -151,35 +152,6 @@ def test_concat_empty_and_single() -> None:
 
     assert RouteTable.concat([]) == RouteTable.empty()
     assert RouteTable.concat([RouteTable.empty(), table]) == table
-
-
-_ipv4 = st.integers(min_value=0, max_value=(1 << 32) - 1)
-_ipv6 = st.integers(min_value=0, max_value=(1 << 128) - 1)
-
-
-@st.composite
-def routes(draw: st.DrawFn) -> Route:
-    family = draw(st.sampled_from([4, 6]))
-    address = _ipv4 if family == 4 else _ipv6
-    hops = draw(st.lists(st.builds(NextHop, st.sampled_from([None, "192.0.2.9"]), st.sampled_from([None, "eth1"]),
-                                   st.integers(1, 255), st.integers(0, 16)), max_size=2))
-    return Route(
-        family=family,
-        table=draw(st.sampled_from([254, 255, 100])),
-        dst=draw(st.sampled_from([0, 1, 1 << 31]) | address),
-        dst_len=draw(st.integers(0, 32 if family == 4 else 128)),
-        type=draw(st.integers(0, 11)),
-        protocol=draw(st.sampled_from(["kernel", "boot", "bird", "42"])),
-        scope=draw(st.sampled_from([0, 253, 254])),
-        metric=draw(st.sampled_from([0, 32]) | st.integers(0, (1 << 32) - 1)),
-        gateway=draw(st.sampled_from([0]) | address),
-        dev=draw(st.sampled_from(["", "eth0", "flannel.1", "cali1234"])),
-        prefsrc=draw(st.sampled_from([0]) | address),
-        flags=draw(st.integers(0, 255)),
-        nhid=draw(st.integers(0, 3)),
-        mtu=draw(st.integers(0, 9000)),
-        nexthops=tuple(hops),
-    )
 
 
 @settings(max_examples=80, deadline=None)
