@@ -19,6 +19,7 @@ forgets the MACs it learned on a port when the port is deleted.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from netdoctor.lab.plan import LAN_NETWORK, OVS_MTU, LabPlan, NodePlan
@@ -152,8 +153,25 @@ def flush_learned_macs(state: LabState) -> None:
     frames for a MAC that moved back would go to the wrong node until then.
     """
     for node in state.plan.nodes:
+        _wait_for_mac(node, "br-int", node.vtep_mac)
+    for node in state.plan.nodes:
         paths = Paths(state, node)
         run(["ovs-appctl", "-t", str(paths.run / "ovs-vswitchd.ctl"), "fdb/flush", "br-int"])
+
+
+def _wait_for_mac(node: NodePlan, device: str, mac: str, timeout: float = 5.0) -> None:
+    """Wait until ovs-vswitchd has applied a bridge's configured MAC, which it does after ovs-vsctl returns.
+
+    Frames sent with the old MAC after a flush would teach the peers the wrong port again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        current = in_netns(node.netns, ["cat", f"/sys/class/net/{device}/address"], check=False).strip()
+        if current.lower() == mac.lower() or time.monotonic() > deadline:
+            if current.lower() != mac.lower():
+                logger.warning("%s: %s still has MAC %s after %.0f s, not %s", node.name, device, current, timeout, mac)
+            return
+        time.sleep(0.05)
 
 
 def rebuild_int_bridge(state: LabState, node: NodePlan) -> None:
