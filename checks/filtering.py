@@ -131,7 +131,10 @@ def _first_pair_per_device(facts: ClusterFacts, node: NodeFacts) -> list[tuple[N
                 position = codes.index(code, position + 1)
             except ValueError:
                 break
-            if position not in unusable and position not in shared:
+            if position in unusable or position in shared:
+                continue
+            # The node's own subnet is no peer's; the next position with this code may be.
+            if any(owner.name != node.name for owner, _, _ in facts.subnet_owners[position]):
                 group.append(position)
                 break
         first = facts.first_peer_subnet(node.name, group)

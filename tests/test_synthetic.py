@@ -122,3 +122,26 @@ def test_repeated_fault_injected_once() -> None:
 def test_too_few_nodes_for_faults() -> None:
     with pytest.raises(ValueError, match="1 fault\\(s\\) need at least 3 nodes, not 2"):
         synthetic.plan("ovs-vxlan", 2, ["tunnel-missing"])
+
+
+def test_pod_paths_skip_own_subnet_on_peer_device() -> None:
+    from dataclasses import replace
+
+    from netdoctor.checks.filtering import pod_paths
+    from netdoctor.facts import cluster_facts
+    from netdoctor.model.routes import Route, RouteTable
+
+    snapshot = synthetic.generate("flannel-vxlan", 4)
+    node = snapshot.nodes[0]
+    assert node.routes is not None
+    # The node's own /24 moved onto flannel.1, the device its peers' subnets use.
+    rows = [route._replace(dev="flannel.1") if route.dev == "cni0" and route.dst_len == 24 else route
+            for route in node.routes]
+    moved = replace(node, routes=RouteTable.from_rows(Route(*row) for row in rows))
+    snapshot = replace(snapshot, nodes=(moved, *snapshot.nodes[1:]))
+    facts = cluster_facts(snapshot)
+
+    paths = pod_paths(facts, facts.nodes[node.name])
+
+    assert [path.peer_device for path in paths] == ["flannel.1"]
+    assert paths[0].peer == synthetic.node_name(1)
