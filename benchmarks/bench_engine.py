@@ -6,8 +6,8 @@ interpreters: ``netdoctor check --snapshot FILE --json`` and the floor, a
 Python one-liner that reads the file and calls ``json.loads`` on it. Both
 include interpreter start-up; the check also includes importing netdoctor.
 
-A Calico cluster of N nodes holds about N² routes (each node routes every
-peer's block), so the time per route tells whether the engine stays linear.
+A Calico cluster of N nodes has about N² routes (each node routes every
+peer's block), so the time per route shows whether the engine stays linear.
 """
 
 from __future__ import annotations
