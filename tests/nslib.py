@@ -15,6 +15,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,20 @@ def build_docker_pair(lan: Namespace, a: Namespace, b: Namespace) -> None:
         )
         node.run("sysctl -qw net.ipv4.ip_forward=1")
     a.run("ip route add 10.244.2.0/24 via 192.168.100.12 dev eth0")
+
+
+#: The program each backend's lab cannot start without.
+LAB_NEEDS = {
+    "flannel-vxlan": "etcd",
+    "direct-routing": "etcd",
+    "calico-bgp": "bird",
+    "frr": "vtysh",
+    "ovs-gre": "ovs-vswitchd",
+    "ovs-vxlan": "ovs-vswitchd",
+}
+
+
+def lab_available(backend: str) -> bool:
+    """Tell whether the program a backend's lab needs is installed (also under /usr/sbin, off a user's PATH)."""
+    program = LAB_NEEDS[backend]
+    return shutil.which(program) is not None or Path("/usr/sbin", program).exists()

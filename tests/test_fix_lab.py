@@ -36,16 +36,6 @@ from netdoctor.sources import snapshot_from_options
 
 pytestmark = [nslib.needs_root, pytest.mark.netns]
 
-#: The program each backend's lab cannot start without.
-_NEEDS = {
-    "flannel-vxlan": "etcd",
-    "direct-routing": "etcd",
-    "calico-bgp": "bird",
-    "frr": "vtysh",
-    "ovs-gre": "ovs-vswitchd",
-    "ovs-vxlan": "ovs-vswitchd",
-}
-
 #: Faults the firewalld variant runs: the ones whose fixers write firewalld rules.
 FILTERING_FAULTS = ("icmp-blocked", "forward-policy-drop", "overlay-port-blocked", "pod-traffic-masqueraded")
 
@@ -88,11 +78,6 @@ SUBSET = ("route-missing", "route-wrong-nexthop", "blackhole-route", "mtu-mismat
           "tunnel-mesh-incomplete", "overlay-interface-missing")
 
 
-def _available(backend: str) -> bool:
-    program = _NEEDS[backend]
-    return shutil.which(program) is not None or Path("/usr/sbin", program).exists()
-
-
 def _lab_name(tag: str) -> str:
     # Lab names allow 10 lowercase letters and digits; the PID part keeps parallel runs apart.
     return f"f{tag}{nslib.PREFIX.split('-')[1][-4:]}"[:10]
@@ -103,8 +88,8 @@ def _start(name: str, backend: str, firewall: str, base: Path) -> LabState:
 
 
 def _lab_fixture(backend: str, firewall: str, tag: str) -> Iterator[LabState]:
-    # FRR's daemons run as user frr, so every directory above the state directory must be searchable;
-    # pytest's tmp_path is mode 0700, so the lab gets its own directory.
+    # FRR's daemons run as user frr, so every directory above the state directory must be
+    # searchable. pytest's tmp_path is mode 0700, so the lab gets its own directory.
     base = Path(tempfile.mkdtemp(prefix="nd-fix-lab-"))
     base.chmod(0o755)
     name = _lab_name(tag)
@@ -119,15 +104,15 @@ def _lab_fixture(backend: str, firewall: str, tag: str) -> Iterator[LabState]:
 def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
     """A 3-node lab of the backend given as the indirect parameter, with iptables, removed after its tests."""
     backend = request.param
-    if not _available(backend):
-        pytest.skip(f"{backend} needs {_NEEDS[backend]}")
+    if not nslib.lab_available(backend):
+        pytest.skip(f"{backend} needs {nslib.LAB_NEEDS[backend]}")
     yield from _lab_fixture(backend, "iptables", backend.replace("-", "")[:4])
 
 
 @pytest.fixture(scope="module")
 def firewalld_lab() -> Iterator[LabState]:
     """A 3-node flannel-vxlan lab whose nodes filter with firewalld."""
-    if not _available("flannel-vxlan") or shutil.which("firewalld") is None:
+    if not nslib.lab_available("flannel-vxlan") or shutil.which("firewalld") is None:
         pytest.skip("the firewalld lab needs etcd and firewalld")
     yield from _lab_fixture("flannel-vxlan", "firewalld", "fwd")
 

@@ -30,22 +30,13 @@ from netdoctor.lab.state import LabState
 
 pytestmark = [nslib.needs_root, pytest.mark.netns]
 
-_NEEDS = {
-    "flannel-vxlan": "etcd",
-    "direct-routing": "etcd",
-    "calico-bgp": "bird",
-    "frr": "vtysh",
-    "ovs-gre": "ovs-vswitchd",
-    "ovs-vxlan": "ovs-vswitchd",
-}
-
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
     """A 3-node lab of one backend, removed after the module's tests of that backend."""
     backend = request.param
-    if shutil.which(_NEEDS[backend]) is None and not Path("/usr/sbin", _NEEDS[backend]).exists():
-        pytest.skip(f"{backend} needs {_NEEDS[backend]}")
+    if not nslib.lab_available(backend):
+        pytest.skip(f"{backend} needs {nslib.LAB_NEEDS[backend]}")
     name = f"t{backend.replace('-', '')[:5]}{nslib.PREFIX.split('-')[1][-4:]}"
     # FRR's daemons run as user frr, so the state directory must be reachable by other users.
     base = Path(tempfile.mkdtemp(prefix="nd-lab-test-"))

@@ -28,26 +28,11 @@ from netdoctor.sources import snapshot_from_options
 
 pytestmark = [nslib.needs_root, pytest.mark.netns]
 
-#: The program each backend's lab cannot start without.
-_NEEDS = {
-    "flannel-vxlan": "etcd",
-    "direct-routing": "etcd",
-    "calico-bgp": "bird",
-    "frr": "vtysh",
-    "ovs-gre": "ovs-vswitchd",
-    "ovs-vxlan": "ovs-vswitchd",
-}
-
 #: Faults the firewalld variant runs: the ones whose checks read firewalld's zones.
 FILTERING_FAULTS = ("icmp-blocked", "forward-policy-drop", "overlay-port-blocked", "pod-traffic-masqueraded")
 
 #: (backend, fault) cells whose check does not see the fault yet, with the reason.
 KNOWN_MISSES: dict[tuple[str, str], str] = {}
-
-
-def _available(backend: str) -> bool:
-    program = _NEEDS[backend]
-    return shutil.which(program) is not None or Path("/usr/sbin", program).exists()
 
 
 def _lab_name(tag: str) -> str:
@@ -67,8 +52,8 @@ def _start(name: str, backend: str, nodes: int, firewall: str) -> tuple[LabState
 def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
     """A 3-node lab of the backend given as the indirect parameter, with iptables, removed after its tests."""
     backend = request.param
-    if not _available(backend):
-        pytest.skip(f"{backend} needs {_NEEDS[backend]}")
+    if not nslib.lab_available(backend):
+        pytest.skip(f"{backend} needs {nslib.LAB_NEEDS[backend]}")
     name = _lab_name(backend.replace("-", "")[:4])
     state, base = _start(name, backend, 3, "iptables")
     try:
@@ -81,7 +66,7 @@ def lab(request: pytest.FixtureRequest) -> Iterator[LabState]:
 @pytest.fixture(scope="module")
 def firewalld_lab() -> Iterator[LabState]:
     """A 3-node flannel-vxlan lab whose nodes filter with firewalld."""
-    if not _available("flannel-vxlan") or shutil.which("firewalld") is None:
+    if not nslib.lab_available("flannel-vxlan") or shutil.which("firewalld") is None:
         pytest.skip("the firewalld lab needs etcd and firewalld")
     name = _lab_name("fwd")
     state, base = _start(name, "flannel-vxlan", 3, "firewalld")
@@ -179,7 +164,7 @@ def test_filtering_fault_found_with_firewalld(firewalld_lab: LabState, fault_id:
 
 
 def test_eight_node_lab_found_and_clean() -> None:
-    if not _available("flannel-vxlan"):
+    if not nslib.lab_available("flannel-vxlan"):
         pytest.skip("flannel-vxlan needs etcd")
     name = _lab_name("big")
     state, base = _start(name, "flannel-vxlan", 8, "iptables")
