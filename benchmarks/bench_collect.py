@@ -21,7 +21,7 @@ Two figures, each the median of runs that take turns with their floors:
   show``) plus ``json.loads`` of each.
 
 The notes of each figure also give the floor with Python's cyclic garbage
-collector paused, as netdoctor's route parser pauses it; without the pause the
+collector paused, as netdoctor's route parser pauses it. Without the pause, the
 collections that ``json.loads`` triggers are a large part of the floor.
 
 Peak RSS is the ``ru_maxrss`` of a fresh interpreter that runs the same step

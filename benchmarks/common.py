@@ -182,7 +182,9 @@ def markdown_table(figures: list[Figure]) -> str:
         target = "-" if figure.target is None else f"≤ {figure.target:g}×"
         if figure.rss_limit_mib is not None:
             target += f", RSS ≤ {figure.rss_limit_mib:,.0f} MiB"
-        verdict = "" if figure.met is None else (" ✓" if figure.met else " ✗")
+        verdict = ""
+        if figure.met is not None:
+            verdict = " ✓" if figure.met else " ✗"
         rss = figure.measured.peak_rss_mib
         lines.append(
             f"| {figure.name} | {figure.ratio:.2f}×{verdict} | {target} "

@@ -107,7 +107,7 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
 
 
 def _stored(context: FixContext, key: str) -> list[tuple[str, str]]:
-    """Return (API, value) for each keyspace that contains ``key``, or the snapshot's one API when it did not say.
+    """Return (API, value) for each keyspace that contains ``key``, or the snapshot's one API when it does not record one.
 
     etcd keeps the v2 and v3 keyspaces apart, so a lease written to both must be changed in both.
     """

@@ -20,8 +20,8 @@ def pod_network(context: FixContext, node: str) -> str | None:
     """Return the cluster pod network as text.
 
     Without a configured or inferred pod network (no subnet.env, no etcd), the
-    smallest prefix that holds every node's pod subnets stands in for it, so a
-    rule admits traffic from the peers' pods too. With one node only, its own
+    smallest prefix that contains every node's pod subnets is used in its place,
+    so a rule admits traffic from the peers' pods too. With one node only, its own
     first pod subnet is returned.
     """
     facts = cluster_facts(context.snapshot)

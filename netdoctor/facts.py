@@ -162,7 +162,7 @@ class RouteIndex:
                 self._range[family] = (low, high)
                 self._lengths[family] = sorted(set(self._dst_len[low:high]), reverse=True)
             family_start = family_end
-        #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 is none.
+        #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 means no route.
         self._primed: dict[Prefix, int] = {}
         self._best_rows = array("i")
         self._primed_lengths: list[int] = []

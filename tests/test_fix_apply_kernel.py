@@ -106,7 +106,7 @@ def test_new_fixers_apply(broken: Any, tmp_path: Path) -> None:
     accept = ("-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay "
               "-j ACCEPT")
     assert state["filter"].index(accept) == state["filter"].index(f"-A {REJECT}") - 1
-    # No pod network is configured here, so the prefix that holds both nodes' pod subnets stands in for it.
+    # No pod network is configured here, so the prefix that contains both nodes' pod subnets is used in its place.
     ret = "-A POSTROUTING -s 10.244.0.0/22 -d 10.244.0.0/22 -m comment --comment netdoctor-pod-return -j RETURN"
     assert state["nat"].index(ret) == state["nat"].index(f"-A {DOCKER_MASQUERADE}") - 1
     assert "-A POSTROUTING -j KUBE-POSTROUTING" in state["nat"]

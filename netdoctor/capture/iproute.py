@@ -699,8 +699,8 @@ def parse_ip_route(
     ``table_names`` maps ``rt_tables`` names other than main, local and default.
     """
     with gc_paused():
-        # Numbers are range-checked by the table's typed arrays in one pass; only when one
-        # does not fit are the lines checked one by one, to name the first bad line.
+        # The table's typed arrays range-check every number in one pass. Only when one does
+        # not fit are the lines checked one by one, to name the first bad line.
         rows = [
             _route_from_words(source, line, words, hops, family, table_names, checked=False)
             for line, words, hops in _logical_route_lines(text, source)

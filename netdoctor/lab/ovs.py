@@ -12,8 +12,8 @@ sends a frame for a known MAC to the tunnel it was learned on and floods the
 rest, as a bridge without a controller does. Every tunnel port is
 ``protected``, so a frame that comes in from a tunnel never goes out to
 another protected tunnel, and the full mesh has no forwarding loop. No rule
-names a port number, so a tunnel port that is added again works at once; OVS
-forgets the MACs it learned on a port when the port is deleted.
+names a port number, so a tunnel port that is added again works at once. OVS
+drops the MACs it learned on a port when the port is deleted.
 """
 
 from __future__ import annotations
