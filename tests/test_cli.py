@@ -601,3 +601,14 @@ def test_local_check_without_root(tmp_path: Path) -> None:
     privileges = [gap for gap in document["gaps"] if gap["source"] == "privileges"]
     assert len(privileges) == 1
     assert "run it as root" in privileges[0]["reason"]
+
+
+def test_module_runs_like_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-m", "netdoctor", "checks"], cwd=tmp_path, capture_output=True,
+                               text=True, check=False, timeout=60)
+
+    assert completed.returncode == 0, completed.stderr
+    assert "route-missing" in completed.stdout

@@ -1,0 +1,5 @@
+"""Run netdoctor as ``python -m netdoctor``, the same as the ``netdoctor`` command."""
+
+from netdoctor.cli import main
+
+main(prog_name="netdoctor")
