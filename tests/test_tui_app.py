@@ -241,8 +241,12 @@ async def test_slow_source_keeps_ui_responsive() -> None:
     app = NetdoctorApp(_BlockedSource(snapshot, gate))
 
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        status = _text(app, "#refresh-label")
+        # The worker's progress message arrives after the first frame; a busy machine delays it.
+        for _ in range(100):
+            status = _text(app, "#refresh-label")
+            if "collecting node2" in status:
+                break
+            await pilot.pause(0.05)
         assert "collecting node2 (1/2 nodes)" in status
         await pilot.press("question_mark")
         await pilot.pause()
