@@ -165,6 +165,8 @@ class RouteIndex:
         #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 means no route.
         self._primed: dict[Prefix, int] = {}
         self._best_rows = array("i")
+        #: ``_best_rows`` as bytes, made on the first search for rows.
+        self._best_bytes: bytes | None = None
         self._primed_lengths: list[int] = []
         #: Rows whose destination and length another main-table row repeats.
         self._shared_rows: set[int] = set()
@@ -339,6 +341,7 @@ class RouteIndex:
         self._primed = primed.positions
         self._primed_lengths = primed.lengths
         self._best_rows = best
+        self._best_bytes = None
 
     def primed_lengths(self) -> list[int]:
         """Return the prefix length of each primed prefix, by position."""
@@ -399,8 +402,9 @@ class RouteIndex:
     def _positions_of_rows(self, wanted: Iterable[int], scan: Callable[[], Iterator[bool]] | None = None) -> set[int]:
         """Return the primed positions whose best row is one of ``wanted``.
 
-        A few wanted rows are found with ``array.index``, a C search per row.
-        For more rows, ``scan`` (one bool per position) is used instead, or the
+        A few wanted rows are found by searching the row array's bytes for each
+        row's machine encoding, a C search that builds no Python integers. For
+        more rows, ``scan`` (one bool per position) is used instead, or the
         positions are collected row by row when no scan is given.
         """
         rows = self._best_rows
@@ -408,15 +412,22 @@ class RouteIndex:
         if len(chosen) > _INDEX_SEARCH_LIMIT and scan is not None:
             return set(compress(range(len(rows)), scan()))
         found: set[int] = set()
+        if not chosen:
+            return found
+        raw = self._best_bytes
+        if raw is None:
+            raw = self._best_bytes = rows.tobytes()
+        size = rows.itemsize
         for row in chosen:
-            start = 0
-            while True:
-                try:
-                    position = rows.index(row, start)
-                except ValueError:
-                    break
-                found.add(position)
-                start = position + 1
+            pattern = array("i", (row,)).tobytes()
+            at = raw.find(pattern)
+            while at != -1:
+                # A match that straddles two entries is not a row number.
+                if at % size:
+                    at = raw.find(pattern, at + 1)
+                    continue
+                found.add(at // size)
+                at = raw.find(pattern, at + size)
         return found
 
 
