@@ -20,6 +20,7 @@ from netdoctor.mesh import PathStatus
 from netdoctor.model import ClusterSnapshot
 from netdoctor.tui import app as app_module
 from netdoctor.tui.app import RUNBOOK_NAME, NetdoctorApp
+from netdoctor.tui.detail import styled_literals
 from netdoctor.tui.findings import FindingFilter, FindingsTable
 from netdoctor.tui.fix_plan import FixPlanScreen
 from netdoctor.tui.help import HelpScreen
@@ -445,3 +446,10 @@ async def test_filter_without_match_says_so() -> None:
 
         assert app.query_one(FindingsTable).shown == []
         assert _text(app, "#detail-body") == "No finding matches the filter."
+
+
+def test_explanation_literals_lose_markers() -> None:
+    text = styled_literals("Run ``ip route`` and ``bridge fdb``, then check ``x")
+    assert text.plain == "Run ip route and bridge fdb, then check ``x"
+    styled = [text.plain[span.start:span.end] for span in text.spans]
+    assert styled == ["ip route", "bridge fdb"]

@@ -32,6 +32,19 @@ def reflow(body: str) -> str:
     return "\n".join(paragraphs)
 
 
+def styled_literals(body: str) -> Text:
+    """Return a docstring section as text, styling its reStructuredText literals and dropping their double backticks."""
+    pieces = body.split("``")
+    if len(pieces) % 2 == 0:
+        # An unpaired marker opens no literal, so it stays as written.
+        pieces[-2:] = [pieces[-2] + "``" + pieces[-1]]
+    text = Text()
+    for number, piece in enumerate(pieces):
+        # Prose and literals alternate, starting with prose.
+        text.append(piece, style="bold cyan" if number % 2 else "")
+    return text
+
+
 def render_finding(finding: Finding, spec: CheckSpec | None) -> Text:
     """Render a finding with its evidence and the explanation from its check's documentation."""
     parts: list[Text] = []
@@ -59,7 +72,7 @@ def render_finding(finding: Finding, spec: CheckSpec | None) -> Text:
             body = sections.get(heading)
             if body:
                 parts.append(Text(f"\n{heading}", style="bold underline"))
-                parts.append(Text(reflow(body)))
+                parts.append(styled_literals(reflow(body)))
 
     parts.append(Text("\nFixes", style="bold underline"))
     if finding.fixes:
