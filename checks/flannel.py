@@ -325,11 +325,14 @@ def vtep_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         IP from its own ``flannel.N`` device, else its lease's ``VtepMAC`` and
         ``PublicIP``, else its ``flannel.alpha.coreos.com/backend-data`` and
         ``public-ip`` annotations. Reported are a neighbour entry with another
-        MAC, an FDB entry for the peer's MAC with another ``dst``, and a
-        missing FDB entry for the peer's MAC when the neighbour entry exists.
+        MAC, an FDB entry for the peer's MAC with another ``dst``, a missing
+        FDB entry for the peer's MAC when the neighbour entry exists, and a
+        missing neighbour entry when the FDB entry exists.
     Why it matters:
         flannel.1 runs with ``nolearning``, so the kernel sends a peer's
-        traffic exactly where these entries point. After a peer's IP or VTEP MAC
+        traffic exactly where these entries point. Without the neighbour
+        entry the kernel sends an ARP request for the peer's VTEP address,
+        and flannel.1 has no FDB entry for broadcasts, so the request is lost. After a peer's IP or VTEP MAC
         changes (a re-created node, a restarted flanneld without a fixed MAC)
         stale entries send the packets to an old address or MAC and they are
         lost, while every route still looks right.
@@ -404,6 +407,16 @@ def _node_vtep_entries(node: NodeFacts, peers: list[Vtep], facts: ClusterFacts) 
         if node.node.fdb is None or peer.underlay is None:
             continue
         entries = fdb.get(peer.mac, [])
+        if (node.node.neighbours is not None and peer.overlay_address is not None
+                and peer.overlay_address not in neighbours and entries):
+            address_text = _format_ip(peer.overlay_address)
+            mac_text = format_mac(peer.mac)
+            yield _vtep_finding(
+                name, f"{name}: {dev} has no neighbour entry for {peer.node}'s VTEP address {address_text}, so "
+                f"the kernel cannot resolve the next hop of {peer.node}'s pod subnet", f"no neighbour entry for "
+                f"{address_text} on {dev}", "neighbours", peer.node, f"{peer.mac_source} MAC {mac_text}",
+                make_details(entry="neighbour-missing", dev=dev, address=address_text, vtep_mac=mac_text,
+                             peer=peer.node))
         all_right = bool(entries) and all(dst == peer.underlay for dst, _ in entries)
         if all_right or (not entries and not neighbour_ok):
             continue

@@ -98,6 +98,20 @@ def replace_vtep_entry(finding: Finding, context: FixContext) -> Iterator[NodeSt
         ))
         yield from _follow_new_vtep(finding, context, node, finding.detail("peer"), mac)
         return
+    if entry == "neighbour-missing":
+        address = finding.detail("address")
+        if address is None:
+            return
+        params = {"address": address, "lladdr": mac, "dev": dev}
+        yield NodeStep(node, Step(
+            id=f"neigh-{address}", title=f"Add the neighbour entry that resolves {peer}'s VTEP {address} to {mac}",
+            safety=Safety.SAFE, why=f"Without it {dev} cannot resolve the next hop of {peer}'s pod subnet.",
+            fixer="replace-vtep-entry", check=finding.check,
+            action=Operation("neigh-replace", params), inverse=Operation("neigh-del", params),
+            preconditions=(Condition("link-present", {"name": dev}),),
+            done=Condition("neigh-present", params), verify=f"ip neigh show dev {dev} {address}",
+        ))
+        return
     remote = finding.detail("peer_underlay")
     if remote is None or "," in remote:
         return

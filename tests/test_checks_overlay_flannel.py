@@ -171,6 +171,19 @@ def test_vtep_missing_fdb_for_current_mac() -> None:
     ]
 
 
+def test_vtep_missing_neighbour_entry() -> None:
+    # node1 keeps its FDB entries for both peers but its neighbour entry for node3 only.
+    only_node3 = parse_ip_neigh(f"{vtep_address(3)} dev flannel.1 lladdr {vtep_mac(3)} PERMANENT\n", "test neigh")
+    node1 = replace(vxlan_node(1), neighbours=only_node3)
+    findings = run(cluster(node1, vxlan_node(2), vxlan_node(3)), "vtep-mismatch")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: flannel.1 has no neighbour entry for node2's VTEP address 198.51.100.64, so the kernel cannot "
+         "resolve the next hop of node2's pod subnet"),
+    ]
+    assert findings[0].detail("entry") == "neighbour-missing"
+
+
 def test_vtep_mac_from_lease_when_peer_device_lacks_it() -> None:
     node2 = vxlan_node(2, 2)
     interfaces = tuple(replace(item, mac=None) if item.name == "flannel.1" else item for item in node2.interfaces or ())

@@ -125,3 +125,27 @@ def test_new_fixers_twice_and_undo(broken: Any, tmp_path: Path) -> None:
     assert undone == sum(1 for plan in plans for step in plan.steps if step.action is not None)
     assert _state(a) == before
     assert not (tmp_path / "root-a/etc/sysctl.d/90-netdoctor-rp-filter-eth0.conf").exists()
+
+
+def test_missing_neighbour_added_and_undone(tmp_path: Path) -> None:
+    with nslib.namespaces("lan", "a", "b") as (lan, a, b):
+        nslib.build_docker_pair(lan, a, b)
+        a.run("ip link add vx1 type vxlan id 1 local 192.168.100.11 dev eth0 dstport 8472 nolearning && "
+              "ip link set vx1 up")
+        a.run(f"bridge fdb append {PEER_MAC} dev vx1 dst 192.168.100.12 self permanent")
+        finding = Finding("vtep-mismatch", Severity.ERROR, ("a",), "neighbour missing", details=make_details(
+            entry="neighbour-missing", dev="vx1", address="10.244.2.0", vtep_mac=PEER_MAC, peer="b"))
+        report = run_checks(_collect(a, b), load_checks())
+        bindings = {"a": NodeBinding(a.name, str(tmp_path / "root-a")), "b": NodeBinding(b.name, str(tmp_path / "root-b"))}
+        plans = build_plans(replace(report, findings=(finding,)), bindings)
+
+        result = apply_plans(plans, tmp_path / "journal.json")
+        added = a.run("ip neigh show dev vx1 10.244.2.0").stdout.split()
+        undone = undo_journal(tmp_path / "journal.json")
+        after_undo = a.run("ip neigh show dev vx1 10.244.2.0").stdout
+
+    assert result.counts == {"applied": 1}, result.counts
+    assert added[:3] == ["10.244.2.0", "lladdr", PEER_MAC]
+    assert "PERMANENT" in added
+    assert undone == 1
+    assert after_undo == ""
