@@ -335,13 +335,41 @@ class RouteIndex:
                 best = array("i", map(by_key.get, primed.keys, repeat(-1)))
                 unresolved = set()
             unresolved.update(compress(range(len(best)), map((-1).__eq__, best)))
-            for position in unresolved:
-                row = next(self.covering_rows(primed.prefixes[position]), None)
-                best[position] = -1 if row is None else row
+            if unresolved:
+                self._resolve_covering(primed, best, sorted(unresolved), low, high)
         self._primed = primed.positions
         self._primed_lengths = primed.lengths
         self._best_rows = best
         self._best_bytes = None
+
+    def _resolve_covering(self, primed: PrimedPrefixes, best: array, positions: list[int], low: int,
+                          high: int) -> None:
+        """Set the best row of each primed position in ``positions`` to the most specific route that contains it.
+
+        This is :meth:`covering_rows` for many prefixes at once: for each route
+        length, longest first, one dict maps the destinations of that length
+        to their first row, and the prefixes still unresolved look up their own
+        network masked to that length. Prefixes that no route contains get -1.
+        """
+        networks, lengths = primed.networks, primed.lengths
+        destinations, route_lengths = self._dst[low:high], self._dst_len[low:high]
+        for length in self._lengths.get(AF_INET, ()):
+            if not positions:
+                break
+            rows = list(compress(range(low, high), map(length.__eq__, route_lengths)))
+            # Reversed, so that the first row of a destination is the one kept.
+            first = {destinations[row - low]: row for row in reversed(rows)}
+            mask = (0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF
+            pending: list[int] = []
+            for position in positions:
+                row = first.get(networks[position] & mask) if lengths[position] >= length else None
+                if row is None:
+                    pending.append(position)
+                else:
+                    best[position] = row
+            positions = pending
+        for position in positions:
+            best[position] = -1
 
     def primed_lengths(self) -> list[int]:
         """Return the prefix length of each primed prefix, by position."""
@@ -473,6 +501,9 @@ class PodNetwork:
     source: str
     #: The node whose data gave it, or None for etcd or an inference across nodes.
     node: str | None = None
+    #: False for a network inferred as the common supernet of the nodes' subnets, which may hold
+    #: addresses that no node owns.
+    configured: bool = True
 
     @property
     def text(self) -> str:
@@ -933,5 +964,5 @@ def _pod_networks(snapshot: ClusterSnapshot, nodes: dict[str, NodeFacts], config
     blocks = [block.prefix for facts in nodes.values() for block in facts.calico_blocks]
     pool = common_supernet(blocks)
     if pool is not None and pool[2] >= MIN_POOL_LENGTH and not any(prefix_contains(n.prefix, pool) for n in networks):
-        networks.append(PodNetwork(pool, "Calico pool inferred from the nodes' blocks"))
+        networks.append(PodNetwork(pool, "Calico pool inferred from the nodes' blocks", configured=False))
     return networks

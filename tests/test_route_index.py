@@ -7,8 +7,11 @@ from array import array
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netdoctor.facts import RouteIndex
-from netdoctor.model.routes import RouteTable
+from route_strategies import routes
+
+from netdoctor.facts import PrimedPrefixes, RouteIndex
+from netdoctor.model.addr import AF_INET, network_of
+from netdoctor.model.routes import Route, RouteTable
 
 # Row numbers whose bytes repeat inside their neighbours' bytes (0, 1, 256, 65536, -1)
 # come up often, so that unaligned matches of a row's encoding are exercised.
@@ -32,3 +35,22 @@ def test_row_search_skips_unaligned_match() -> None:
     assert index._positions_of_rows([1]) == {1}
     assert index._positions_of_rows([256]) == {0}
     assert index._positions_of_rows([16777216, 65536]) == {2, 3}
+
+
+@given(rows=st.lists(routes(), max_size=40), networks=st.lists(st.integers(0, (1 << 32) - 1), min_size=2, max_size=12),
+       lengths=st.lists(st.integers(0, 32), min_size=12, max_size=12))
+def test_prime_matches_covering_search(rows: list[Route], networks: list[int], lengths: list[int]) -> None:
+    # Prefixes are masked to their length, and routes are often drawn inside them.
+    prefixes = list(dict.fromkeys(
+        (AF_INET, network_of(AF_INET, network, length), length) for network, length in zip(networks, lengths)))
+    if len(prefixes) < 2:
+        return
+    index = RouteIndex(RouteTable.from_rows(rows))
+    primed = PrimedPrefixes(prefixes, {prefix: at for at, prefix in enumerate(prefixes)},
+                            [prefix[1] for prefix in prefixes], [prefix[2] for prefix in prefixes],
+                            [prefix[1] << 8 | prefix[2] for prefix in prefixes])
+
+    index.prime(primed)
+
+    for prefix in prefixes:
+        assert index.best_row(prefix) == next(index.covering_rows(prefix), None), prefix
