@@ -1,4 +1,4 @@
-"""The route index's search for the positions whose best row is one of a few rows."""
+"""The route index: the search for positions by best row, and the bulk resolution of primed prefixes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from array import array
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from route_strategies import routes
 
 from netdoctor.facts import PrimedPrefixes, RouteIndex
