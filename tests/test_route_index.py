@@ -39,7 +39,7 @@ def test_row_search_skips_unaligned_match() -> None:
 @given(rows=st.lists(routes(), max_size=40), networks=st.lists(st.integers(0, (1 << 32) - 1), min_size=2, max_size=12),
        lengths=st.lists(st.integers(0, 32), min_size=12, max_size=12))
 def test_prime_matches_covering_search(rows: list[Route], networks: list[int], lengths: list[int]) -> None:
-    # Prefixes are masked to their length, and routes are often drawn inside them.
+    # Each prefix is masked to its length, as a pod subnet is.
     prefixes = list(dict.fromkeys(
         (AF_INET, network_of(AF_INET, network, length), length) for network, length in zip(networks, lengths)))
     if len(prefixes) < 2:
