@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from netdoctor.facts import cluster_facts, prefix_contains, prefix_text
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
-from netdoctor.fixers.support import accept_step, pod_network
+from netdoctor.fixers.support import accept_step, pod_network_pairs, pod_networks
 from netdoctor.model import Finding
 from netdoctor.model.addr import AddressError, parse_ip
 
@@ -26,7 +26,8 @@ def accept_icmp(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
 
     Safe: it opens one ICMP type only. On INPUT the rule is limited to the
     underlay interface; on FORWARD to traffic between pod network addresses.
-    A finding decided by firewalld gets no step here.
+    A finding decided by firewalld gets no step here. When the pod network is
+    several prefixes, the FORWARD rule is one rule per (source, destination) pair.
     """
     node = finding.nodes[0]
     icmp_type = finding.detail("icmp_type")
@@ -34,28 +35,35 @@ def accept_icmp(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         return
     label = ICMP_LABELS.get(icmp_type, f"type {icmp_type}")
     forwarded = finding.detail("direction") != "input"
+    step_id = f"accept-icmp-{'forward' if forwarded else 'input'}-{icmp_type.replace('/', '-')}"
     if forwarded:
-        network = pod_network(context, node)
-        where = f"-s {network} -d {network} " if network else ""
+        pairs = pod_network_pairs(pod_networks(context))
+        matches = [(f"-s {source} -d {destination} ", _pair_id(step_id, source, destination, len(pairs)))
+                   for source, destination in pairs] or [("", step_id)]
         scope = "forwarded between pods"
     else:
         device = finding.detail("in_interface")
-        where = f"-i {device} " if device else ""
+        matches = [(f"-i {device} " if device else "", step_id)]
         scope = f"arriving on {device}" if device else "arriving at the node"
-    rule = f"{where}-p icmp -m icmp --icmp-type {icmp_type} -m comment --comment netdoctor-accept-icmp -j ACCEPT"
     why = (f"ICMP {label} {scope} is dropped, which breaks "
            + ("path MTU discovery" if icmp_type == "3/4" else "ping-based health checks and diagnosis")
            + "; only this ICMP type is opened.")
-    step = accept_step(
-        finding, context, node,
-        fixer_id="accept-icmp",
-        step_id=f"accept-icmp-{'forward' if forwarded else 'input'}-{icmp_type.replace('/', '-')}",
-        title=f"Accept ICMP {label} {scope}",
-        why=why,
-        rule=rule,
-    )
-    if step is not None:
-        yield NodeStep(node, step)
+    for where, match_id in matches:
+        step = accept_step(
+            finding, context, node,
+            fixer_id="accept-icmp",
+            step_id=match_id,
+            title=f"Accept ICMP {label} {scope}" + (f" ({where.strip()})" if len(matches) > 1 else ""),
+            why=why,
+            rule=f"{where}-p icmp -m icmp --icmp-type {icmp_type} -m comment --comment netdoctor-accept-icmp -j ACCEPT",
+        )
+        if step is not None:
+            yield NodeStep(node, step)
+
+
+def _pair_id(step_id: str, source: str, destination: str, count: int) -> str:
+    """Return the step id of one (source, destination) rule: ``step_id`` itself when it is the only one."""
+    return step_id if count == 1 else f"{step_id}-{source}-{destination}"
 
 
 @fixer("accept-pod-forward", title="Accept forwarded pod network traffic before the blocking rule",
@@ -65,22 +73,25 @@ def accept_pod_forward(finding: Finding, context: FixContext) -> Iterator[NodeSt
 
     Safe: these are the rules flanneld adds itself; they open forwarding for
     pod network addresses only, and the chain's policy stays DROP for the rest.
+    Without a configured pod network, each prefix of the set that covers
+    exactly the nodes' pod subnets gets its own pair of rules.
     """
     node = finding.nodes[0]
-    network = pod_network(context, node)
-    if network is None:
-        return
-    for direction, option in (("from", "-s"), ("to", "-d")):
-        step = accept_step(
-            finding, context, node,
-            fixer_id="accept-pod-forward",
-            step_id=f"accept-pod-forward-{direction}",
-            title=f"Accept forwarded traffic {direction} the pod network {network}",
-            why="The FORWARD chain drops traffic between pods on different nodes; this accepts the pod network only.",
-            rule=f"{option} {network} -m comment --comment netdoctor-pod-forward -j ACCEPT",
-        )
-        if step is not None:
-            yield NodeStep(node, step)
+    networks = pod_networks(context)
+    for network in networks:
+        for direction, option in (("from", "-s"), ("to", "-d")):
+            step_id = f"accept-pod-forward-{direction}"
+            step = accept_step(
+                finding, context, node,
+                fixer_id="accept-pod-forward",
+                step_id=step_id if len(networks) == 1 else f"{step_id}-{network}",
+                title=f"Accept forwarded traffic {direction} the pod network {network}",
+                why="The FORWARD chain drops traffic between pods on different nodes; this accepts the pod "
+                    "network only.",
+                rule=f"{option} {network} -m comment --comment netdoctor-pod-forward -j ACCEPT",
+            )
+            if step is not None:
+                yield NodeStep(node, step)
 
 
 def _underlay_subnet(context: FixContext, node: str, device: str | None, peer: str | None) -> str | None:
@@ -159,7 +170,6 @@ def return_before_masquerade(finding: Finding, context: FixContext) -> Iterator[
     the outside.
     """
     node = finding.nodes[0]
-    network = pod_network(context, node)
     zone = finding.detail("firewalld_zone")
     if finding.detail("chain") is None and zone is not None:
         yield NodeStep(node, Step(
@@ -174,17 +184,18 @@ def return_before_masquerade(finding: Finding, context: FixContext) -> Iterator[
             ),
         ))
         return
-    if network is None:
-        return
-    step = accept_step(
-        finding, context, node,
-        fixer_id="return-before-masquerade",
-        step_id="return-pod-network-before-masquerade",
-        title=f"Keep pod source addresses for traffic within {network}",
-        why="The masquerading rule rewrites the source of pod-to-pod traffic, so peers see the node's address "
-            "instead of the pod's; a RETURN for the pod network ends the walk before it.",
-        rule=f"-s {network} -d {network} -m comment --comment netdoctor-pod-return -j RETURN",
-        table="nat",
-    )
-    if step is not None:
-        yield NodeStep(node, step)
+    pairs = pod_network_pairs(pod_networks(context))
+    for source, destination in pairs:
+        within = f"within {source}" if source == destination else f"from {source} to {destination}"
+        step = accept_step(
+            finding, context, node,
+            fixer_id="return-before-masquerade",
+            step_id=_pair_id("return-pod-network-before-masquerade", source, destination, len(pairs)),
+            title=f"Keep pod source addresses for traffic {within}",
+            why="The masquerading rule rewrites the source of pod-to-pod traffic, so peers see the node's address "
+                "instead of the pod's; a RETURN for the pod network ends the walk before it.",
+            rule=f"-s {source} -d {destination} -m comment --comment netdoctor-pod-return -j RETURN",
+            table="nat",
+        )
+        if step is not None:
+            yield NodeStep(node, step)

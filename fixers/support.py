@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from netdoctor.facts import MIN_POOL_LENGTH, cluster_facts, common_supernet, prefix_text
+from ipaddress import IPv4Network, collapse_addresses
+
+from netdoctor.facts import cluster_facts, prefix_text
 from netdoctor.fix import Condition, FixContext, Operation, Safety, Step
 from netdoctor.model import Finding, NodeSnapshot
+from netdoctor.model.addr import AF_INET
 
 
 def snapshot_node(context: FixContext, name: str) -> NodeSnapshot | None:
@@ -16,24 +19,33 @@ def snapshot_node(context: FixContext, name: str) -> NodeSnapshot | None:
     return node
 
 
-def pod_network(context: FixContext, node: str) -> str | None:
-    """Return the cluster pod network as text.
+def pod_networks(context: FixContext) -> list[str]:
+    """Return the prefixes of the cluster's IPv4 pod network as text.
 
-    Without a configured or inferred pod network (no subnet.env, no etcd), the
-    smallest prefix that contains every node's pod subnets is used in its place,
-    so a rule admits traffic from the peers' pods too. With one node only, its own
-    first pod subnet is returned.
+    The configured pod network (flannel's etcd config or FLANNEL_NETWORK) is
+    returned alone. Without one, the result is the smallest set of prefixes that
+    covers exactly the pod subnets of every node, so that a rule built from it
+    admits no address outside them: 10.244.1.0/24 and 10.244.2.0/24 give
+    10.244.1.0/24 and 10.244.2.0/24, not 10.244.0.0/22. The list is empty when
+    no node's pod subnet is known.
     """
     facts = cluster_facts(context.snapshot)
-    if facts.pod_networks:
-        return facts.pod_networks[0].text
-    subnets = [subnet.prefix for item in facts.nodes.values() for subnet in item.pod_subnets()]
-    if len(subnets) > 1:
-        supernet = common_supernet(subnets)
-        if supernet is not None and supernet[2] >= MIN_POOL_LENGTH:
-            return prefix_text(supernet)
-    own = facts.nodes[node].pod_subnets() if node in facts.nodes else []
-    return own[0].text if own else None
+    configured = [network for network in facts.pod_networks
+                  if network.configured and network.prefix[0] == AF_INET]
+    if configured:
+        return [configured[0].text]
+    subnets = [IPv4Network(subnet.text) for item in facts.nodes.values() for subnet in item.pod_subnets()
+               if subnet.prefix[0] == AF_INET]
+    return [str(network) for network in collapse_addresses(subnets)]
+
+
+def pod_network_pairs(networks: list[str]) -> list[tuple[str, str]]:
+    """Return every (source, destination) pair of the pod network's prefixes, for rules that match both ends.
+
+    NOTE: k prefixes give k * k rules, so pod subnets scattered across a range
+    with no configured pod network make a long list.
+    """
+    return [(source, destination) for source in networks for destination in networks]
 
 
 def rule_position(node: NodeSnapshot, table: str, chain: str, text: str) -> int | None:
@@ -120,4 +132,5 @@ def sysctl_steps(
     return now, persist
 
 
-__all__ = ["accept_step", "deciding_rule", "pod_network", "prefix_text", "rule_position", "snapshot_node", "sysctl_steps"]
+__all__ = ["accept_step", "deciding_rule", "pod_network_pairs", "pod_networks", "prefix_text", "rule_position",
+           "snapshot_node", "sysctl_steps"]
