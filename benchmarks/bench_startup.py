@@ -5,9 +5,10 @@ start: the environment drops ``PYTHONDONTWRITEBYTECODE`` and points
 ``PYTHONPYCACHEPREFIX`` at a temporary directory that one unmeasured run of
 each command fills, so every run loads compiled bytecode as an installed
 package does, and nothing is written into the source tree. A second figure
-reports the import of click alone over the same floor, because the command
-line cannot start faster than its CLI library imports. The notes list the
-slowest imports of one ``python -X importtime`` run of the command.
+reports the import of argparse, the command-line library, alone over the same
+floor, because the command line cannot start faster than its CLI library
+imports. The notes list the slowest imports of one ``python -X importtime``
+run of the command.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def slowest_imports(argv: list[str], env: dict[str, str]) -> list[dict[str, Any]
 
 
 def figures(quick: bool) -> list[Figure]:
-    """Time the check command, ``import click`` and the empty interpreter."""
+    """Time the check command, ``import argparse`` and the empty interpreter."""
     repeat = 3 if quick else 10
     with tempfile.TemporaryDirectory(prefix="nd-bench-startup-") as directory:
         snapshot = Path(directory) / "small.json"
@@ -83,18 +84,18 @@ def figures(quick: bool) -> list[Figure]:
 
         check = [*netdoctor_command(), "check", "--json", "--snapshot", str(snapshot)]
         empty = child_python("pass")
-        click = child_python("import click")
-        for argv in (check, empty, click):
+        argparse = child_python("import argparse")
+        for argv in (check, empty, argparse):
             time_command("warm-up", argv, repeat=1, env=env)
 
         measured = time_command("netdoctor check --json", check, repeat=repeat, env=env)
         floor = time_command("python -c pass", empty, repeat=repeat, env=env)
-        click_import = time_command("python -c 'import click'", click, repeat=repeat, env=env)
+        argparse_import = time_command("python -c 'import argparse'", argparse, repeat=repeat, env=env)
         imports = slowest_imports(check, env)
 
     notes = {"snapshot": f"{BACKEND}, {NODES} nodes, faults {', '.join(FAULTS)}", "runs": repeat,
              "slowest_imports": imports}
     return [
         Figure("check --json startup, 3 nodes, over python -c pass", measured, floor, target=3.0, notes=notes),
-        Figure("import click over python -c pass", click_import, floor, target=None),
+        Figure("import argparse over python -c pass", argparse_import, floor, target=None),
     ]

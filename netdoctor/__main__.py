@@ -1,5 +1,7 @@
 """Run netdoctor as ``python -m netdoctor``, the same as the ``netdoctor`` command."""
 
+import sys
+
 from netdoctor.cli import main
 
-main(prog_name="netdoctor")
+sys.exit(main(prog_name="netdoctor"))

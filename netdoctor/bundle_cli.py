@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import socket
@@ -13,9 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
-
-from netdoctor.cli import InputError, live_options
+from netdoctor.cli import InputError, add_live_options, live_settings
+from netdoctor.commandline import (
+    ArgumentParser,
+    echo,
+    number_in_range,
+    path_type,
+    range_text,
+    with_default,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -116,31 +123,47 @@ def _reveal(path: Path, key_text: str | None, mapping_file: Path | None) -> None
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}") from None
-    click.echo(Anonymizer(key).reveal(text, mapping), nl=False)
+    echo(Anonymizer(key).reveal(text, mapping), nl=False)
 
 
-@click.command()
-@click.option("--netns", metavar="NS[,NS...]", help="Capture these network namespaces, one node per namespace.")
-@live_options
-@click.option(
-    "-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-    help="Write the bundle to this .tar.gz file [default: netdoctor-bundle-<UTC time>.tar.gz].",
-)  # fmt: skip
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Time limit of one command, in seconds.")  # fmt: skip
-@click.option("--output-cap", type=click.IntRange(min=1024), default=64 * 1024 * 1024, show_default=True,
-              help="Largest output kept from one command or file, in bytes; more is cut and listed as a gap.")  # fmt: skip
-@click.option("--size-cap", type=click.IntRange(min=1024), default=1024 * 1024 * 1024, show_default=True,
-              help="Largest total of all captured members before compression, in bytes.")  # fmt: skip
-@click.option("--no-redact", is_flag=True, help="Keep secrets (private keys, tokens, passwords) in the bundle.")
-@click.option("--anonymize", is_flag=True, help="Replace IP and MAC addresses and host names with stable stand-ins.")
-@click.option("--key", "key_text", metavar="HEX", help="Anonymization key [default: a new random key, printed once].")
-@click.option("--anonymize-name", "extra_names", multiple=True, metavar="NAME",
-              help="Another host or cluster name to replace (repeatable); node names are always replaced.")  # fmt: skip
-@click.option("--reveal", "reveal_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Print this anonymized report with the original addresses and names, and capture nothing.")  # fmt: skip
-@click.option("--mapping", "mapping_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="The mapping file written beside the anonymized bundle, for --reveal.")  # fmt: skip
+def add_bundle_command(parser: ArgumentParser) -> None:
+    """Define the options of ``netdoctor bundle``."""
+    parser.add_argument("--netns", metavar="NS[,NS...]",
+                        help="Capture these network namespaces, one node per namespace.")
+    add_live_options(parser)
+    parser.add_argument("-o", "--output", type=path_type(dir_okay=False), metavar="FILE",
+                        help="Write the bundle to this .tar.gz file [default: netdoctor-bundle-<UTC time>.tar.gz].")
+    parser.add_argument("--timeout", type=number_in_range(float, minimum=0.1), default=60.0, metavar="SECONDS",
+                        help=with_default("Time limit of one command, in seconds.", 60.0, range_text(0.1, None)))
+    parser.add_argument("--output-cap", type=number_in_range(int, minimum=1024), default=64 * 1024 * 1024,
+                        metavar="BYTES",
+                        help=with_default("Largest output kept from one command or file, in bytes; more is cut "
+                                          "and listed as a gap.", 64 * 1024 * 1024, range_text(1024, None)))
+    parser.add_argument("--size-cap", type=number_in_range(int, minimum=1024), default=1024 * 1024 * 1024,
+                        metavar="BYTES",
+                        help=with_default("Largest total of all captured members before compression, in bytes.",
+                                          1024 * 1024 * 1024, range_text(1024, None)))
+    parser.add_argument("--no-redact", action="store_true",
+                        help="Keep secrets (private keys, tokens, passwords) in the bundle.")
+    parser.add_argument("--anonymize", action="store_true",
+                        help="Replace IP and MAC addresses and host names with stable stand-ins.")
+    parser.add_argument("--key", dest="key_text", metavar="HEX",
+                        help="Anonymization key [default: a new random key, printed once].")
+    parser.add_argument("--anonymize-name", dest="extra_names", action="append", metavar="NAME",
+                        help="Another host or cluster name to replace (repeatable); node names are always replaced.")
+    parser.add_argument("--reveal", dest="reveal_path", type=path_type(dir_okay=False), metavar="FILE",
+                        help="Print this anonymized report with the original addresses and names, and capture "
+                             "nothing.")
+    parser.add_argument("--mapping", dest="mapping_file", type=path_type(dir_okay=False), metavar="FILE",
+                        help="The mapping file written beside the anonymized bundle, for --reveal.")
+    parser.set_defaults(handler=_run_bundle)
+
+
+def _run_bundle(args: argparse.Namespace) -> None:
+    bundle(args.netns, args.output, args.timeout, args.output_cap, args.size_cap, args.no_redact, args.anonymize,
+           args.key_text, tuple(args.extra_names or ()), args.reveal_path, args.mapping_file, **live_settings(args))
+
+
 def bundle(
     netns: str | None,
     output: Path | None,
@@ -174,7 +197,7 @@ def bundle(
         except AnonymizeError as error:
             raise InputError(str(error)) from None
         if printed:
-            click.echo(f"anonymization key (keep it to reveal reports; it is not in the bundle): {key_text}", err=True)
+            echo(f"anonymization key (keep it to reveal reports; it is not in the bundle): {key_text}", err=True)
 
     targets, source, lab_endpoint = _targets(netns, live.pop("lab_name"), live.pop("lab_state_dir"))
     cluster = _cluster(live, lab_endpoint)
@@ -186,10 +209,10 @@ def bundle(
         except BundleWriteError as error:
             raise InputError(str(error)) from None
 
-    click.echo(
+    echo(
         f"wrote {result.path}: {result.nodes} node(s), {result.steps} step(s), {result.failed_steps} failed, "
         f"{len(result.truncated)} cut; {result.findings} finding(s), {result.gaps} gap(s)",
         err=True,
     )
     if result.mapping_path is not None:
-        click.echo(f"wrote {result.mapping_path}: the name and MAC mapping; keep it, never share it", err=True)
+        echo(f"wrote {result.mapping_path}: the name and MAC mapping; keep it, never share it", err=True)

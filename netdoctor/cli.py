@@ -1,7 +1,8 @@
 """The ``netdoctor`` command line.
 
 Exit status: 0 when no finding reaches the ``--fail-on`` severity, 1 when one
-does, 2 for invalid usage or unreadable input. Commands import Rich, the
+does, 2 for invalid usage or unreadable input. Only the command that runs has
+its module imported and its options defined, and commands import Rich, the
 collectors and the checks only when they need them, so that
 ``netdoctor check --json --snapshot FILE`` starts fast and loads no check it
 does not run.
@@ -11,91 +12,126 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from argparse import REMAINDER, SUPPRESS, Namespace
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 
-import click
+from netdoctor.commandline import (
+    ArgumentParser,
+    CommandError,
+    VersionAction,
+    bold,
+    choice,
+    choice_metavar,
+    echo,
+    number_in_range,
+    path_type,
+    range_text,
+    run,
+    with_default,
+)
 
 logger = logging.getLogger(__name__)
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 SEVERITY_CHOICES = ("error", "warning", "info")
 
+#: Every command: the function that defines its options (``module:function``) and its one-line summary.
+#: A command's module is imported only when that command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bundle": ("netdoctor.bundle_cli:add_bundle_command",
+               "Capture the evidence of every node into one support bundle for 'netdoctor check --bundle'."),
+    "check": ("netdoctor.cli:add_check_command",
+              "Collect or load a snapshot, run the checks and report the findings."),
+    "checks": ("netdoctor.cli:add_checks_command", "List the check catalogue: id, severity, backends and title."),
+    "collect": ("netdoctor.cli:add_collect_command",
+                "Collect a snapshot and write it as JSON, for 'netdoctor check --snapshot'."),
+    "explain": ("netdoctor.cli:add_explain_command",
+                ("Print a check's documentation: what it checks, why it matters, known problems, an example, "
+                 "fix safety.")),
+    "fix": ("netdoctor.fix_cli:add_fix_command",
+            "Print the remedy for the current findings as a shell script, or apply or undo it."),
+    "lab": ("netdoctor.lab.cli:add_lab_command", "Build, break and heal a practice cluster in network namespaces."),
+    "runbook": ("netdoctor.fix_cli:add_runbook_command",
+                ("Write a Markdown runbook for the findings: per node, each step with why, commands, verify and "
+                 "roll back.")),
+}
 
-class InputError(click.ClickException):
+#: The options of live sources, as :func:`add_live_options` names them, for :func:`live_settings`.
+LIVE_OPTIONS = ("lab_name", "lab_state_dir", "etcd_endpoints", "etcd_prefix", "etcd_api", "etcd_cacert",
+                "etcd_cert", "etcd_key")
+
+#: The help of ``--lab-state-dir``, shared by every command that reads a lab.
+LAB_STATE_DIR_HELP = "The lab's state directory [default: $NETDOCTOR_LAB_ROOT/NAME or /run/netdoctor/lab/NAME]."
+
+
+class InputError(CommandError):
     """Unreadable or invalid input: printed as one ``Error:`` line, exit status 2."""
 
-    exit_code = 2
 
-
-def source_options(function: F) -> F:
+def add_source_options(parser: ArgumentParser) -> None:
     """Add the options that choose where the snapshot comes from."""
-    options = [
-        click.option(
-            "--netns",
-            metavar="NS[,NS...]",
-            help="Collect from these network namespaces, one node per namespace, named after it.",
-        ),
-        click.option(
-            "--snapshot",
-            "snapshot_file",
-            type=click.Path(path_type=Path, dir_okay=True),
-            help="Read a snapshot JSON file written by 'netdoctor collect'.",
-        ),
-        click.option(
-            "--bundle",
-            type=click.Path(path_type=Path),
-            help="Read a support bundle (directory or archive).",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    parser.add_argument(
+        "--netns",
+        metavar="NS[,NS...]",
+        help="Collect from these network namespaces, one node per namespace, named after it.",
+    )
+    parser.add_argument(
+        "--snapshot",
+        dest="snapshot_file",
+        type=Path,
+        metavar="PATH",
+        help="Read a snapshot JSON file written by 'netdoctor collect'.",
+    )
+    parser.add_argument("--bundle", type=Path, metavar="PATH", help="Read a support bundle (directory or archive).")
 
 
-def live_options(function: F) -> F:
+def add_live_options(parser: ArgumentParser) -> None:
     """Add the options of live sources: a practice lab, and where etcd is."""
-    options = [
-        click.option("--lab", "lab_name", metavar="NAME", help="Collect from the nodes of a lab built by 'netdoctor lab up'."),
-        click.option(
-            "--lab-state-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            help="The lab's state directory [default: $NETDOCTOR_LAB_ROOT/NAME or /run/netdoctor/lab/NAME].",
-        ),
-        click.option(
-            "--etcd-endpoints",
-            metavar="URL[,URL...]",
-            help="Read flannel's keys from these etcd client URLs [default: $ETCDCTL_ENDPOINTS; a lab's own etcd].",
-        ),
-        click.option("--etcd-prefix", default="/coreos.com/network", show_default=True, help="flannel's etcd key prefix."),
-        click.option(
-            "--etcd-api",
-            type=click.Choice(["v2", "v3", "auto"]),
-            default="auto",
-            show_default=True,
-            help="Which etcd keyspace to read; auto reads both, which etcd keeps apart.",
-        ),
-        click.option("--etcd-cacert", type=click.Path(dir_okay=False), help="CA certificate that signed etcd's server certificate."),
-        click.option("--etcd-cert", type=click.Path(dir_okay=False), help="Client certificate for etcd."),
-        click.option("--etcd-key", type=click.Path(dir_okay=False), help="Client key for etcd."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+    parser.add_argument("--lab", dest="lab_name", metavar="NAME",
+                        help="Collect from the nodes of a lab built by 'netdoctor lab up'.")
+    parser.add_argument("--lab-state-dir", type=path_type(file_okay=False), metavar="DIRECTORY",
+                        help=LAB_STATE_DIR_HELP)
+    parser.add_argument(
+        "--etcd-endpoints",
+        metavar="URL[,URL...]",
+        help="Read flannel's keys from these etcd client URLs [default: $ETCDCTL_ENDPOINTS; a lab's own etcd].",
+    )
+    parser.add_argument("--etcd-prefix", default="/coreos.com/network", metavar="TEXT",
+                        help=with_default("flannel's etcd key prefix.", "/coreos.com/network"))
+    etcd_apis = ("v2", "v3", "auto")
+    parser.add_argument(
+        "--etcd-api",
+        type=choice(*etcd_apis),
+        default="auto",
+        metavar=choice_metavar(*etcd_apis),
+        help=with_default("Which etcd keyspace to read; auto reads both, which etcd keeps apart.", "auto"),
+    )
+    parser.add_argument("--etcd-cacert", type=path_type(dir_okay=False), metavar="FILE",
+                        help="CA certificate that signed etcd's server certificate.")
+    parser.add_argument("--etcd-cert", type=path_type(dir_okay=False), metavar="FILE",
+                        help="Client certificate for etcd.")
+    parser.add_argument("--etcd-key", type=path_type(dir_okay=False), metavar="FILE", help="Client key for etcd.")
+
+
+def live_settings(args: Namespace) -> dict[str, Any]:
+    """Return the values of the live-source options by name."""
+    return {name: getattr(args, name) for name in LIVE_OPTIONS}
 
 
 def _etcd_options(settings: dict[str, Any]) -> Any:
     from netdoctor.sources import EtcdOptions
 
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
     return EtcdOptions.from_environment(
         settings.pop("etcd_endpoints"),
         prefix=settings.pop("etcd_prefix"),
         api=settings.pop("etcd_api"),
-        ca_cert=settings.pop("etcd_cacert"),
-        cert=settings.pop("etcd_cert"),
-        key=settings.pop("etcd_key"),
+        ca_cert=text(settings.pop("etcd_cacert")),
+        cert=text(settings.pop("etcd_cert")),
+        key=text(settings.pop("etcd_key")),
     )
 
 
@@ -120,115 +156,127 @@ def _load_snapshot(
         raise InputError(" ".join(str(error).split())) from None
 
 
-class LazyGroup(click.Group):
-    """A command group whose larger subcommands are imported only when they run or are listed.
-
-    ``netdoctor check --json`` must not pay for importing the fixers, the lab or
-    the TUI, so those commands are named here as ``module:attribute``.
-    """
-
-    lazy_commands: ClassVar[dict[str, str]] = {
-        "fix": "netdoctor.fix_cli:fix",
-        "runbook": "netdoctor.fix_cli:runbook",
-        "lab": "netdoctor.lab.cli:lab",
-        "bundle": "netdoctor.bundle_cli:bundle",
-    }
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), *self.lazy_commands])
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = self.lazy_commands.get(cmd_name)
-        if target is None:
-            return super().get_command(ctx, cmd_name)
-        import importlib
-
-        module_name, attribute = target.split(":")
-        command: click.Command = getattr(importlib.import_module(module_name), attribute)
-        return command
+def main(argv: Sequence[str] | None = None, prog_name: str = "netdoctor") -> int:
+    """Run the ``netdoctor`` command line with ``argv`` (default: ``sys.argv[1:]``) and return its exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    return run(lambda: _main(arguments, prog_name))
 
 
-@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="netdoctor")
-@click.option("-v", "--verbose", count=True, help="Log more to stderr: -v for progress, -vv for debugging.")
-@source_options
-@click.option("--lab", "lab_name", metavar="NAME", help="Open the TUI on a practice lab built by 'netdoctor lab up'.")
-@click.option(
-    "--refresh",
-    "refresh_interval",
-    type=click.FloatRange(min=1),
-    metavar="SECONDS",
-    help="In the TUI, collect and check again every SECONDS seconds.",
-)
-@click.pass_context
-def main(
-    ctx: click.Context,
-    verbose: int,
-    netns: str | None,
-    snapshot_file: Path | None,
-    bundle: Path | None,
-    lab_name: str | None,
-    refresh_interval: float | None,
-) -> None:
-    """Diagnose the node networks of Kubernetes and Docker clusters.
+class _MainParser(ArgumentParser):
+    """The parser of ``netdoctor`` itself, whose help ends with the list of commands."""
 
-    With no command, open the interactive TUI on the local node or on the
-    source that --netns, --snapshot, --bundle or --lab names.
-    """
+    def format_help(self) -> str:
+        import shutil
+        import textwrap
+
+        width = max(map(len, COMMANDS)) + 4
+        columns = max(shutil.get_terminal_size().columns - 2, width + 30)
+        listing = [
+            textwrap.fill(summary, columns, initial_indent=f"  {name}".ljust(width), subsequent_indent=" " * width)
+            for name, (_, summary) in sorted(COMMANDS.items())
+        ]
+        self.epilog = "commands:\n" + "\n".join(listing) + f"\n\nRun '{self.prog} COMMAND --help' for its options."
+        return super().format_help()
+
+
+def _main_parser(prog: str) -> ArgumentParser:
+    parser = _MainParser(
+        prog=prog,
+        usage=f"{prog} [OPTIONS] [COMMAND] [ARGS]...",
+        description="Diagnose the node networks of Kubernetes and Docker clusters.\n\n"
+                    "With no command, open the interactive TUI on the local node or on the source "
+                    "that --netns, --snapshot, --bundle or --lab names.",
+    )
+    parser.add_argument("--version", action=VersionAction)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="Log more to stderr: -v for progress, -vv for debugging.")
+    add_source_options(parser)
+    parser.add_argument("--lab", dest="lab_name", metavar="NAME",
+                        help="Open the TUI on a practice lab built by 'netdoctor lab up'.")
+    parser.add_argument("--refresh", dest="refresh_interval", type=number_in_range(float, minimum=1),
+                        metavar="SECONDS",
+                        help=f"In the TUI, collect and check again every SECONDS seconds.  [{range_text(1, None)}]")
+    # The command's own arguments are parsed by its own parser, built only for the command that runs.
+    parser.add_argument("command", nargs="?", help=SUPPRESS)
+    parser.add_argument("arguments", nargs=REMAINDER, help=SUPPRESS)
+    return parser
+
+
+def _main(argv: list[str], prog: str) -> int | None:
+    args = _main_parser(prog).parse_args(argv)
     level = logging.WARNING
-    if verbose == 1:
+    if args.verbose == 1:
         level = logging.INFO
-    elif verbose > 1:
+    elif args.verbose > 1:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
-    if ctx.invoked_subcommand is not None:
-        if any(value is not None for value in (netns, snapshot_file, bundle, lab_name, refresh_interval)):
-            raise click.UsageError("source options before a command only apply to the TUI; put them after the command")
-        return
+    sources = (args.netns, args.snapshot_file, args.bundle, args.lab_name, args.refresh_interval)
+    if args.command is not None:
+        if any(value is not None for value in sources):
+            raise CommandError("source options before a command only apply to the TUI; put them after the command")
+        return run_command(prog, args.command, args.arguments)
+    _open_tui(args)
+    return 0
+
+
+def run_command(prog: str, name: str, argv: list[str]) -> int | None:
+    """Import one command's module, parse its arguments and run it."""
+    import importlib
+
+    if name not in COMMANDS:
+        raise CommandError(f"no such command {name!r}; choose from {', '.join(sorted(COMMANDS))} "
+                           f"(see '{prog} --help')")
+    target, summary = COMMANDS[name]
+    module_name, function_name = target.split(":")
+    parser = ArgumentParser(prog=f"{prog} {name}", description=summary)
+    getattr(importlib.import_module(module_name), function_name)(parser)
+    args = parser.parse_args(argv)
+    result: int | None = args.handler(args)
+    return result
+
+
+def _open_tui(args: Namespace) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InputError("the TUI needs a terminal; run 'netdoctor check' for a report, or 'netdoctor --help'")
 
-    for option, path in (("--snapshot", snapshot_file), ("--bundle", bundle)):
+    for option, path in (("--snapshot", args.snapshot_file), ("--bundle", args.bundle)):
         if path is not None and not path.exists():
             raise InputError(f"{option} {path}: no such file or directory")
 
     from netdoctor.sources import SourceError
-    from netdoctor.tui import run
+    from netdoctor.tui import run as run_tui
 
     try:
-        run(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab_name, refresh_interval=refresh_interval)
+        run_tui(netns=args.netns, snapshot=args.snapshot_file, bundle=args.bundle, lab=args.lab_name,
+                refresh_interval=args.refresh_interval)
     except SourceError as error:
         raise InputError(" ".join(str(error).split())) from None
 
 
-@main.command()
-@source_options
-@live_options
-@click.option("--json", "as_json", is_flag=True, help="Print the netdoctor.check/1 JSON report.")
-@click.option(
-    "--fail-on",
-    type=click.Choice(SEVERITY_CHOICES),
-    default="error",
-    show_default=True,
-    help="Exit 1 when a finding has this severity or a higher one.",
-)
-@click.option("--check", "check_ids", multiple=True, metavar="ID", help="Run only this check (repeatable).")
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Exit 2 after the report when any source was not collected or did not parse (any gap).",
-)
-def check(
-    netns: str | None,
-    snapshot_file: Path | None,
-    bundle: Path | None,
-    as_json: bool,
-    fail_on: str,
-    check_ids: tuple[str, ...],
-    strict: bool,
-    **live: Any,
-) -> None:
+def add_check_command(parser: ArgumentParser) -> None:
+    """Define the options of ``netdoctor check``."""
+    add_source_options(parser)
+    add_live_options(parser)
+    parser.add_argument("--json", dest="as_json", action="store_true", help="Print the netdoctor.check/1 JSON report.")
+    parser.add_argument(
+        "--fail-on",
+        type=choice(*SEVERITY_CHOICES),
+        default="error",
+        metavar=choice_metavar(*SEVERITY_CHOICES),
+        help=with_default("Exit 1 when a finding has this severity or a higher one.", "error"),
+    )
+    parser.add_argument("--check", dest="check_ids", action="append", metavar="ID",
+                        help="Run only this check (repeatable).")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="Exit 2 after the report when any source was not collected or did not parse (any gap).",
+    )
+    parser.set_defaults(handler=check)
+
+
+def check(args: Namespace) -> int:
     """Collect or load a snapshot, run the checks and report the findings."""
     from netdoctor.engine import UnknownCheckError, load_checks, run_checks
     from netdoctor.model import Severity
@@ -236,68 +284,78 @@ def check(
 
     # Check ids are validated before collecting, so a typo fails fast.
     try:
-        specs = load_checks(check_ids or None)
+        specs = load_checks(args.check_ids or None)
     except UnknownCheckError as error:
         raise InputError(str(error)) from None
 
-    snapshot = _load_snapshot(netns, snapshot_file, bundle, live)
+    snapshot = _load_snapshot(args.netns, args.snapshot_file, args.bundle, live_settings(args))
     report = attach_fixes(run_checks(snapshot, specs))
 
-    if as_json:
-        click.echo(dumps_report(report), nl=False)
+    if args.as_json:
+        echo(dumps_report(report), nl=False)
     else:
         from netdoctor.report import make_console, render_human
 
         render_human(report, make_console())
 
-    if strict and report.gaps:
-        click.echo(f"Error: --strict: the input is incomplete ({len(report.gaps)} gap(s) listed above)", err=True)
-        sys.exit(2)
-    sys.exit(exit_code(report, Severity.parse(fail_on)))
+    if args.strict and report.gaps:
+        echo(f"Error: --strict: the input is incomplete ({len(report.gaps)} gap(s) listed above)", err=True)
+        return 2
+    return exit_code(report, Severity.parse(args.fail_on))
 
 
-@main.command()
-@source_options
-@live_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Write the snapshot JSON to this file ('-' for stdout).",
-)
-def collect(netns: str | None, snapshot_file: Path | None, bundle: Path | None, output: Path, **live: Any) -> None:
+def add_collect_command(parser: ArgumentParser) -> None:
+    """Define the options of ``netdoctor collect``."""
+    add_source_options(parser)
+    add_live_options(parser)
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=path_type(dir_okay=False),
+        required=True,
+        metavar="FILE",
+        help="Write the snapshot JSON to this file ('-' for stdout).",
+    )
+    parser.set_defaults(handler=collect)
+
+
+def collect(args: Namespace) -> None:
     """Collect a snapshot and write it as JSON, for 'netdoctor check --snapshot'."""
     from netdoctor.model.serialize import dumps_snapshot
 
-    snapshot = _load_snapshot(netns, snapshot_file, bundle, live)
+    output: Path = args.output
+    snapshot = _load_snapshot(args.netns, args.snapshot_file, args.bundle, live_settings(args))
     text = dumps_snapshot(snapshot)
     if str(output) == "-":
-        click.echo(text)
+        echo(text)
         return
 
     try:
         output.write_text(text + "\n", encoding="utf-8")
     except OSError as error:
         raise InputError(f"cannot write {output}: {error.strerror or error}") from None
-    click.echo(f"wrote {output}: {len(snapshot.nodes)} node(s), {len(snapshot.gaps)} gap(s)", err=True)
+    echo(f"wrote {output}: {len(snapshot.nodes)} node(s), {len(snapshot.gaps)} gap(s)", err=True)
 
 
-@main.command(name="checks")
-@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
-def list_checks(as_json: bool) -> None:
+def add_checks_command(parser: ArgumentParser) -> None:
+    """Define the options of ``netdoctor checks``."""
+    parser.add_argument("--json", dest="as_json", action="store_true", help="Print the catalogue as JSON.")
+    parser.set_defaults(handler=list_checks)
+
+
+def list_checks(args: Namespace) -> None:
     """List the check catalogue: id, severity, backends and title."""
     import json
 
     from netdoctor.engine import load_checks
 
     specs = load_checks()
-    if as_json:
+    if args.as_json:
         rows = [
             {"id": spec.id, "severity": spec.severity.label, "backends": list(spec.backends), "title": spec.title}
             for spec in specs
         ]
-        click.echo(json.dumps(rows, indent=2))
+        echo(json.dumps(rows, indent=2))
         return
 
     from rich.table import Table
@@ -317,25 +375,29 @@ def list_checks(as_json: bool) -> None:
     console.print(f"{len(specs)} check(s)")
 
 
-@main.command()
-@click.argument("check_id", metavar="ID")
-def explain(check_id: str) -> None:
+def add_explain_command(parser: ArgumentParser) -> None:
+    """Define the arguments of ``netdoctor explain``."""
+    parser.add_argument("check_id", metavar="ID", help="The check id, as 'netdoctor checks' lists it.")
+    parser.set_defaults(handler=explain)
+
+
+def explain(args: Namespace) -> None:
     """Print a check's documentation: what it checks, why it matters, known problems, an example, fix safety."""
     from netdoctor.engine import DOC_HEADINGS, UnknownCheckError, load_checks
 
     try:
-        (spec,) = load_checks([check_id])
+        (spec,) = load_checks([args.check_id])
     except UnknownCheckError as error:
         raise InputError(str(error)) from None
 
     # The docstrings use reStructuredText literals (``x``); a terminal shows them as `x`.
     sections = {name: text.replace("``", "`") for name, text in spec.sections().items()}
-    click.echo(f"{spec.id}: {spec.title}")
-    click.echo(f"severity: {spec.severity.label}; backends: {', '.join(spec.backends)}")
+    echo(f"{spec.id}: {spec.title}")
+    echo(f"severity: {spec.severity.label}; backends: {', '.join(spec.backends)}")
     if sections.get("Summary"):
-        click.echo()
-        click.echo(sections["Summary"])
+        echo()
+        echo(sections["Summary"])
     for heading in DOC_HEADINGS:
-        click.echo()
-        click.echo(click.style(heading, bold=True))
-        click.echo(sections.get(heading) or "(not documented)")
+        echo()
+        echo(bold(heading))
+        echo(sections.get(heading) or "(not documented)")

@@ -1,12 +1,13 @@
 """The ``netdoctor fix`` and ``netdoctor runbook`` commands.
 
-``netdoctor.cli`` attaches both with ``main.add_command``. Exit status: 0 when
+``netdoctor.cli`` imports this module only to run one of them. Exit status: 0 when
 the command did what was asked, 1 when an apply run stopped or failed or the
 re-check still finds faults, 2 for invalid usage or unreadable input.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -14,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import click
+from netdoctor.cli import LAB_STATE_DIR_HELP
+from netdoctor.commandline import ArgumentParser, CommandError, confirm, echo, path_type
 
 logger = logging.getLogger(__name__)
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: Where journals of a real node go unless ``--journal`` names a file.
 JOURNAL_DIR = Path("/var/lib/netdoctor")
@@ -30,10 +30,8 @@ JOURNAL_DIR = Path("/var/lib/netdoctor")
 NETNS_ROOT = Path("/run/netdoctor/netns")
 
 
-class FixInputError(click.ClickException):
+class FixInputError(CommandError):
     """Unreadable or invalid input: printed as one ``Error:`` line, exit status 2."""
-
-    exit_code = 2
 
 
 @dataclass
@@ -46,37 +44,32 @@ class Source:
     journal_dir: Path
 
 
-def _source_options(function: F) -> F:
-    options = [
-        click.option("--netns", metavar="NS[,NS...]", help="Collect from these network namespaces, one node each."),
-        click.option("--lab", "lab_name", metavar="NAME", help="Collect from the nodes of a running netdoctor lab."),
-        click.option("--lab-state-dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="The lab's state directory [default: $NETDOCTOR_LAB_ROOT/NAME or /run/netdoctor/lab/NAME]."),
-        click.option("--snapshot", "snapshot_file", type=click.Path(path_type=Path),
-                     help="Read a snapshot JSON file (print only)."),
-        click.option("--bundle", type=click.Path(path_type=Path), help="Read a support bundle (print only)."),
-        click.option("--check", "check_ids", multiple=True, metavar="ID", help="Fix only this check's findings (repeatable)."),
-        click.option("--node", "node_names", multiple=True, metavar="NAME", help="Plan only for this node (repeatable)."),
-        click.option("--etcd-endpoints", "etcd_endpoint", metavar="URL[,URL...]", callback=_keep_endpoint,
-                     help="Read flannel's keys from these etcd client URLs; steps that write etcd keys use the first "
-                          "[default: a lab's own etcd]."),
-        # The spelling of earlier releases, kept so that existing scripts still work.
-        click.option("--etcd-endpoint", "etcd_endpoint_alias", metavar="URL", hidden=True, expose_value=False,
-                     callback=_endpoint_alias),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+def _add_source_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--netns", metavar="NS[,NS...]", help="Collect from these network namespaces, one node each.")
+    parser.add_argument("--lab", dest="lab_name", metavar="NAME",
+                        help="Collect from the nodes of a running netdoctor lab.")
+    parser.add_argument("--lab-state-dir", type=path_type(file_okay=False), metavar="DIRECTORY",
+                        help=LAB_STATE_DIR_HELP)
+    parser.add_argument("--snapshot", dest="snapshot_file", type=Path, metavar="PATH",
+                        help="Read a snapshot JSON file (print only).")
+    parser.add_argument("--bundle", type=Path, metavar="PATH", help="Read a support bundle (print only).")
+    parser.add_argument("--check", dest="check_ids", action="append", metavar="ID",
+                        help="Fix only this check's findings (repeatable).")
+    parser.add_argument("--node", dest="node_names", action="append", metavar="NAME",
+                        help="Plan only for this node (repeatable).")
+    parser.add_argument("--etcd-endpoints", dest="etcd_endpoint", metavar="URL[,URL...]",
+                        help="Read flannel's keys from these etcd client URLs; steps that write etcd keys use the "
+                             "first [default: a lab's own etcd].")
+    # The spelling of earlier releases, kept so that existing scripts still work; --etcd-endpoints wins over it.
+    parser.add_argument("--etcd-endpoint", dest="etcd_endpoint_alias", metavar="URL", help=argparse.SUPPRESS)
 
 
-def _keep_endpoint(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
-    """Keep what ``--etcd-endpoint`` stored when ``--etcd-endpoints`` is not given; click may process either first."""
-    return value if value is not None else context.params.get("etcd_endpoint")
-
-
-def _endpoint_alias(context: click.Context, parameter: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        context.params["etcd_endpoint"] = value
+def _source_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the source options' values as keyword arguments of :func:`fix` and :func:`runbook`."""
+    endpoint = args.etcd_endpoint if args.etcd_endpoint is not None else args.etcd_endpoint_alias
+    return {"netns": args.netns, "lab_name": args.lab_name, "lab_state_dir": args.lab_state_dir,
+            "snapshot_file": args.snapshot_file, "bundle": args.bundle, "check_ids": tuple(args.check_ids or ()),
+            "node_names": tuple(args.node_names or ()), "etcd_endpoint": endpoint}
 
 
 def _endpoints(text: str | None) -> tuple[str, ...]:
@@ -148,52 +141,59 @@ def _show_before_after(before: Any, after: Any) -> None:
         return [f"[{finding.check}] {finding.summary}" for finding in report.findings]
 
     old, new = summaries(before), summaries(after)
-    click.echo(f"before: {len(old)} finding(s); after: {len(new)} finding(s)")
+    echo(f"before: {len(old)} finding(s); after: {len(new)} finding(s)")
     for line in old:
-        click.echo(f"  {'fixed    ' if line not in new else 'remaining'} {line}")
+        echo(f"  {'fixed    ' if line not in new else 'remaining'} {line}")
     for line in new:
         if line not in old:
-            click.echo(f"  new       {line}")
+            echo(f"  new       {line}")
 
 
 def _confirm(plan: Any, step: Any) -> bool:
     if not sys.stdin.isatty():
         return False
-    return click.confirm(f"{plan.node}: apply disruptive step '{step.title}'? {step.why}", default=False)
+    return confirm(f"{plan.node}: apply disruptive step '{step.title}'? {step.why}", default=False)
 
 
-@click.command("fix")
-@_source_options
-@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), help="Write the plan as JSON to this file.")
-@click.option("--apply", "apply_", is_flag=True, help="Apply the plan (or PLAN.json) instead of printing it.")
-@click.option("--yes", is_flag=True, help="Apply disruptive steps without asking.")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the apply journal here [default: the lab state directory, or /var/lib/netdoctor].")
-@click.option("--undo", "undo_file", type=click.Path(dir_okay=False, path_type=Path), metavar="JOURNAL",
-              help="Revert the steps a journal records as applied, in reverse order.")
-@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path), metavar="[PLAN.json]")
+def add_fix_command(parser: ArgumentParser) -> None:
+    """Define the options and arguments of ``netdoctor fix``."""
+    parser.description = f"{parser.description}\n\nDry run is the default: the script runs only safe steps when pasted."
+    _add_source_options(parser)
+    parser.add_argument("--save", type=path_type(dir_okay=False), metavar="FILE",
+                        help="Write the plan as JSON to this file.")
+    parser.add_argument("--apply", dest="apply_", action="store_true",
+                        help="Apply the plan (or PLAN.json) instead of printing it.")
+    parser.add_argument("--yes", action="store_true", help="Apply disruptive steps without asking.")
+    parser.add_argument("--journal", type=path_type(dir_okay=False), metavar="FILE",
+                        help="Write the apply journal here [default: the lab state directory, or /var/lib/netdoctor].")
+    parser.add_argument("--undo", dest="undo_file", type=path_type(dir_okay=False), metavar="JOURNAL",
+                        help="Revert the steps a journal records as applied, in reverse order.")
+    parser.add_argument("plan_file", nargs="?", type=path_type(dir_okay=False), metavar="PLAN.json",
+                        help="A plan written by --save, to apply with --apply.")
+    parser.set_defaults(handler=lambda args: fix(**_source_settings(args), save=args.save, apply_=args.apply_,
+                                                 yes=args.yes, journal=args.journal, undo_file=args.undo_file,
+                                                 plan_file=args.plan_file))
+
+
 def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, snapshot_file: Path | None,
         bundle: Path | None, check_ids: tuple[str, ...], node_names: tuple[str, ...], etcd_endpoint: str | None,
         save: Path | None, apply_: bool, yes: bool, journal: Path | None, undo_file: Path | None,
-        plan_file: Path | None) -> None:
-    """Print the remedy for the current findings as a shell script, or apply or undo it.
-
-    Dry run is the default: the script runs only safe steps when pasted.
-    """
+        plan_file: Path | None) -> int:
+    """Print the remedy for the current findings as a shell script, or apply or undo it; return the exit status."""
     from netdoctor.fix import NodeBinding, PlanError, build_plans, dumps_plans, load_plans
     from netdoctor.fixapply import ApplyError, undo_journal
     from netdoctor.runbook import render_script
 
     if undo_file is not None and (apply_ or plan_file is not None):
-        raise click.UsageError("--undo JOURNAL cannot be combined with --apply or PLAN.json; "
-                               "run 'netdoctor fix --undo JOURNAL' and the apply as two commands")
+        raise CommandError("--undo JOURNAL cannot be combined with --apply or PLAN.json; "
+                           "run 'netdoctor fix --undo JOURNAL' and the apply as two commands")
     if undo_file is not None:
         try:
-            count = undo_journal(undo_file, echo=click.echo)
+            count = undo_journal(undo_file, echo=echo)
         except ApplyError as error:
             raise FixInputError(str(error)) from None
-        click.echo(f"reverted {count} step(s) from {undo_file}")
-        return
+        echo(f"reverted {count} step(s) from {undo_file}")
+        return 0
     if plan_file is not None and not apply_:
         raise FixInputError("a PLAN.json argument needs --apply; print a plan with 'netdoctor fix' instead")
 
@@ -236,12 +236,12 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
             save.write_text(dumps_plans(plans), encoding="utf-8")
         except OSError as error:
             raise FixInputError(f"cannot write {save}: {error.strerror or error}") from None
-        click.echo(f"wrote {save}: {len(plans)} plan(s), {sum(len(plan.steps) for plan in plans)} step(s)", err=True)
+        echo(f"wrote {save}: {len(plans)} plan(s), {sum(len(plan.steps) for plan in plans)} step(s)", err=True)
 
     if not apply_:
         if save is None:
-            click.echo(render_script(plans, before.snapshot.source if before else "a plan file"), nl=False)
-        return
+            echo(render_script(plans, before.snapshot.source if before else "a plan file"), nl=False)
+        return 0
 
     path = _journal_path(journal, journal_dir)
     result = _apply(plans, path, yes, append=False)
@@ -256,15 +256,14 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
         if not any(step.action is not None for plan in more for step in plan.steps):
             break
         rounds += 1
-        click.echo(f"round {rounds}: the re-check found more to fix")
+        echo(f"round {rounds}: the re-check found more to fix")
         result = _apply(more, path, yes, append=True)
         if reload is not None:
             after = reload()
         else:
             after = _recheck(plans + [plan for plan in more if plan.node not in {item.node for item in plans}])
     _show_before_after(before, after)
-    if result.stopped is not None or after.findings:
-        sys.exit(1)
+    return 1 if result.stopped is not None or after.findings else 0
 
 
 #: How many plan-apply-recheck rounds one ``fix --apply`` runs at most.
@@ -275,20 +274,25 @@ def _apply(plans: list[Any], path: Path, yes: bool, append: bool) -> Any:
     from netdoctor.fixapply import ApplyError, apply_plans
 
     try:
-        result = apply_plans(plans, path, allow_disruptive=yes, confirm=None if yes else _confirm, echo=click.echo,
+        result = apply_plans(plans, path, allow_disruptive=yes, confirm=None if yes else _confirm, echo=echo,
                              append=append)
     except ApplyError as error:
         raise FixInputError(str(error)) from None
     except OSError as error:
         raise FixInputError(f"cannot write the journal {path}: {error.strerror or error}; pass --journal PATH") from None
     counts = ", ".join(f"{count} {status}" for status, count in sorted(result.counts.items())) or "no steps"
-    click.echo(f"journal {path}: {counts}")
+    echo(f"journal {path}: {counts}")
     return result
 
 
-@click.command("runbook")
-@_source_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the Markdown here instead of stdout.")
+def add_runbook_command(parser: ArgumentParser) -> None:
+    """Define the options of ``netdoctor runbook``."""
+    _add_source_options(parser)
+    parser.add_argument("-o", "--output", type=path_type(dir_okay=False), metavar="FILE",
+                        help="Write the Markdown here instead of stdout.")
+    parser.set_defaults(handler=lambda args: runbook(**_source_settings(args), output=args.output))
+
+
 def runbook(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, snapshot_file: Path | None,
             bundle: Path | None, check_ids: tuple[str, ...], node_names: tuple[str, ...], etcd_endpoint: str | None,
             output: Path | None) -> None:
@@ -310,10 +314,10 @@ def runbook(netns: str | None, lab_name: str | None, lab_state_dir: Path | None,
                 if (not check_ids or finding.check in check_ids)]
     text = render_runbook(plans, source.snapshot.source, findings)
     if output is None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise FixInputError(f"cannot write {output}: {error.strerror or error}") from None
-    click.echo(f"wrote {output}", err=True)
+    echo(f"wrote {output}", err=True)

@@ -1,4 +1,4 @@
-"""The fix and runbook commands through click's test runner, against namespaces and case bundles."""
+"""The fix and runbook commands, run in-process through the command line, against namespaces and case bundles."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import json
 from pathlib import Path
 
 import nslib
-from click.testing import CliRunner
+from cli_runner import invoke
 from test_fix_apply import _build
-
-from netdoctor.fix_cli import fix, runbook
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 #: A bundle where node2 has net.ipv4.ip_forward = 0, from the project's own cases.
@@ -17,7 +15,7 @@ CASE = REPOSITORY / "fixtures" / "cases" / "ip-forward-disabled-fail"
 
 
 def test_bundle_prints_script() -> None:
-    result = CliRunner().invoke(fix, ["--bundle", str(CASE)])
+    result = invoke("fix", "--bundle", str(CASE))
 
     assert result.exit_code == 0, result.output
     assert result.output.startswith("#!/bin/sh\n")
@@ -25,14 +23,14 @@ def test_bundle_prints_script() -> None:
 
 
 def test_bundle_cannot_be_applied() -> None:
-    result = CliRunner().invoke(fix, ["--bundle", str(CASE), "--apply", "--yes"])
+    result = invoke("fix", "--bundle", str(CASE), "--apply", "--yes")
 
     assert result.exit_code == 2
     assert "describes another machine" in result.output
 
 
 def test_unknown_node_rejected() -> None:
-    result = CliRunner().invoke(fix, ["--bundle", str(CASE), "--node", "node9"])
+    result = invoke("fix", "--bundle", str(CASE), "--node", "node9")
 
     assert result.exit_code == 2
     assert "node9" in result.output
@@ -42,14 +40,14 @@ def test_invalid_plan_file(tmp_path: Path) -> None:
     plan = tmp_path / "plan.json"
     plan.write_text("{not json")
 
-    result = CliRunner().invoke(fix, ["--apply", str(plan)])
+    result = invoke("fix", "--apply", str(plan))
 
     assert result.exit_code == 2
     assert f"{plan}: invalid JSON at line 1" in result.output
 
 
 def test_apply_with_undo_rejected(tmp_path: Path) -> None:
-    result = CliRunner().invoke(fix, ["--apply", str(tmp_path / "plan.json"), "--undo", str(tmp_path / "journal.json")])
+    result = invoke("fix", "--apply", str(tmp_path / "plan.json"), "--undo", str(tmp_path / "journal.json"))
 
     assert result.exit_code == 2
     assert "--undo JOURNAL cannot be combined with --apply" in result.output
@@ -57,11 +55,11 @@ def test_apply_with_undo_rejected(tmp_path: Path) -> None:
 
 def test_etcd_endpoints_both_spellings() -> None:
     for option in ("--etcd-endpoints", "--etcd-endpoint"):
-        result = CliRunner().invoke(fix, ["--bundle", str(CASE), option, "http://127.0.0.1:2379"])
+        result = invoke("fix", "--bundle", str(CASE), option, "http://127.0.0.1:2379")
 
         assert result.exit_code == 0, f"{option}: {result.output}"
         assert "sysctl -w net.ipv4.ip_forward=1" in result.output
-    help_text = CliRunner().invoke(fix, ["--help"]).output
+    help_text = invoke("fix", "--help").output
     assert "--etcd-endpoints" in help_text
     assert "--etcd-endpoint " not in help_text
 
@@ -69,7 +67,7 @@ def test_etcd_endpoints_both_spellings() -> None:
 def test_runbook_command_writes_markdown(tmp_path: Path) -> None:
     output = tmp_path / "runbook.md"
 
-    result = CliRunner().invoke(runbook, ["--bundle", str(CASE), "-o", str(output)])
+    result = invoke("runbook", "--bundle", str(CASE), "-o", str(output))
 
     assert result.exit_code == 0, result.output
     text = output.read_text()
@@ -79,13 +77,12 @@ def test_runbook_command_writes_markdown(tmp_path: Path) -> None:
 
 @nslib.needs_root
 def test_save_apply_twice_and_undo(tmp_path: Path) -> None:
-    runner = CliRunner()
     with nslib.namespaces("lan", "a", "b") as (lan, a, b):
         _build(lan, a, b)
         netns = f"{a.name},{b.name}"
         plan = tmp_path / "plan.json"
 
-        saved = runner.invoke(fix, ["--netns", netns, "--save", str(plan)])
+        saved = invoke("fix", "--netns", netns, "--save", str(plan))
         assert saved.exit_code == 0, saved.output
         plans = json.loads(plan.read_text())["plans"]
         assert {item["node"] for item in plans} == {a.name, b.name}
@@ -95,19 +92,19 @@ def test_save_apply_twice_and_undo(tmp_path: Path) -> None:
             item["root"] = str(tmp_path / item["node"])
         plan.write_text(json.dumps({"format": "netdoctor.fixplan/1", "plans": plans}))
 
-        first = runner.invoke(fix, ["--apply", str(plan), "--yes", "--journal", str(tmp_path / "one.json")])
+        first = invoke("fix", "--apply", str(plan), "--yes", "--journal", str(tmp_path / "one.json"))
         # The pod veth's MTU needs the pod recreated (display-only), so one finding remains and the exit is 1.
         assert first.exit_code == 1, first.output
         assert "after: 1 finding(s)" in first.output
         assert "vp1 1500 exceeds 1450" in first.output
         assert "fixed" in first.output
 
-        second = runner.invoke(fix, ["--apply", str(plan), "--yes", "--journal", str(tmp_path / "two.json")])
+        second = invoke("fix", "--apply", str(plan), "--yes", "--journal", str(tmp_path / "two.json"))
         assert second.exit_code == 1, second.output
         entries = json.loads((tmp_path / "two.json").read_text())["entries"]
         assert {entry["status"] for entry in entries} <= {"already-done", "display-only"}
 
-        undone = runner.invoke(fix, ["--undo", str(tmp_path / "one.json")])
+        undone = invoke("fix", "--undo", str(tmp_path / "one.json"))
         assert undone.exit_code == 0, undone.output
         assert "blackhole" in b.ip("route show 10.244.1.0/24")
         assert a.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "0"

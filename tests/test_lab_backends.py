@@ -19,10 +19,9 @@ from pathlib import Path
 
 import nslib
 import pytest
-from click.testing import CliRunner
+from cli_runner import invoke
 
 from netdoctor.lab import faults
-from netdoctor.lab.cli import lab as lab_group
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.ping import ping, ping_matrix
 from netdoctor.lab.plan import BACKENDS
@@ -119,7 +118,7 @@ def test_every_pod_pings_every_pod(lab: LabState) -> None:
 
 
 def test_status_reports_full_matrix(lab: LabState) -> None:
-    result = CliRunner().invoke(lab_group, ["status", "--name", lab.name, "--state-dir", str(lab.state_dir), "--json"])
+    result = invoke("lab", "status", "--name", lab.name, "--state-dir", str(lab.state_dir), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["ping_ok"] == report["ping_total"] == 30
@@ -129,10 +128,9 @@ def test_status_reports_full_matrix(lab: LabState) -> None:
 @pytest.mark.parametrize("fault_id", list(faults.FAULTS))
 def test_fault_breaks_and_heals(lab: LabState, fault_id: str) -> None:
     cell = faults.cell(lab.plan.backend, fault_id)
-    runner = CliRunner()
     arguments = ["--name", lab.name, "--state-dir", str(lab.state_dir)]
     if cell.kind == faults.NOT_APPLICABLE:
-        result = runner.invoke(lab_group, ["break", fault_id, *arguments])
+        result = invoke("lab", "break", fault_id, *arguments)
         assert result.exit_code == 2, result.output
         assert cell.reason in result.output
         return
@@ -141,7 +139,7 @@ def test_fault_breaks_and_heals(lab: LabState, fault_id: str) -> None:
     healthy = _lab_state(lab)
     assert ping(probe.source, [probe.destination], size=probe.size)[probe.destination].ok
 
-    result = runner.invoke(lab_group, ["break", fault_id, *arguments])
+    result = invoke("lab", "break", fault_id, *arguments)
     assert result.exit_code == 0, result.output
     try:
         broken = _lab_state(lab)
@@ -152,7 +150,7 @@ def test_fault_breaks_and_heals(lab: LabState, fault_id: str) -> None:
         elif cell.steady:
             assert answer.ok, f"{probe} failed although {fault_id} is check-only: {answer.error}"
     finally:
-        result = runner.invoke(lab_group, ["heal", *arguments])
+        result = invoke("lab", "heal", *arguments)
         assert result.exit_code == 0, result.output
 
     healed = _lab_state(lab)

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import nslib
 import pytest
-from click.testing import CliRunner
+from cli_runner import invoke
 
-from netdoctor.lab.cli import lab as lab_group
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.ping import ping_matrix
 from netdoctor.lab.run import list_netns, pid_alive
@@ -108,27 +107,26 @@ def test_eight_node_lab(base: Path) -> None:
 
 def test_cli_up_status_down(base: Path) -> None:
     name = f"tl{_RUN}"
-    runner = CliRunner()
     arguments = ["--name", name, "--state-dir", str(base / name)]
-    result = runner.invoke(lab_group, ["up", "--backend", "direct-routing", "--nodes", "2", "--pods", "1", *arguments])
+    result = invoke("lab", "up", "--backend", "direct-routing", "--nodes", "2", "--pods", "1", *arguments)
     assert result.exit_code == 0, result.output
     assert "node2" in result.output
-    result = runner.invoke(lab_group, ["status", *arguments])
+    result = invoke("lab", "status", *arguments)
     assert result.exit_code == 0, result.output
     assert "ping matrix: 2/2 pod pairs answer" in result.output
-    result = runner.invoke(lab_group, ["break", "bgp-peer-down", *arguments])
+    result = invoke("lab", "break", "bgp-peer-down", *arguments)
     assert result.exit_code == 2
     assert "runs no BGP sessions" in result.output
-    result = runner.invoke(lab_group, ["break", "no-such-fault", *arguments])
+    result = invoke("lab", "break", "no-such-fault", *arguments)
     assert result.exit_code == 2
     assert "unknown fault 'no-such-fault'" in result.output
-    result = runner.invoke(lab_group, ["down", *arguments])
+    result = invoke("lab", "down", *arguments)
     assert result.exit_code == 0, result.output
     assert list_netns(f"nd-{name}-") == []
 
 
 def test_status_of_missing_lab(base: Path) -> None:
-    result = CliRunner().invoke(lab_group, ["status", "--name", "nolab", "--state-dir", str(base / "nolab")])
+    result = invoke("lab", "status", "--name", "nolab", "--state-dir", str(base / "nolab"))
     assert result.exit_code == 2
     assert "no lab state at" in result.output
     assert "Traceback" not in result.output

@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import invoke
 
 from netdoctor.lab import faults
-from netdoctor.lab.cli import lab as lab_group
 from netdoctor.lab.plan import BACKENDS, PlanError, calico_veth, make_plan
 
 #: Every check id is a fault.
@@ -74,7 +73,7 @@ def test_matrix_covers_every_check_and_backend() -> None:
 
 
 def test_break_list_prints_matrix() -> None:
-    result = CliRunner().invoke(lab_group, ["break", "--list"])
+    result = invoke("lab", "break", "--list")
     assert result.exit_code == 0
     assert result.output.splitlines()[0].split() == ["fault", *BACKENDS]
     assert "the userspace OVS datapath takes tunnel packets" in result.output

@@ -15,12 +15,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netdoctor.capture.bundle import load_bundle, read_bundle_files
-from netdoctor.cli import main
 from netdoctor.engine import Report, load_checks, run_checks
 from netdoctor.supportbundle.anonymize import AnonymizeError, Anonymizer, parse_key
 from netdoctor.supportbundle.redact import (
@@ -244,7 +243,7 @@ def test_truncated_member_named_rest_loads(tmp_path: Path) -> None:
 def test_cli_reveal_needs_key(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
     report.write_text("host-00000000 10.1.2.3\n")
-    result = CliRunner().invoke(main, ["bundle", "--reveal", str(report)])
+    result = invoke("bundle", "--reveal", str(report))
     assert result.exit_code == 2
     assert "--reveal needs --key" in result.output
 
@@ -255,12 +254,12 @@ def test_cli_reveal_maps_back(tmp_path: Path) -> None:
     report.write_text(anonymizer.text("node1: route to 10.244.2.0/24 via 10.0.0.12 missing\n"))
     mapping = tmp_path / "b.tar.gz.mapping.json"
     mapping.write_text(json.dumps(anonymizer.mapping()))
-    result = CliRunner().invoke(main, ["bundle", "--reveal", str(report), "--key", KEY.hex(), "--mapping", str(mapping)])
+    result = invoke("bundle", "--reveal", str(report), "--key", KEY.hex(), "--mapping", str(mapping))
     assert result.exit_code == 0, result.output
     assert result.output == "node1: route to 10.244.2.0/24 via 10.0.0.12 missing\n"
 
 
 def test_cli_key_without_anonymize(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["bundle", "--key", KEY.hex(), "-o", str(tmp_path / "x.tar.gz")])
+    result = invoke("bundle", "--key", KEY.hex(), "-o", str(tmp_path / "x.tar.gz"))
     assert result.exit_code == 2
     assert "--key applies to --anonymize" in result.output

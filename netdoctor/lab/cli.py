@@ -1,56 +1,118 @@
 """The ``netdoctor lab`` command group: up, down, status, break and heal.
 
-``netdoctor.cli`` attaches this group; it also runs alone as
-``python -m netdoctor.lab.cli``.
+``netdoctor.cli`` runs it as ``netdoctor lab``; it also runs alone as
+``python -m netdoctor.lab.cli``. Exit status: 0 on success, 1 when building a
+lab fails, 2 for invalid usage or input.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import click
-
+from netdoctor.commandline import (
+    ArgumentParser,
+    CommandError,
+    choice,
+    choice_metavar,
+    echo,
+    number_in_range,
+    path_type,
+    range_text,
+    run,
+    with_default,
+)
 from netdoctor.lab.plan import BACKENDS, FIREWALLS, PlanError
 from netdoctor.lab.state import LabError, default_state_dir, load_state
 
 logger = logging.getLogger(__name__)
 
-_name_option = click.option("--name", default="lab", show_default=True, help="Lab name; namespaces are nd-NAME-*.")
-_state_option = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="The lab's state directory [default: $NETDOCTOR_LAB_ROOT/NAME or /run/netdoctor/lab/NAME].",
-)
+#: The summary of the group, shown by ``netdoctor --help`` too.
+SUMMARY = "Build, break and heal a practice cluster in network namespaces."
+
+
+def _add_lab_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--name`` and ``--state-dir``, which every lab command takes."""
+    parser.add_argument("--name", default="lab", help=with_default("Lab name; namespaces are nd-NAME-*.", "lab"))
+    parser.add_argument(
+        "--state-dir",
+        type=path_type(file_okay=False),
+        default=None,
+        metavar="DIRECTORY",
+        help="The lab's state directory [default: $NETDOCTOR_LAB_ROOT/NAME or /run/netdoctor/lab/NAME].",
+    )
+
+
+def add_lab_command(parser: ArgumentParser) -> None:
+    """Define the lab commands as subcommands of ``parser``."""
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    up = commands.add_parser("up", help="Build a lab and print its nodes.", description="Build a lab and print its nodes.")
+    up.add_argument("--backend", type=choice(*BACKENDS), default="flannel-vxlan", metavar=choice_metavar(*BACKENDS),
+                    help=with_default("The pod network design to build.", "flannel-vxlan"))
+    up.add_argument("--nodes", type=number_in_range(int, 2, 64), default=3, metavar="N",
+                    help=with_default("Number of nodes.", 3, range_text(2, 64)))
+    up.add_argument("--pods", type=number_in_range(int, 1, 8), default=2, metavar="N",
+                    help=with_default("Pods per node.", 2, range_text(1, 8)))
+    up.add_argument("--firewall", type=choice(*FIREWALLS), default="iptables", metavar=choice_metavar(*FIREWALLS),
+                    help=with_default("The firewall that filters the nodes' traffic.", "iptables"))
+    _add_lab_options(up)
+    up.set_defaults(handler=lambda args: up_command(args.backend, args.nodes, args.pods, args.firewall, args.name,
+                                                    args.state_dir))
+
+    summary = "Remove every namespace, process and file of a lab, also after a crash."
+    down = commands.add_parser("down", help=summary, description=summary)
+    _add_lab_options(down)
+    down.set_defaults(handler=lambda args: down_command(args.name, args.state_dir))
+
+    summary = "List nodes, addresses, pods, daemons, active faults and the pod ping matrix."
+    status = commands.add_parser("status", help=summary, description=summary)
+    _add_lab_options(status)
+    status.add_argument("--no-ping", action="store_true", help="Skip the pod-to-pod ping matrix.")
+    status.add_argument("--json", dest="as_json", action="store_true", help="Print the status as JSON.")
+    status.set_defaults(handler=lambda args: status_command(args.name, args.state_dir, args.no_ping, args.as_json))
+
+    summary = "Inject FAULT (a check id) into a running lab."
+    break_ = commands.add_parser("break", help=summary, description=summary)
+    break_.add_argument("fault", nargs="?", metavar="FAULT", help="The fault to inject: a check id from --list.")
+    break_.add_argument("--node", default=None, help="Node to break [default: node1].")
+    break_.add_argument("--list", dest="show_list", action="store_true", help="Print the backend x fault matrix and exit.")
+    _add_lab_options(break_)
+    break_.set_defaults(handler=lambda args: break_command(args.fault, args.node, args.show_list, args.name,
+                                                          args.state_dir))
+
+    summary = "Undo every injected fault and restore the healthy state."
+    heal = commands.add_parser("heal", help=summary, description=summary)
+    _add_lab_options(heal)
+    heal.set_defaults(handler=lambda args: heal_command(args.name, args.state_dir))
+
+
+def main(argv: Sequence[str] | None = None, prog_name: str = "python -m netdoctor.lab.cli") -> int:
+    """Run the lab commands alone with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+
+    def run_lab() -> int | None:
+        parser = ArgumentParser(prog=prog_name, description=SUMMARY)
+        add_lab_command(parser)
+        args = parser.parse_args(arguments)
+        result: int | None = args.handler(args)
+        return result
+
+    return run(run_lab)
 
 
 def _state_dir(name: str, state_dir: Path | None) -> Path:
     try:
         return state_dir or default_state_dir(name)
     except PlanError as error:
-        raise click.UsageError(str(error)) from None
+        raise CommandError(str(error)) from None
 
 
-def _fail(error: Exception, status: int = 2) -> None:
-    """Print one error line and exit: 2 for invalid input (the default), 1 for a failed run."""
-    click.echo(f"Error: {error}", err=True)
-    sys.exit(status)
-
-
-lab = click.Group("lab", help="Build, break and heal a practice cluster in network namespaces.")
-
-
-@lab.command("up")
-@click.option("--backend", type=click.Choice(BACKENDS), default="flannel-vxlan", show_default=True)
-@click.option("--nodes", type=click.IntRange(2, 64), default=3, show_default=True, help="Number of nodes.")
-@click.option("--pods", type=click.IntRange(1, 8), default=2, show_default=True, help="Pods per node.")
-@click.option("--firewall", type=click.Choice(FIREWALLS), default="iptables", show_default=True)
-@_name_option
-@_state_option
 def up_command(backend: str, nodes: int, pods: int, firewall: str, name: str, state_dir: Path | None) -> None:
     """Build a lab and print its nodes."""
     from netdoctor.lab.lifecycle import up
@@ -58,20 +120,15 @@ def up_command(backend: str, nodes: int, pods: int, firewall: str, name: str, st
     try:
         state = up(name, backend, nodes, pods, firewall, _state_dir(name, state_dir))
     except PlanError as error:
-        _fail(error)
-        return
+        raise CommandError(str(error)) from None
     except LabError as error:
-        _fail(error, 1)
-        return
-    click.echo(f"lab {name}: {backend}, {nodes} nodes, up in {state.up_seconds:.2f} s; state in {state.state_dir}")
+        raise CommandError(str(error), 1) from None
+    echo(f"lab {name}: {backend}, {nodes} nodes, up in {state.up_seconds:.2f} s; state in {state.state_dir}")
     for node in state.plan.nodes:
         pods_text = ", ".join(pod.address for pod in node.pods)
-        click.echo(f"  {node.name}  netns {node.netns}  lan {node.lan_ip}  subnet {node.subnet}  pods {pods_text}")
+        echo(f"  {node.name}  netns {node.netns}  lan {node.lan_ip}  subnet {node.subnet}  pods {pods_text}")
 
 
-@lab.command("down")
-@_name_option
-@_state_option
 def down_command(name: str, state_dir: Path | None) -> None:
     """Remove every namespace, process and file of a lab, also after a crash."""
     from netdoctor.lab.lifecycle import down
@@ -79,18 +136,12 @@ def down_command(name: str, state_dir: Path | None) -> None:
     try:
         removed = down(name, _state_dir(name, state_dir))
     except (LabError, PlanError) as error:
-        _fail(error)
-        return
-    click.echo(f"lab {name}: removed {len(removed)} items")
+        raise CommandError(str(error)) from None
+    echo(f"lab {name}: removed {len(removed)} items")
     for item in removed:
-        click.echo(f"  {item}")
+        echo(f"  {item}")
 
 
-@lab.command("status")
-@_name_option
-@_state_option
-@click.option("--no-ping", is_flag=True, help="Skip the pod-to-pod ping matrix.")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def status_command(name: str, state_dir: Path | None, no_ping: bool, as_json: bool) -> None:
     """List nodes, addresses, pods, daemons, active faults and the pod ping matrix."""
     from netdoctor.lab.lifecycle import status
@@ -98,62 +149,51 @@ def status_command(name: str, state_dir: Path | None, no_ping: bool, as_json: bo
     try:
         report = status(load_state(_state_dir(name, state_dir)), with_ping=not no_ping)
     except (LabError, PlanError) as error:
-        _fail(error)
-        return
+        raise CommandError(str(error)) from None
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo(json.dumps(report, indent=2))
         return
     _print_status(report)
 
 
 def _print_status(report: dict[str, Any]) -> None:
-    click.echo(f"lab {report['name']}: {report['backend']}, firewall {report['firewall']}, state in {report['state_dir']}")
+    echo(f"lab {report['name']}: {report['backend']}, firewall {report['firewall']}, state in {report['state_dir']}")
     if report["etcd"]:
-        click.echo(f"etcd: {report['etcd']}")
+        echo(f"etcd: {report['etcd']}")
     for node in report["nodes"]:
-        click.echo(f"  {node['name']}  netns {node['netns']}  lan {node['lan_ip']}  subnet {node['subnet']}")
+        echo(f"  {node['name']}  netns {node['netns']}  lan {node['lan_ip']}  subnet {node['subnet']}")
         for pod in node["pods"]:
-            click.echo(f"    {pod['name']}  {pod['address']}  netns {pod['netns']}")
+            echo(f"    {pod['name']}  {pod['address']}  netns {pod['netns']}")
     for role, daemon in report["daemons"].items():
-        click.echo(f"  daemon {role}: PID {daemon['pid']} {'running' if daemon['running'] else 'NOT RUNNING'}")
+        echo(f"  daemon {role}: PID {daemon['pid']} {'running' if daemon['running'] else 'NOT RUNNING'}")
     for fault in report["faults"]:
-        click.echo(f"  fault {fault['fault']} on {fault['node'] or 'the cluster'}")
+        echo(f"  fault {fault['fault']} on {fault['node'] or 'the cluster'}")
     if "ping" in report:
-        click.echo(f"ping matrix: {report['ping_ok']}/{report['ping_total']} pod pairs answer")
+        echo(f"ping matrix: {report['ping_ok']}/{report['ping_total']} pod pairs answer")
         for pair, result in report["ping"].items():
             if not isinstance(result, float):
-                click.echo(f"  FAIL {pair}: {result}")
+                echo(f"  FAIL {pair}: {result}")
 
 
-@lab.command("break")
-@click.argument("fault", required=False)
-@click.option("--node", default=None, help="Node to break [default: node1].")
-@click.option("--list", "show_list", is_flag=True, help="Print the backend x fault matrix and exit.")
-@_name_option
-@_state_option
 def break_command(fault: str | None, node: str | None, show_list: bool, name: str, state_dir: Path | None) -> None:
     """Inject FAULT (a check id) into a running lab."""
     from netdoctor.lab.faults import NotApplicable, break_fault, matrix_text
 
     if show_list:
-        click.echo(matrix_text())
+        echo(matrix_text())
         return
     if fault is None:
-        raise click.UsageError("name a fault, or pass --list to see them")
+        raise CommandError("name a fault, or pass --list to see them")
     try:
         state = load_state(_state_dir(name, state_dir))
         applied = break_fault(state, fault, node)
     except NotApplicable as error:
-        _fail(error)
+        raise CommandError(str(error)) from None
     except (LabError, PlanError) as error:
-        _fail(error)
-        return
-    click.echo(f"lab {name}: {applied}")
+        raise CommandError(str(error)) from None
+    echo(f"lab {name}: {applied}")
 
 
-@lab.command("heal")
-@_name_option
-@_state_option
 def heal_command(name: str, state_dir: Path | None) -> None:
     """Undo every injected fault and restore the healthy state."""
     from netdoctor.lab.faults import heal
@@ -161,11 +201,10 @@ def heal_command(name: str, state_dir: Path | None) -> None:
     try:
         healed = heal(load_state(_state_dir(name, state_dir)))
     except (LabError, PlanError) as error:
-        _fail(error)
-        return
-    click.echo(f"lab {name}: healed {', '.join(healed) if healed else 'nothing (no active fault)'}")
+        raise CommandError(str(error)) from None
+    echo(f"lab {name}: healed {', '.join(healed) if healed else 'nothing (no active fault)'}")
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    lab()
+    sys.exit(main())

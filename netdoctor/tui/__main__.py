@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-import click
-
-from netdoctor.sources import SourceError
+from netdoctor.commandline import ArgumentParser, CommandError, number_in_range, range_text, run
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--netns", metavar="NS[,NS...]", help="Collect from these network namespaces, one node each.")
-@click.option("--snapshot", "snapshot_file", type=click.Path(path_type=Path), help="Read a snapshot JSON file.")
-@click.option("--bundle", type=click.Path(path_type=Path), help="Read a support bundle (directory or archive).")
-@click.option("--lab", metavar="NAME", help="Collect from the nodes of a lab built by 'netdoctor lab up'.")
-@click.option("--refresh", "refresh_interval", type=click.FloatRange(min=1.0), default=None,
-              help="Refresh automatically every this many seconds.")
-def main(netns: str | None, snapshot_file: Path | None, bundle: Path | None, lab: str | None,
-         refresh_interval: float | None) -> None:
-    """Open the netdoctor TUI on one source (the local node when none is given)."""
-    from netdoctor.tui import run
+def main(argv: Sequence[str] | None = None, prog_name: str = "python -m netdoctor.tui") -> int:
+    """Open the netdoctor TUI on the source that ``argv`` names; return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = ArgumentParser(
+        prog=prog_name, description="Open the netdoctor TUI on one source (the local node when none is given)."
+    )
+    parser.add_argument("--netns", metavar="NS[,NS...]", help="Collect from these network namespaces, one node each.")
+    parser.add_argument("--snapshot", dest="snapshot_file", type=Path, metavar="PATH", help="Read a snapshot JSON file.")
+    parser.add_argument("--bundle", type=Path, metavar="PATH", help="Read a support bundle (directory or archive).")
+    parser.add_argument("--lab", metavar="NAME", help="Collect from the nodes of a lab built by 'netdoctor lab up'.")
+    parser.add_argument("--refresh", dest="refresh_interval", type=number_in_range(float, minimum=1.0),
+                        metavar="SECONDS",
+                        help=f"Refresh automatically every this many seconds.  [{range_text(1.0, None)}]")
 
-    try:
-        run(netns=netns, snapshot=snapshot_file, bundle=bundle, lab=lab, refresh_interval=refresh_interval)
-    except SourceError as error:
-        raise click.UsageError(str(error)) from None
+    def open_tui() -> None:
+        args = parser.parse_args(arguments)
+        from netdoctor.sources import SourceError
+        from netdoctor.tui import run as run_tui
+
+        try:
+            run_tui(netns=args.netns, snapshot=args.snapshot_file, bundle=args.bundle, lab=args.lab,
+                    refresh_interval=args.refresh_interval)
+        except SourceError as error:
+            raise CommandError(str(error)) from None
+
+    return run(open_tui)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
