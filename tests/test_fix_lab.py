@@ -1,7 +1,7 @@
 """Fixers against live labs: every symptom and check-only cell of the lab's matrix is fixed by ``fix --apply --yes``.
 
 Each case breaks one fault and runs ``netdoctor fix --lab NAME --apply --yes``
-through click's test runner, so plans come from the command line's code path
+through ``cli_runner.invoke``, so plans come from the command line's code path
 with the lab's node bindings. It then collects the lab again and requires that
 no finding of the fault's check id remains. For symptom cells it also sends the
 fault's probe and requires an echo reply. Then ``fix --undo JOURNAL`` must revert
@@ -23,10 +23,9 @@ from pathlib import Path
 
 import nslib
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import Result, invoke
 
 from netdoctor.engine import Report, load_checks, run_checks
-from netdoctor.fix_cli import fix
 from netdoctor.lab import faults
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.ping import ping
@@ -149,9 +148,9 @@ def _findings(report: Report, fault_id: str) -> list[str]:
 
 def _fix(state: LabState, journal: Path) -> Result:
     """Run ``netdoctor fix --lab NAME --apply --yes`` against the lab."""
-    arguments = ["--lab", state.name, "--lab-state-dir", str(state.state_dir), "--apply", "--yes",
+    arguments = ["fix", "--lab", state.name, "--lab-state-dir", str(state.state_dir), "--apply", "--yes",
                  "--journal", str(journal)]  # fmt: skip
-    return CliRunner().invoke(fix, arguments)
+    return invoke(*arguments)
 
 
 def _ping_once(source: str, destination: str, size: int) -> str | None:
@@ -202,7 +201,7 @@ def _assert_fixed(state: LabState, fault_id: str, journal: Path) -> None:
         if kind == faults.SYMPTOM:
             assert _symptom_gone(state, fault_id) is None, result.output
 
-        undone = CliRunner().invoke(fix, ["--undo", str(journal)])
+        undone = invoke("fix", "--undo", str(journal))
         assert undone.exit_code == 0, undone.output
         applied = [entry for entry in json.loads(journal.read_text())["entries"] if entry.get("status") == "applied"]
         assert all(entry.get("reverted") for entry in applied if entry.get("undo")), undone.output
