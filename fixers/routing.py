@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from netdoctor.facts import NodeFacts, cluster_facts, make_prefix, prefix_contains
+from netdoctor.facts import (
+    ClusterFacts,
+    NodeFacts,
+    cluster_facts,
+    make_prefix,
+    prefix_contains,
+    prefixes_overlap,
+)
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.flannel import leases, prefixes
 from netdoctor.model import Finding, Route
@@ -300,13 +307,17 @@ def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeS
     Disruptive: ``ip route replace`` moves the traffic at once. It is already
     lost, but a wrong diagnosis would cut a working path, so the step asks
     first. The old route's exact attributes are kept for undo, and its metric
-    is kept so that the replace changes this route and no other.
+    is kept so that the replace changes this route and no other. A subnet
+    that more than one node claims gets no step: either next hop is wrong for
+    one of them, and bridge-subnet-overlap's remedy comes first.
     """
     node_name = finding.nodes[0]
     described, prefix = finding.detail("route"), finding.detail("prefix")
     facts = cluster_facts(context.snapshot)
     node = facts.nodes.get(node_name)
     if described is None or prefix is None or node is None or node.routes is None:
+        return
+    if len(_claimants(facts, prefix)) > 1:
         return
     old = next((route for route in node.node.routes.main() if route.describe() == described), None) \
         if node.node.routes is not None else None
@@ -337,3 +348,10 @@ def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeS
         preconditions=(Condition("route-present", previous),),
         done=Condition("route-present", params), verify=f"ip route show {prefix}",
     ))
+
+
+def _claimants(facts: ClusterFacts, prefix: str) -> set[str]:
+    """Return the nodes that have a pod subnet overlapping ``prefix``."""
+    wanted = make_prefix(prefix)
+    return {item.name for item in facts.nodes.values()
+            if any(prefixes_overlap(subnet.prefix, wanted) for subnet in item.pod_subnets())}
