@@ -68,6 +68,10 @@ def _vxlan_step(finding: Finding, context: FixContext, node_name: str) -> Step |
     lease = next((lease for lease in leases(etcd, prefix) if lease.public_ip == local), None)
     if lease is None:
         return None
+    if lease.backend_type is not None and lease.backend_type.lower() != "vxlan":
+        # flanneld ran another backend on this node, so the network config, not the device, is what
+        # changed: flannel-backend-mismatch reports it, and flannel.1 would only add a second path.
+        return None
     config = network_config(etcd, prefix)
     params = {
         "name": "flannel.1", "vni": config.vni or 1, "port": config.port or 8472, "local": local,
