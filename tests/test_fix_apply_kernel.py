@@ -106,9 +106,15 @@ def test_new_fixers_apply(broken: Any, tmp_path: Path) -> None:
     accept = ("-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay "
               "-j ACCEPT")
     assert state["filter"].index(accept) == state["filter"].index(f"-A {REJECT}") - 1
-    # No pod network is configured here, so the prefix that contains both nodes' pod subnets is used in its place.
-    ret = "-A POSTROUTING -s 10.244.0.0/22 -d 10.244.0.0/22 -m comment --comment netdoctor-pod-return -j RETURN"
-    assert state["nat"].index(ret) == state["nat"].index(f"-A {DOCKER_MASQUERADE}") - 1
+    # No pod network is configured here, so each pair of the nodes' pod subnets gets a RETURN, and no
+    # rule names a wider prefix such as 10.244.0.0/22, which also contains 10.244.0.0/24 and 10.244.3.0/24.
+    masquerade = state["nat"].index(f"-A {DOCKER_MASQUERADE}")
+    for source in ("10.244.1.0/24", "10.244.2.0/24"):
+        for destination in ("10.244.1.0/24", "10.244.2.0/24"):
+            ret = (f"-A POSTROUTING -s {source} -d {destination} -m comment --comment netdoctor-pod-return "
+                   "-j RETURN")
+            assert state["nat"].index(ret) < masquerade, ret
+    assert len([line for line in state["nat"] if "netdoctor-pod-return" in line]) == 4
     assert "-A POSTROUTING -j KUBE-POSTROUTING" in state["nat"]
 
 
