@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from netdoctor.facts import cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
+from netdoctor.fixers.support import routed_ovs_bridge
 from netdoctor.flannel import leases, network_config, prefixes
 from netdoctor.model import Finding
 
@@ -37,6 +38,10 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
         ))
     elif problem == "not-enslaved" and (pod_bridge := finding.detail("pod_bridge")) is not None:
         bridge, previous = device, finding.detail("master")
+        if routed_ovs_bridge(context, node) == bridge:
+            # A routed mesh: the bridge's internal port carries routes and must stay out of the pod
+            # bridge. The node's lost routes through it are route-missing findings, which add-peer-route fixes.
+            return
         yield NodeStep(node, Step(
             id=f"link-master-{bridge}", title=f"Make the OVS bridge {bridge} a port of {pod_bridge}", safety=Safety.SAFE,
             why=f"Pods on {pod_bridge} reach the tunnel ports only through {bridge} as a port of {pod_bridge}.",

@@ -14,6 +14,7 @@ from netdoctor.facts import (
     prefixes_overlap,
 )
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
+from netdoctor.fixers.support import routed_ovs_bridge
 from netdoctor.flannel import leases, prefixes
 from netdoctor.model import Finding, Route
 from netdoctor.model.addr import format_ip
@@ -122,7 +123,7 @@ def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, sub
         return {"destination": subnet, "gateway": subnet.partition("/")[0], "dev": "flannel.1", "onlink": True}
     if "flannel-udp" in backends:
         return {"destination": subnet, "dev": "flannel0"}
-    if "ovs" in backends and (routed := _ovs_internal_route(node, peer, subnet)) is not None:
+    if "ovs" in backends and (routed := _ovs_internal_route(context, node, peer, subnet)) is not None:
         return routed
     if "ovs" in backends and node.pod_bridges:
         return {"destination": subnet, "dev": node.pod_bridges[0].name}
@@ -134,26 +135,21 @@ def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, sub
     return {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
 
 
-def _ovs_internal_route(node: NodeFacts, peer: NodeFacts, subnet: str) -> dict[str, Any] | None:
-    """Return the route through an OVS bridge's internal port when the node routes its other peers that way.
+def _ovs_internal_route(context: FixContext, node: NodeFacts, peer: NodeFacts, subnet: str) -> dict[str, Any] | None:
+    """Return the route through an OVS bridge's internal port when the nodes route their peers that way.
 
     In that layout the internal port is a routed hop: each peer's pod subnet
     goes via the peer's pod bridge address, onlink, and OpenFlow rules send it
     to that peer's tunnel. A route through the local pod bridge would never
-    reach the tunnels. None when no route of the node goes through an OVS
-    bridge or the peer's pod bridge address is unknown.
+    reach the tunnels. None when no node routes through an OVS bridge that
+    this node has, or the peer's pod bridge address is unknown.
     """
-    ovs_bridges = {bridge.name for bridge in node.node.ovs or ()}
-    routes = node.node.routes
-    if not ovs_bridges or routes is None:
-        return None
-    through = next((route for route in routes.main() if route.dev in ovs_bridges and route.onlink
-                    and route.destination != subnet), None)
+    device = routed_ovs_bridge(context, node.name)
     gateway = next((bridge.cidr.partition("/")[0] for bridge in peer.pod_bridges
                     if prefix_contains(make_prefix(subnet), make_prefix(bridge.cidr.partition("/")[0] + "/32"))), None)
-    if through is None or gateway is None:
+    if device is None or gateway is None:
         return None
-    return {"destination": subnet, "gateway": gateway, "dev": through.dev, "onlink": True}
+    return {"destination": subnet, "gateway": gateway, "dev": device, "onlink": True}
 
 
 def _neigh_step(finding: Finding, address: str, mac: str, peer: str) -> Step:
@@ -246,7 +242,8 @@ def _persist_direct_route(finding: Finding, subnet: str, gateway: str) -> Step:
     )
 
 
-def _route_params(route: Route) -> dict[str, Any]:
+def route_params(route: Route) -> dict[str, Any]:
+    """Return the ``route-*`` operation parameters that describe ``route`` exactly."""
     params: dict[str, Any] = {"destination": route.destination, "type": route.type_name}
     if route.via:
         params["gateway"] = route.via
@@ -282,7 +279,7 @@ def remove_shadowing_blackhole(finding: Finding, context: FixContext) -> Iterato
     route = next((route for route in node.routes.main() if route.describe() == item), None) if node.routes else None
     if route is None:
         return
-    params = _route_params(route)
+    params = route_params(route)
     yield NodeStep(node_name, Step(
         id=f"route-del-{route.destination}",
         title=f"Remove the stale {route.type_name} route {route.destination}",
@@ -333,7 +330,7 @@ def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeS
         target = f"to {peer_name}"
     if params is None:
         return
-    previous = _route_params(old)
+    previous = route_params(old)
     if old.destination != prefix:
         return
     if previous.get("metric"):

@@ -48,6 +48,30 @@ def pod_network_pairs(networks: list[str]) -> list[tuple[str, str]]:
     return [(source, destination) for source in networks for destination in networks]
 
 
+def routed_ovs_bridge(context: FixContext, node: str) -> str | None:
+    """Return the OVS bridge of ``node`` whose internal port carries routes to pod subnets, in a routed OVS mesh.
+
+    In that layout every node routes each peer's pod subnet onlink through the
+    internal port of the bridge that holds the tunnel ports, and the bridge is
+    no port of the pod bridge. The node's own routes decide first. A node whose
+    routes through the bridge are gone (changing the bridge's MAC takes its
+    port down and up) still has that layout when another node routes that way
+    through a bridge of the same name. None when no node routes through an OVS
+    bridge.
+    """
+    own = snapshot_node(context, node)
+    if own is None or not own.ovs:
+        return None
+    bridges = {bridge.name for bridge in own.ovs}
+    others = [item for item in context.snapshot.nodes if item.name != node]
+    for item in [own, *others]:
+        routed = {bridge.name for bridge in item.ovs or ()} & bridges
+        for route in item.routes.main() if item.routes is not None and routed else ():
+            if route.dev in routed and route.dst_len > 0 and route.onlink:
+                return str(route.dev)
+    return None
+
+
 def rule_position(node: NodeSnapshot, table: str, chain: str, text: str) -> int | None:
     """Return the 1-based position of the rule ``-A <text>`` in its chain, or None when it is absent."""
     ruleset = node.iptables
@@ -132,5 +156,5 @@ def sysctl_steps(
     return now, persist
 
 
-__all__ = ["accept_step", "deciding_rule", "pod_network_pairs", "pod_networks", "prefix_text", "rule_position",
-           "snapshot_node", "sysctl_steps"]
+__all__ = ["accept_step", "deciding_rule", "pod_network_pairs", "pod_networks", "prefix_text", "routed_ovs_bridge",
+           "rule_position", "snapshot_node", "sysctl_steps"]

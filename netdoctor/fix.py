@@ -304,6 +304,22 @@ def ovs_vsctl(plan: FixPlan) -> list[str]:
     return ["ovs-vsctl", f"--db=unix:{socket}"]
 
 
+#: The ovs-vswitchd control sockets of a node, relative to its root, as patterns; the first match is used.
+OVS_CONTROL_SOCKETS = ("/run/openvswitch/ovs-vswitchd*.ctl", "/var/run/openvswitch/ovs-vswitchd*.ctl")
+
+
+def ovs_appctl(plan: FixPlan) -> list[str]:
+    """Return ``ovs-appctl``, with ``-t`` naming ovs-vswitchd's control socket under the node's root when it is not ``/``."""
+    if plan.root in ("", "/"):
+        return ["ovs-appctl"]
+    root = Path(plan.root)
+    for pattern in OVS_CONTROL_SOCKETS:
+        found = sorted(root.glob(pattern.lstrip("/")))
+        if found:
+            return ["ovs-appctl", "-t", str(found[0])]
+    return ["ovs-appctl", "-t", str(plan.node_path("/run/openvswitch/ovs-vswitchd.ctl"))]
+
+
 def firewall_cmd(plan: FixPlan) -> list[str]:
     """Return ``firewall-cmd``, pointed at the node's private system bus when the node has one under its root."""
     if plan.root in ("", "/"):
@@ -425,6 +441,10 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
         return [shlex.join(ovs_vsctl(plan) + ["del-port", params["bridge"], params["port"]])]
     if kind == "ovs-mtu-request":
         return [shlex.join(ovs_vsctl(plan) + ["set", "interface", params["name"], f"mtu_request={params['mtu']}"])]
+    if kind == "ovs-bridge-hwaddr":
+        return [shlex.join(ovs_vsctl(plan) + ["set", "bridge", params["bridge"], f"other_config:hwaddr={params['mac']}"])]
+    if kind == "ovs-fdb-flush":
+        return [shlex.join(ovs_appctl(plan) + ["fdb/flush", params["bridge"]])]
     raise PlanError(f"unknown operation kind {kind!r}")
 
 
@@ -500,6 +520,7 @@ def order_steps(steps: list[Step]) -> list[Step]:
 _STAGE = {
     "etcd-put": 0, "etcd-delete": 1, "sysctl": 10, "file": 11, "vxlan-add": 20, "link-up": 21, "link-master": 22,
     "ovs-add-port": 23, "ovs-del-port": 24, "link-mtu": 25, "ovs-mtu-request": 25, "link-address": 26,
+    "ovs-bridge-hwaddr": 26, "ovs-fdb-flush": 27,
     "neigh-replace": 30, "fdb-append": 31, "fdb-replace": 31, "route-del": 40, "route-add": 41, "route-replace": 42,
     "iptables-insert": 50,
     "firewalld-add": 51, "bird-restart": 60, "frr-clear": 60, "bird-enable": 60, "frr-neighbor-shutdown": 60,

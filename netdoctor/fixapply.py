@@ -41,6 +41,7 @@ from netdoctor.fix import (
     Step,
     firewall_cmd,
     frr_shutdown_lines,
+    ovs_appctl,
     ovs_vsctl,
     render_operation,
 )
@@ -335,6 +336,11 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         interface = node.interface(params["name"]) if node is not None else None
         executor.run(ovs_vsctl(executor.plan) + ["set", "interface", params["name"], f"mtu_request={params['mtu']}"])
         return Operation(kind, {"name": params["name"], "mtu": interface.mtu}) if interface is not None else None
+    if kind == "ovs-bridge-hwaddr":
+        return _ovs_bridge_hwaddr(operation, executor)
+    if kind == "ovs-fdb-flush":
+        executor.run(ovs_appctl(executor.plan) + ["fdb/flush", params["bridge"]])
+        return None
     if kind in ("firewalld-add", "firewalld-remove"):
         verb = kind.split("-")[1]
         option = f"--{verb}-{params['element']}={params['value']}"
@@ -362,6 +368,40 @@ def apply_operation(operation: Operation, executor: NodeExecutor) -> Operation |
         _netlink(operation, executor)
         return Operation("link-master", {"name": params["name"], "master": previous_master})
     return _netlink(operation, executor)
+
+
+#: How long a bridge MAC set through OVS may take to show on its internal port, in seconds.
+OVS_MAC_WAIT = 5.0
+
+
+def _ovs_bridge_hwaddr(operation: Operation, executor: NodeExecutor) -> Operation | None:
+    """Set an OVS bridge's MAC through ``other_config:hwaddr`` and wait until its internal port has it, up.
+
+    ovs-vswitchd takes the port down and up to change its MAC, so a route added
+    through the port before it is up again fails. A port that still lacks the
+    MAC after ``OVS_MAC_WAIT`` seconds is left to the steps' conditions and the
+    re-check.
+    """
+    params = operation.params
+    node = executor.snapshot or executor.refresh()
+    interface = node.interface(params["bridge"])
+    previous = interface.mac if interface is not None else None
+    executor.run(ovs_vsctl(executor.plan) + ["set", "bridge", params["bridge"], f"other_config:hwaddr={params['mac']}"])
+    deadline = time.monotonic() + OVS_MAC_WAIT
+    while True:
+        with executor.ipr() as ipr:
+            links = ipr.get_links(ifname=params["bridge"])
+        if links:
+            mac = str(links[0].get_attr("IFLA_ADDRESS") or "").lower()
+            up = bool(links[0]["flags"] & 1)  # IFF_UP
+            if mac == params["mac"].lower() and (up or interface is None or not interface.is_up):
+                break
+        if time.monotonic() > deadline:
+            logger.warning("%s: %s does not show MAC %s, up, %g s after ovs-vsctl set it", executor.plan.node,
+                           params["bridge"], params["mac"], OVS_MAC_WAIT)
+            break
+        time.sleep(0.05)
+    return Operation("ovs-bridge-hwaddr", {"bridge": params["bridge"], "mac": previous}) if previous else None
 
 
 def _write_file(operation: Operation, executor: NodeExecutor) -> Operation:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# netdoctor fix plan: 9 step(s) on 3 node(s), built from bundle:duplicate-mac-fail.
+# netdoctor fix plan: 8 step(s) on 3 node(s), built from bundle:duplicate-mac-fail.
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
@@ -28,12 +28,12 @@ bridge fdb append 8e:2c:51:7d:01:b3 dev flannel.1 dst 192.168.100.12 self perman
 #   requires: etcd key /coreos.com/network/subnets/10.244.2.0-24 holds the expected value
 ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 put /coreos.com/network/subnets/10.244.2.0-24 '{"PublicIP":"192.168.100.12","BackendType":"vxlan","BackendData":{"VtepMAC":"8e:2c:51:7d:01:b3"}}'
 
-# Step 2 [disruptive] Give flannel.1 the MAC a2:29:54:fe:a6:54 instead of the shared 8e:2c:51:7d:01:b3
+# Step 2 [disruptive] Give flannel.1 the MAC 8e:2c:51:7d:02:b3 instead of the shared 8e:2c:51:7d:01:b3
 #   check: duplicate-mac; fixer: set-unique-mac
-#   why: flannel.1 shares MAC 8e:2c:51:7d:01:b3 with another node on VXLAN VNI 1 port 8472, so frames flap between them; a MAC change interrupts the interface briefly, so it is applied only after confirmation.
-#   already done when: flannel.1 has MAC a2:29:54:fe:a6:54
+#   why: flannel.1 shares MAC 8e:2c:51:7d:01:b3 with another node on VXLAN VNI 1 port 8472, so frames flap between them; 8e:2c:51:7d:02:b3 is the MAC its peers' neighbour entries name for this node. A MAC change interrupts the interface briefly, so it is applied only after confirmation.
+#   already done when: flannel.1 has MAC 8e:2c:51:7d:02:b3
 #   requires: flannel.1 has MAC 8e:2c:51:7d:01:b3
-# ip link set dev flannel.1 address a2:29:54:fe:a6:54
+# ip link set dev flannel.1 address 8e:2c:51:7d:02:b3
 
 # Step 3 [safe] Add the neighbour entry for node1's VTEP 10.244.1.0 (8e:2c:51:7d:01:b3)
 #   check: vtep-mismatch; fixer: replace-vtep-entry
@@ -48,11 +48,6 @@ ip neigh replace 10.244.1.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
 #   already done when: neighbour 10.244.3.0 dev flannel.1 present
 #   requires: interface flannel.1 exists
 ip neigh replace 10.244.3.0 lladdr 8e:2c:51:7d:03:b3 dev flannel.1 nud permanent
-
-# Step 5 [display-only] Restart flanneld so its lease and the peers use the new VTEP MAC
-#   check: duplicate-mac; fixer: set-unique-mac
-#   why: Peers program their FDB and neighbour entries from the lease's VtepMAC.
-# systemctl restart flanneld
 
 # === node3 ===
 

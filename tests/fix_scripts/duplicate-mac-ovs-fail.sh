@@ -7,7 +7,7 @@
 
 # Step 1 [disruptive] Give docker0 the MAC 02:61:b2:aa:85:c9 instead of the shared 02:42:c9:52:3d:11
 #   check: duplicate-mac; fixer: set-unique-mac
-#   why: docker0 shares MAC 02:42:c9:52:3d:11 with another node on the OVS tunnel mesh, so frames flap between them; a MAC change interrupts the interface briefly, so it is applied only after confirmation.
+#   why: docker0 shares MAC 02:42:c9:52:3d:11 with another node on the OVS tunnel mesh, so frames flap between them; 02:61:b2:aa:85:c9 is a locally administered MAC derived from the node and interface names. A MAC change interrupts the interface briefly, so it is applied only after confirmation.
 #   already done when: docker0 has MAC 02:61:b2:aa:85:c9
 #   requires: docker0 has MAC 02:42:c9:52:3d:11
 # ip link set dev docker0 address 02:61:b2:aa:85:c9
