@@ -9,6 +9,7 @@ verify it and how to roll it back.
 from __future__ import annotations
 
 import logging
+import shlex
 
 from netdoctor.fix import FixPlan, Safety, Step, render_operation, render_step
 
@@ -34,8 +35,41 @@ def _step_header(number: int, step: Step) -> list[str]:
     return lines
 
 
+#: The shell variable that contains the host name that each node section of a script compares.
+HOST_VARIABLE = "netdoctor_host"
+
+#: The lines that set :data:`HOST_VARIABLE`, from ``NETDOCTOR_NODE`` or else the host's name.
+HOST_LINES = (
+    "# Each node's steps run only on the host of that name (its short name counts too). To run a",
+    "# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.",
+    f'{HOST_VARIABLE}="${{NETDOCTOR_NODE:-$(uname -n)}}"',
+)
+
+
+def host_guard(node: str) -> tuple[list[str], list[str]]:
+    """Return the lines that open and close the part of a script that runs only on the host named ``node``.
+
+    The part runs when ``NETDOCTOR_NODE``, else ``uname -n``, is ``node`` or has
+    ``node`` as its first label, and prints a line to stderr when it skips. The
+    opening lines include a command, so a part whose steps are all comments is
+    still valid shell.
+    """
+    quoted = shlex.quote(node)
+    message = shlex.quote(f"netdoctor: skipped the steps for {node}: this host is ")
+    opening = [
+        f'if [ "${HOST_VARIABLE}" = {quoted} ] || [ "${{{HOST_VARIABLE}%%.*}}" = {quoted} ]; then',
+        f"echo {shlex.quote(f'netdoctor: running the steps for {node}')}",
+    ]
+    closing = ["else", f'echo {message}"${HOST_VARIABLE}" >&2', "fi"]
+    return opening, closing
+
+
 def render_script(plans: list[FixPlan], source: str) -> str:
-    """Render plans as a commented shell script that is safe to paste."""
+    """Render plans as a commented shell script that is safe to paste.
+
+    Plans built from a bundle or a snapshot file describe other machines, so
+    each node's steps are wrapped in :func:`host_guard` and run only on that host.
+    """
     steps = sum(len(plan.steps) for plan in plans)
     lines = [
         "#!/bin/sh",
@@ -45,8 +79,12 @@ def render_script(plans: list[FixPlan], source: str) -> str:
     ]
     if not plans:
         lines.append("# Nothing to fix: no finding has a fixer.")
+    if any(not plan.applicable for plan in plans):
+        lines += ["", *HOST_LINES]
     for plan in plans:
         lines += ["", f"# === {plan.node}{_where(plan)} ==="]
+        opening, closing = host_guard(plan.node) if not plan.applicable else ([], [])
+        lines += opening
         for number, step in enumerate(plan.steps, start=1):
             lines.append("")
             lines += _step_header(number, step)
@@ -55,6 +93,8 @@ def render_script(plans: list[FixPlan], source: str) -> str:
                 lines += commands
             else:
                 lines += [line if line.startswith("#") else f"# {line}" for line in commands]
+        if closing:
+            lines += ["", *closing]
     return "\n".join(lines) + "\n"
 
 

@@ -8,14 +8,17 @@ tests/test_fix_render.py`` and read the diff before committing it.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from netdoctor.capture.bundle import load_bundle
 from netdoctor.engine import load_checks, run_checks
-from netdoctor.fix import Safety, build_plans, render_step
-from netdoctor.runbook import render_runbook, render_script
+from netdoctor.fix import FixPlan, Operation, Safety, Step, build_plans, render_step
+from netdoctor.runbook import HOST_LINES, host_guard, render_runbook, render_script
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 EXPECTED = Path(__file__).resolve().parent / "fix_scripts"
@@ -49,8 +52,9 @@ def test_case_script_is_safe_to_paste(case: Path) -> None:
     commands = [line for line in script.splitlines() if line and not line.startswith("#")]
     safe_commands = [line for plan in plans for step in plan.steps if step.safety == Safety.SAFE
                      for line in render_step(plan, step)]
+    guards = [line for plan in plans for part in host_guard(plan.node) for line in part] + list(HOST_LINES)
     for line in commands:
-        assert line in safe_commands, f"unguarded command from a non-safe step: {line}"
+        assert line in safe_commands or line in guards, f"unguarded command from a non-safe step: {line}"
     for word in (" -F", " --flush", "-P FORWARD ACCEPT", " -X"):
         assert word not in script
 
@@ -95,3 +99,84 @@ def test_disruptive_steps_say_why(case: Path) -> None:
         for step in plan.steps:
             if step.safety == Safety.DISRUPTIVE:
                 assert "confirmation" in step.why, f"{plan.node} {step.id}: the why does not say what it interrupts"
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+@pytest.mark.parametrize("case", _cases(), ids=lambda case: case.name)
+def test_case_script_is_valid_shell(case: Path, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    report = run_checks(load_bundle(case), load_checks())
+    script = render_script(build_plans(report), report.snapshot.source)
+    checked = subprocess.run([shell, "-n"], input=script, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_bundle_case_guards_each_node() -> None:
+    case = REPOSITORY / "fixtures" / "cases" / "duplicate-mac-fail"
+    report = run_checks(load_bundle(case), load_checks())
+    plans = build_plans(report)
+    script = render_script(plans, report.snapshot.source).splitlines()
+
+    assert len(plans) > 1
+    for plan in plans:
+        opening, closing = host_guard(plan.node)
+        start = script.index(opening[0])
+        end = script.index(closing[-1], start)
+        section = script[start:end]
+        commands = [line for step in plan.steps if step.safety == Safety.SAFE for line in render_step(plan, step)]
+        assert commands
+        assert all(line in section for line in commands), plan.node
+
+
+def _file_plan(node: str, root: Path, source: str) -> FixPlan:
+    """Return a plan for ``node`` whose one safe step writes ``etc/NODE.conf`` under ``root``."""
+    step = Step(
+        id=f"file-{node}", title=f"Write {node}.conf", safety=Safety.SAFE, why="test", fixer="test", check="test",
+        action=Operation("file", {"path": f"/etc/{node}.conf", "content": f"{node}\n"}),
+    )
+    return FixPlan(node, (step,), root=str(root), source=source)
+
+
+def _run_script(script: str, tmp_path: Path, node: str | None) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "fix.sh"
+    path.write_text(script)
+    environment = {key: value for key, value in os.environ.items() if key != "NETDOCTOR_NODE"}
+    if node is not None:
+        environment["NETDOCTOR_NODE"] = node
+    return subprocess.run(["sh", str(path)], capture_output=True, text=True, check=False, env=environment)
+
+
+@pytest.mark.parametrize(("host", "ran", "skipped"), [
+    ("node2", ["node2"], ["node1"]),
+    ("node2.cluster.example", ["node2"], ["node1"]),
+    ("node3", [], ["node1", "node2"]),
+])
+def test_script_runs_only_the_hosts_steps(tmp_path: Path, host: str, ran: list[str], skipped: list[str]) -> None:
+    plans = [_file_plan(node, tmp_path, "bundle:test") for node in ("node1", "node2")]
+    result = _run_script(render_script(plans, "bundle:test"), tmp_path, host)
+
+    assert result.returncode == 0, result.stderr
+    for node in ran:
+        assert (tmp_path / "etc" / f"{node}.conf").read_text() == f"{node}\n"
+        assert f"netdoctor: running the steps for {node}" in result.stdout
+    for node in skipped:
+        assert not (tmp_path / "etc" / f"{node}.conf").exists()
+        assert f"netdoctor: skipped the steps for {node}: this host is {host}" in result.stderr
+
+
+def test_script_compares_uname_without_override(tmp_path: Path) -> None:
+    host = socket.gethostname()
+    plans = [_file_plan(host, tmp_path, "snapshot:test"), _file_plan("nd-no-such-host", tmp_path, "snapshot:test")]
+    result = _run_script(render_script(plans, "snapshot:test"), tmp_path, None)
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "etc" / f"{host}.conf").is_file()
+    assert not (tmp_path / "etc" / "nd-no-such-host.conf").exists()
+
+
+def test_live_script_has_no_host_guard(tmp_path: Path) -> None:
+    script = render_script([_file_plan("node1", tmp_path, "lab:test")], "lab:test")
+
+    assert HOST_LINES[-1] not in script
+    assert host_guard("node1")[0][0] not in script

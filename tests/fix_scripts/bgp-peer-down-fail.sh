@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [disruptive] Restart the bird BGP session n3
 #   check: bgp-peer-down; fixer: restart-bgp-session
@@ -22,7 +28,13 @@ birdc -s /run/bird/bird.ctl reload out all
 #   why: BGP (BIRD or FRR) programs the routes to peers' blocks on this node: once the session to the peer is Established and no local route shadows the block, the daemon installs the route again ('birdc show route for ADDRESS all' or 'vtysh -c "show ip bgp ADDRESS"' shows why it does not). A static route added by hand would take precedence over BGP and stay behind when the block moves.
 # Only as a stop-gap while BGP is being repaired, and remove it afterwards: ip route add 10.244.3.0/24 via 192.168.100.13 dev eth0
 
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi
+
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [disruptive] Restart the bird BGP session n1
 #   check: bgp-peer-down; fixer: restart-bgp-session
@@ -40,3 +52,7 @@ birdc -s /run/bird/bird.ctl reload out all
 #   check: route-missing; fixer: add-peer-route
 #   why: BGP (BIRD or FRR) programs the routes to peers' blocks on this node: once the session to the peer is Established and no local route shadows the block, the daemon installs the route again ('birdc show route for ADDRESS all' or 'vtysh -c "show ip bgp ADDRESS"' shows why it does not). A static route added by hand would take precedence over BGP and stay behind when the block moves.
 # Only as a stop-gap while BGP is being repaired, and remove it afterwards: ip route add 10.244.1.0/24 via 192.168.100.11 dev eth0
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [safe] Send bridged traffic through iptables
 #   check: bridge-nf-disabled; fixer: enable-bridge-nf
@@ -26,3 +32,7 @@ EOF
 #   why: The net.bridge sysctls exist only while br_netfilter is loaded.
 # modprobe br_netfilter
 # echo br_netfilter > /etc/modules-load.d/br_netfilter.conf
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [safe] Add the neighbour entry for node2's VTEP 10.244.99.0
 #   check: route-missing; fixer: add-peer-route
@@ -27,7 +33,13 @@ bridge fdb append 8e:2c:51:7d:02:b3 dev flannel.1 dst 192.168.100.12 self perman
 #   requires: interface flannel.1 exists
 ip route add 10.244.99.0/24 via 10.244.99.0 dev flannel.1 onlink
 
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [display-only] Restart Docker with the bridge subnet flannel leased to this node
 #   check: bridge-outside-overlay-subnet; fixer: docker-bip-from-subnet-env
@@ -37,7 +49,13 @@ ip route add 10.244.99.0/24 via 10.244.99.0 dev flannel.1 onlink
 # or: dockerd --bip=10.244.2.1/24 --mtu=1450
 # start flanneld before Docker, then: systemctl restart docker
 
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi
+
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [safe] Add the neighbour entry for node2's VTEP 10.244.99.0
 #   check: route-missing; fixer: add-peer-route
@@ -60,3 +78,7 @@ bridge fdb append 8e:2c:51:7d:02:b3 dev flannel.1 dst 192.168.100.12 self perman
 #   requires: no route to exactly 10.244.99.0/24 in the main table
 #   requires: interface flannel.1 exists
 ip route add 10.244.99.0/24 via 10.244.99.0 dev flannel.1 onlink
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [safe] Accept udp/8472 from 10.0.1.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
@@ -11,8 +17,14 @@
 #   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi
 
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Accept udp/8472 from 10.0.1.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
@@ -20,8 +32,14 @@ iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comm
 #   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi
 
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [safe] Accept udp/8472 from 10.0.1.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
@@ -29,3 +47,7 @@ iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comm
 #   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi

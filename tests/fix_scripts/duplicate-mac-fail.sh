@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [safe] Point the neighbour entry for node2's VTEP 10.244.2.0 at 8e:2c:51:7d:01:b3
 #   check: vtep-mismatch; fixer: replace-vtep-entry
@@ -19,7 +25,13 @@ ip neigh replace 10.244.2.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
 #   requires: interface flannel.1 exists
 bridge fdb append 8e:2c:51:7d:01:b3 dev flannel.1 dst 192.168.100.12 self permanent
 
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Set the VtepMAC of lease 10.244.2.0/24 to 8e:2c:51:7d:01:b3
 #   check: etcd-lease-mismatch; fixer: repair-flannel-lease
@@ -49,7 +61,13 @@ ip neigh replace 10.244.1.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
 #   requires: interface flannel.1 exists
 ip neigh replace 10.244.3.0 lladdr 8e:2c:51:7d:03:b3 dev flannel.1 nud permanent
 
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi
+
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [safe] Point the neighbour entry for node2's VTEP 10.244.2.0 at 8e:2c:51:7d:01:b3
 #   check: vtep-mismatch; fixer: replace-vtep-entry
@@ -64,3 +82,7 @@ ip neigh replace 10.244.2.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
 #   already done when: FDB entry 8e:2c:51:7d:01:b3 dev flannel.1 present
 #   requires: interface flannel.1 exists
 bridge fdb replace 8e:2c:51:7d:01:b3 dev flannel.1 dst 192.168.100.12 self permanent
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [disruptive] Give docker0 the MAC 02:61:b2:aa:85:c9 instead of the shared 02:42:c9:52:3d:11
 #   check: duplicate-mac; fixer: set-unique-mac
@@ -11,3 +17,7 @@
 #   already done when: docker0 has MAC 02:61:b2:aa:85:c9
 #   requires: docker0 has MAC 02:42:c9:52:3d:11
 # ip link set dev docker0 address 02:61:b2:aa:85:c9
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi

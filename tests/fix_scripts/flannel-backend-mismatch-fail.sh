@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Re-create flannel.1 from the node's lease
 #   check: overlay-interface-missing; fixer: restore-overlay-interface
@@ -45,3 +51,7 @@ ip route add 10.244.3.0/24 via 192.168.100.13 dev eth0
 #   why: flanneld owns flannel.1 and its routes; restarting it also re-reads its config.
 # systemctl restart flanneld
 # then check: ip -d link show dev flannel.1
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Accept ICMP echo-request arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
@@ -18,3 +24,7 @@ iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 8 -m comment -
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

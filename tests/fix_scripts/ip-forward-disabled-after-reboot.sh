@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Turn on IPv4 forwarding
 #   check: ip-forward-disabled; fixer: enable-ip-forward
@@ -20,3 +26,7 @@ cat > /etc/sysctl.d/90-netdoctor-ip-forward.conf <<'EOF'
 # Written by netdoctor: pod traffic is routed through this node.
 net.ipv4.ip_forward = 1
 EOF
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1450
 #   check: mtu-mismatch; fixer: lower-pod-mtu
@@ -24,3 +30,7 @@
 #   why: Both ends of a pod's veth need MTU 1450. Lowering only the host end would make the kernel drop the pod's larger packets without the ICMP error that lets TCP lower its segment size.
 # after Docker or the CNI config carries the new MTU, restart the affected containers or pods,
 # for example: docker restart CONTAINER, or kubectl delete pod POD (its controller recreates it)
+
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi

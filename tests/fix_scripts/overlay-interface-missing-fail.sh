@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Set flannel.1 up
 #   check: overlay-interface-missing; fixer: restore-overlay-interface
@@ -55,3 +61,7 @@ ip route add 10.244.1.0/24 via 10.244.1.0 dev flannel.1 onlink
 #   requires: no route to exactly 10.244.3.0/24 in the main table
 #   requires: interface flannel.1 exists
 ip route add 10.244.3.0/24 via 10.244.3.0 dev flannel.1 onlink
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

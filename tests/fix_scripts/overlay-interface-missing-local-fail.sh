@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [safe] Send node3's VTEP MAC 8e:2c:51:7d:03:b3 to 192.168.100.99 instead of 192.168.100.13
 #   check: vtep-mismatch; fixer: replace-vtep-entry
@@ -11,8 +17,14 @@
 #   already done when: FDB entry 8e:2c:51:7d:03:b3 dev flannel.1 present
 #   requires: interface flannel.1 exists
 bridge fdb replace 8e:2c:51:7d:03:b3 dev flannel.1 dst 192.168.100.99 self permanent
+
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi
 
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Send node3's VTEP MAC 8e:2c:51:7d:03:b3 to 192.168.100.99 instead of 192.168.100.13
 #   check: vtep-mismatch; fixer: replace-vtep-entry
@@ -20,3 +32,7 @@ bridge fdb replace 8e:2c:51:7d:03:b3 dev flannel.1 dst 192.168.100.99 self perma
 #   already done when: FDB entry 8e:2c:51:7d:03:b3 dev flannel.1 present
 #   requires: interface flannel.1 exists
 bridge fdb replace 8e:2c:51:7d:03:b3 dev flannel.1 dst 192.168.100.99 self permanent
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

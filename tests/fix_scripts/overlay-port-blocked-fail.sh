@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [safe] Accept udp/8472 from 192.168.100.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
@@ -11,3 +17,7 @@
 #   already done when: filter rule '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 5 -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [safe] Keep pod source addresses for traffic within 10.244.0.0/16
 #   check: pod-traffic-masqueraded; fixer: return-before-masquerade
@@ -11,3 +17,7 @@
 #   already done when: nat rule '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' present
 #   requires: nat rule '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' present
 iptables -t nat -I POSTROUTING 1 -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN
+
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [disruptive] Route 10.244.2.0/24 to node2
 #   check: route-wrong-nexthop; fixer: replace-wrong-route
@@ -11,3 +17,7 @@
 #   already done when: route 10.244.2.0/24 via 192.168.100.12 dev eth0 present
 #   requires: route 10.244.2.0/24 via 192.168.100.13 dev eth0 present
 # ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0
+
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node1 ===
+if [ "$netdoctor_host" = node1 ] || [ "${netdoctor_host%%.*}" = node1 ]; then
+echo 'netdoctor: running the steps for node1'
 
 # Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1472
 #   check: mtu-mismatch; fixer: lower-pod-mtu
@@ -18,8 +24,14 @@
 # /etc/docker/daemon.json: set "mtu": 1472, or start dockerd with --mtu=1472
 # with flannel: . /run/flannel/subnet.env && dockerd --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}
 # then restart Docker (this restarts the node's containers): systemctl restart docker
+
+else
+echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
+fi
 
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [disruptive] Lower the MTU of docker0 from 1500 to 1472
 #   check: mtu-mismatch; fixer: lower-pod-mtu
@@ -34,3 +46,7 @@
 # /etc/docker/daemon.json: set "mtu": 1472, or start dockerd with --mtu=1472
 # with flannel: . /run/flannel/subnet.env && dockerd --bip=${FLANNEL_SUBNET} --mtu=${FLANNEL_MTU}
 # then restart Docker (this restarts the node's containers): systemctl restart docker
+
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi

@@ -3,7 +3,13 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
+# Each node's steps run only on the host of that name (its short name counts too). To run a
+# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
+netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
+
 # === node2 ===
+if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
+echo 'netdoctor: running the steps for node2'
 
 # Step 1 [disruptive] Remove the OVS tunnel gre3 to 10.0.2.6
 #   check: tunnel-mesh-incomplete; fixer: repair-ovs-tunnel-mesh
@@ -12,7 +18,13 @@
 #   requires: OVS port gre3 on br0 present
 # ovs-vsctl del-port br0 gre3
 
+else
+echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
+fi
+
 # === node3 ===
+if [ "$netdoctor_host" = node3 ] || [ "${netdoctor_host%%.*}" = node3 ]; then
+echo 'netdoctor: running the steps for node3'
 
 # Step 1 [safe] Add the OVS gre tunnel gre0 to node1 (10.0.2.4)
 #   check: tunnel-mesh-incomplete; fixer: repair-ovs-tunnel-mesh
@@ -27,3 +39,7 @@ ovs-vsctl add-port br0 gre0 -- set interface gre0 type=gre options:remote_ip=10.
 #   already done when: no OVS port gre2
 #   requires: OVS port gre2 on br0 present
 # ovs-vsctl del-port br0 gre2
+
+else
+echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2
+fi
