@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from netdoctor.checks.flannel import flannel_device
 from netdoctor.facts import NodeFacts, cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
+from netdoctor.fixers.support import shared_vtep_mac
 from netdoctor.flannel import DEFAULT_PREFIX, prefixes
 from netdoctor.model import Finding, Interface
 from netdoctor.model.addr import AF_INET
@@ -81,6 +82,10 @@ def replace_vtep_entry(finding: Finding, context: FixContext) -> Iterator[NodeSt
     if dev is None or mac is None:
         return
     peer = finding.detail("peer") or "the peer"
+    if entry in ("neighbour", "fdb", "fdb-missing") and shared_vtep_mac(context, mac):
+        # Two VTEPs have this MAC: set-unique-mac gives one of them another, and the next round
+        # points the entries at whichever MAC each VTEP has then.
+        return
     if entry == "neighbour":
         address, old = finding.detail("address"), finding.detail("lladdr")
         if address is None or old is None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from netdoctor.facts import cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
+from netdoctor.fixers.support import shared_vtep_mac
 from netdoctor.flannel import DEFAULT_PREFIX, prefixes
 from netdoctor.model import Finding
 
@@ -96,6 +97,9 @@ def repair_flannel_lease(finding: Finding, context: FixContext) -> Iterator[Node
             yield _delete_lease(finding, node, key, api, old, len(stored) > 1)
         return
     vtep_mac = finding.detail("vtep_mac")
+    if problem == "vtep-mac" and vtep_mac is not None and shared_vtep_mac(context, vtep_mac):
+        # Another node's VTEP has this MAC too: set-unique-mac settles which one keeps it first.
+        return
     if etcd is not None and key is not None and problem == "vtep-mac" and vtep_mac is not None:
         stored = _stored(context, key)
         for api, old in stored:

@@ -52,7 +52,7 @@ def routed_ovs_bridge(context: FixContext, node: str) -> str | None:
     """Return the OVS bridge of ``node`` whose internal port carries routes to pod subnets, in a routed OVS mesh.
 
     In that layout every node routes each peer's pod subnet onlink through the
-    internal port of the bridge that holds the tunnel ports, and the bridge is
+    internal port of the bridge that contains the tunnel ports, and the bridge is
     no port of the pod bridge. The node's own routes decide first. A node whose
     routes through the bridge are gone (changing the bridge's MAC takes its
     port down and up) still has that layout when another node routes that way
@@ -70,6 +70,17 @@ def routed_ovs_bridge(context: FixContext, node: str) -> str | None:
             if route.dev in routed and route.dst_len > 0 and route.onlink:
                 return str(route.dev)
     return None
+
+
+def shared_vtep_mac(context: FixContext, mac: str) -> bool:
+    """Tell whether the flannel VXLAN devices of more than one node have ``mac``.
+
+    Then duplicate-mac's fixer decides which device keeps the MAC, so entries
+    and leases must not follow either device until the next round.
+    """
+    owners = {node.name for node in context.snapshot.nodes for item in node.interfaces or ()
+              if item.name.startswith("flannel.") and (item.mac or "").lower() == mac.lower()}
+    return len(owners) > 1
 
 
 def rule_position(node: NodeSnapshot, table: str, chain: str, text: str) -> int | None:
@@ -157,4 +168,4 @@ def sysctl_steps(
 
 
 __all__ = ["accept_step", "deciding_rule", "pod_network_pairs", "pod_networks", "prefix_text", "routed_ovs_bridge",
-           "rule_position", "snapshot_node", "sysctl_steps"]
+           "rule_position", "shared_vtep_mac", "snapshot_node", "sysctl_steps"]

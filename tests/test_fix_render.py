@@ -113,7 +113,7 @@ def test_case_script_is_valid_shell(case: Path, shell: str) -> None:
 
 
 def test_bundle_case_guards_each_node() -> None:
-    case = REPOSITORY / "fixtures" / "cases" / "duplicate-mac-fail"
+    case = REPOSITORY / "fixtures" / "cases" / "overlay-interface-missing-local-fail"
     report = run_checks(load_bundle(case), load_checks())
     plans = build_plans(report)
     script = render_script(plans, report.snapshot.source).splitlines()
@@ -180,3 +180,14 @@ def test_live_script_has_no_host_guard(tmp_path: Path) -> None:
 
     assert HOST_LINES[-1] not in script
     assert host_guard("node1")[0][0] not in script
+
+
+def test_duplicate_vtep_case_waits_for_the_mac() -> None:
+    # node2's flannel.1 took node1's VTEP MAC. Entries and leases that follow node2's device would point
+    # at the shared MAC, so only node2 changes: its MAC goes back, and the entries its change removed return.
+    case = REPOSITORY / "fixtures" / "cases" / "duplicate-mac-fail"
+    report = run_checks(load_bundle(case), load_checks())
+
+    steps = [(plan.node, step.id) for plan in build_plans(report) for step in plan.steps]
+
+    assert steps == [("node2", "mac-flannel.1"), ("node2", "neigh-10.244.1.0"), ("node2", "neigh-10.244.3.0")]
