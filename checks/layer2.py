@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from netdoctor.checks.mesh import tunnel_ports
 from netdoctor.engine import check
 from netdoctor.facts import cluster_facts, prefix_text
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity, make_details
+from netdoctor.model.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Member:
     """An interface of one node that takes part in a layer-2 segment shared with other nodes."""
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from netdoctor.engine import check
 from netdoctor.facts import NodeFacts, cluster_facts
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity, make_details
+from netdoctor.model.record import record
 
 #: Bytes each encapsulation adds over an IPv4 underlay.
 OVERHEAD = {
@@ -22,7 +22,7 @@ OVERHEAD = {
 _OVS_ENCAPSULATION = {"gre": "Ethernet over GRE", "vxlan": "VXLAN", "geneve": "Geneve"}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Overlay:
     """One encapsulation a node uses: its device (None for an OVS port without one), kind and overhead."""
 

@@ -13,8 +13,9 @@ import os
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from netdoctor.model.record import field, record
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class CollectionError(Exception):
     """A source could not be read; the message is the gap's reason."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CommandResult:
     """The outcome of one command run on a target."""
 
@@ -47,7 +48,7 @@ class CommandResult:
         return " ".join(self.argv)
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class Target:
     """One node to collect from.
 

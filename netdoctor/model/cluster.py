@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from netdoctor.model.node import NodeSnapshot
+from netdoctor.model.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gap:
     """A source that could not be collected or parsed, and why.
 
@@ -19,7 +18,7 @@ class Gap:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EtcdData:
     """Keys read from etcd (``etcdctl get --prefix``), as text, sorted by key."""
 
@@ -43,7 +42,7 @@ class EtcdData:
         return tuple((name, value) for name, value in self.keys if name.startswith(prefix))
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class KubeNode:
     """The network facts of one Kubernetes Node object."""
 
@@ -55,7 +54,7 @@ class KubeNode:
     annotations: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClusterSnapshot:
     """An immutable picture of a cluster's node networks at one moment.
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from netdoctor.model.record import record
 
 
 class Severity(enum.IntEnum):
@@ -27,7 +28,7 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {text!r}; expected error, warning or info") from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Evidence:
     """A pointer into the snapshot: the node, the source, and the object or line that shows the fault."""
 
@@ -40,7 +41,7 @@ class Evidence:
     line: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One diagnosed fault. ``nodes`` lists every node it affects, sorted."""
 

@@ -7,14 +7,14 @@ an empty route table is a finding, an absent one is a gap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from netdoctor.model.addr import parse_prefix
+from netdoctor.model.record import record
 from netdoctor.model.routes import FdbTable, NeighbourTable, RouteTable
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Address:
     """An address assigned to an interface, with its prefix length (``inet 10.0.0.1/24``)."""
 
@@ -41,7 +41,7 @@ class Address:
         return family, value >> (bits - plen) << (bits - plen) if plen else 0, plen
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class VxlanInfo:
     """VXLAN device details (``ip -d link``: ``vxlan id 1 local 10.0.0.1 dev eth0 dstport 8472``)."""
 
@@ -55,7 +55,7 @@ class VxlanInfo:
     learning: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TunnelInfo:
     """Point-to-point tunnel details of a gre, gretap, ipip or sit device."""
 
@@ -65,7 +65,7 @@ class TunnelInfo:
     key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Interface:
     """A network interface as netlink or ``ip -d addr`` reports it."""
 
@@ -95,7 +95,7 @@ class Interface:
         return "UP" in self.flags
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IptablesOption:
     """One option of a match or target (``--dport 8472``, ``! --state NEW``)."""
 
@@ -104,7 +104,7 @@ class IptablesOption:
     negated: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IptablesMatch:
     """A ``-m MODULE`` match with its options; the implicit protocol match uses the protocol name."""
 
@@ -112,7 +112,7 @@ class IptablesMatch:
     options: tuple[IptablesOption, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IptablesRule:
     """One ``-A CHAIN ...`` line of ``iptables-save``, with its parsed conditions.
 
@@ -146,7 +146,7 @@ class IptablesRule:
     bytes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IptablesChain:
     """A chain of one table: a built-in chain has a policy, a user chain has none."""
 
@@ -156,7 +156,7 @@ class IptablesChain:
     bytes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IptablesTable:
     """One ``*table`` section of ``iptables-save``: its chains and rules in order."""
 
@@ -176,7 +176,7 @@ class IptablesTable:
         return tuple(rule for rule in self.rules if rule.chain == chain)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class IptablesRuleset:
     """The whole output of ``iptables-save`` (family 4) or ``ip6tables-save`` (family 6)."""
 
@@ -191,7 +191,7 @@ class IptablesRuleset:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FlannelSubnetEnv:
     """``/run/flannel/subnet.env`` as flanneld writes it."""
 
@@ -203,7 +203,7 @@ class FlannelSubnetEnv:
     values: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DockerDaemon:
     """The network settings of ``/etc/docker/daemon.json``; None where the file does not set them."""
 
@@ -215,7 +215,7 @@ class DockerDaemon:
     raw: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OvsInterface:
     """An Open vSwitch interface with its type (``gre``, ``vxlan``, ``internal``, ...) and options."""
 
@@ -233,7 +233,7 @@ class OvsInterface:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OvsPort:
     """A port of an OVS bridge and its interfaces."""
 
@@ -241,7 +241,7 @@ class OvsPort:
     interfaces: tuple[OvsInterface, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OvsBridge:
     """An OVS bridge with its ports."""
 
@@ -250,7 +250,7 @@ class OvsBridge:
     datapath_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BgpSession:
     """A BGP session of BIRD or FRR, as ``birdc show protocols`` or ``show bgp summary json`` reports it."""
 
@@ -270,7 +270,7 @@ class BgpSession:
         return self.state == "Established" or (self.info or "").startswith("Established")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FirewalldZone:
     """One zone of ``firewall-cmd --list-all-zones``; list fields keep firewalld's own spelling."""
 
@@ -298,7 +298,7 @@ class FirewalldZone:
     rich_rules: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FirewalldPolicy:
     """One policy of ``firewall-cmd --list-all-policies`` (firewalld 0.9 and later)."""
 
@@ -318,7 +318,7 @@ class FirewalldPolicy:
     rich_rules: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FirewalldService:
     """A firewalld service definition (``services/NAME.xml``) with its includes already resolved."""
 
@@ -329,7 +329,7 @@ class FirewalldService:
     source_ports: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FirewalldState:
     """The runtime firewalld configuration of a node: zones, the default zone and policies."""
 
@@ -348,7 +348,7 @@ class FirewalldState:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Sysctls:
     """Kernel parameters as ``key -> value`` text, with keys in dotted form."""
 
@@ -366,7 +366,7 @@ class Sysctls:
         return dict(self.values)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Provenance:
     """Where one part of a snapshot came from: a command, a file or a netlink dump."""
 
@@ -374,7 +374,7 @@ class Provenance:
     origin: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NodeSnapshot:
     """Everything collected from one node. ``None`` parts were not captured."""
 
@@ -395,7 +395,7 @@ class NodeSnapshot:
     #: Bundle files that no parser reads, kept by name so nothing is silently dropped.
     extra_files: tuple[str, ...] = ()
     #: Free-form facts a collector wants to keep (e.g. the iproute2 version); never judged.
-    meta: tuple[tuple[str, str], ...] = field(default=())
+    meta: tuple[tuple[str, str], ...] = ()
 
     def interface(self, name: str) -> Interface | None:
         """Return the interface of that name, if captured."""
