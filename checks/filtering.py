@@ -4,13 +4,12 @@ Each walks the captured ``iptables-save`` tables with
 :func:`netdoctor.firewall.evaluate`, and the firewalld zones with
 :mod:`netdoctor.firewalld` when the node has firewalld data, for packets built
 from the snapshot: the node's underlay address, its pod subnet and a peer's
-pod subnet.
+pod subnet. That module is imported only when a node has firewalld data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
 from itertools import chain
 
 from netdoctor.backends import detect_backends
@@ -24,9 +23,9 @@ from netdoctor.facts import (
     prefix_contains,
 )
 from netdoctor.firewall import Packet, Verdict, evaluate
-from netdoctor.firewalld import evaluate_forward, evaluate_input, masquerading_zone
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
 from netdoctor.model.addr import AddressError, format_ip, parse_ip
+from netdoctor.model.record import record, replace
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
 OUTSIDE_ADDRESS = "192.0.2.10"
@@ -62,7 +61,7 @@ def _decided_by(verdict: Verdict) -> str:
     return f"the {verdict.chain} policy {verdict.verdict}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PodPath:
     """Forwarded pod traffic between this node's pods and one peer's pods."""
 
@@ -224,6 +223,8 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                 )
                 continue
         if node.node.firewalld is not None:
+            from netdoctor.firewalld import evaluate_input
+
             zone_verdict = evaluate_input(node.node.firewalld, packet)
             if zone_verdict.blocks:
                 yield Finding(
@@ -328,6 +329,8 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 described = (f"TCP {packet.src} -> {packet.dst} ({direction} {path.peer}'s pods, in "
                              f"{packet.in_interface}, out {packet.out_interface})")
                 if node.node.firewalld is not None:
+                    from netdoctor.firewalld import evaluate_forward
+
                     zone_verdict = evaluate_forward(node.node.firewalld, packet)
                     if zone_verdict.blocks:
                         yield Finding(
@@ -365,7 +368,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OverlayTraffic:
     """One kind of packet a peer sends to this node for the overlay: a UDP or TCP port, or an IP protocol."""
 
@@ -532,6 +535,8 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     )
                     continue
             if firewalld is not None:
+                from netdoctor.firewalld import evaluate_input
+
                 zone_verdict = evaluate_input(firewalld, packet)
                 if zone_verdict.blocks:
                     yield Finding(
@@ -611,6 +616,8 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                     )
                     continue
             if firewalld is not None:
+                from netdoctor.firewalld import masquerading_zone
+
                 zone = masquerading_zone(firewalld, path.peer_device)
                 if zone is not None:
                     yield Finding(

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import compress
 
 from netdoctor.engine import check
 from netdoctor.facts import ClusterFacts, NodeFacts, cluster_facts, prefix_text
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, NetworkConfig, leases, network_config, prefixes
+from netdoctor.log import get_logger
 from netdoctor.model import (
     ClusterSnapshot,
     Evidence,
@@ -22,9 +21,10 @@ from netdoctor.model import (
     make_details,
 )
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, parse_ip, parse_mac
+from netdoctor.model.record import record
 from netdoctor.model.routes import FdbTable, NeighbourTable
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: flannel's VXLAN defaults when the network config leaves ``VNI`` or ``Port`` out;
 #: a ``Port`` of 0 lets the kernel pick its default, 8472.
@@ -37,7 +37,7 @@ BACKEND_DATA_ANNOTATION = "flannel.alpha.coreos.com/backend-data"
 PUBLIC_IP_ANNOTATION = "flannel.alpha.coreos.com/public-ip"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Observation:
     """One backend setting of one node as one source shows it."""
 
@@ -256,7 +256,7 @@ def _against_majority(observations: list[Observation]) -> Iterator[Finding]:
             )
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Vtep:
     """A peer's VTEP: its overlay address, VTEP MAC and underlay IP, each with its source."""
 

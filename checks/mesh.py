@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
+from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity, make_details
 from netdoctor.model.addr import AF_INET, AddressError, parse_ip
+from netdoctor.model.record import record
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: The maximum number of missing peers a summary names before it counts the rest;
 #: the evidence lists all of them.
 SUMMARY_PEERS = 10
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TunnelPort:
     """An OVS tunnel interface with its bridge and ``remote_ip`` option."""
 

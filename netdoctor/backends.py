@@ -6,13 +6,12 @@ backends at once (a half-migrated node), or none that netdoctor detects.
 
 from __future__ import annotations
 
-import logging
-
 from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, cluster_facts, prefix_contains
+from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot
 from netdoctor.model.addr import AF_INET
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: OVS interface types that carry the overlay between nodes.
 OVS_TUNNEL_TYPES = frozenset({"gre", "vxlan", "geneve", "stt"})

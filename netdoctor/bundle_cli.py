@@ -55,7 +55,7 @@ def _targets(netns: str | None, lab_name: str | None, lab_state_dir: Path | None
             names = parse_netns_list(netns)
         except SourceError as error:
             raise InputError(str(error)) from None
-        missing = [name for name in names if not (NETNS_DIR / name).exists()]
+        missing = [name for name in names if not os.path.exists(os.path.join(NETNS_DIR, name))]
         if missing:
             raise InputError(f"network namespace {', '.join(missing)} not found in {NETNS_DIR}; list them with 'ip netns list'")
         return [Target(name, netns=name) for name in names], "netns", None

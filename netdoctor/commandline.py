@@ -11,8 +11,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: The function a command runs with its parsed arguments; it returns the exit status (None for 0).
 Handler = Callable[[argparse.Namespace], "int | None"]
@@ -154,6 +156,8 @@ def path_type(*, file_okay: bool = True, dir_okay: bool = True) -> Callable[[str
     """Return an argparse type for a path that, when it exists, must be a file or a directory as allowed."""
 
     def parse(text: str) -> Path:
+        from pathlib import Path  # imported only for the commands that take such a path
+
         path = Path(text)
         if not dir_okay and path.is_dir():
             raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file")

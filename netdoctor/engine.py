@@ -9,15 +9,13 @@ modules of the checks it runs.
 from __future__ import annotations
 
 import importlib
-import inspect
-import logging
-import textwrap
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
+from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot, Finding, Gap, Severity
+from netdoctor.model.record import field, record
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 CheckFunction = Callable[[ClusterSnapshot], Iterable[Finding]]
 
@@ -35,7 +33,7 @@ class UnknownCheckError(KeyError):
         return f"unknown check id {self.args[0]!r}; run 'netdoctor checks' to list them"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckSpec:
     """A registered check: its stable id, metadata and function."""
 
@@ -48,6 +46,8 @@ class CheckSpec:
 
     def sections(self) -> dict[str, str]:
         """Split the docstring into its fixed headings; the text before them is the summary."""
+        import textwrap
+
         sections: dict[str, str] = {"Summary": ""}
         current = "Summary"
         lines: list[str] = []
@@ -76,10 +76,28 @@ def check(
         unknown = set(backends) - set(BACKENDS)
         if unknown:
             raise ValueError(f"check {id!r}: unknown backend(s) {sorted(unknown)}")
-        _REGISTRY[id] = CheckSpec(id, title, severity, tuple(backends), function, inspect.getdoc(function) or "")
+        _REGISTRY[id] = CheckSpec(id, title, severity, tuple(backends), function, _clean_docstring(function.__doc__))
         return function
 
     return register
+
+
+def _clean_docstring(doc: str | None) -> str:
+    """Return a docstring as ``inspect.cleandoc`` does, or "" for None.
+
+    Importing ``inspect`` for this alone would slow down every ``netdoctor check``.
+    """
+    if doc is None:
+        return ""
+    lines = doc.expandtabs().split("\n")
+    indents = [len(line) - len(line.lstrip()) for line in lines[1:] if line.strip()]
+    margin = min(indents, default=0)
+    lines = [lines[0].lstrip()] + [line[margin:] for line in lines[1:]]
+    while lines and not lines[-1]:
+        lines.pop()
+    while lines and not lines[0]:
+        lines.pop(0)
+    return "\n".join(lines)
 
 
 def catalogue() -> dict[str, str]:
@@ -103,7 +121,7 @@ def load_checks(ids: Iterable[str] | None = None) -> list[CheckSpec]:
     return [_REGISTRY[check_id] for check_id in wanted]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Report:
     """The result of running checks: sorted findings, the snapshot's gaps and any check that failed."""
 

@@ -12,16 +12,15 @@ diagnoses route pods over IPv4.
 from __future__ import annotations
 
 import json
-import logging
+from _thread import allocate_lock
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
 from operator import eq, lshift, ne, or_
-from threading import Lock
 from typing import Any
 
+from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot, Interface, KubeNode, NodeSnapshot, Route, RouteTable
 from netdoctor.model.addr import (
     AF_INET,
@@ -31,9 +30,10 @@ from netdoctor.model.addr import (
     parse_ip,
     parse_prefix,
 )
+from netdoctor.model.record import field, record
 from netdoctor.model.routes import ROUTE_TABLES, ROUTE_TYPES
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: A prefix as ``(family, network, length)`` with the host bits cleared.
 Prefix = tuple[int, int, int]
@@ -459,7 +459,7 @@ class RouteIndex:
         return found
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PodBridge:
     """A bridge that contains (or is meant to contain) the node's pods."""
 
@@ -479,7 +479,7 @@ class PodBridge:
         return prefix_text(self.prefix)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PodSubnet:
     """A pod subnet that belongs to one node, with where that fact comes from."""
 
@@ -493,7 +493,7 @@ class PodSubnet:
         return prefix_text(self.prefix)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PodNetwork:
     """A cluster-wide pod network with its source (``FLANNEL_NETWORK``, ``etcd config``, ``Calico pool``)."""
 
@@ -510,7 +510,7 @@ class PodNetwork:
         return prefix_text(self.prefix)
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class NodeFacts:
     """Derived facts about one node. Lists are empty when the part they come from was not captured."""
 
@@ -568,7 +568,7 @@ class NodeFacts:
         return self.underlay[0].mtu, self.underlay[0].name
 
 
-@dataclass
+@record(frozen=False, slots=False)
 class ClusterFacts:
     """Derived facts about the whole snapshot."""
 
@@ -663,7 +663,8 @@ class ClusterFacts:
 
 _CACHE: list[tuple[ClusterSnapshot, ClusterFacts]] = []
 _CACHE_SIZE = 4
-_CACHE_LOCK = Lock()
+# threading.Lock is this function; importing threading would slow down every check.
+_CACHE_LOCK = allocate_lock()
 
 
 def cluster_facts(snapshot: ClusterSnapshot) -> ClusterFacts:
@@ -725,7 +726,7 @@ def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
 Owners = list[list[tuple["NodeFacts", int, PodSubnet]]]
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class PrimedPrefixes:
     """The IPv4 pod subnets of a cluster that every node's route index resolves at once, by position."""
 

@@ -21,14 +21,14 @@ built-in nat chain that ends without one gives ``ACCEPT`` (no translation).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
 
+from netdoctor.log import get_logger
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
 from netdoctor.model.addr import AddressError, network_of, parse_ip, parse_prefix
+from netdoctor.model.record import field, record, replace
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: IP protocol numbers of the names ``iptables -p`` accepts, as in netbase's ``/etc/protocols``.
 #: ``ipip`` is protocol 94 there; the IP-in-IP that Calico's tunl0 uses is 4, ``ipencap``.
@@ -66,7 +66,7 @@ _KNOWN_MODULES = frozenset(
 _MAX_DEPTH = 64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Packet:
     """The packet to evaluate. Addresses are text, and a ``None`` field matches no condition on it."""
 
@@ -103,7 +103,7 @@ class Packet:
         return " ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     """The outcome of a walk: ``ACCEPT``, ``DROP``, ``REJECT`` or ``UNKNOWN``."""
 

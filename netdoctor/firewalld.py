@@ -28,17 +28,16 @@ parse) gives the verdict ``UNKNOWN`` instead of a guess.
 
 from __future__ import annotations
 
-import logging
 import re
-import shlex
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from netdoctor.firewall import ICMP_TYPES, PROTOCOLS, Packet
+from netdoctor.log import get_logger
 from netdoctor.model.addr import AddressError, network_of, parse_ip, parse_prefix
 from netdoctor.model.node import FirewalldPolicy, FirewalldState, FirewalldZone
+from netdoctor.model.record import record
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Ports and protocols of the services firewalld ships, used when the node's service files were not collected.
 KNOWN_SERVICES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -68,7 +67,7 @@ _MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 _TRACKED_STATES = frozenset({"ESTABLISHED", "RELATED"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FirewalldVerdict:
     """The outcome of a firewalld evaluation: ``ACCEPT``, ``DROP``, ``REJECT`` or ``UNKNOWN``."""
 
@@ -86,7 +85,7 @@ class FirewalldVerdict:
         return self.verdict in ("DROP", "REJECT")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RichRule:
     """A parsed firewalld rich rule."""
 
@@ -121,6 +120,8 @@ _DECORATIONS = frozenset({"log", "audit", "nflog", "limit"})
 
 def parse_rich_rule(text: str) -> RichRule:
     """Parse ``rule family="ipv4" source address="..." port port="8472" protocol="udp" accept``."""
+    import shlex  # only nodes with rich rules need it
+
     try:
         tokens = shlex.split(text)
     except ValueError as error:

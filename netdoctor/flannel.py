@@ -9,16 +9,19 @@ flanneld reads ``<prefix>/config`` (``/coreos.com/network`` unless started with
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
-from ipaddress import IPv4Network, ip_network
+from typing import TYPE_CHECKING
 
 from netdoctor.model import EtcdData
+from netdoctor.model.record import record
+
+if TYPE_CHECKING:
+    from ipaddress import IPv4Network
 
 DEFAULT_PREFIX = "/coreos.com/network"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NetworkConfig:
     """The parsed ``<prefix>/config`` value, or why it is unusable (``error`` set)."""
 
@@ -31,7 +34,7 @@ class NetworkConfig:
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Lease:
     """One subnet lease: the node's pod subnet and its underlay address."""
 
@@ -52,6 +55,9 @@ def prefixes(etcd: EtcdData) -> tuple[str, ...]:
 @lru_cache(maxsize=64)
 def network_config(etcd: EtcdData, prefix: str = DEFAULT_PREFIX) -> NetworkConfig:
     """Parse the network config under ``prefix``; ``error`` tells why it is missing or invalid."""
+    # Imported here because a snapshot without etcd keys never needs it.
+    from ipaddress import IPv4Network, ip_network
+
     key = f"{prefix}/config"
     raw = etcd.get(key)
     if raw is None:
@@ -84,6 +90,8 @@ def network_config(etcd: EtcdData, prefix: str = DEFAULT_PREFIX) -> NetworkConfi
 @lru_cache(maxsize=64)
 def leases(etcd: EtcdData, prefix: str = DEFAULT_PREFIX) -> tuple[Lease, ...]:
     """Return the parseable leases under ``prefix``, sorted by subnet; unparseable ones are skipped."""
+    from ipaddress import IPv4Network, ip_network
+
     found: list[Lease] = []
     for key, raw in etcd.with_prefix(f"{prefix}/subnets/"):
         name = key.rsplit("/", 1)[1]

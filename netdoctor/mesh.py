@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
 from threading import Lock
 
 from netdoctor.facts import (
@@ -27,6 +26,7 @@ from netdoctor.facts import (
 )
 from netdoctor.model import ClusterSnapshot, Route
 from netdoctor.model.addr import format_ip
+from netdoctor.model.record import record
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class PathStatus(enum.Enum):
     SELF = "self"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PathResult:
     """The verdict for a path from ``source`` to ``target``'s pod subnet, with the reason."""
 

@@ -11,19 +11,19 @@ index alone, so a report does not import the fix-plan machinery of
 from __future__ import annotations
 
 import json
-import logging
 import os
-from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
+from netdoctor.log import get_logger
 from netdoctor.model import Finding, Gap, Severity
+from netdoctor.model.record import replace
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from netdoctor.engine import Report
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: The schema tag of the check report JSON.
 CHECK_SCHEMA = "netdoctor.check/1"

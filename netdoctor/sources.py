@@ -10,23 +10,28 @@ can add etcd's keys read from the endpoints that :class:`EtcdOptions` names. Eve
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import re
-import socket
-from dataclasses import dataclass, replace
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from netdoctor.capture import ParseError
+from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot, Gap, SchemaError
-from netdoctor.target import Target
+from netdoctor.model.record import record, replace
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from os import PathLike
+    from pathlib import Path
+
+    # Targets run commands, so their module loads only for live sources.
+    from netdoctor.target import Target
+
+logger = get_logger(__name__)
 
 #: The directory in which ``ip netns add`` creates the handle of a named namespace.
-NETNS_DIR = Path("/run/netns")
+NETNS_DIR = "/run/netns"
 
-_NETNS_NAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$")
+#: A namespace name as ``ip netns`` accepts it; the pattern is compiled on first use.
+_NETNS_NAME = r"^[A-Za-z0-9_.][A-Za-z0-9_.-]*$"
 
 
 class SourceError(Exception):
@@ -39,7 +44,7 @@ def parse_netns_list(text: str) -> list[str]:
     if not names:
         raise SourceError(f"--netns {text!r} names no namespace; give a comma-separated list such as nd-a,nd-b")
     for name in names:
-        if not _NETNS_NAME.match(name) or name in (".", ".."):
+        if not re.match(_NETNS_NAME, name) or name in (".", ".."):
             raise SourceError(f"--netns: {name!r} is not a valid namespace name")
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -53,6 +58,8 @@ def collect_local(name: str | None = None) -> ClusterSnapshot:
     Without root, collection still runs: sources that need root become gaps, and
     one more gap explains why they are missing.
     """
+    import socket
+
     from netdoctor.collect import collect_cluster, with_gaps
     from netdoctor.target import Target
 
@@ -70,7 +77,7 @@ def netns_targets(names: list[str]) -> list[Target]:
 
     if os.geteuid() != 0:
         raise SourceError("--netns needs root to enter network namespaces; run netdoctor as root")
-    missing = [name for name in names if not (NETNS_DIR / name).exists()]
+    missing = [name for name in names if not os.path.exists(os.path.join(NETNS_DIR, name))]
     if missing:
         raise SourceError(
             f"network namespace {', '.join(missing)} not found in {NETNS_DIR}; list them with 'ip netns list'"
@@ -85,7 +92,7 @@ def collect_netns(names: list[str]) -> ClusterSnapshot:
     return collect_cluster(netns_targets(names), "netns")
 
 
-def load_snapshot_file(path: Path) -> ClusterSnapshot:
+def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
     """Read a snapshot JSON file written by ``netdoctor collect``."""
     from netdoctor.model.serialize import read_snapshot
 
@@ -107,10 +114,12 @@ def load_snapshot_file(path: Path) -> ClusterSnapshot:
         raise SourceError(message) from None
 
 
-def load_bundle_path(path: Path) -> ClusterSnapshot:
+def load_bundle_path(path: str | PathLike[str]) -> ClusterSnapshot:
     """Read a support bundle (a directory or an archive) through ``netdoctor.capture.bundle``."""
-    if not path.exists():
+    if not os.path.exists(path):
         raise SourceError(f"bundle {path} not found; give the path of a bundle directory or archive")
+    from netdoctor.capture import ParseError
+
     try:
         bundle = importlib.import_module("netdoctor.capture.bundle")
     except ImportError as error:
@@ -118,7 +127,7 @@ def load_bundle_path(path: Path) -> ClusterSnapshot:
     # BundleError: the bundle as a whole is unreadable (not an archive, unsafe members, too large).
     bundle_error: type[Exception] = getattr(bundle, "BundleError", ParseError)
     try:
-        snapshot: ClusterSnapshot = bundle.load_bundle(path)
+        snapshot: ClusterSnapshot = bundle.load_bundle(os.fspath(path))
     except (bundle_error, ParseError, SchemaError) as error:
         raise SourceError(f"invalid bundle: {error}") from None
     except OSError as error:
@@ -126,7 +135,7 @@ def load_bundle_path(path: Path) -> ClusterSnapshot:
     return snapshot
 
 
-@dataclass(frozen=True)
+@record(slots=False)
 class EtcdOptions:
     """The etcd endpoints and settings a live source reads flannel's keys with (the ``--etcd-*`` options)."""
 
@@ -195,8 +204,8 @@ def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapsh
 
 def snapshot_from_options(
     netns: str | None = None,
-    snapshot: Path | None = None,
-    bundle: Path | None = None,
+    snapshot: str | PathLike[str] | None = None,
+    bundle: str | PathLike[str] | None = None,
     lab: str | None = None,
     lab_state_dir: Path | None = None,
     etcd: EtcdOptions | None = None,

@@ -492,6 +492,23 @@ def test_check_json_imports_little(tmp_path: Path, snapshot_file: Path) -> None:
     assert not any(name.startswith("netdoctor.fixers.") for name in modules)
 
 
+#: Modules that 'check --json --snapshot FILE' does without, because importing each of them took a
+#: noticeable share of its start-up time; docs/benchmarks.md has the figures.
+AVOIDED_AT_STARTUP = ("click", "dataclasses", "inspect", "logging", "pathlib", "socket", "threading", "ipaddress",
+                      "subprocess", "shutil", "textwrap")
+
+
+def test_check_json_skips_slow_imports(tmp_path: Path, snapshot_file: Path) -> None:
+    empty = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sorted(sys.modules)))"],
+                           check=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    # An editable install's import hook loads pathlib into every interpreter; such modules are not the CLI's doing.
+    startup = set(json.loads(empty.stdout))
+    _, modules = modules_loaded(tmp_path, "check", "--json", "--snapshot", str(snapshot_file))
+
+    for name in AVOIDED_AT_STARTUP:
+        assert name in startup or name not in modules, name
+
+
 def test_check_imports_only_chosen_check(tmp_path: Path, snapshot_file: Path) -> None:
     index = catalogue()
     if len(set(index.values())) < 2:

@@ -7,9 +7,15 @@ iproute2 prints when a row is materialized or written to JSON.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+# The C functions that the socket module re-exports: importing socket itself builds its enum
+# classes, which costs more than the rest of this package's model.
+from _socket import AF_INET6 as _SOCKET_AF_INET6
+from _socket import inet_aton, inet_ntoa, inet_ntop, inet_pton
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ipaddress
 
 AF_INET = 4
 AF_INET6 = 6
@@ -28,7 +34,7 @@ def width(family: int) -> int:
 
 def _v6(text: str) -> int:
     try:
-        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return int.from_bytes(inet_pton(_SOCKET_AF_INET6, text), "big")
     except (OSError, ValueError):
         raise AddressError(f"invalid IP address {text!r}") from None
 
@@ -38,7 +44,7 @@ def parse_ip(text: str) -> tuple[int, int]:
     if ":" in text:
         return AF_INET6, _v6(text)
     try:
-        return AF_INET, int.from_bytes(socket.inet_aton(text), "big")
+        return AF_INET, int.from_bytes(inet_aton(text), "big")
     except (OSError, ValueError):
         raise AddressError(f"invalid IP address {text!r}") from None
 
@@ -71,8 +77,8 @@ def parse_prefix(text: str, family: int | None = None) -> tuple[int, int, int]:
 def format_ip(family: int, value: int) -> str:
     """Format an address as iproute2 prints it."""
     if family == AF_INET:
-        return socket.inet_ntoa(value.to_bytes(4, "big"))
-    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+        return inet_ntoa(value.to_bytes(4, "big"))
+    return inet_ntop(_SOCKET_AF_INET6, value.to_bytes(16, "big"))
 
 
 def format_prefix(family: int, value: int, plen: int) -> str:
@@ -132,6 +138,8 @@ def format_mac(value: int) -> str:
 
 def ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """Parse a CIDR leniently (host bits allowed), for configuration values such as leases."""
+    import ipaddress  # few snapshots need it, and importing it takes about 1 ms
+
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import gc
 import sys
-import threading
+from _thread import allocate_lock
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,7 +41,8 @@ class _CollectorPause:
     """A pause of the cyclic garbage collector that nests and may be entered from several threads."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # threading.Lock is this function; importing threading would slow down every command.
+        self._lock = allocate_lock()
         self._depth = 0
         self._was_enabled = False
 
