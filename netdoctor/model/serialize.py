@@ -58,8 +58,14 @@ def _field_type(kind: type, spec: RecordSpec, name: str) -> Any:
     annotation = spec.annotations[name]
     if not isinstance(annotation, str):
         return annotation
+    return _evaluate(kind.__module__, annotation)
+
+
+@cache
+def _evaluate(module: str, annotation: str) -> Any:
+    """Evaluate an annotation in its module, once for each text: many fields share ``str | None`` and the like."""
     # The annotation text comes from the class's own source, as it does for get_type_hints.
-    return eval(annotation, vars(sys.modules[kind.__module__]))
+    return eval(annotation, vars(sys.modules[module]))
 
 
 def from_json(kind: Any, data: Any, where: str = "$") -> Any:
