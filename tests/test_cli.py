@@ -495,7 +495,7 @@ def test_check_json_imports_little(tmp_path: Path, snapshot_file: Path) -> None:
 #: Modules that 'check --json --snapshot FILE' does without, because importing each of them took a
 #: noticeable share of its start-up time; docs/benchmarks.md has the figures.
 AVOIDED_AT_STARTUP = ("click", "dataclasses", "inspect", "logging", "pathlib", "socket", "threading", "ipaddress",
-                      "subprocess", "shutil", "textwrap")
+                      "subprocess", "shutil", "textwrap", "base64")
 
 
 def test_check_json_skips_slow_imports(tmp_path: Path, snapshot_file: Path) -> None:

@@ -14,7 +14,7 @@ The JSON form stores each column as base64 of its little-endian array, which
 
 from __future__ import annotations
 
-import base64
+import binascii
 import gc
 import sys
 from _thread import allocate_lock
@@ -148,7 +148,7 @@ class _StrColumn:
         return isinstance(other, _StrColumn) and self.values == other.values and self.index == other.index
 
     def to_json(self) -> dict[str, Any]:
-        return {"values": self.values, "index": base64.b64encode(_to_le_bytes(self.index)).decode()}
+        return {"values": self.values, "index": _b64_text(_to_le_bytes(self.index))}
 
     @classmethod
     def from_json(cls, data: Any, count: int, where: str) -> _StrColumn:
@@ -165,12 +165,20 @@ class _StrColumn:
         return cls(values, index)
 
 
+# The base64 module's b64encode and b64decode(validate=True) call these binascii functions; calling them
+# directly spares every command importing base64 and struct.
+
+
+def _b64_text(raw: bytes) -> str:
+    return binascii.b2a_base64(raw, newline=False).decode()
+
+
 def _b64(data: Any, where: str) -> bytes:
     if not isinstance(data, str):
         raise SchemaError(f"{where}: expected a base64 string")
     try:
-        return base64.b64decode(data, validate=True)
-    except ValueError:
+        return binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
+    except ValueError:  # non-ASCII text (UnicodeEncodeError) or invalid base64 (binascii.Error)
         raise SchemaError(f"{where}: invalid base64") from None
 
 
@@ -193,9 +201,9 @@ def _build_ip_column_fast(items: Sequence[int]) -> Sequence[int]:
 
 def _ip_to_json(column: Sequence[int]) -> dict[str, str]:
     if isinstance(column, array):
-        return {"u32": base64.b64encode(_to_le_bytes(column)).decode()}
+        return {"u32": _b64_text(_to_le_bytes(column))}
     raw = b"".join(value.to_bytes(16, "big") for value in column)
-    return {"u128": base64.b64encode(raw).decode()}
+    return {"u128": _b64_text(raw)}
 
 
 def _ip_from_json(data: Any, count: int, where: str) -> Sequence[int]:
@@ -446,7 +454,7 @@ class Table(Generic[R]):
             elif column.kind == "ip":
                 columns[column.name] = _ip_to_json(stored)
             else:
-                columns[column.name] = base64.b64encode(_to_le_bytes(stored)).decode()
+                columns[column.name] = _b64_text(_to_le_bytes(stored))
         data: dict[str, Any] = {"count": self._count, "columns": columns}
         extras = {
             name: [[row, to_json(value)] for row, value in sorted(self._extras[name].items())]
