@@ -95,7 +95,7 @@ def record(cls: type[T] | None = None, /, *, frozen: bool = True, slots: bool = 
 
 
 def record_spec(cls: type) -> RecordSpec | None:
-    """Return the fields of a record class (or of an instance's class), or None for any other class."""
+    """Return the fields of a record class, or of the record class it derives from; None for any other class."""
     spec: RecordSpec | None = getattr(cls, "__record__", None)
     return spec
 
