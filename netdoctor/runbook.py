@@ -11,7 +11,15 @@ from __future__ import annotations
 import logging
 import shlex
 
-from netdoctor.fix import FixPlan, Safety, Step, render_operation, render_step
+from netdoctor.fix import (
+    FixPlan,
+    Safety,
+    Step,
+    ovs_appctl,
+    ovs_vsctl,
+    render_operation,
+    render_step,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +131,29 @@ def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+#: The Open vSwitch clients in verify commands, with the function that points each at a node's sockets.
+_OVS_CLIENTS = {"ovs-appctl": ovs_appctl, "ovs-vsctl": ovs_vsctl}
+
+#: The roll-back note for a step that has no inverse, by the kind of its action.
+_NO_INVERSE = {
+    "bird-restart": "No inverse: the step restarts a BGP session, which returns to its configured state by itself.",
+    "frr-clear": "No inverse: the step restarts a BGP session, which returns to its configured state by itself.",
+    "bird-reload-out": "No inverse: BIRD sends the routes it already holds again and keeps its sessions up.",
+    "ovs-fdb-flush": "No inverse: the bridge learns the flushed MACs again from the frames it forwards.",
+}
+
+
 def _on_node(plan: FixPlan, command: str) -> str:
     """Return ``command`` as it runs on the plan's node: inside its namespace, with node paths under its root."""
     if plan.root not in ("", "/"):
         root = plan.root.rstrip("/")
         command = " ".join(f"{root}{word}" if word.startswith(("/etc/", "/run/", "/var/")) else word
                            for word in command.split(" "))
+        # Open vSwitch clients use the host's sockets under /run unless a node's socket is given.
+        program, _, rest = command.partition(" ")
+        client = _OVS_CLIENTS.get(program)
+        if client is not None:
+            command = f"{shlex.join(client(plan))} {rest}".rstrip()
     if plan.netns:
         command = f"ip netns exec {plan.netns} {command}"
     return command
@@ -148,7 +173,8 @@ def _rollback(plan: FixPlan, step: Step) -> list[str]:
     if step.safety == Safety.DISPLAY_ONLY:
         return ["Nothing to roll back: netdoctor does not run this step."]
     if step.inverse is None:
-        return ["No inverse: the step restarts a session, which returns to its configured state by itself."]
+        kind = step.action.kind if step.action is not None else ""
+        return [_NO_INVERSE.get(kind, "No inverse: netdoctor cannot revert this step; review it before you run it.")]
     lines = ["```sh", *render_operation(plan, step.inverse), "```"]
     if step.action is not None and step.action.kind in ("file", "sysctl", "link-mtu", "etcd-put"):
         lines.append("")
