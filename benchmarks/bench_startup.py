@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import Figure, child_python, time_command
+from common import Figure, Timing, child_python, time_command
 
 from netdoctor import synthetic
 from netdoctor.model.serialize import dumps_snapshot
@@ -74,6 +75,24 @@ def slowest_imports(argv: list[str], env: dict[str, str]) -> list[dict[str, Any]
     return rows[:IMPORTS_LISTED]
 
 
+def interleaved(commands: dict[str, list[str]], repeat: int, env: dict[str, str]) -> list[Timing]:
+    """Time each command ``repeat`` times, one run of each in turn, and return their timings in order.
+
+    Taking turns exposes every command to the same changes in the machine's
+    load, so a busy moment moves the ratio less than when one command's runs
+    all come before the other's.
+    """
+    runs: dict[str, list[float]] = {label: [] for label in commands}
+    peaks = dict.fromkeys(commands, 0.0)
+    for _ in range(repeat):
+        for label, argv in commands.items():
+            timing = time_command(label, argv, repeat=1, env=env)
+            runs[label].extend(timing.runs)
+            peaks[label] = max(peaks[label], timing.peak_rss_mib or 0.0)
+    return [Timing(label, statistics.median(runs[label]), runs[label], peak_rss_mib=peaks[label])
+            for label in commands]
+
+
 def figures(quick: bool) -> list[Figure]:
     """Time the check command, ``import argparse`` and the empty interpreter."""
     repeat = 3 if quick else 10
@@ -88,9 +107,9 @@ def figures(quick: bool) -> list[Figure]:
         for argv in (check, empty, argparse):
             time_command("warm-up", argv, repeat=1, env=env)
 
-        measured = time_command("netdoctor check --json", check, repeat=repeat, env=env)
-        floor = time_command("python -c pass", empty, repeat=repeat, env=env)
-        argparse_import = time_command("python -c 'import argparse'", argparse, repeat=repeat, env=env)
+        measured, floor, argparse_import = interleaved(
+            {"netdoctor check --json": check, "python -c pass": empty, "python -c 'import argparse'": argparse},
+            repeat, env)
         imports = slowest_imports(check, env)
 
     notes = {"snapshot": f"{BACKEND}, {NODES} nodes, faults {', '.join(FAULTS)}", "runs": repeat,
