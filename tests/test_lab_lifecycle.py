@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import nslib
 import pytest
 from cli_runner import invoke
 
+from netdoctor.lab.faults import break_fault, heal
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.ping import ping_matrix
 from netdoctor.lab.run import list_netns, pid_alive
@@ -130,3 +132,30 @@ def test_status_of_missing_lab(base: Path) -> None:
     assert result.exit_code == 2
     assert "no lab state at" in result.output
     assert "Traceback" not in result.output
+
+
+def test_heal_after_fix_removed_blackhole(base: Path) -> None:
+    name = f"th{_RUN}"
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    break_fault(state, "blackhole-route", "node2")
+    destination = f"{state.plan.node('node1').pods[0].address}/32"
+    netns = state.plan.node("node2").netns
+    # 'netdoctor fix --apply' deletes the blackhole, so heal finds it gone.
+    subprocess.run(["ip", "-n", netns, "route", "del", "blackhole", destination], check=True)
+
+    assert heal(state) == ["blackhole-route on node2"]
+    assert state.faults == []
+    assert "blackhole" not in subprocess.run(
+        ["ip", "-n", netns, "route", "show", destination], check=True, capture_output=True, text=True).stdout
+
+
+def test_heal_removes_blackhole(base: Path) -> None:
+    name = f"tb{_RUN}"
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    break_fault(state, "blackhole-route", "node2")
+    destination = f"{state.plan.node('node1').pods[0].address}/32"
+    netns = state.plan.node("node2").netns
+
+    assert heal(state) == ["blackhole-route on node2"]
+    assert "blackhole" not in subprocess.run(
+        ["ip", "-n", netns, "route", "show", destination], check=True, capture_output=True, text=True).stdout

@@ -377,7 +377,8 @@ def _blackhole_route(state: LabState, target: NodePlan, peer: NodePlan) -> list[
     # A /32 wins over any route the backend installs, whichever daemon owns that route.
     destination = f"{peer.pods[0].address}/32"
     ip_batch(target.netns, [f"route add blackhole {destination}"])
-    return [_ip(target.netns, f"route del blackhole {destination}")]
+    # 'flush exact' succeeds when 'netdoctor fix' already removed the route, where 'route del' fails.
+    return [_ip(target.netns, f"route flush exact {destination} type blackhole")]
 
 
 def _bgp_peer_down(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
