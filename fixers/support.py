@@ -125,8 +125,11 @@ def accept_step(
     position = rule_position(snapshot, table, chain, blocking) if snapshot and blocking else None
     params: dict[str, object] = {"table": table, "chain": chain, "rule": rule, "before": blocking, "position": position}
     preconditions: tuple[Condition, ...] = ()
+    done: dict[str, object] = {"table": table, "chain": chain, "text": f"{chain} {rule}"}
     if blocking is not None:
         preconditions = (Condition("iptables-rule-present", {"table": table, "chain": chain, "text": blocking}),)
+        # A copy of the rule behind the blocking rule never sees the packets that rule drops, so it is not done.
+        done["before"] = blocking
     return Step(
         id=step_id,
         title=title,
@@ -137,7 +140,7 @@ def accept_step(
         action=Operation("iptables-insert", params),
         inverse=Operation("iptables-delete", {"table": table, "chain": chain, "rule": rule}),
         preconditions=preconditions,
-        done=Condition("iptables-rule-present", {"table": table, "chain": chain, "text": f"{chain} {rule}"}),
+        done=Condition("iptables-rule-present", done),
         verify=f"iptables -t {table} -S {chain}",
     )
 

@@ -475,7 +475,8 @@ def describe_condition(condition: Condition) -> str:
     if kind == "link-master-is":
         return f"{params['name']} is enslaved to {params.get('master') or 'no bridge'}"
     if kind in ("iptables-rule-present", "iptables-rule-absent"):
-        return f"{params['table']} rule '-A {params['text']}' {kind.rsplit('-', 1)[1]}"
+        where = f" before '-A {params['before']}'" if params.get("before") else ""
+        return f"{params['table']} rule '-A {params['text']}' {kind.rsplit('-', 1)[1]}{where}"
     if kind == "file-is":
         return f"{params['path']} holds the expected text"
     if kind in ("etcd-key-is", "etcd-key-absent"):

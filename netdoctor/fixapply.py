@@ -264,7 +264,11 @@ def holds(condition: Condition, executor: NodeExecutor) -> bool:
         return True
     if kind in ("iptables-rule-present", "iptables-rule-absent"):
         table = node.iptables.table(params["table"]) if node.iptables is not None else None
-        present = table is not None and any(rule.text == params["text"] for rule in table.rules)
+        texts = [rule.text for rule in table.rules] if table is not None else []
+        present = params["text"] in texts
+        if present and params.get("before") in texts:
+            # iptables matches rules in order, so only a rule ahead of ``before`` sees the packets it matches.
+            present = texts.index(params["text"]) < texts.index(params["before"])
         return present if kind == "iptables-rule-present" else not present
     if kind == "bgp-established":
         return any(session.name == params["name"] and session.established for session in node.bgp or ())

@@ -190,3 +190,21 @@ def test_broken_precondition_stops(broken: Any, tmp_path: Path) -> None:
     assert "icmp-host-prohibited" in result.stopped
     entries = load_journal(tmp_path / "journal.json").entries
     assert entries[-1]["status"] == "stopped"
+
+
+def test_accept_rule_behind_block_not_done(broken: Any, tmp_path: Path) -> None:
+    a, b, bindings = broken
+    accept = "INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT"
+    blocking = "INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited"
+    # The ACCEPT rule exists but sits behind the REJECT, so no echo request reaches it.
+    a.run(f"iptables -A {accept}")
+    before = _collect(a, b)
+    assert ("icmp-blocked", ("a",)) in _findings(before)
+
+    plans = build_plans(run_checks(before, load_checks()), bindings)
+    apply_plans(plans, tmp_path / "journal.json", allow_disruptive=True)
+
+    after = _collect(a, b)
+    rules = [rule.text for rule in after.node("a").iptables.table("filter").rules]
+    assert ("icmp-blocked", ("a",)) not in _findings(after)
+    assert rules.index(accept) < rules.index(blocking)

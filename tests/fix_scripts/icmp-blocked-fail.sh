@@ -14,14 +14,14 @@ echo 'netdoctor: running the steps for node2'
 # Step 1 [safe] Accept ICMP echo-request arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP echo-request arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
-#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present
+#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 # Step 2 [safe] Accept ICMP fragmentation-needed arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP fragmentation-needed arriving on eth0 is dropped, which breaks path MTU discovery; only this ICMP type is opened.
-#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present
+#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 

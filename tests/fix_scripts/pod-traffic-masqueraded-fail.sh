@@ -14,7 +14,7 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [safe] Keep pod source addresses for traffic within 10.244.0.0/16
 #   check: pod-traffic-masqueraded; fixer: return-before-masquerade
 #   why: The masquerading rule rewrites the source of pod-to-pod traffic, so peers see the node's address instead of the pod's; a RETURN for the pod network ends the walk before it.
-#   already done when: nat rule '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' present
+#   already done when: nat rule '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' present before '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'
 #   requires: nat rule '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' present
 iptables -t nat -I POSTROUTING 1 -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN
 

@@ -21,7 +21,7 @@ echo 'netdoctor: running the steps for node1'
 # Step 2 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
-#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 5 -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 
@@ -55,7 +55,7 @@ echo 'netdoctor: running the steps for node2'
 # Step 2 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
-#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present
+#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 5 -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 
