@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,10 @@ def _load_source(netns: str | None, lab_name: str | None, lab_state_dir: Path | 
                                          lab_state_dir=lab_state_dir, etcd=etcd)
     except SourceError as error:
         raise FixInputError(" ".join(str(error).split())) from None
+    if snapshot_file is not None:
+        # A snapshot file may come from another machine, whatever it was collected from, so its plans
+        # are guarded by host name when printed and are never applied here.
+        snapshot = replace(snapshot, source=f"snapshot:{snapshot_file.name}")
     first = endpoints[0] if endpoints else None
     if lab_name or lab_state_dir:
         return _lab_source(snapshot, lab_name or "lab", lab_state_dir, first)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import nslib
 from cli_runner import invoke
 from test_fix_apply import _build
+
+from netdoctor.capture.bundle import load_bundle
+from netdoctor.model.serialize import dumps_snapshot
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 #: A bundle where node2 has net.ipv4.ip_forward = 0, from the project's own cases.
@@ -108,3 +112,19 @@ def test_save_apply_twice_and_undo(tmp_path: Path) -> None:
         assert undone.exit_code == 0, undone.output
         assert "blackhole" in b.ip("route show 10.244.1.0/24")
         assert a.run("sysctl -n net.ipv4.ip_forward").stdout.strip() == "0"
+
+
+def _local_snapshot_file(tmp_path: Path) -> Path:
+    """Write the case as a snapshot file whose source is the local node."""
+    path = tmp_path / "snapshot.json"
+    path.write_text(dumps_snapshot(replace(load_bundle(CASE), source="local")))
+    return path
+
+
+def test_snapshot_script_is_host_guarded(tmp_path: Path) -> None:
+    result = invoke("fix", "--snapshot", str(_local_snapshot_file(tmp_path)))
+
+    assert result.exit_code == 0, result.output
+    assert "built from snapshot:snapshot.json" in result.output
+    assert "if [ \"$netdoctor_host\" = node2 ]" in result.output
+
