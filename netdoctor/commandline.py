@@ -8,6 +8,7 @@ only argparse, so that a command starts fast.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -136,8 +137,11 @@ def number_in_range(kind: type[int | float], minimum: float | None = None,
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {noun}") from None
+        if not math.isfinite(value):
+            # float() accepts nan and inf, and nan fails every comparison below.
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite {noun}")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"{value} is not in the range {range_text(minimum, maximum)}")
+            raise argparse.ArgumentTypeError(f"{text} is not in the range {range_text(minimum, maximum)}")
         return value
 
     return parse

@@ -629,3 +629,16 @@ def test_module_runs_like_command(tmp_path: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert "route-missing" in completed.stdout
+
+
+def test_refresh_rejects_nan(tmp_path: Path) -> None:
+    completed = run_cli("--refresh", "nan", cwd=tmp_path)
+
+    assert_one_line_error(completed, "--refresh", "'nan' is not a finite number")
+
+
+def test_refresh_range_error_shows_input(tmp_path: Path) -> None:
+    completed = run_cli("--refresh", "0", cwd=tmp_path)
+
+    assert_one_line_error(completed, "--refresh", "0 is not in the range x>=1")
+    assert "0.0" not in completed.stderr
