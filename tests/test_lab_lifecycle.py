@@ -159,3 +159,20 @@ def test_heal_removes_blackhole(base: Path) -> None:
     assert heal(state) == ["blackhole-route on node2"]
     assert "blackhole" not in subprocess.run(
         ["ip", "-n", netns, "route", "show", destination], check=True, capture_output=True, text=True).stdout
+
+
+def test_heal_after_fix_added_tunnel(base: Path) -> None:
+    name = f"tt{_RUN}"
+    state = up(name, "ovs-vxlan", nodes=2, pods_per_node=1, state_dir=base / name)
+    break_fault(state, "tunnel-mesh-incomplete", "node2")
+    node2 = state.plan.node("node2")
+    database = f"--db=unix:{base / name}/nodes/node1/run/openvswitch/db.sock"
+    # 'netdoctor fix --apply' adds a tunnel port of its own naming to node1.
+    subprocess.run(["ovs-vsctl", database, "add-port", "br-int", "vxlan0", "--", "set", "interface", "vxlan0",
+                    "type=vxlan", f"options:remote_ip={node2.lan_ip}"], check=True)
+
+    assert heal(state) == ["tunnel-mesh-incomplete on node2"]
+    ports = subprocess.run(["ovs-vsctl", database, "list-ports", "br-int"], check=True, capture_output=True,
+                           text=True).stdout.split()
+    assert "vxlan0" not in ports
+    assert "vxlan-node2" in ports

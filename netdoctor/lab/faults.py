@@ -134,6 +134,9 @@ def run_step(state: LabState, step: Step) -> None:
         ovs.program_flows(state, state.plan.node(step["ovs-flows"]))
     elif "ovs-finish" in step:
         ovs.finish_int_bridge(state, state.plan.node(step["ovs-finish"]))
+    elif "ovs-other-tunnels" in step:
+        node, peer = step["ovs-other-tunnels"]
+        ovs.remove_other_tunnels(state, state.plan.node(node), state.plan.node(peer))
     elif "ovs-flush-macs" in step:
         ovs.flush_learned_macs(state)
     elif "firewall" in step:
@@ -283,7 +286,9 @@ def _vtep_mismatch(state: LabState, target: NodePlan, peer: NodePlan) -> list[St
 def _tunnel_mesh_incomplete(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
     paths = ovs.Paths(state, peer)
     ovs.vsctl(paths, "del-port", "br-int", ovs.tunnel_port(state.plan, target))
-    return [_run("ovs-vsctl", f"--db={paths.db}", *ovs.tunnel_arguments(state.plan, target)), {"ovs-flows": peer.name}]
+    # 'netdoctor fix' adds its own tunnel port to the node, which would leave two tunnels after the heal.
+    return [{"ovs-other-tunnels": [peer.name, target.name]},
+            _run("ovs-vsctl", f"--db={paths.db}", *ovs.tunnel_arguments(state.plan, target)), {"ovs-flows": peer.name}]
 
 
 def _duplicate_mac(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:

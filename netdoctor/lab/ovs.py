@@ -109,6 +109,15 @@ def tunnel_arguments(plan: LabPlan, peer: NodePlan) -> list[str]:
     ]  # fmt: skip
 
 
+def remove_other_tunnels(state: LabState, node: NodePlan, peer: NodePlan) -> None:
+    """Delete every tunnel port of ``node`` to ``peer``'s LAN address except the lab's own, such as one a fixer added."""
+    paths = Paths(state, node)
+    names = vsctl(paths, "--bare", "--columns=name", "find", "interface", f"options:remote_ip={peer.lan_ip}").split()
+    for name in names:
+        if name != tunnel_port(state.plan, peer):
+            vsctl(paths, "--if-exists", "del-port", name)
+
+
 def program_flows(state: LabState, node: NodePlan) -> None:
     """Replace every OpenFlow rule of a node's ``br-int`` with the healthy set."""
     paths = Paths(state, node)
