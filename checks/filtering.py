@@ -149,8 +149,8 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """ICMP echo or "fragmentation needed" is dropped or rejected by the node's filter rules.
 
     What it checks:
-        On INPUT: an echo request and a "fragmentation needed" error
-        (``RELATED``) from a peer's underlay address to the node's underlay
+        On INPUT: an echo request, an echo reply (``ESTABLISHED``) and a
+        "fragmentation needed" error (``RELATED``) from a peer's underlay address to the node's underlay
         address, arriving on the underlay interface. Either one meeting an
         ICMP-specific DROP/REJECT, or a catch-all REJECT or DROP policy before
         any ICMP accept, is reported; on a node with firewalld data the same
@@ -187,7 +187,8 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             yield from _icmp_on_forward(facts, node)
 
 
-_ICMP_PACKETS = (("echo-request", 8, 0, "NEW"), ("fragmentation-needed", 3, 4, "RELATED"))
+_ICMP_PACKETS = (("echo-request", 8, 0, "NEW"), ("echo-reply", 0, 0, "ESTABLISHED"),
+                 ("fragmentation-needed", 3, 4, "RELATED"))
 
 
 def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:

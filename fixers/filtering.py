@@ -17,7 +17,7 @@ from netdoctor.model import Finding
 from netdoctor.model.addr import AddressError, parse_ip
 
 #: ICMP type labels as the icmp-blocked check names them.
-ICMP_LABELS = {"8": "echo-request", "3/4": "fragmentation-needed"}
+ICMP_LABELS = {"8": "echo-request", "0": "echo-reply", "3/4": "fragmentation-needed"}
 
 
 @fixer("accept-icmp", title="Accept the blocked ICMP type before the blocking rule", checks=("icmp-blocked",))

@@ -16,19 +16,21 @@ def test_icmp_specific_reject_on_input() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), ("node1: ICMP echo-reply from 192.0.2.12 to 192.0.2.11 on INPUT is rejected by "
+                      "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
         (("node1",), ("node1: ICMP echo-request from 192.0.2.12 to 192.0.2.11 on INPUT is rejected by "
                       "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
         (("node1",), ("node1: ICMP fragmentation-needed from 192.0.2.12 to 192.0.2.11 on INPUT is rejected by "
                       "'-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'")),
     ]
-    assert findings[0].evidence[0].line == 5
+    assert findings[1].evidence[0].line == 5
 
 
 def test_input_catch_all_before_icmp_accept() -> None:
     rules = _filter("-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j REJECT\n-A INPUT -p icmp -j ACCEPT")
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
 
-    assert len(findings) == 2
+    assert len(findings) == 3
     assert all("by '-A INPUT -j REJECT'" in finding.summary for finding in findings)
 
 
@@ -44,11 +46,29 @@ def test_icmp_dropped_in_forward_while_tcp_passes() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
 
     assert [finding.summary for finding in findings] == [
+        ("node1: forwarded ICMP echo-reply from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
+         "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
         ("node1: forwarded ICMP echo-request from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
          "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
         ("node1: forwarded ICMP fragmentation-needed from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
          "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
     ]
+
+
+def test_echo_reply_dropped_after_request_accepted() -> None:
+    # Pings from node1's pods get no answer: the requests leave, the replies to node1's pods are dropped.
+    rules = _filter("-A FORWARD -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"
+                    "-A FORWARD -d 198.51.100.0/26 -p icmp -j DROP\n-A FORWARD -s 198.51.100.0/24 -j ACCEPT\n"
+                    "-A FORWARD -d 198.51.100.0/24 -j ACCEPT")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "icmp-blocked")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: forwarded ICMP echo-reply from node2's pod 198.51.100.66 to 198.51.100.2 is dropped by "
+         "'-A FORWARD -d 198.51.100.0/26 -p icmp -j DROP' while TCP on that path is accepted"),
+        ("node1: forwarded ICMP fragmentation-needed from node2's pod 198.51.100.66 to 198.51.100.2 is dropped by "
+         "'-A FORWARD -d 198.51.100.0/26 -p icmp -j DROP' while TCP on that path is accepted"),
+    ]
+    assert findings[0].detail("icmp_type") == "0"
 
 
 def test_forward_catch_all_is_not_icmp_blocked() -> None:

@@ -1,5 +1,5 @@
 #!/bin/sh
-# netdoctor fix plan: 2 step(s) on 1 node(s), built from bundle:icmp-blocked-fail.
+# netdoctor fix plan: 3 step(s) on 1 node(s), built from bundle:icmp-blocked-fail.
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
@@ -11,14 +11,21 @@ netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
 if [ "$netdoctor_host" = node2 ] || [ "${netdoctor_host%%.*}" = node2 ]; then
 echo 'netdoctor: running the steps for node2'
 
-# Step 1 [safe] Accept ICMP echo-request arriving on eth0
+# Step 1 [safe] Accept ICMP echo-reply arriving on eth0
+#   check: icmp-blocked; fixer: accept-icmp
+#   why: ICMP echo-reply arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
+#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
+iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT
+
+# Step 2 [safe] Accept ICMP echo-request arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP echo-request arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
-# Step 2 [safe] Accept ICMP fragmentation-needed arriving on eth0
+# Step 3 [safe] Accept ICMP fragmentation-needed arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP fragmentation-needed arriving on eth0 is dropped, which breaks path MTU discovery; only this ICMP type is opened.
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
