@@ -56,7 +56,7 @@ def test_icmp_dropped_in_forward_while_tcp_passes() -> None:
 
 
 def test_echo_reply_dropped_after_request_accepted() -> None:
-    # Pings from node1's pods get no answer: the requests leave, the replies to node1's pods are dropped.
+    # Pings from node1's pods get no reply: the requests leave, and the replies to node1's pods are dropped.
     rules = _filter("-A FORWARD -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"
                     "-A FORWARD -d 198.51.100.0/26 -p icmp -j DROP\n-A FORWARD -s 198.51.100.0/24 -j ACCEPT\n"
                     "-A FORWARD -d 198.51.100.0/24 -j ACCEPT")
