@@ -68,6 +68,8 @@ def _read_bird(target: Target, part: Part) -> list[BgpSession] | None:
         part.gap(target, "bgp:bird", f"BIRD runs ({socket}) but neither birdc nor birdcl is installed here")
         return None
 
+    # The fixers address BIRD through the same socket, by its path on the node.
+    part.meta["bird socket"] = next(path for path in BIRD_SOCKETS if target.path(path) == socket)
     argv = [client, "-s", str(socket), "show", "protocols"]
     text = _run(target, part, "bgp:bird", argv)
     if text is None:

@@ -7,10 +7,29 @@ from typing import Any
 
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.fixers.support import snapshot_node
-from netdoctor.model import BgpSession, Finding
+from netdoctor.model import BgpSession, Finding, NodeSnapshot
 
 #: BIRD's control socket on the node; the lab keeps it there too, under the node's root.
 BIRD_SOCKET = "/run/bird/bird.ctl"
+#: The control socket of the BIRD inside calico-node, at its path on the host.
+CALICO_BIRD_SOCKET = "/var/run/calico/bird.ctl"
+
+
+def bird_socket(node: NodeSnapshot | None) -> str:
+    """Return the path of BIRD's control socket on ``node``.
+
+    The path the collector reached BIRD through comes first. A capture does not
+    record it, so a node with Calico's ``cali*`` interfaces gets calico-node's
+    socket, and any other node the usual one.
+    """
+    if node is None:
+        return BIRD_SOCKET
+    recorded = dict(node.meta).get("bird socket")
+    if recorded:
+        return recorded
+    if any(interface.name.startswith("cali") for interface in node.interfaces or ()):
+        return CALICO_BIRD_SOCKET
+    return BIRD_SOCKET
 #: FRR's socket directory on the node.
 FRR_SOCKETS = "/run/frr"
 
@@ -40,21 +59,21 @@ def restart_bgp_session(finding: Finding, context: FixContext) -> Iterator[NodeS
         if "Administrative shutdown" in (session.info or ""):
             yield NodeStep(node_name, _peer_shutdown_note(finding, session))
             continue
-        yield NodeStep(node_name, _session_step(finding, session))
+        yield NodeStep(node_name, _session_step(finding, session, bird_socket(node)))
 
 
-def _session_step(finding: Finding, session: BgpSession) -> Step:
+def _session_step(finding: Finding, session: BgpSession, socket: str) -> Step:
     neighbor = session.neighbor or session.name
     disabled = (session.daemon == "bird" and session.state.lower() == "down") or "(Admin)" in session.state
     if disabled and session.daemon == "bird":
-        params: dict[str, Any] = {"protocol": session.name, "socket": BIRD_SOCKET}
+        params: dict[str, Any] = {"protocol": session.name, "socket": socket}
         action, inverse = Operation("bird-enable", params), Operation("bird-disable", params)
     elif disabled:
         params = {"neighbor": neighbor, "sockets": FRR_SOCKETS}
         action = Operation("frr-neighbor-shutdown", {**params, "shutdown": False})
         inverse = Operation("frr-neighbor-shutdown", {**params, "shutdown": True})
     elif session.daemon == "bird":
-        action, inverse = Operation("bird-restart", {"protocol": session.name, "socket": BIRD_SOCKET}), None
+        action, inverse = Operation("bird-restart", {"protocol": session.name, "socket": socket}), None
     else:
         action, inverse = Operation("frr-clear", {"neighbor": neighbor, "sockets": FRR_SOCKETS}), None
     if disabled:
@@ -75,7 +94,7 @@ def _session_step(finding: Finding, session: BgpSession) -> Step:
         action=action,
         inverse=inverse,
         done=Condition("bgp-established", {"name": session.name}),
-        verify=f"birdc -s {BIRD_SOCKET} show protocols {session.name}" if session.daemon == "bird"
+        verify=f"birdc -s {socket} show protocols {session.name}" if session.daemon == "bird"
         else "vtysh -c 'show bgp summary'",
     )
 

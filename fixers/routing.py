@@ -16,7 +16,7 @@ from netdoctor.facts import (
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.fixers.support import routed_ovs_bridge
 from netdoctor.flannel import leases, prefixes
-from netdoctor.model import Finding, Route
+from netdoctor.model import Finding, NodeSnapshot, Route
 from netdoctor.model.addr import format_ip
 from netdoctor.model.routes import RTNH_F_ONLINK
 
@@ -101,7 +101,7 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     if "calico" in backends or node.node.bgp:
         # A routing daemon owns these routes: a static one would outlive the next move of the block.
         if any(session.daemon == "bird" for session in node.node.bgp or ()) and not _blackhole_overlaps(node, subnet):
-            yield NodeStep(node_name, _bird_reload_step(finding, peer_name, subnet))
+            yield NodeStep(node_name, _bird_reload_step(finding, peer_name, subnet, node.node))
         yield NodeStep(node_name, _daemon_route_note(finding, peer_name, subnet, params))
         return
     yield NodeStep(node_name, _route_step(finding, node_name, peer_name, subnet, params, why))
@@ -188,10 +188,11 @@ def _blackhole_overlaps(node: NodeFacts, subnet: str) -> bool:
     return False
 
 
-def _bird_reload_step(finding: Finding, peer: str, subnet: str) -> Step:
-    from netdoctor.fixers.bgp import BIRD_SOCKET
+def _bird_reload_step(finding: Finding, peer: str, subnet: str, node: NodeSnapshot) -> Step:
+    from netdoctor.fixers.bgp import bird_socket
 
-    params = {"protocol": "all", "socket": BIRD_SOCKET}
+    socket = bird_socket(node)
+    params = {"protocol": "all", "socket": socket}
     return Step(
         id=f"bird-reload-{subnet}", title=f"Make BIRD export its routes again, {peer}'s block {subnet} among them",
         safety=Safety.SAFE,

@@ -81,6 +81,7 @@ def test_bird_sessions_collected(tmp_path):
     assert sessions["ghost"].state in ("Active", "Connect", "start")
     sources = [gap.source for gap in result["part"].gaps]
     assert "bgp:bird" not in sources
+    assert result["part"].meta["bird socket"] == "/run/bird/bird.ctl"
 
 
 def test_nothing_running_means_no_gap(tmp_path):
