@@ -48,7 +48,7 @@ HOST_VARIABLE = "netdoctor_host"
 
 #: The lines that set :data:`HOST_VARIABLE`, from ``NETDOCTOR_NODE`` or else the host's name.
 HOST_LINES = (
-    "# Each node's steps run only on the host of that name (its short name counts too). To run a",
+    "# Each node's steps run only on the host of that name (short names count too). To run a",
     "# node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.",
     f'{HOST_VARIABLE}="${{NETDOCTOR_NODE:-$(uname -n)}}"',
 )
@@ -57,15 +57,20 @@ HOST_LINES = (
 def host_guard(node: str) -> tuple[list[str], list[str]]:
     """Return the lines that open and close the part of a script that runs only on the host named ``node``.
 
-    The part runs when ``NETDOCTOR_NODE``, else ``uname -n``, is ``node`` or has
-    ``node`` as its first label, and prints a line to stderr when it skips. The
+    The part runs when ``NETDOCTOR_NODE``, else ``uname -n``, is ``node``, has
+    ``node`` as its first label, or is the first label of a ``node`` that has a
+    domain, and prints a line to stderr when it skips. The
     opening lines include a command, so a part whose steps are all comments is
     still valid shell.
     """
     quoted = shlex.quote(node)
     message = shlex.quote(f"netdoctor: skipped the steps for {node}: this host is ")
+    tests = [f'[ "${HOST_VARIABLE}" = {quoted} ]', f'[ "${{{HOST_VARIABLE}%%.*}}" = {quoted} ]']
+    short = node.partition(".")[0]
+    if short != node and short:
+        tests.append(f'[ "${HOST_VARIABLE}" = {shlex.quote(short)} ]')
     opening = [
-        f'if [ "${HOST_VARIABLE}" = {quoted} ] || [ "${{{HOST_VARIABLE}%%.*}}" = {quoted} ]; then',
+        f"if {' || '.join(tests)}; then",
         f"echo {shlex.quote(f'netdoctor: running the steps for {node}')}",
     ]
     closing = ["else", f'echo {message}"${HOST_VARIABLE}" >&2', "fi"]

@@ -165,6 +165,15 @@ def test_script_runs_only_the_hosts_steps(tmp_path: Path, host: str, ran: list[s
         assert f"netdoctor: skipped the steps for {node}: this host is {host}" in result.stderr
 
 
+def test_script_matches_short_host_name(tmp_path: Path) -> None:
+    plans = [_file_plan(node, tmp_path, "bundle:test") for node in ("node1.cluster.example", "node2.cluster.example")]
+    result = _run_script(render_script(plans, "bundle:test"), tmp_path, "node2")
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "etc" / "node2.cluster.example.conf").is_file()
+    assert not (tmp_path / "etc" / "node1.cluster.example.conf").exists()
+
+
 def test_script_compares_uname_without_override(tmp_path: Path) -> None:
     host = socket.gethostname()
     plans = [_file_plan(host, tmp_path, "snapshot:test"), _file_plan("nd-no-such-host", tmp_path, "snapshot:test")]

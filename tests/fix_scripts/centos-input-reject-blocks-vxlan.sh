@@ -3,7 +3,7 @@
 # Safe steps run as written. Disruptive steps are commented out: review each one and remove
 # its leading '# ' to run it. Display-only steps are notes and never run.
 
-# Each node's steps run only on the host of that name (its short name counts too). To run a
+# Each node's steps run only on the host of that name (short names count too). To run a
 # node's steps on a host with another name, set NETDOCTOR_NODE=NODE for the run.
 netdoctor_host="${NETDOCTOR_NODE:-$(uname -n)}"
 
