@@ -117,6 +117,20 @@ def _lab_source(snapshot: Any, name: str, state_dir: Path | None, etcd_endpoint:
     return Source(snapshot, bindings, etcd_endpoint or state.etcd_endpoint, state.state_dir / "journals")
 
 
+def _plan_journal_dir(plans: list[Any], state_dir: Path | None) -> Path:
+    """Return where the journal of a saved plan goes: its lab's state directory for a lab's plans, else JOURNAL_DIR."""
+    labs = {plan.source.partition(":")[2] for plan in plans}
+    if not plans or any(not plan.source.startswith("lab:") for plan in plans) or len(labs) != 1:
+        return JOURNAL_DIR
+    from netdoctor.lab.plan import PlanError as LabPlanError
+    from netdoctor.lab.state import LabError, default_state_dir
+
+    try:
+        return (state_dir or default_state_dir(labs.pop())) / "journals"
+    except (LabError, LabPlanError) as error:
+        raise FixInputError(f"the plan names an invalid lab ({error}); pass --journal FILE") from None
+
+
 def _journal_path(journal: Path | None, directory: Path) -> Path:
     if journal is not None:
         return journal
@@ -209,7 +223,7 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
             plans = load_plans(plan_file)
         except PlanError as error:
             raise FixInputError(str(error)) from None
-        journal_dir = JOURNAL_DIR
+        journal_dir = _plan_journal_dir(plans, lab_state_dir)
         before = _recheck(plans)
     else:
         from netdoctor.engine import UnknownCheckError, load_checks, run_checks

@@ -7,10 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import nslib
+import pytest
 from cli_runner import invoke
 from test_fix_apply import _build
 
 from netdoctor.capture.bundle import load_bundle
+from netdoctor.fix import FixPlan, Operation, Safety, Step, dumps_plans
 from netdoctor.model.serialize import dumps_snapshot
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -128,3 +130,21 @@ def test_snapshot_script_is_host_guarded(tmp_path: Path) -> None:
     assert "built from snapshot:snapshot.json" in result.output
     assert "if [ \"$netdoctor_host\" = node2 ]" in result.output
 
+
+
+def test_lab_plan_file_journal_in_lab_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NETDOCTOR_LAB_ROOT", str(tmp_path / "labs"))
+    with nslib.namespaces("journal") as (node,):
+        step = Step(id="file-n1", title="Write n1.conf", safety=Safety.SAFE, why="test", fixer="test", check="test",
+                    action=Operation("file", {"path": "/etc/n1.conf", "content": "n1\n"}))
+        plan = FixPlan("n1", (step,), netns=node.name, root=str(tmp_path / "root"), source="lab:jtest")
+        plan_file = tmp_path / "plan.json"
+        plan_file.write_text(dumps_plans([plan]))
+
+        result = invoke("fix", "--apply", str(plan_file), "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "root" / "etc" / "n1.conf").read_text() == "n1\n"
+    journals = list((tmp_path / "labs" / "jtest" / "journals").glob("fix-*.json"))
+    assert len(journals) == 1
+    assert f"journal {journals[0]}" in result.output
