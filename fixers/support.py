@@ -128,7 +128,7 @@ def accept_step(
     done: dict[str, object] = {"table": table, "chain": chain, "text": f"{chain} {rule}"}
     if blocking is not None:
         preconditions = (Condition("iptables-rule-present", {"table": table, "chain": chain, "text": blocking}),)
-        # A copy of the rule behind the blocking rule never sees the packets that rule drops, so it is not done.
+        # A copy of the rule behind the blocking rule never matches the packets that rule drops, so it is not done.
         done["before"] = blocking
     return Step(
         id=step_id,

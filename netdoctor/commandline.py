@@ -203,7 +203,7 @@ def confirm(question: str, default: bool = False) -> bool:
             return True
         if answer in ("n", "no"):
             return False
-        echo(f"Error: invalid answer {answer!r}; type y or n", err=True)
+        echo(f"Error: invalid response {answer!r}; type y or n", err=True)
 
 
 def run(command: Callable[[], int | None]) -> int:

@@ -267,7 +267,7 @@ def holds(condition: Condition, executor: NodeExecutor) -> bool:
         texts = [rule.text for rule in table.rules] if table is not None else []
         present = params["text"] in texts
         if present and params.get("before") in texts:
-            # iptables matches rules in order, so only a rule ahead of ``before`` sees the packets it matches.
+            # iptables matches rules in order, so a rule behind ``before`` never matches the packets ``before`` drops.
             present = texts.index(params["text"]) < texts.index(params["before"])
         return present if kind == "iptables-rule-present" else not present
     if kind == "bgp-established":

@@ -1,7 +1,7 @@
-"""restore-overlay-interface re-creates flannel.1 only for a node whose lease says flanneld ran VXLAN there.
+"""restore-overlay-interface re-creates flannel.1 only for a node whose lease records that flanneld ran VXLAN there.
 
 The bundle is the flannel-backend-mismatch-fail capture case, copied, with node2's
-lease changed to BackendType host-gw: the network config in etcd says vxlan,
+lease changed to BackendType host-gw: the network config in etcd sets vxlan,
 but node2's flanneld ran host-gw. The config is what changed, so flannel.1 on
 node2 would only add a second path to the peers.
 """

@@ -5,7 +5,7 @@ route each other's bridge. Node a's FORWARD policy is DROP with no accept rule,
 so forward-policy-drop plans accept rules for the pod network. The smallest
 single prefix that contains both bridges, 172.16.0.0/14, also contains 172.16.0.0/16
 and 172.19.0.0/16, which no node owns, so the rules must name each bridge
-subnet instead, unless a FLANNEL_NETWORK says what the pod network is.
+subnet instead, unless a FLANNEL_NETWORK sets the pod network.
 """
 
 from __future__ import annotations
