@@ -110,6 +110,18 @@ def _lab_state(state: LabState) -> dict[str, list[str]]:
     return found
 
 
+def _replied_within(probe: faults.Probe, seconds: int) -> bool:
+    """Send the probe until it gets a reply, at most ``seconds`` times; each try waits a second for the reply.
+
+    After the previous cell's heal, OVS bridges can take seconds to forget a
+    MAC address learned on the wrong port, so the first echo may go unanswered.
+    """
+    for _ in range(seconds):
+        if ping(probe.source, [probe.destination], size=probe.size)[probe.destination].ok:
+            return True
+    return False
+
+
 def test_every_pod_pings_every_pod(lab: LabState) -> None:
     matrix = ping_matrix(lab.plan)
     failed = {pair: result.error for pair, result in matrix.items() if not result.ok}
@@ -137,7 +149,7 @@ def test_fault_breaks_and_heals(lab: LabState, fault_id: str) -> None:
 
     probe = faults.probe_for(lab.plan, fault_id)
     healthy = _lab_state(lab)
-    assert ping(probe.source, [probe.destination], size=probe.size)[probe.destination].ok
+    assert _replied_within(probe, 30), f"{probe} got no reply before {fault_id} was set"
 
     result = invoke("lab", "break", fault_id, *arguments)
     assert result.exit_code == 0, result.output
