@@ -137,6 +137,7 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         networks = [(network.prefix, network.source) for network in facts.pod_networks]
         networks += [(bridge.prefix, f"pod bridge {bridge.name}") for bridge in node.pod_bridges]
         networks += _workload_routes(node)
+        non_pod = _NonPodRoutes(node)
         for network, source in networks:
             for host_prefix, cidr, device in node.underlay_subnets:
                 if not prefixes_overlap(network, host_prefix):
@@ -145,7 +146,7 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 nodes, evidence = found.setdefault(key, (set(), []))
                 nodes.add(name)
                 evidence.append(Evidence(name, "interfaces", f"{device} inet {cidr}"))
-            for route in _non_pod_routes_inside(node, network):
+            for route in non_pod.inside(network):
                 key = (prefix_text(network), source, f"route {route.describe()}")
                 nodes, evidence = found.setdefault(key, (set(), []))
                 nodes.add(name)
@@ -173,32 +174,42 @@ def _workload_routes(node: NodeFacts) -> list[tuple[Prefix, str]]:
     return found
 
 
-def _non_pod_routes_inside(node: NodeFacts, network: Prefix) -> Iterator[Route]:
-    """Yield routes inside ``network`` that lead neither to pods, nor to a peer node, nor to the overlay."""
-    if node.routes is None or node.node.interfaces is None:
-        return  # without the interfaces, pod and underlay devices cannot be distinguished
-    pod_devices = {bridge.name for bridge in node.pod_bridges}
-    pod_devices |= {interface.name for interface in node.node.interfaces or () if is_overlay_interface(interface)}
-    underlay_devices = {interface.name for interface in node.underlay}
-    # Routes onto pod and overlay devices are most of them; they are dropped by device code in bulk.
-    others = node.routes.text_codes(
-        "dev", lambda device: device not in pod_devices and not device.startswith(("cali", "flannel")),
-    )
-    _, index = node.routes.interned("dev")
-    rows = node.routes.inside_range(network)
-    for row in compress(rows, map(others.__contains__, index[rows.start:rows.stop])):
-        route = node.routes.route(row)
-        if route.dst_len < network[2]:
-            continue
-        if route.type in DISCARD_TYPES:
-            continue
-        if route.protocol == "kernel" and route.dev in underlay_devices:
-            continue  # a host subnet, reported against the address above
-        if route.gateway and route.dev in underlay_devices:
-            continue  # direct routing to a peer's pods over the underlay
-        if route.type != ROUTE_TYPES["unicast"]:
-            continue
-        yield route
+class _NonPodRoutes:
+    """The routes of a node that lead neither to pods, nor to a peer node, nor to the overlay."""
+
+    def __init__(self, node: NodeFacts) -> None:
+        self.node = node
+        self.others: set[int] = set()
+        if node.routes is None or node.node.interfaces is None:
+            return  # without the interfaces, pod and underlay devices cannot be distinguished
+        pod_devices = {bridge.name for bridge in node.pod_bridges}
+        pod_devices |= {interface.name for interface in node.node.interfaces or () if is_overlay_interface(interface)}
+        self.underlay_devices = {interface.name for interface in node.underlay}
+        # Routes onto pod and overlay devices are most of them; they are dropped by device code in bulk.
+        self.others = node.routes.text_codes(
+            "dev", lambda device: device not in pod_devices and not device.startswith(("cali", "flannel")),
+        )
+
+    def inside(self, network: Prefix) -> Iterator[Route]:
+        """Yield the routes inside ``network`` that are no pod, peer or overlay route."""
+        routes = self.node.routes
+        if routes is None or not self.others:
+            return
+        _, index = routes.interned("dev")
+        rows = routes.inside_range(network)
+        for row in compress(rows, map(self.others.__contains__, index[rows.start:rows.stop])):
+            route = routes.route(row)
+            if route.dst_len < network[2]:
+                continue
+            if route.type in DISCARD_TYPES:
+                continue
+            if route.protocol == "kernel" and route.dev in self.underlay_devices:
+                continue  # a host subnet, reported against the address above
+            if route.gateway and route.dev in self.underlay_devices:
+                continue  # direct routing to a peer's pods over the underlay
+            if route.type != ROUTE_TYPES["unicast"]:
+                continue
+            yield route
 
 
 @check("bridge-outside-overlay-subnet", title="Pod bridge outside the node's overlay subnet", severity=Severity.ERROR,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import compress
-from operator import eq, ne
 
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
@@ -276,16 +274,11 @@ def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts) -> set[int] | None:
     for all positions at once: one gateway, and it is the owner node's address.
     """
     assert node.routes is not None
-    rows = node.routes.primed_rows()
-    if not rows:
+    if not node.routes.primed_rows():
         return None
-    every = range(len(rows))
-    gateways, lengths = node.routes.cells("gateway"), node.routes.cells("dst_len")
-    owners = map(facts.node_by_address.get, map(gateways.__getitem__, rows))
-    suspects = set(compress(every, map(ne, owners, facts.owner_names())))
     # Only a route exactly for the subnet is judged, so aggregates such as OVS's
     # pod-network route through docker0 are dropped here, before the per-pair loop.
-    suspects.intersection_update(compress(every, map(eq, map(lengths.__getitem__, rows), node.routes.primed_lengths())))
+    suspects = node.routes.gateway_owner_differs(facts.node_by_address, facts.owner_names(), facts.owner_codes)
     suspects -= node.routes.positions_where(discard=True)
     return suspects | node.routes.positions_where(unrouted=False, shared=True)
 

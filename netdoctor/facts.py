@@ -30,7 +30,7 @@ from netdoctor.model.addr import (
     parse_ip,
     parse_prefix,
 )
-from netdoctor.model.record import field, record
+from netdoctor.model.record import field, record, replace
 from netdoctor.model.routes import ROUTE_TABLES, ROUTE_TYPES
 
 logger = get_logger(__name__)
@@ -55,6 +55,10 @@ VPN_KINDS = frozenset({"tun", "tap", "wireguard", "ppp"})
 
 #: Rows searched one by one in a node's best rows before a full scan is cheaper.
 _INDEX_SEARCH_LIMIT = 16
+
+#: Node × IPv4 pod subnet pairs from which the route indexes resolve them with numpy
+#: (:mod:`netdoctor.bulk`). Below this, importing numpy would cost more than it saves.
+BULK_MIN_PAIRS = 150_000
 
 #: Calico's smallest inferred pool: blocks scattered wider than a /8 are not treated as one pool.
 MIN_POOL_LENGTH = 8
@@ -170,6 +174,14 @@ class RouteIndex:
         self._primed_lengths: list[int] = []
         #: Rows whose destination and length another main-table row repeats.
         self._shared_rows: set[int] = set()
+        #: With the vectorised path (:mod:`netdoctor.bulk`): ``_best_rows`` and ``_shared_rows`` as numpy arrays.
+        self._bulk_rows: Any = None
+        self._bulk_shared: Any = None
+        self._bulk_lengths: Any = None
+        self._bulk_missing: Any = None
+        self._bulk_safe: Any = None
+        #: Flags by primed position, per query of :meth:`_positions_bulk`.
+        self._bulk_flags: dict[tuple[Any, ...], Any] = {}
 
     def _rows(self, family: int, net: int, length: int) -> Iterator[int]:
         """Yield the main-table rows whose destination is exactly ``net/length``, in table order."""
@@ -313,6 +325,9 @@ class RouteIndex:
         one dict built from the main table's destination column resolves most
         prefixes, and only the rest take the bisecting path.
         """
+        self._bulk_rows = self._bulk_shared = None
+        if primed.arrays is not None and AF_INET in self._range and self._prime_bulk(primed):
+            return
         best = array("i", [-1]) * len(primed.prefixes)
         if AF_INET in self._range:
             low, high = self._range[AF_INET]
@@ -341,6 +356,67 @@ class RouteIndex:
         self._primed_lengths = primed.lengths
         self._best_rows = best
         self._best_bytes = None
+
+    def _prime_bulk(self, primed: PrimedPrefixes) -> bool:
+        """Do :meth:`prime` with numpy; return False when a column is not a typed array (IPv6 routes)."""
+        from netdoctor import bulk
+
+        dst, dst_len = bulk.column(self._dst), bulk.column(self._dst_len)
+        if dst is None or dst_len is None:
+            return False
+        low, high = self._range[AF_INET]
+        rows, shared = bulk.best_rows(dst, dst_len, low, high, self._lengths.get(AF_INET, ()), primed.arrays)
+        self._bulk_rows, self._bulk_shared, self._bulk_lengths = rows, shared, primed.arrays[1]
+        self._bulk_missing = rows == -1
+        self._bulk_safe = rows.clip(0)
+        self._bulk_flags = {}
+        self._shared_rows = set(shared.tolist())
+        self._primed = primed.positions
+        self._primed_lengths = primed.lengths
+        self._best_rows = array("i", rows.tobytes())
+        self._best_bytes = None
+        return True
+
+    def _bulk_column(self, name: str) -> Any:
+        """Return a column as a numpy array (see :func:`netdoctor.bulk.column`), made once."""
+        from netdoctor import bulk
+
+        key = "bulk " + name
+        if key not in self._cells:
+            source = self._table.interned(name)[1] if name in ("dev", "protocol") else self.cells(name)
+            self._cells[key] = bulk.column(source)  # type: ignore[assignment]
+        return self._cells[key]
+
+    def gateway_owner_differs(self, node_by_address: dict[int, str], owner_names: list[str | None],
+                              owner_codes: Callable[[], Any]) -> set[int]:
+        """Return the primed positions whose best route is exactly the prefix and not via the subnet's owner.
+
+        ``owner_names`` gives the owner of each position (None when several
+        nodes claim it) and ``node_by_address`` the owner of each gateway; a
+        position whose gateway has no owner and whose subnet has none is not
+        returned. ``owner_codes`` returns both as arrays for the vectorised
+        path (:func:`netdoctor.bulk.owner_codes`). Unrouted positions are left out.
+        """
+        rows = self._best_rows
+        if self._bulk_rows is not None:
+            from netdoctor import bulk
+
+            gateways, lengths = self._bulk_column("gateway"), self._bulk_column("dst_len")
+            if gateways is not None:
+                exact = lengths[self._bulk_safe] == self._bulk_lengths
+                differs = bulk.owner_mismatch(self._bulk_safe, gateways, owner_codes()) & exact & ~self._bulk_missing
+                return set(bulk.np.flatnonzero(differs).tolist())
+        missing = self._positions_of_rows([-1])
+        if len(missing) == len(rows):
+            return set()
+        every = range(len(rows))
+        # A row of -1 reads the table's last row here; those positions are dropped at the end.
+        gateway_cells, length_cells = self._table.cells("gateway"), self._dst_len
+        owners = map(node_by_address.get, map(gateway_cells.__getitem__, rows))
+        found = set(compress(every, map(ne, owners, owner_names)))
+        # Only a route exactly for the subnet is judged.
+        found.intersection_update(compress(every, map(eq, map(length_cells.__getitem__, rows), self._primed_lengths)))
+        return found - missing
 
     def _resolve_covering(self, primed: PrimedPrefixes, best: array, positions: list[int], low: int,
                           high: int) -> None:
@@ -395,6 +471,10 @@ class RouteIndex:
         * ``unusual``: called on every row, for a check's own test.
         """
         rows = self._best_rows
+        if self._bulk_rows is not None and unusual is None:
+            vectorised = self._positions_bulk(unrouted, discard, default, shared, text)
+            if vectorised is not None:
+                return vectorised
         every = range(len(rows))
         missing = self._positions_of_rows([-1])
         if len(missing) == len(rows):
@@ -426,6 +506,39 @@ class RouteIndex:
         # A row of -1 reads the table's last row in the scans above, so those positions are dropped there.
         flagged -= missing
         return flagged | missing if unrouted else flagged
+
+    def _positions_bulk(self, unrouted: bool, discard: bool, default: bool, shared: bool,
+                        text: tuple[str, set[int]] | None) -> set[int] | None:
+        """Do :meth:`positions_where` with numpy; return None when a column is not a typed array.
+
+        The flags of each option are computed once per index, since several checks ask for the same ones.
+        """
+        from netdoctor import bulk
+
+        wanted: list[tuple[Any, ...]] = []
+        if discard:
+            wanted.append(("type", DISCARD_TYPES))
+        if default:
+            wanted.append(("dst_len", frozenset({0})))
+        if shared and self._shared_rows:
+            wanted.append(("shared",))
+        if text is not None:
+            wanted.append((text[0], frozenset(text[1])))
+        flags = bulk.np.zeros(len(self._best_rows), dtype=bool)
+        for key in wanted:
+            found = self._bulk_flags.get(key)
+            if found is None:
+                if key[0] == "shared":
+                    found = bulk.np.zeros(len(self._best_rows), dtype=bool)
+                    found[list(self._positions_of_rows(self._shared_rows))] = True
+                else:
+                    column = self._bulk_column(key[0])
+                    if column is None:
+                        return None
+                    found = bulk.rows_in(key[1], column, self._bulk_safe)
+                self._bulk_flags[key] = found
+            flags |= found
+        return bulk.positions(flags, self._bulk_missing, unrouted)
 
     def _positions_of_rows(self, wanted: Iterable[int], scan: Callable[[], Iterator[bool]] | None = None) -> set[int]:
         """Return the primed positions whose best row is one of ``wanted``.
@@ -649,6 +762,15 @@ class ClusterFacts:
             self.memo["owner names"] = names
         return names
 
+    def owner_codes(self) -> Any:
+        """Return :meth:`owner_names` and :attr:`node_by_address` numbered for :mod:`netdoctor.bulk`, made once."""
+        codes = self.memo.get("owner codes")
+        if codes is None:
+            from netdoctor import bulk
+
+            codes = self.memo["owner codes"] = bulk.owner_codes(self.node_by_address, self.owner_names())
+        return codes
+
     def peers(self, name: str) -> list[NodeFacts]:
         """Return the facts of every other node, by name."""
         return list(self.iter_peers(name))
@@ -736,6 +858,8 @@ class PrimedPrefixes:
     lengths: list[int]
     #: ``network << 8 | length`` of each prefix.
     keys: list[int]
+    #: Networks, lengths and keys as numpy arrays when the vectorised path is used, else None.
+    arrays: Any = None
 
 
 def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[NodeFacts, int, PodSubnet]]]:
@@ -766,10 +890,15 @@ def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[
         prefixes, positions, [network for _, network, _ in prefixes], [length for _, _, length in prefixes],
         [network << 8 | length for _, network, length in prefixes],
     )
-    for facts in nodes.values():
-        if facts.routes is not None:
-            facts.routes.prime(primed)
+    indexes = [facts.routes for facts in nodes.values() if facts.routes is not None]
+    if len(prefixes) * len(indexes) >= BULK_MIN_PAIRS:
+        from netdoctor import bulk
+
+        primed = replace(primed, arrays=bulk.primed_arrays(primed.networks, primed.lengths))
+    for index in indexes:
+        index.prime(primed)
     return owners, unprimed
+
 
 
 def _base_facts(node: NodeSnapshot) -> NodeFacts:
@@ -778,17 +907,46 @@ def _base_facts(node: NodeSnapshot) -> NodeFacts:
     if node.routes is None or index is None or AF_INET not in index._range:
         return facts
     low, high = index._range[AF_INET]
-    types = node.routes.cells("type")[low:high]
-    lengths = node.routes.cells("dst_len")[low:high]
+    types = node.routes.cells("type")
     devices = node.routes.cells("dev")
-    # compress() and map() scan the columns without a Python loop per route.
-    discarded = set(DISCARD_TYPES)
-    for row in compress(range(low, high), map(discarded.__contains__, types)):
+    for row in rows_with(types, DISCARD_TYPES, low, high):
         facts.discard_routes.append(node.routes[row])
-    for row in compress(range(low, high), map((32).__eq__, lengths)):
-        if types[row - low] not in discarded and devices[row].startswith("cali"):
+    for row in rows_with(node.routes.cells("dst_len"), _HOST_LENGTH, low, high):
+        if types[row] not in DISCARD_TYPES and devices[row].startswith("cali"):
             facts.workload_routes.append(node.routes[row])
     return facts
+
+
+_HOST_LENGTH = frozenset({32})
+
+
+def rows_with(column: Sequence[int], wanted: frozenset[int], low: int, high: int) -> list[int]:
+    """Return the rows from ``low`` to ``high`` whose value in ``column`` is one of ``wanted``.
+
+    A column of bytes (route types, prefix lengths) is translated to a mark per
+    row and searched with ``bytes.find``, a C scan that costs a few
+    microseconds for a thousand rows when few rows match.
+    """
+    try:
+        view = memoryview(column)  # type: ignore[arg-type]
+    except TypeError:
+        view = None
+    if view is None or view.format != "B":
+        return list(compress(range(low, high), map(wanted.__contains__, column[low:high])))
+    table = _MARKS.get(wanted)
+    if table is None:
+        table = _MARKS[wanted] = bytes(1 if value in wanted else 0 for value in range(256))
+    marks = view[low:high].tobytes().translate(table)
+    rows = []
+    at = marks.find(1)
+    while at != -1:
+        rows.append(low + at)
+        at = marks.find(1, at + 1)
+    return rows
+
+
+#: Translation tables of :func:`rows_with`, by wanted values.
+_MARKS: dict[frozenset[int], bytes] = {}
 
 
 def _owner_of_address(nodes: dict[str, NodeFacts], value: int) -> str | None:

@@ -10,6 +10,7 @@ from route_strategies import routes
 
 from netdoctor.facts import PrimedPrefixes, RouteIndex
 from netdoctor.model.addr import AF_INET, network_of
+from netdoctor.model.record import replace
 from netdoctor.model.routes import Route, RouteTable
 
 # Row numbers whose bytes repeat inside their neighbours' bytes (0, 1, 256, 65536, -1)
@@ -53,3 +54,58 @@ def test_prime_matches_covering_search(rows: list[Route], networks: list[int], l
 
     for prefix in prefixes:
         assert index.best_row(prefix) == next(index.covering_rows(prefix), None), prefix
+
+
+def _primed(prefixes: list[tuple[int, int, int]], *, vectorised: bool) -> PrimedPrefixes:
+    primed = PrimedPrefixes(prefixes, {prefix: at for at, prefix in enumerate(prefixes)},
+                            [prefix[1] for prefix in prefixes], [prefix[2] for prefix in prefixes],
+                            [prefix[1] << 8 | prefix[2] for prefix in prefixes])
+    if vectorised:
+        from netdoctor import bulk
+
+        primed = replace(primed, arrays=bulk.primed_arrays(primed.networks, primed.lengths))
+    return primed
+
+
+# Destinations drawn from a few networks, so that prefixes, routes and gateways often coincide.
+NEAR = st.sampled_from([0x0A000000, 0x0A000100, 0x0A000180, 0x0A0001C0, 0x0A010000, 0xC0A80000, 0])
+
+
+@given(rows=st.lists(routes(), max_size=40), networks=st.lists(NEAR | st.integers(0, (1 << 32) - 1), min_size=2,
+                                                                max_size=12),
+       lengths=st.lists(st.sampled_from([0, 8, 16, 24, 25, 26, 32]), min_size=12, max_size=12),
+       owners=st.dictionaries(NEAR, st.sampled_from(["a", "b", "c"]), max_size=4),
+       names=st.lists(st.sampled_from(["a", "b", "c", None]), min_size=12, max_size=12), ipv4_only=st.booleans())
+def test_vectorised_prime_matches_python(rows: list[Route], networks: list[int], lengths: list[int],
+                                         owners: dict[int, str], names: list[str | None], ipv4_only: bool) -> None:
+    if ipv4_only:
+        # An IPv6 route makes the destination column a list, which only the Python path reads.
+        rows = [row for row in rows if row.family == AF_INET]
+    prefixes = list(dict.fromkeys(
+        (AF_INET, network_of(AF_INET, network, length), length) for network, length in zip(networks, lengths)))
+    if len(prefixes) < 2:
+        return
+    from netdoctor import bulk
+
+    table = RouteTable.from_rows(rows)
+    python, vectorised = RouteIndex(table), RouteIndex(table)
+    python.prime(_primed(prefixes, vectorised=False))
+    vectorised.prime(_primed(prefixes, vectorised=True))
+    if ipv4_only and any(row.table == 254 for row in rows):
+        assert vectorised._bulk_rows is not None
+
+    assert vectorised._best_rows == python._best_rows
+    assert vectorised._shared_rows == python._shared_rows
+    dev_codes = {code for code, name in enumerate(table.interned("dev")[0]) if name.startswith("e")}
+    for unrouted in (False, True):
+        for discard in (False, True):
+            for default in (False, True):
+                for shared in (False, True):
+                    for text in (None, ("dev", dev_codes)):
+                        options = {"unrouted": unrouted, "discard": discard, "default": default, "shared": shared,
+                                   "text": text}
+                        assert vectorised.positions_where(**options) == python.positions_where(**options), options
+    owner_names = names[:len(prefixes)]
+    codes = bulk.owner_codes(owners, owner_names)
+    assert (vectorised.gateway_owner_differs(owners, owner_names, lambda: codes)
+            == python.gateway_owner_differs(owners, owner_names, lambda: codes))

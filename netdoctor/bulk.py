@@ -1,0 +1,142 @@
+"""Vectorised forms of the route index's cluster-wide lookups, for clusters large enough to repay numpy.
+
+Every node's route index resolves every pod subnet of the cluster, which is
+N² lookups for N nodes. The pure-Python path in :mod:`netdoctor.facts` does
+them with ``map`` and ``compress``, at about a tenth of a microsecond per
+pair and pass. numpy takes a few nanoseconds, but importing it takes about
+70 ms (measured on a 2-vCPU VM). The facts use this module only when the pairs reach
+:data:`netdoctor.facts.BULK_MIN_PAIRS`, so small snapshots never import it.
+
+The functions here give exactly the results of the pure-Python path; the
+tests compare both on the same tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+#: Buffer formats of the integer columns of tables (the struct codes ``array`` uses).
+_INTEGER_FORMATS = frozenset("bBhHiIlLqQ")
+
+#: A numpy.ndarray of an integer or boolean dtype.
+IntArray = Any
+
+
+def column(values: Sequence[Any]) -> IntArray | None:
+    """Return a table column as a numpy array that shares its memory, or None when it is not a typed array.
+
+    IP columns of tables with IPv6 routes are lists of Python integers, so
+    those are left to the pure-Python path.
+    """
+    try:
+        view = memoryview(values)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    if view.ndim != 1 or view.format not in _INTEGER_FORMATS:
+        return None
+    if not len(view):
+        return np.zeros(0, dtype=view.format)
+    return np.frombuffer(view, dtype=view.format)
+
+
+def primed_arrays(networks: Sequence[int], lengths: Sequence[int]) -> tuple[IntArray, IntArray, IntArray]:
+    """Return the networks, lengths and ``network << 8 | length`` keys of the primed prefixes as arrays."""
+    nets = np.array(networks, dtype=np.uint64)
+    lens = np.array(lengths, dtype=np.uint64)
+    return nets, lens, (nets << np.uint64(8)) | lens
+
+
+def best_rows(dst: IntArray, dst_len: IntArray, low: int, high: int, route_lengths: Iterable[int],
+              primed: tuple[IntArray, IntArray, IntArray]) -> tuple[IntArray, IntArray]:
+    """Return the best main-table row of each primed prefix (-1 for none) and the rows that repeat a key.
+
+    Rows ``low`` to ``high`` are the main table's IPv4 routes, sorted by
+    destination and then length, so their ``destination << 8 | length`` keys
+    ascend and one binary search per prefix finds the first row of a key. A
+    prefix without a route of its own length takes, for each route length in
+    ``route_lengths`` (longest first) that is not longer than the prefix, its
+    network masked to that length. The second array contains every row whose key
+    the next row repeats, as :meth:`RouteIndex.prime` records them.
+    """
+    nets, lens, keys = primed
+    count = high - low
+    best = np.full(len(keys), -1, dtype=np.int32)
+    if count == 0 or len(keys) == 0:
+        return best, np.zeros(0, dtype=np.int64)
+    route_keys = (dst[low:high].astype(np.uint64) << np.uint64(8)) | dst_len[low:high].astype(np.uint64)
+    shared = np.flatnonzero(route_keys[:-1] == route_keys[1:]) + low
+    pending = np.arange(len(keys))
+    for length in [None, *route_lengths]:
+        if not len(pending):
+            break
+        if length is None:
+            # An exact route is the most specific one there can be.
+            chosen, wanted = pending, keys
+        else:
+            chosen = pending[lens[pending] >= length]
+            mask = np.uint64((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
+            wanted = ((nets[chosen] & mask) << np.uint64(8)) | np.uint64(length)
+        found: IntArray = np.searchsorted(route_keys, wanted)
+        inside = np.minimum(found, count - 1)
+        hit = (found < count) & (route_keys[inside] == wanted)
+        best[chosen[hit]] = found[hit] + low
+        pending = np.flatnonzero(best == -1) if length is None else np.setdiff1d(pending, chosen[hit],
+                                                                                 assume_unique=True)
+    return best, shared
+
+
+def rows_in(wanted: Iterable[int], values: IntArray, safe: IntArray) -> IntArray:
+    """Return, per primed position, whether the best row's value in column ``values`` is one of ``wanted``.
+
+    ``safe`` contains the best rows with 0 for a missing one. The wanted values
+    become a lookup table indexed by the value, which is cheaper than a search
+    per position.
+    """
+    chosen = [value for value in wanted if value >= 0]
+    size = max(int(values.max()) + 1 if len(values) else 0, max(chosen, default=-1) + 1, 1)
+    table = np.zeros(size, dtype=bool)
+    table[[value for value in chosen if value < size]] = True
+    result: IntArray = table[values[safe]]
+    return result
+
+
+def positions(flags: IntArray, missing: IntArray, unrouted: bool) -> set[int]:
+    """Return the positions set in ``flags`` and not ``missing``, and the missing ones too when ``unrouted``."""
+    chosen = flags | missing if unrouted else flags & ~missing
+    return set(np.flatnonzero(chosen).tolist())
+
+
+def owner_codes(addresses: dict[int, str], names: Sequence[str | None]) -> tuple[IntArray, IntArray, IntArray]:
+    """Number the owners: the sorted addresses, each address's owner code, and each primed position's owner code.
+
+    A code is the position of a name in the sorted names, and -1 means no
+    owner (an address no node has, or a subnet several nodes claim).
+    """
+    ordered = sorted({name for name in addresses.values()} | {name for name in names if name is not None})
+    code = {name: number for number, name in enumerate(ordered)}
+    keys = sorted(addresses)
+    sorted_addresses = np.array(keys, dtype=np.uint64)
+    address_owner = np.array([code[addresses[key]] for key in keys], dtype=np.int64)
+    expected = np.array([-1 if name is None else code[name] for name in names], dtype=np.int64)
+    return sorted_addresses, address_owner, expected
+
+
+def owner_mismatch(safe: IntArray, gateways: IntArray, owners: tuple[IntArray, IntArray, IntArray]) -> IntArray:
+    """Return, per primed position, whether the best row's gateway belongs to another owner than the subnet's.
+
+    ``safe`` contains the best rows with 0 for a missing one. Callers drop missing positions.
+    """
+    sorted_addresses, address_owner, expected = owners
+    gateway = gateways[safe].astype(np.uint64)
+    if len(sorted_addresses):
+        found: IntArray = np.searchsorted(sorted_addresses, gateway)
+        inside = np.minimum(found, len(sorted_addresses) - 1)
+        hit = (found < len(sorted_addresses)) & (sorted_addresses[inside] == gateway)
+        owner = np.where(hit, address_owner[inside], -1)
+    else:
+        owner = np.full(len(safe), -1, dtype=np.int64)
+    result: IntArray = owner != expected
+    return result
