@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import compress
 
 from netdoctor.backends import detect_backends
 from netdoctor.engine import check
@@ -21,6 +20,7 @@ from netdoctor.facts import (
     prefix_contains,
     prefix_text,
     prefixes_overlap,
+    rows_with,
 )
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
 from netdoctor.model.addr import AddressError, width
@@ -166,11 +166,14 @@ def _workload_routes(node: NodeFacts) -> list[tuple[Prefix, str]]:
     if node.routes is None:
         return []
     found = []
+    families, destinations, lengths, types, devices = (
+        node.routes.cells(column) for column in ("family", "dst", "dst_len", "type", "dev")
+    )
     for family in node.routes.families():
         for row in node.routes.rows_on_devices(family, lambda device: device.startswith("cali")):
-            route = node.routes.route(row)
-            if route.dst_len > 0 and route.type not in DISCARD_TYPES:
-                found.append(((route.family, route.dst, route.dst_len), f"Calico workload route via {route.dev}"))
+            if lengths[row] > 0 and types[row] not in DISCARD_TYPES:
+                prefix = (families[row], destinations[row], lengths[row])
+                found.append((prefix, f"Calico workload route via {devices[row]}"))
     return found
 
 
@@ -197,7 +200,7 @@ class _NonPodRoutes:
             return
         _, index = routes.interned("dev")
         rows = routes.inside_range(network)
-        for row in compress(rows, map(self.others.__contains__, index[rows.start:rows.stop])):
+        for row in rows_with(index, self.others, rows.start, rows.stop):
             route = routes.route(row)
             if route.dst_len < network[2]:
                 continue

@@ -262,7 +262,7 @@ class RouteIndex:
         codes = {code for code, value in enumerate(values) if wanted(value)}
         if not codes:
             return []
-        return list(compress(range(low, high), map(codes.__contains__, index[low:high])))
+        return rows_with(index, codes, low, high)
 
     def best(self, prefix: Prefix, *, skip_default: bool = False) -> Route | None:
         """Return the most specific main-table route that contains ``prefix``, if any."""
@@ -920,29 +920,51 @@ def _base_facts(node: NodeSnapshot) -> NodeFacts:
 _HOST_LENGTH = frozenset({32})
 
 
-def rows_with(column: Sequence[int], wanted: frozenset[int], low: int, high: int) -> list[int]:
-    """Return the rows from ``low`` to ``high`` whose value in ``column`` is one of ``wanted``.
+def rows_with(column: Sequence[int], wanted: frozenset[int] | set[int], low: int, high: int) -> list[int]:
+    """Return the rows from ``low`` to ``high`` whose value in ``column`` is one of ``wanted``, in order.
 
-    A column of bytes (route types, prefix lengths) is translated to a mark per
-    row and searched with ``bytes.find``, a C scan that costs a few
-    microseconds for a thousand rows when few rows match.
+    Typed columns are searched as bytes, a C scan that costs a few
+    microseconds for a thousand rows when few rows match. A column of bytes
+    (route types, prefix lengths) is translated to a mark per row. In a wider
+    column (string codes), each wanted value's encoding is searched at the
+    row boundaries.
     """
     try:
         view = memoryview(column)  # type: ignore[arg-type]
     except TypeError:
         view = None
-    if view is None or view.format != "B":
+    if view is None or view.ndim != 1 or (view.format != "B" and len(wanted) > _INDEX_SEARCH_LIMIT):
         return list(compress(range(low, high), map(wanted.__contains__, column[low:high])))
-    table = _MARKS.get(wanted)
-    if table is None:
-        table = _MARKS[wanted] = bytes(1 if value in wanted else 0 for value in range(256))
-    marks = view[low:high].tobytes().translate(table)
-    rows = []
-    at = marks.find(1)
-    while at != -1:
-        rows.append(low + at)
-        at = marks.find(1, at + 1)
-    return rows
+    if view.format == "B":
+        key = frozenset(wanted)
+        table = _MARKS.get(key)
+        if table is None:
+            table = _MARKS[key] = bytes(1 if value in key else 0 for value in range(256))
+        marks = view[low:high].tobytes().translate(table)
+        rows = []
+        at = marks.find(1)
+        while at != -1:
+            rows.append(low + at)
+            at = marks.find(1, at + 1)
+        return rows
+    size = view.itemsize
+    raw = view[low:high].tobytes()
+    found: list[int] = []
+    for value in wanted:
+        try:
+            pattern = array(view.format, (value,)).tobytes()
+        except OverflowError:
+            continue  # no row can hold a value the column's type cannot
+        at = raw.find(pattern)
+        while at != -1:
+            if at % size:  # a match across two rows
+                at = raw.find(pattern, at + 1)
+                continue
+            found.append(low + at // size)
+            at = raw.find(pattern, at + size)
+    if len(wanted) > 1:
+        found.sort()
+    return found
 
 
 #: Translation tables of :func:`rows_with`, by wanted values.

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from route_strategies import routes
 
-from netdoctor.facts import PrimedPrefixes, RouteIndex
+from netdoctor.facts import PrimedPrefixes, RouteIndex, rows_with
 from netdoctor.model.addr import AF_INET, network_of
 from netdoctor.model.record import replace
 from netdoctor.model.routes import Route, RouteTable
@@ -109,3 +109,17 @@ def test_vectorised_prime_matches_python(rows: list[Route], networks: list[int],
     codes = bulk.owner_codes(owners, owner_names)
     assert (vectorised.gateway_owner_differs(owners, owner_names, lambda: codes)
             == python.gateway_owner_differs(owners, owner_names, lambda: codes))
+
+
+@given(values=st.lists(st.sampled_from([0, 1, 32, 255, 256, 65536, 16777216]) | st.integers(0, (1 << 32) - 1),
+                       max_size=50),
+       wanted=st.sets(st.sampled_from([0, 1, 32, 255, 256, 65536, 16777216, 1 << 40]), max_size=20),
+       typecode=st.sampled_from(["B", "I"]), bounds=st.tuples(st.integers(0, 50), st.integers(0, 50)))
+def test_rows_with_matches_plain_scan(values: list[int], wanted: set[int], typecode: str,
+                                      bounds: tuple[int, int]) -> None:
+    limit = 256 if typecode == "B" else 1 << 32
+    column = array(typecode, [value % limit for value in values])
+    low, high = min(bounds), max(bounds)
+    expected = [row for row in range(low, min(high, len(column))) if column[row] in wanted]
+    assert rows_with(column, wanted, low, high) == expected
+    assert rows_with(list(column), wanted, low, high) == expected
