@@ -83,21 +83,24 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
         return False
-    # Only the most specific route counts, read from the columns: this runs for every pair of nodes.
-    lengths, types, protocols, gateways, families = (
-        facts.routes.cells(column) for column in ("dst_len", "type", "protocol", "gateway", "family")
-    )
-
     suspects = None
     if facts.routes.primed_rows():
         codes = facts.routes.text_codes("protocol", DIRECT_ROUTE_PROTOCOLS.__contains__)
         suspects = facts.routes.positions_where(unrouted=False, text=("protocol", codes)) if codes else set()
-    for peer, subnet in cluster.peer_subnets(facts.name, suspects):
+    pairs = cluster.peer_subnets(facts.name, suspects)
+    if not pairs:
+        return False
+    # Only the most specific route counts, read from the columns: this runs for every pair of nodes.
+    lengths, types, gateways, families = (
+        facts.routes.cells(column) for column in ("dst_len", "type", "gateway", "family")
+    )
+    protocol_names, protocols = facts.routes.interned("protocol")
+    for peer, subnet in pairs:
         row = facts.routes.best_row(subnet.prefix)
         if row is None or lengths[row] == 0 or types[row] in DISCARD_TYPES:
             continue
         gateway = gateways[row]
-        if protocols[row] not in DIRECT_ROUTE_PROTOCOLS or not gateway:
+        if protocol_names[protocols[row]] not in DIRECT_ROUTE_PROTOCOLS or not gateway:
             continue
         if cluster.node_by_address.get(gateway) == peer.name or any(
             prefix_contains(prefix, (families[row], gateway, 32)) for prefix, _, _ in facts.underlay_subnets
