@@ -152,6 +152,14 @@ def _load_snapshot(
         # Collectors, the bundle reader and the libraries they use log through the logging module directly.
         apply_configuration()
     live = dict(live or {})
+    if snapshot_file is not None or bundle is not None:
+        # A snapshot or bundle carries its own etcd keys; these options would be ignored.
+        given = [f"--{name.replace('_', '-')}" for name in ("etcd_cacert", "etcd_cert", "etcd_key")
+                 if live.get(name) is not None]
+        if given:
+            verb = "apply" if len(given) > 1 else "applies"
+            raise InputError(f"{' and '.join(given)} {verb} to live sources only; a snapshot or bundle "
+                             "carries its own etcd keys, so leave the option out")
     try:
         etcd = _etcd_options(live) if live else None
         return snapshot_from_options(
@@ -268,15 +276,20 @@ def run_command(prog: str, name: str, argv: list[str]) -> int | None:
 
 
 def _open_tui(args: Namespace) -> None:
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise InputError("the TUI needs a terminal; run 'netdoctor check' for a report, or 'netdoctor --help'")
-
     import os
     from pathlib import Path
 
+    # Mistakes in the options are reported before the missing terminal, which only the caller's setup can change.
+    choices = (("--netns", args.netns), ("--lab", args.lab_name), ("--snapshot", args.snapshot_file),
+               ("--bundle", args.bundle))
+    given = [option for option, value in choices if value]
+    if len(given) > 1:
+        raise InputError(f"{' and '.join(given)} cannot be combined; choose one source")
     for option, path in (("--snapshot", args.snapshot_file), ("--bundle", args.bundle)):
         if path is not None and not os.path.exists(path):
             raise InputError(f"{option} {path}: no such file or directory")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the TUI needs a terminal; run 'netdoctor check' for a report, or 'netdoctor --help'")
 
     from netdoctor.sources import SourceError
     from netdoctor.tui import run as run_tui

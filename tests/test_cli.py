@@ -405,6 +405,19 @@ def test_two_sources_rejected(tmp_path: Path, snapshot_file: Path) -> None:
     assert_one_line_error(completed, "--netns and --snapshot cannot be combined")
 
 
+def test_etcd_certificate_with_snapshot_rejected(tmp_path: Path, snapshot_file: Path) -> None:
+    completed = run_cli("check", "--snapshot", str(snapshot_file), "--etcd-cacert", str(snapshot_file), cwd=tmp_path)
+
+    assert_one_line_error(completed, "--etcd-cacert applies to live sources only")
+
+
+def test_tui_two_sources_rejected_before_terminal(tmp_path: Path, snapshot_file: Path) -> None:
+    # Without a terminal on stdin, the conflict is still what is reported.
+    completed = run_cli("--snapshot", str(snapshot_file), "--bundle", str(tmp_path), cwd=tmp_path)
+
+    assert_one_line_error(completed, "--snapshot and --bundle cannot be combined")
+
+
 def test_unknown_check_id(tmp_path: Path, snapshot_file: Path) -> None:
     completed = run_cli("check", "--check", "no-such-check", "--snapshot", str(snapshot_file), cwd=tmp_path)
 
