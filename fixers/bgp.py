@@ -7,7 +7,8 @@ from typing import Any
 
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.fixers.support import snapshot_node
-from netdoctor.model import BgpSession, Finding, NodeSnapshot
+from netdoctor.model import BgpSession, ClusterSnapshot, Finding, NodeSnapshot
+from netdoctor.model.addr import AddressError, parse_ip
 
 #: BIRD's control socket on the node; the lab keeps it there too, under the node's root.
 BIRD_SOCKET = "/run/bird/bird.ctl"
@@ -59,12 +60,71 @@ def restart_bgp_session(finding: Finding, context: FixContext) -> Iterator[NodeS
         if "Administrative shutdown" in (session.info or ""):
             yield NodeStep(node_name, _peer_shutdown_note(finding, session))
             continue
+        disabled_by = _peer_disabled(context.snapshot, node, session)
+        if disabled_by is not None:
+            yield NodeStep(node_name, _peer_disabled_note(finding, session, *disabled_by))
+            continue
         yield NodeStep(node_name, _session_step(finding, session, bird_socket(node)))
+
+
+def _is_disabled(session: BgpSession) -> bool:
+    """Tell whether a session is shut down administratively on its own node (BIRD ``down``, FRR ``Idle (Admin)``)."""
+    return (session.daemon == "bird" and session.state.lower() == "down") or "(Admin)" in session.state
+
+
+def _addresses(node: NodeSnapshot) -> set[tuple[int, int]]:
+    found = set()
+    for interface in node.interfaces or ():
+        for address in interface.addresses:
+            try:
+                found.add(parse_ip(address.address))
+            except AddressError:
+                continue
+    return found
+
+
+def _peer_disabled(snapshot: ClusterSnapshot, node: NodeSnapshot,
+                   session: BgpSession) -> tuple[str, BgpSession] | None:
+    """Return the captured peer and its session back to ``node`` when the peer shut that session down.
+
+    Such a session stays down on this node (Active or Connect) until the peer
+    enables its side, and the peer's own finding plans that.
+    """
+    try:
+        neighbor = parse_ip(session.neighbor or session.name)
+    except AddressError:
+        return None
+    own = _addresses(node)
+    for peer in snapshot.nodes:
+        if peer.name == node.name or neighbor not in _addresses(peer):
+            continue
+        for other in peer.bgp or ():
+            try:
+                back = parse_ip(other.neighbor or other.name)
+            except AddressError:
+                continue
+            if back in own and _is_disabled(other):
+                return peer.name, other
+    return None
+
+
+def _peer_disabled_note(finding: Finding, session: BgpSession, peer: str, other: BgpSession) -> Step:
+    return Step(
+        id=f"bgp-peer-disabled-{session.name}",
+        title=f"Enable the session on {peer}, where {other.name} is {other.state}",
+        safety=Safety.DISPLAY_ONLY,
+        why=f"{peer} shut down its side of the session ({other.daemon} {other.name} is {other.state}), so this "
+            f"side stays {session.state} until {peer} enables it; the plan for {peer} does that, and restarting "
+            "the session here would only withdraw routes.",
+        fixer="restart-bgp-session",
+        check=finding.check,
+        display=(f"# on {peer}: see the step that enables {other.name}",),
+    )
 
 
 def _session_step(finding: Finding, session: BgpSession, socket: str) -> Step:
     neighbor = session.neighbor or session.name
-    disabled = (session.daemon == "bird" and session.state.lower() == "down") or "(Admin)" in session.state
+    disabled = _is_disabled(session)
     if disabled and session.daemon == "bird":
         params: dict[str, Any] = {"protocol": session.name, "socket": socket}
         action, inverse = Operation("bird-enable", params), Operation("bird-disable", params)
