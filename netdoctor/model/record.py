@@ -54,8 +54,8 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISS
 class RecordSpec:
     """The fields of a record class, in order, with their defaults."""
 
-    __slots__ = ("annotations", "defaults", "factories", "frozen", "hidden", "names", "positions", "post_init",
-                 "required")
+    __slots__ = ("annotations", "custom_init", "defaults", "factories", "frozen", "hidden", "names", "positions",
+                 "post_init", "required")
 
     def __init__(self, names: tuple[str, ...], annotations: dict[str, Any], defaults: dict[str, Any],
                  factories: dict[str, Callable[[], Any]], hidden: frozenset[str], frozen: bool) -> None:
@@ -74,6 +74,8 @@ class RecordSpec:
         self.frozen = frozen
         #: Whether ``__init__`` ends by calling the class's ``__post_init__``.
         self.post_init = False
+        #: Whether the class defines its own ``__init__``, which replaces the one that sets the fields.
+        self.custom_init = False
 
 
 @overload
@@ -200,6 +202,7 @@ def _install_methods(cls: type, spec: RecordSpec, namespace: dict[str, Any]) -> 
         # As for a dataclass: a frozen record hashes its field values, and a mutable one has no hash.
         cls.__hash__ = _record_hash if spec.frozen else None  # type: ignore[assignment]
 
+    spec.custom_init = "__init__" in namespace
     cls.__record__ = spec  # type: ignore[attr-defined]
     cls.__record_values__ = staticmethod(values)  # type: ignore[attr-defined]
     cls.__dataclass_fields__ = _DataclassAttribute(cls, "__dataclass_fields__")  # type: ignore[attr-defined]
