@@ -29,7 +29,7 @@ from netdoctor.model.serialize import (
     loads_snapshot,
     to_json,
 )
-from netdoctor.model.table import _b64_length, _b64_lengths, _indexes_below, _PackedColumn
+from netdoctor.model.table import _b64_length, _indexes_below, _packed_texts_valid, _PackedColumn
 
 
 def generic_decode(kind: type, data: Any) -> Any:
@@ -276,13 +276,30 @@ def test_base64_check_matches_binascii(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(_BASE64_CHARACTERS, max_size=8) | st.binary(max_size=7).map(
-    lambda raw: binascii.b2a_base64(raw, newline=False).decode()), max_size=4))
-def test_base64_batch_check_matches_each(texts: list[str]) -> None:
-    per_text = [_strict_length(text) for text in texts]
-    expected = None if None in per_text else per_text
+@given(
+    st.lists(st.sampled_from([1, 2, 4, 8]) | st.just(4), min_size=1, max_size=4).flatmap(
+        lambda sizes: st.tuples(
+            st.just(sizes),
+            st.lists(st.text(_BASE64_CHARACTERS, max_size=12) | st.binary(max_size=9).map(
+                lambda raw: binascii.b2a_base64(raw, newline=False).decode()), min_size=len(sizes), max_size=len(sizes)),
+        )
+    ),
+    st.integers(0, 4),
+)
+def test_packed_texts_check_matches_each(case: tuple[list[int], list[str]], count: int) -> None:
+    sizes, texts = case
+    expected = all(_strict_length(text) == count * size for text, size in zip(texts, sizes))
 
-    assert _b64_lengths(texts) == expected
+    assert _packed_texts_valid(texts, sizes, count) == expected
+
+
+def test_packed_texts_check_accepts_columns() -> None:
+    sizes = [1, 2, 4, 8]
+    texts = [binascii.b2a_base64(bytes(range(5 * size)), newline=False).decode() for size in sizes]
+
+    assert _packed_texts_valid(texts, sizes, 5)
+    assert not _packed_texts_valid(texts, sizes, 4)
+    assert not _packed_texts_valid([*texts[:3], texts[3] + "="], sizes, 5)
 
 
 @settings(max_examples=300, deadline=None)

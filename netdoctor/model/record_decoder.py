@@ -165,6 +165,22 @@ def _field_lines(position: int, name: str, spec: RecordSpec, kind: Any, decoder_
             f"                {fail}",
             f"        {value} = tuple({value})",
         ]
+    elif _scalar_pair(item):
+        # tuple[tuple[str, str], ...], the form of sysctls, metadata and options.
+        first, second = typing.get_args(item)
+        namespace[f"_first{position}"] = first
+        namespace[f"_second{position}"] = second
+        lines += [
+            f"    {guard}",
+            f"        if {value}.__class__ is not _list:",
+            f"            {fail}",
+            f"        for item in {value}:",
+            "            if item.__class__ is not _list or len(item) != 2:",
+            f"                {fail}",
+            f"            if item[0].__class__ is not _first{position} or item[1].__class__ is not _second{position}:",
+            f"                {fail}",
+            f"        {value} = tuple([(item[0], item[1]) for item in {value}])",
+        ]
     else:
         namespace[f"_item{position}"] = decoder_of(item)
         lines += [
@@ -183,6 +199,12 @@ def _strip_optional(kind: Any) -> tuple[Any, bool]:
         if len(options) == 1 and len(typing.get_args(kind)) == 2:
             return options[0], True
     return kind, False
+
+
+def _scalar_pair(kind: Any) -> bool:
+    """Tell whether ``kind`` is ``tuple[X, Y]`` with scalar ``X`` and ``Y``."""
+    args = typing.get_args(kind)
+    return typing.get_origin(kind) is tuple and len(args) == 2 and args[0] in _SCALARS and args[1] in _SCALARS
 
 
 def _tuple_item(kind: Any) -> Any:
