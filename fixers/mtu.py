@@ -1,7 +1,8 @@
-"""MTU fixers: lower pod-side and overlay MTUs to what the encapsulation carries."""
+"""MTU fixers: restore a node's lowered underlay MTU, or lower pod-side and overlay MTUs to what the encapsulation carries."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from netdoctor.checks.mtu import node_overlays
@@ -11,19 +12,86 @@ from netdoctor.fixers.mesh import TUNNEL_TYPES
 from netdoctor.model import Finding, Interface
 
 
-def _limit(node: NodeFacts, peers: list[NodeFacts]) -> int | None:
-    """Return the largest inner packet every overlay of the node carries, to itself and to its peers."""
+def _limit(node: NodeFacts, peers: list[NodeFacts], usual: int | None = None) -> int | None:
+    """Return the largest inner packet every overlay of the node carries, to itself and to its peers.
+
+    With ``usual``, an underlay MTU below it counts as ``usual``, as it will be
+    once :func:`restore_underlay_mtu` has raised it.
+    """
     underlay = node.underlay_mtu()
     if underlay is None:
         return None
-    limits = [underlay[0] - overlay.overhead for overlay in node_overlays(node)]
+    floor = usual or 0
+    limits = [max(underlay[0], floor) - overlay.overhead for overlay in node_overlays(node)]
     names = {overlay.name for overlay in node_overlays(node)}
     for peer in peers:
         peer_underlay = peer.underlay_mtu()
         if peer_underlay is None:
             continue
-        limits += [peer_underlay[0] - overlay.overhead for overlay in node_overlays(peer) if overlay.name in names]
+        limits += [max(peer_underlay[0], floor) - overlay.overhead
+                   for overlay in node_overlays(peer) if overlay.name in names]
     return min(limits) if limits else None
+
+
+def usual_underlay_mtu(facts: ClusterFacts) -> int | None:
+    """Return the underlay MTU that more than half of the nodes use, when at least two nodes do."""
+    counts = Counter(underlay[0] for node in facts.nodes.values() if (underlay := node.underlay_mtu()) is not None)
+    if not counts:
+        return None
+    mtu, count = counts.most_common(1)[0]
+    return mtu if count >= 2 and count * 2 > sum(counts.values()) else None
+
+
+@fixer("restore-underlay-mtu", title="Raise a node's underlay MTU back to what the other nodes use",
+       checks=("mtu-mismatch",))
+def restore_underlay_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
+    """Raise the underlay MTU of each node below the MTU most nodes' underlays use.
+
+    One node whose ``eth0`` MTU dropped (a changed DHCP option, a hand-set
+    value) makes its own overlay and its peers' overlays too large for it. Raising
+    that one link is the smaller change; lowering every pod and overlay MTU in the
+    cluster is the alternative when the lower MTU is intended. While this fixer
+    applies, :func:`lower_pod_mtu` plans against the restored MTU. Disruptive:
+    the link drops packets in flight, and the network must carry the larger MTU,
+    as it does for the other nodes.
+    """
+    facts = cluster_facts(context.snapshot)
+    usual = usual_underlay_mtu(facts)
+    if usual is None:
+        return
+    for node_name, node in sorted(facts.nodes.items()):
+        underlay = node.underlay_mtu()
+        if underlay is None or underlay[0] >= usual:
+            continue
+        # An OVS bridge takes the smallest MTU of its ports unless told otherwise, so its physical ports are raised.
+        for name in _ovs_system_ports(node, underlay[1]) or [underlay[1]]:
+            interface = node.node.interface(name)
+            if interface is not None and interface.mtu < usual:
+                yield NodeStep(node_name, _raise_step(finding, interface, usual))
+
+
+def _ovs_system_ports(node: NodeFacts, bridge_name: str) -> list[str]:
+    """Return the ports of OVS bridge ``bridge_name`` that are host network devices, not internal or tunnel ports."""
+    return [interface.name for bridge in node.node.ovs or () if bridge.name == bridge_name
+            for port in bridge.ports for interface in port.interfaces if interface.type in ("", "system")]
+
+
+def _raise_step(finding: Finding, interface: Interface, usual: int) -> Step:
+    return Step(
+        id=f"mtu-raise-{interface.name}",
+        title=f"Raise the MTU of {interface.name} from {interface.mtu} to {usual}, as on most nodes",
+        safety=Safety.DISRUPTIVE,
+        why=(f"Most nodes' underlays use MTU {usual}, and the overlay MTUs assume it. Changing an MTU drops packets "
+             "in flight on that interface, so it is applied only after confirmation. If the lower MTU is "
+             "intended, decline this step and lower the pod and overlay MTUs of every node instead."),
+        fixer="restore-underlay-mtu",
+        check=finding.check,
+        action=Operation("link-mtu", {"name": interface.name, "mtu": usual}),
+        inverse=Operation("link-mtu", {"name": interface.name, "mtu": interface.mtu}),
+        preconditions=(Condition("link-mtu-is", {"name": interface.name, "mtu": interface.mtu}),),
+        done=Condition("link-mtu-is", {"name": interface.name, "mtu": usual}),
+        verify=f"ip link show dev {interface.name}",
+    )
 
 
 def _routed_limit(finding: Finding) -> int | None:
@@ -49,6 +117,8 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     daemon.json ``mtu``) or the CNI config carries the new MTU.
     """
     facts = cluster_facts(context.snapshot)
+    # A node below the usual underlay MTU gets it back from restore_underlay_mtu, so plan against that.
+    usual = usual_underlay_mtu(facts)
     names_by_node: dict[str, list[str]] = {}
     names = [name for name in (finding.detail("interfaces") or finding.detail("overlay") or "").split(",") if name]
     for node_name in finding.nodes:
@@ -57,9 +127,11 @@ def lower_pod_mtu(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
         node = facts.nodes.get(node_name)
         if node is None:
             continue
-        limit = _limit(node, facts.peers(node_name))
+        limit = _limit(node, facts.peers(node_name), usual)
         if limit is None and not node_overlays(node):
             limit = _routed_limit(finding)
+            if limit is not None and usual is not None:
+                limit = max(limit, usual)
         underlay = node.underlay_mtu()
         if limit is None or underlay is None:
             continue

@@ -62,10 +62,6 @@ KNOWN_UNFIXED: dict[tuple[str, str], str] = {
     **{(backend, "etcd-lease-mismatch"): _FLANNELD for backend in _FLANNEL_ETCD},
     **{(backend, "flannel-backend-mismatch"): "restoring the backend type in etcd is a display-only step"
        for backend in _FLANNEL_ETCD},
-    **{(backend, "mtu-mismatch"):
-       "both ends of each pod veth keep their MTU: lowering only the host end would drop the pods' large packets "
-       "without an ICMP error, so recreating the pods with the new MTU is a display-only step"
-       for backend in BACKENDS},
     ("frr", "route-missing"):
         "the fault stops the peer announcing its subnet; the snapshot does not show what a peer announces, so the "
         "remedy is a display-only note",
