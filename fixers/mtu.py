@@ -83,7 +83,8 @@ def _raise_step(finding: Finding, interface: Interface, usual: int) -> Step:
         safety=Safety.DISRUPTIVE,
         why=(f"Most nodes' underlays use MTU {usual}, and the overlay MTUs assume it. Changing an MTU drops packets "
              "in flight on that interface, so it is applied only after confirmation. If the lower MTU is "
-             "intended, decline this step and lower the pod and overlay MTUs of every node instead."),
+             "intended, decline this step: the other steps assume the raised MTU, so the pod and overlay MTUs "
+             "of the nodes then need lowering by hand (ip link set DEV mtu N)."),
         fixer="restore-underlay-mtu",
         check=finding.check,
         action=Operation("link-mtu", {"name": interface.name, "mtu": usual}),
