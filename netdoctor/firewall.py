@@ -17,15 +17,20 @@ does for kube-proxy's ``KUBE-MARK-MASQ`` and ``KUBE-MARK-DROP``.
 The nat table is walked the same way: ``MASQUERADE``, ``SNAT``, ``DNAT``,
 ``REDIRECT`` and ``NETMAP`` end the walk with that target as the verdict, and a
 built-in nat chain that ends without one gives ``ACCEPT`` (no translation).
+
+:func:`evaluate` walks one packet. To walk many packets through one ruleset,
+build a :class:`CompiledRuleset` once: it parses each rule's conditions once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from operator import attrgetter
 
 from netdoctor.log import get_logger
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
-from netdoctor.model.addr import AddressError, network_of, parse_ip, parse_prefix
+from netdoctor.model.addr import AddressError, parse_ip, parse_prefix, width
 from netdoctor.model.record import field, record, replace
 
 logger = get_logger(__name__)
@@ -125,64 +130,197 @@ class _Unknown(Exception):
     """A rule condition the evaluator cannot decide."""
 
 
+#: A test of one ``-p``, ``-s``, ``-d``, ``-i`` or ``-o`` condition: returns True when the packet matches it.
+_Test = Callable[[Packet], bool]
+#: A test of one ``-m`` match or match option: returns None when the evaluator cannot decide it.
+_MatchTest = Callable[[Packet], "bool | None"]
+
+
 def evaluate(ruleset: IptablesRuleset, chain: str, packet: Packet, table: str = "filter") -> Verdict:
     """Walk a built-in chain of one table for ``packet`` and return the verdict.
 
-    A missing table or chain means no rules: the packet is accepted.
+    A missing table or chain means no rules: the packet is accepted. To walk
+    many packets through one ruleset, build a :class:`CompiledRuleset` once and
+    call its ``evaluate``.
     """
-    found = ruleset.table(table)
-    if found is None:
-        return Verdict("ACCEPT", None, chain, f"no {table} table")
-    rules_by_chain: dict[str, list[IptablesRule]] = {}
-    for rule in found.rules:
-        rules_by_chain.setdefault(rule.chain, []).append(rule)
-    return _walk(found, rules_by_chain, chain, packet)
+    return CompiledRuleset(ruleset).evaluate(chain, packet, table)
 
 
-def _walk(table: IptablesTable, rules_by_chain: dict[str, list[IptablesRule]], chain: str, packet: Packet) -> Verdict:
-    # Each stack entry is (chain, index of the next rule to evaluate).
-    stack: list[tuple[str, int]] = [(chain, 0)]
-    while stack:
-        if len(stack) > _MAX_DEPTH:
-            return Verdict("UNKNOWN", None, stack[-1][0], f"chain jumps nest deeper than {_MAX_DEPTH}")
-        current, position = stack.pop()
-        rules = rules_by_chain.get(current, [])
-        jumped = False
-        while position < len(rules):
-            rule = rules[position]
-            position += 1
-            try:
-                matched = rule_matches(rule, packet)
-            except _Unknown as error:
-                return Verdict("UNKNOWN", rule, current, f"unknown match: {error}")
-            if not matched or rule.target is None:
-                continue
-            target = rule.target
-            if target in TERMINAL_TARGETS or target in NAT_TARGETS:
-                return Verdict(target, rule, current, rule.text)
-            if target == "RETURN":
-                break
-            if target == "MARK":
+class CompiledRuleset:
+    """An iptables ruleset prepared for many walks, with the same verdicts as :func:`evaluate`.
+
+    Each table's rules are grouped by chain on the table's first walk. A rule's
+    conditions are parsed into tests the first time a walk reaches the rule,
+    so a walk that ends early in a long chain parses only the rules before its
+    verdict.
+    """
+
+    __slots__ = ("_ruleset", "_tables")
+
+    def __init__(self, ruleset: IptablesRuleset) -> None:
+        self._ruleset = ruleset
+        self._tables: dict[str, _CompiledTable | None] = {}
+
+    def evaluate(self, chain: str, packet: Packet, table: str = "filter") -> Verdict:
+        """Walk a built-in chain of one table for ``packet`` and return the verdict."""
+        try:
+            compiled = self._tables[table]
+        except KeyError:
+            found = self._ruleset.table(table)
+            compiled = self._tables[table] = _CompiledTable(found) if found is not None else None
+        if compiled is None:
+            return Verdict("ACCEPT", None, chain, f"no {table} table")
+        return compiled.walk(chain, packet)
+
+
+# Effects of a matching rule on the walk, derived from its target once per rule.
+_END, _RETURN, _MARK, _JUMP, _CONTINUE, _UNKNOWN_TARGET = range(6)
+
+
+class _CompiledTable:
+    """One table's rules grouped by chain, compiled as walks reach them."""
+
+    __slots__ = ("_chains", "_compiled", "_policies", "_rules", "_table")
+
+    def __init__(self, table: IptablesTable) -> None:
+        self._table = table
+        rules_by_chain: dict[str, list[IptablesRule]] = {}
+        for rule in table.rules:
+            rules_by_chain.setdefault(rule.chain, []).append(rule)
+        self._rules = rules_by_chain
+        #: Chains a rule can jump to: those with rules and those the table declares.
+        self._chains = set(rules_by_chain).union(chain.name for chain in table.chains)
+        #: Chain -> its compiled rules; None marks a rule no walk has reached yet.
+        self._compiled: dict[str, list[_CompiledRule | None]] = {}
+        #: Built-in chain -> the verdict of its policy.
+        self._policies: dict[str, Verdict] = {}
+
+    def walk(self, chain: str, packet: Packet) -> Verdict:
+        """Walk ``chain`` for ``packet``: jumps, ``RETURN``, ``-g`` gotos, ``MARK`` and the chain's policy."""
+        # Each stack entry is (chain, index of the next rule to evaluate).
+        stack: list[tuple[str, int]] = [(chain, 0)]
+        while stack:
+            if len(stack) > _MAX_DEPTH:
+                return Verdict("UNKNOWN", None, stack[-1][0], f"chain jumps nest deeper than {_MAX_DEPTH}")
+            current, position = stack.pop()
+            compiled = self._compiled.get(current)
+            if compiled is None:
+                compiled = self._compiled[current] = [None] * len(self._rules.get(current, ()))
+            count = len(compiled)
+            while position < count:
+                entry = compiled[position]
+                if entry is None:
+                    entry = compiled[position] = _CompiledRule(self._rules[current][position], self._chains)
+                position += 1
+                if entry.never:
+                    continue
                 try:
-                    packet = replace(packet, mark=_set_mark(packet.mark, rule))
+                    matched = entry.matches(packet)
                 except _Unknown as error:
-                    return Verdict("UNKNOWN", rule, current, f"unknown MARK option: {error}")
-                continue
-            if target in rules_by_chain or table.chain(target) is not None:
-                if not rule.goto:
-                    stack.append((current, position))
-                stack.append((target, 0))
-                jumped = True
+                    return Verdict("UNKNOWN", entry.rule, current, f"unknown match: {error}")
+                if not matched:
+                    continue
+                action = entry.action
+                if action == _CONTINUE:
+                    continue
+                if action == _END:
+                    assert entry.verdict is not None
+                    return entry.verdict
+                if action == _RETURN:
+                    break
+                if action == _JUMP:
+                    # NOTE: a -g goto does not grow the stack, so chains that reach each other only
+                    # by gotos make the walk loop forever instead of hitting _MAX_DEPTH.
+                    if not entry.rule.goto:
+                        stack.append((current, position))
+                    stack.append((entry.target, 0))
+                    break
+                if action == _MARK:
+                    try:
+                        packet = replace(packet, mark=_set_mark(packet.mark, entry.rule))
+                    except _Unknown as error:
+                        return Verdict("UNKNOWN", entry.rule, current, f"unknown MARK option: {error}")
+                    continue
+                return Verdict("UNKNOWN", entry.rule, current, f"unknown target {entry.target}")
+        # The built-in chain ended, returned, or a chain it went to with -g ended.
+        return self._policy(chain)
+
+    def _policy(self, chain: str) -> Verdict:
+        verdict = self._policies.get(chain)
+        if verdict is None:
+            declared = self._table.chain(chain)
+            policy = declared.policy if declared is not None and declared.policy not in (None, "-") else "ACCEPT"
+            verdict = self._policies[chain] = Verdict(policy, None, chain, f"policy {policy}")
+        return verdict
+
+
+class _CompiledRule:
+    """One rule with its conditions parsed: tests of the fields it names, then its ``-m`` matches in order."""
+
+    __slots__ = ("action", "match_tests", "never", "rule", "target", "tests", "verdict")
+
+    def __init__(self, rule: IptablesRule, chains: set[str] | None = None) -> None:
+        self.rule = rule
+        tests = _compile_conditions(rule)
+        match_tests: list[tuple[str, _MatchTest | None]] = []
+        for match in rule.matches:
+            if tests is None:
                 break
-            if target in CONTINUING_TARGETS:
-                continue
-            return Verdict("UNKNOWN", rule, current, f"unknown target {target}")
-        if jumped:
-            continue
-    # The built-in chain ended, returned, or a chain it went to with -g ended.
-    declared = table.chain(chain)
-    policy = declared.policy if declared is not None and declared.policy not in (None, "-") else "ACCEPT"
-    return Verdict(policy, None, chain, f"policy {policy}")
+            test = _compile_match(match)
+            if test is False:
+                # A match that is never true makes the rule fail, whatever the other matches return.
+                tests = None
+            elif test is not True:
+                match_tests.append((match.module, test))
+        #: True when the rule matches no packet, so walks skip it.
+        self.never = tests is None
+        self.tests: tuple[_Test, ...] = tuple(tests or ())
+        #: ``(module, test)`` per match that depends on the packet. A test of None marks a match the
+        #: evaluator cannot decide.
+        self.match_tests = tuple(match_tests)
+        #: The ``-j`` target or ``-g`` chain; empty for a rule without one.
+        self.target = rule.target or ""
+        self.verdict: Verdict | None = None
+        self.action = _classify_target(rule.target, chains or set())
+        if self.action == _END:
+            self.verdict = Verdict(str(rule.target), rule, rule.chain, rule.text)
+
+    def matches(self, packet: Packet) -> bool:
+        """Tell whether the rule matches the packet; raise ``_Unknown`` when an undecidable condition remains."""
+        if self.never:
+            return False
+        for test in self.tests:
+            if not test(packet):
+                return False
+        unknown: list[str] | None = None
+        for module, match_test in self.match_tests:
+            result = match_test(packet) if match_test is not None else None
+            if result is None:
+                if unknown is None:
+                    unknown = []
+                unknown.append(module)
+            elif not result:
+                return False
+        if unknown:
+            raise _Unknown(", ".join(f"-m {module}" for module in unknown))
+        return True
+
+
+def _classify_target(target: str | None, chains: set[str]) -> int:
+    """Return the effect on the walk of a matching rule with this target."""
+    if target is None:
+        return _CONTINUE
+    if target in TERMINAL_TARGETS or target in NAT_TARGETS:
+        return _END
+    if target == "RETURN":
+        return _RETURN
+    if target == "MARK":
+        return _MARK
+    if target in chains:
+        return _JUMP
+    if target in CONTINUING_TARGETS:
+        return _CONTINUE
+    return _UNKNOWN_TARGET
 
 
 def _set_mark(mark: int, rule: IptablesRule) -> int:
@@ -215,34 +353,46 @@ def _mark_value(text: str, default_mask: int) -> tuple[int, int]:
 
 def rule_matches(rule: IptablesRule, packet: Packet) -> bool:
     """Tell whether a rule matches the packet; raise ``_Unknown`` when an undecidable condition remains."""
-    known = [
-        _negate(_protocol_matches(rule.protocol, packet), rule.protocol_negated) if rule.protocol else True,
-        _negate(_address_matches(rule.source, packet.src), rule.source_negated) if rule.source else True,
-        _negate(_address_matches(rule.destination, packet.dst), rule.destination_negated) if rule.destination else True,
-        _negate(_interface_matches(rule.in_interface, packet.in_interface), rule.in_interface_negated)
-        if rule.in_interface else True,
-        _negate(_interface_matches(rule.out_interface, packet.out_interface), rule.out_interface_negated)
-        if rule.out_interface else True,
-        rule.fragment is not True,
-    ]
-    if not all(known):
-        return False
-    unknown: list[str] = []
-    for match in rule.matches:
-        result = _module_matches(match, packet)
-        if result is None:
-            unknown.append(match.module)
-        elif not result:
-            return False
-    if unknown:
-        raise _Unknown(", ".join(f"-m {module}" for module in unknown))
-    return True
+    return _CompiledRule(rule).matches(packet)
 
 
-def _negate(value: bool, negated: bool) -> bool:
-    return not value if negated else value
+def _compile_conditions(rule: IptablesRule) -> list[_Test] | None:
+    """Return tests for the rule's ``-p``, ``-s``, ``-d``, ``-i``, ``-o`` and ``-f``, or None when no packet matches them.
+
+    A condition whose result does not depend on the packet (``-p all``, an
+    address that does not parse) gets no test, or makes the result None.
+    """
+    if rule.fragment is True:
+        return None
+    tests: list[_Test] = []
+    if rule.protocol:
+        expected = _protocol_number(rule.protocol)
+        if expected == 0 or expected is None:
+            # Protocol 0 matches every packet, and an unknown name matches none.
+            if (expected == 0) == rule.protocol_negated:
+                return None
+        else:
+            tests.append(_protocol_test(expected, rule.protocol_negated))
+    for prefix, negated, name in ((rule.source, rule.source_negated, "src"),
+                                  (rule.destination, rule.destination_negated, "dst")):
+        if not prefix:
+            continue
+        try:
+            family, net, length = parse_prefix(prefix)
+        except AddressError:
+            # No address matches a prefix that does not parse.
+            if not negated:
+                return None
+            continue
+        tests.append(_address_test(name, family, net, length, negated))
+    for pattern, negated, name in ((rule.in_interface, rule.in_interface_negated, "in_interface"),
+                                   (rule.out_interface, rule.out_interface_negated, "out_interface")):
+        if pattern:
+            tests.append(_interface_test(name, pattern, negated))
+    return tests
 
 
+@lru_cache(maxsize=256)
 def _protocol_number(text: str) -> int | None:
     text = text.lower()
     if text.isdigit():
@@ -250,126 +400,227 @@ def _protocol_number(text: str) -> int | None:
     return PROTOCOLS.get(text)
 
 
-def _protocol_matches(rule_protocol: str, packet: Packet) -> bool:
-    expected = _protocol_number(rule_protocol)
-    if expected == 0:
-        return True
-    return expected is not None and expected == _protocol_number(packet.protocol)
-
-
-def _address_matches(condition: str, address: str) -> bool:
+@lru_cache(maxsize=16384)
+def _parse_address(text: str) -> tuple[int, int] | None:
+    """Return ``(family, value)`` of a packet address, or None when it does not parse."""
     try:
-        family, net, length = parse_prefix(condition)
-        other_family, value = parse_ip(address)
+        return parse_ip(text)
     except AddressError:
-        return False
-    return family == other_family and network_of(family, value, length) == network_of(family, net, length)
+        return None
 
 
-def _interface_matches(pattern: str, name: str | None) -> bool:
-    if name is None:
-        return False
+def _protocol_test(expected: int, negated: bool) -> _Test:
+    def test(packet: Packet) -> bool:
+        return (_protocol_number(packet.protocol) == expected) != negated
+
+    return test
+
+
+def _address_test(name: str, family: int, net: int, length: int, negated: bool) -> _Test:
+    """Test whether the packet's ``src`` or ``dst`` lies inside ``net/length`` (host bits of ``net`` ignored)."""
+    read = attrgetter(name)
+    shift = width(family) - length
+    network = net >> shift
+
+    def test(packet: Packet) -> bool:
+        address = _parse_address(read(packet))
+        return (address is not None and address[0] == family and address[1] >> shift == network) != negated
+
+    return test
+
+
+def _interface_test(name: str, pattern: str, negated: bool = False) -> _Test:
+    """Test an interface field of the packet against ``eth0`` or ``cali+``; a field of None matches neither."""
+    read = attrgetter(name)
     if pattern.endswith("+"):
-        return name.startswith(pattern[:-1])
-    return name == pattern
+        start = pattern[:-1]
+
+        def test_prefix(packet: Packet) -> bool:
+            interface = read(packet)
+            return (interface is not None and interface.startswith(start)) != negated
+
+        return test_prefix
+
+    def test_name(packet: Packet) -> bool:
+        return (read(packet) == pattern) != negated
+
+    return test_name
 
 
-def _port_in(values: Iterable[str], port: int | None) -> bool:
-    if port is None:
-        return False
-    for value in values:
-        for item in value.split(","):
-            low, _, high = item.partition(":")
-            try:
-                if int(low or 0) <= port <= int(high or low or 65535):
-                    return True
-            except ValueError:
-                return False
-    return False
+def _compile_match(match: IptablesMatch) -> _MatchTest | bool | None:
+    """Return a test for one ``-m`` match, or its result (True, False or None) when it does not depend on the packet.
 
-
-def _module_matches(match: IptablesMatch, packet: Packet) -> bool | None:
-    """Return whether one ``-m`` match holds, or None when the evaluator cannot decide."""
+    The packet matches when it matches every option. An option that cannot be
+    decided makes the whole match undecidable (None), even after an option
+    that the packet does not match.
+    """
     if match.module not in _KNOWN_MODULES:
         return None
-    result = True
+    fixed = True
+    tests: list[_MatchTest] = []
     for option in match.options:
-        value = _option_matches(match.module, option.name.lstrip("-"), option.values, packet)
-        if value is None:
+        test = _compile_option(match.module, option.name.lstrip("-"), option.values)
+        if test is None:
             return None
-        if option.negated:
-            value = not value
-        result = result and value
-    return result
+        if test is True or test is False:
+            fixed = fixed and test != option.negated
+        else:
+            tests.append(_negate(test) if option.negated else test)
+    if not tests:
+        return fixed
+    if fixed and len(tests) == 1:
+        return tests[0]
+    options = tuple(tests)
+
+    def test_all(packet: Packet) -> bool | None:
+        result = fixed
+        for option_test in options:
+            value = option_test(packet)
+            if value is None:
+                return None
+            result = result and value
+        return result
+
+    return test_all
 
 
-def _option_matches(module: str, name: str, values: tuple[str, ...], packet: Packet) -> bool | None:
+def _negate(test: _MatchTest) -> _MatchTest:
+    def negated(packet: Packet) -> bool | None:
+        value = test(packet)
+        return None if value is None else not value
+
+    return negated
+
+
+def _compile_option(module: str, name: str, values: tuple[str, ...]) -> _MatchTest | bool | None:
+    """Return a test for one option of a known match module, its fixed result, or None when it cannot be decided."""
     if module == "comment":
         return True
     if module in ("tcp", "udp"):
         if name in ("dport", "destination-port"):
-            return _port_in(values, packet.dport)
+            return _port_test(values, "dport")
         if name in ("sport", "source-port"):
-            return _port_in(values, packet.sport)
+            return _port_test(values, "sport")
         if name == "syn":
-            return packet.ctstate == "NEW"
+            return _is_new
         return None
     if module == "multiport":
         if name in ("dports", "destination-ports"):
-            return _port_in(values, packet.dport)
+            return _port_test(values, "dport")
         if name in ("sports", "source-ports"):
-            return _port_in(values, packet.sport)
+            return _port_test(values, "sport")
         if name == "ports":
-            return _port_in(values, packet.dport) or _port_in(values, packet.sport)
+            return _port_test(values, "dport", "sport")
         return None
     if module == "icmp" and name == "icmp-type":
-        return _icmp_matches(values[0] if values else "any", packet)
+        return _icmp_test(values[0] if values else "any")
     if module in ("state", "conntrack") and name in ("state", "ctstate"):
-        states = {state for value in values for state in value.split(",")}
-        return packet.ctstate in states
+        states = frozenset(state for value in values for state in value.split(","))
+        return lambda packet: packet.ctstate in states
     if module == "mark" and name == "mark":
         try:
-            value, mask = _mark_value(values[0] if values else "", 0xFFFFFFFF)
+            mark, mask = _mark_value(values[0] if values else "", 0xFFFFFFFF)
         except _Unknown:
             return None
-        return packet.mark & mask == value
+        return lambda packet: packet.mark & mask == mark
     if module == "physdev":
-        return _physdev_matches(name, values, packet)
+        return _physdev_test(name, values)
     if module == "addrtype" and name in ("dst-type", "src-type"):
-        address = packet.dst if name == "dst-type" else packet.src
         types = {item for value in values for item in value.split(",")}
-        if types <= {"LOCAL"}:
-            return address in packet.local_addresses
-        return None
+        if not types <= {"LOCAL"}:
+            return None
+        read = attrgetter("dst" if name == "dst-type" else "src")
+        return lambda packet: read(packet) in packet.local_addresses
     return None
 
 
-def _physdev_matches(name: str, values: tuple[str, ...], packet: Packet) -> bool | None:
-    if name == "physdev-in":
-        return _interface_matches(values[0], packet.physdev_in) if values else None
-    if name == "physdev-out":
-        return _interface_matches(values[0], packet.physdev_out) if values else None
-    if name == "physdev-is-in":
-        return packet.physdev_in is not None
-    if name == "physdev-is-out":
-        return packet.physdev_out is not None
-    if name == "physdev-is-bridged":
-        return packet.physdev_in is not None and packet.physdev_out is not None
-    return None
+def _is_new(packet: Packet) -> bool:
+    return packet.ctstate == "NEW"
 
 
-def _icmp_matches(value: str, packet: Packet) -> bool | None:
-    if packet.icmp_type is None:
+def _port_ranges(values: Iterable[str]) -> list[tuple[int, int | None] | None]:
+    """Parse ``--dport``/``--dports`` values into ``(low, high)`` ranges, in order.
+
+    A range whose high end does not parse has a high of None. A range whose low
+    end does not parse is None, and nothing after it is read, because
+    :func:`_ports_contain` returns False when it reaches that range.
+    """
+    ranges: list[tuple[int, int | None] | None] = []
+    for value in values:
+        for item in value.split(","):
+            low_text, _, high_text = item.partition(":")
+            try:
+                low = int(low_text or 0)
+            except ValueError:
+                ranges.append(None)
+                return ranges
+            try:
+                high: int | None = int(high_text or low_text or 65535)
+            except ValueError:
+                high = None
+            ranges.append((low, high))
+    return ranges
+
+
+def _ports_contain(ranges: list[tuple[int, int | None] | None], port: int | None) -> bool:
+    """Tell whether ``port`` lies in one of the ranges, read in order.
+
+    A range that does not parse ends the search with False when it is reached.
+    A high end that does not parse does so when the port is at least the low
+    end, because ``low <= port <= high`` reads ``high`` only then.
+    """
+    if port is None:
         return False
+    for bounds in ranges:
+        if bounds is None:
+            return False
+        low, high = bounds
+        if low <= port:
+            if high is None:
+                return False
+            if port <= high:
+                return True
+    return False
+
+
+def _port_test(values: tuple[str, ...], *fields: str) -> _MatchTest:
+    """Test whether any of the packet's ports named by ``fields`` (``dport``, ``sport``) is in ``values``."""
+    ranges = _port_ranges(values)
+    if len(fields) == 1:
+        read = attrgetter(fields[0])
+        return lambda packet: _ports_contain(ranges, read(packet))
+    return lambda packet: _ports_contain(ranges, packet.dport) or _ports_contain(ranges, packet.sport)
+
+
+def _physdev_test(name: str, values: tuple[str, ...]) -> _MatchTest | None:
+    if name == "physdev-in":
+        return _interface_test("physdev_in", values[0]) if values else None
+    if name == "physdev-out":
+        return _interface_test("physdev_out", values[0]) if values else None
+    if name == "physdev-is-in":
+        return lambda packet: packet.physdev_in is not None
+    if name == "physdev-is-out":
+        return lambda packet: packet.physdev_out is not None
+    if name == "physdev-is-bridged":
+        return lambda packet: packet.physdev_in is not None and packet.physdev_out is not None
+    return None
+
+
+def _icmp_test(value: str) -> _MatchTest:
+    """Test ``--icmp-type`` (a name, ``TYPE`` or ``TYPE/CODE``); a packet without an ICMP type never matches."""
     if value in ICMP_TYPES:
         expected_type, expected_code = ICMP_TYPES[value]
     else:
         type_text, _, code_text = value.partition("/")
         if not type_text.isdigit() or (code_text and not code_text.isdigit()):
-            return None
+            return lambda packet: False if packet.icmp_type is None else None
         expected_type, expected_code = int(type_text), int(code_text) if code_text else None
     if expected_type == -1:
-        return True
-    if expected_type != packet.icmp_type:
-        return False
-    return expected_code is None or expected_code == packet.icmp_code
+        return lambda packet: packet.icmp_type is not None
+
+    def test(packet: Packet) -> bool:
+        if packet.icmp_type != expected_type:
+            return False
+        return expected_code is None or expected_code == packet.icmp_code
+
+    return test
