@@ -199,13 +199,12 @@ class _NonPodRoutes:
         if routes is None or not self.others:
             return
         _, index = routes.interned("dev")
+        lengths, types = routes.cells("dst_len"), routes.cells("type")
         rows = routes.inside_range(network)
         for row in rows_with(index, self.others, rows.start, rows.stop):
+            if lengths[row] < network[2] or types[row] in DISCARD_TYPES:
+                continue
             route = routes.route(row)
-            if route.dst_len < network[2]:
-                continue
-            if route.type in DISCARD_TYPES:
-                continue
             if route.protocol == "kernel" and route.dev in self.underlay_devices:
                 continue  # a host subnet, reported against the address above
             if route.gateway and route.dev in self.underlay_devices:

@@ -269,6 +269,14 @@ class RouteIndex:
         row = self.best_row(prefix, skip_default=skip_default)
         return None if row is None else self._table[row]
 
+    def default_device(self) -> str | None:
+        """Return the device of the IPv4 default route the kernel prefers, if there is one (computed once)."""
+        if "default device" not in self._cells:
+            row = self.best_row((AF_INET, 0, 0))
+            values, index = self._table.interned("dev")
+            self._cells["default device"] = [None if row is None else values[index[row]]]
+        return self._cells["default device"][0]
+
     def route(self, row: int) -> Route:
         """Return the route of one row."""
         return self._table[row]
@@ -671,10 +679,7 @@ class NodeFacts:
         """Return the MTU and name of the interface that carries the default route, or the first underlay one."""
         if not self.underlay:
             return None
-        default_dev = None
-        if self.routes is not None:
-            default = self.routes.best((AF_INET, 0, 0))
-            default_dev = default.dev if default is not None else None
+        default_dev = self.routes.default_device() if self.routes is not None else None
         for interface in self.underlay:
             if interface.name == default_dev:
                 return interface.mtu, interface.name
@@ -1054,8 +1059,7 @@ def _peer_routed_prefixes(nodes: dict[str, NodeFacts]) -> dict[Prefix, set[str]]
 
 def _find_pod_bridges(facts: NodeFacts, routed: dict[Prefix, set[str]]) -> None:
     node = facts.node
-    default = facts.routes.best((AF_INET, 0, 0)) if facts.routes is not None else None
-    default_dev = default.dev if default is not None else None
+    default_dev = facts.routes.default_device() if facts.routes is not None else None
     for interface in node.interfaces or ():
         if not is_bridge_like(node, interface) or interface.name == default_dev:
             continue
