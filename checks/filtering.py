@@ -1,7 +1,7 @@
 """Packet filter checks: ICMP blocked, forwarded pod traffic dropped, overlay traffic blocked, pod traffic masqueraded.
 
-Each walks the captured ``iptables-save`` tables with
-:func:`netdoctor.firewall.evaluate`, and the firewalld zones with
+Each walks the captured ``iptables-save`` tables with a
+:class:`netdoctor.firewall.CompiledRuleset` that the checks share per node, and the firewalld zones with
 :mod:`netdoctor.firewalld` when the node has firewalld data, for packets built
 from the snapshot: the node's underlay address, its pod subnet and a peer's
 pod subnet. That module is imported only when a node has firewalld data.
@@ -9,7 +9,9 @@ pod subnet. That module is imported only when a node has firewalld data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from array import array
+from collections.abc import Callable, Iterator
 from itertools import chain
 
 from netdoctor.backends import detect_backends
@@ -19,13 +21,15 @@ from netdoctor.facts import (
     NodeFacts,
     PodSubnet,
     Prefix,
+    RouteIndex,
     cluster_facts,
     prefix_contains,
 )
-from netdoctor.firewall import Packet, Verdict, evaluate
+from netdoctor.firewall import CompiledRuleset, Packet, Verdict
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
-from netdoctor.model.addr import AddressError, format_ip, parse_ip
-from netdoctor.model.record import record, replace
+from netdoctor.model.addr import AF_INET, AddressError, format_ip, parse_ip
+from netdoctor.model.record import record
+from netdoctor.model.routes import ROUTE_TABLES
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
 OUTSIDE_ADDRESS = "192.0.2.10"
@@ -39,9 +43,26 @@ def _host_in(prefix: Prefix) -> str:
 
 
 def _local_addresses(node: NodeFacts) -> frozenset[str]:
-    return frozenset(
-        address.address for interface in node.node.interfaces or () for address in interface.addresses
-    )
+    local: frozenset[str] | None = node.memo.get("local addresses")
+    if local is None:
+        local = node.memo["local addresses"] = frozenset(
+            address.address for interface in node.node.interfaces or () for address in interface.addresses
+        )
+    return local
+
+
+def _iptables(node: NodeFacts) -> CompiledRuleset | None:
+    """Return the node's iptables rules compiled once for every packet the checks walk, or None without them."""
+    if node.node.iptables is None:
+        return None
+    compiled: CompiledRuleset | None = node.memo.get("compiled iptables")
+    if compiled is None:
+        compiled = node.memo["compiled iptables"] = CompiledRuleset(node.node.iptables)
+    return compiled
+
+
+def _has_table(node: NodeFacts, name: str) -> bool:
+    return node.node.iptables is not None and node.node.iptables.table(name) is not None
 
 
 def _verdict_evidence(node: str, verdict: Verdict) -> Evidence:
@@ -93,7 +114,7 @@ def pod_paths(facts: ClusterFacts, node: NodeFacts) -> list[PodPath]:
     local_pod = _host_in(own[0].prefix)
     paths: dict[str, PodPath] = {}
     devices = node.routes.cells("dev")
-    for peer, subnet in _first_pair_per_device(facts, node):
+    for peer, subnet in _first_pair_per_device(facts, node, {"", pod_device}):
         row = node.routes.best_row(subnet.prefix, skip_default=True)
         if row is None:
             continue
@@ -106,42 +127,215 @@ def pod_paths(facts: ClusterFacts, node: NodeFacts) -> list[PodPath]:
     return result
 
 
-def _first_pair_per_device(facts: ClusterFacts, node: NodeFacts) -> list[tuple[NodeFacts, PodSubnet]]:
+@record
+class ForwardTraffic:
+    """A new TCP connection each way on one pod path, with the FORWARD verdicts of its first packets."""
+
+    path: PodPath
+    #: From the node's pod (in by the pod device) to the peer's pod (out by the peer device).
+    outgoing: Packet
+    incoming: Packet
+    #: The filter table's FORWARD verdicts; None on a node without a filter table.
+    outgoing_verdict: Verdict | None
+    incoming_verdict: Verdict | None
+
+
+def _forward_traffic(facts: ClusterFacts, node: NodeFacts) -> list[ForwardTraffic]:
+    """Return the TCP packets of every pod path with their FORWARD verdicts, walked once per node."""
+    cached: list[ForwardTraffic] | None = node.memo.get("forward traffic")
+    if cached is not None:
+        return cached
+    local = _local_addresses(node)
+    iptables = _iptables(node) if _has_table(node, "filter") else None
+    result = []
+    for path in pod_paths(facts, node):
+        outgoing = Packet("tcp", path.local_pod, path.peer_pod, path.pod_device, path.peer_device, sport=40000,
+                          dport=80, local_addresses=local)
+        incoming = Packet("tcp", path.peer_pod, path.local_pod, path.peer_device, path.pod_device, sport=40000,
+                          dport=80, local_addresses=local)
+        result.append(ForwardTraffic(
+            path, outgoing, incoming,
+            iptables.evaluate("FORWARD", outgoing) if iptables is not None else None,
+            iptables.evaluate("FORWARD", incoming) if iptables is not None else None,
+        ))
+    node.memo["forward traffic"] = result
+    return result
+
+
+def _first_pair_per_device(facts: ClusterFacts, node: NodeFacts,
+                           skip_devices: set[str]) -> list[tuple[NodeFacts, PodSubnet]]:
     """Return, in peer order, the first peer subnet routed through each device, and every unprimed subnet.
 
-    Only the first pair per device matters to :func:`pod_paths`; grouping the
-    primed positions by device in bulk spares it a Python step per pair.
+    Devices in ``skip_devices`` get no pair, but unprimed subnets are returned
+    whatever their device. Only the first pair per device matters to :func:`pod_paths`. Primed
+    positions run in peer order, so that pair is at the first usable position
+    whose best route uses the device, apart from subnets several nodes claim,
+    which :meth:`ClusterFacts.first_peer_subnet` weighs.
     """
-    assert node.routes is not None
-    rows = node.routes.primed_rows()
+    routes = node.routes
+    assert routes is not None
+    rows = routes.primed_rows()
     if not rows:
         return facts.peer_subnets(node.name)
-    unusable = node.routes.positions_where(default=True)
-    codes = list(map(node.routes.interned("dev")[1].__getitem__, rows))
+    values, index = routes.interned("dev")
+    skipped = {code for code, value in enumerate(values) if value in skip_devices}
     shared = facts.shared_positions()
+    owners = facts.subnet_owners
+
+    lengths, destinations = routes.cells("dst_len"), routes.cells("dst")
+    defaults: set[int] | None = None
+
+    def usable(position: int) -> bool:
+        """Tell whether a route other than a default route contains the position's prefix."""
+        nonlocal defaults
+        row = rows[position]
+        if row == -1:
+            return False
+        if lengths[row] or destinations[row] == 0:
+            return lengths[row] != 0
+        # A /0 route with host bits set: leave it to the route index whether that is a default route.
+        if defaults is None:
+            defaults = routes.positions_where(default=True)
+        return position not in defaults
+
+    def is_peer(position: int) -> bool:
+        # The node's own subnet is no peer's; a later position with the same device may be.
+        return position not in shared and any(owner.name != node.name for owner, _, _ in owners[position])
+
+    groups: dict[int, list[int]] = {}
+    for position in shared:
+        if usable(position) and index[rows[position]] not in skipped:
+            groups.setdefault(index[rows[position]], []).append(position)
+    for code, position in _first_positions(facts, routes, skipped, usable, is_peer).items():
+        groups.setdefault(code, []).append(position)
     chosen: list[tuple[NodeFacts, PodSubnet]] = []
-    for code in set(codes):
-        # Positions run in peer order, so the first usable one with this device code is the
-        # first pair, apart from subnets several nodes claim, which first_peer_subnet weighs.
-        group = [position for position in shared if codes[position] == code and position not in unusable]
-        position = -1
-        while True:
-            try:
-                position = codes.index(code, position + 1)
-            except ValueError:
-                break
-            if position in unusable or position in shared:
-                continue
-            # The node's own subnet is no peer's; the next position with this code may be.
-            if any(owner.name != node.name for owner, _, _ in facts.subnet_owners[position]):
-                group.append(position)
-                break
+    for group in groups.values():
         first = facts.first_peer_subnet(node.name, group)
         if first is not None:
             chosen.append(first)
     chosen += facts.peer_subnets(node.name, ())
     chosen.sort(key=lambda pair: (pair[0].name, pair[0].pod_subnets().index(pair[1])))
     return chosen
+
+
+#: A device with at most this many routes has the positions of its routes searched route by route.
+_FEW_ROUTES = 16
+#: Positions read one at a time, for the devices with more routes, before the rest are read in bulk.
+_SCAN_LIMIT = 64
+
+
+def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int], usable: Callable[[int], bool],
+                     is_peer: Callable[[int], bool]) -> dict[int, int]:
+    """Return, per device code of the route table not in ``skipped``, the first primed position that ``is_peer`` accepts.
+
+    Only positions that ``usable`` accepts are returned, and whether a
+    position is usable must depend on its best row alone.
+    Reading the device of every position costs a Python step per peer subnet,
+    N² steps in a cluster. So for a device with few routes, the positions of
+    its routes are searched in the bytes of the best rows, a search in C. The
+    positions are read one by one only for the devices with many routes, and
+    peers' subnets usually take those from the first positions on.
+    """
+    rows = routes.primed_rows()
+    assert rows is not None
+    values, index = routes.interned("dev")
+    if len(values) > 256:
+        return _scan_positions(rows, index, set(range(len(values))) - skipped, usable, is_peer)
+    # One byte per route row: the low byte of its device code, which is all of the code.
+    low_byte = 0 if sys.byteorder == "little" else index.itemsize - 1
+    codes_by_row = index.tobytes()[low_byte::index.itemsize]
+    possible = _best_row_test(facts, routes)
+    raw = rows.tobytes()
+    found: dict[int, int] = {}
+    crowded: set[int] = set()
+    for code in range(len(values)):
+        if code in skipped:
+            continue
+        if codes_by_row.count(code) > _FEW_ROUTES:
+            crowded.add(code)
+            continue
+        row = codes_by_row.find(code)
+        while row != -1:
+            position = _first_position_of_row(raw, rows, row, usable, is_peer) if possible(row) else None
+            if position is not None and position < found.get(code, len(rows)):
+                found[code] = position
+            row = codes_by_row.find(code, row + 1)
+    if crowded:
+        found.update(_scan_positions(rows, index, crowded, usable, is_peer))
+    return found
+
+
+def _best_row_test(facts: ClusterFacts, routes: RouteIndex) -> Callable[[int], bool]:
+    """Return a test that rejects route rows that cannot be a usable position's best row.
+
+    A best row is a main-table IPv4 route no longer than the longest primed
+    prefix. Positions whose best row is a default route are unusable, so
+    those rows are rejected too.
+    """
+    longest: int | None = facts.memo.get("longest primed prefix")
+    if longest is None:
+        longest = facts.memo["longest primed prefix"] = max(routes.primed_lengths(), default=32)
+    families, tables = routes.cells("family"), routes.cells("table")
+    destinations, lengths = routes.cells("dst"), routes.cells("dst_len")
+    main = ROUTE_TABLES["main"]
+
+    def possible(row: int) -> bool:
+        if families[row] != AF_INET or tables[row] != main or lengths[row] > longest:
+            return False
+        return lengths[row] != 0 or destinations[row] != 0
+
+    return possible
+
+
+def _first_position_of_row(raw: bytes, rows: array, row: int, usable: Callable[[int], bool],
+                           is_peer: Callable[[int], bool]) -> int | None:
+    """Return the first position whose best route is ``row`` and that ``is_peer`` accepts, searching ``raw``."""
+    size = rows.itemsize
+    pattern = array(rows.typecode, (row,)).tobytes()
+    at = raw.find(pattern)
+    while at != -1:
+        # A match that straddles two entries is not a row number.
+        if at % size == 0:
+            position = at // size
+            if not usable(position):
+                # Whether a position is usable depends on its best row alone.
+                return None
+            if is_peer(position):
+                return position
+            at += size - 1
+        at = raw.find(pattern, at + 1)
+    return None
+
+
+def _scan_positions(rows: array, index: array, codes: set[int], usable: Callable[[int], bool],
+                    is_peer: Callable[[int], bool]) -> dict[int, int]:
+    """Return, per device code in ``codes``, the first position with that device that ``is_peer`` accepts."""
+    found: dict[int, int] = {}
+    pending = set(codes)
+    limit = min(len(rows), _SCAN_LIMIT)
+    for position in range(limit):
+        code = index[rows[position]]
+        if code in pending and usable(position) and is_peer(position):
+            found[code] = position
+            pending.discard(code)
+            if not pending:
+                return found
+    if limit == len(rows):
+        return found
+    # A device none of the first positions use: read the rest in bulk and search it with list.index().
+    rest = list(map(index.__getitem__, rows[limit:]))
+    for code in pending.intersection(rest):
+        at = -1
+        while True:
+            try:
+                at = rest.index(code, at + 1)
+            except ValueError:
+                break
+            position = limit + at
+            if usable(position) and is_peer(position):
+                found[code] = position
+                break
+    return found
 
 
 @check("icmp-blocked", title="ICMP blocked where TCP and UDP pass", severity=Severity.WARNING, backends=("any",))
@@ -178,8 +372,7 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        ruleset = node.node.iptables
-        has_filter = ruleset is not None and ruleset.table("filter") is not None
+        has_filter = _has_table(node, "filter")
         if not has_filter and node.node.firewalld is None:
             continue
         yield from _icmp_on_input(facts, node)
@@ -202,11 +395,12 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
             source = peer.underlay_subnets[0][1].partition("/")[0]
             break
     local = _local_addresses(node)
+    iptables = _iptables(node) if _has_table(node, "filter") else None
     for label, icmp_type, code, state in _ICMP_PACKETS:
         packet = Packet("icmp", source, address, in_interface=device, icmp_type=icmp_type, icmp_code=code,
                         ctstate=state, local_addresses=local)
-        if node.node.iptables is not None and node.node.iptables.table("filter") is not None:
-            verdict = evaluate(node.node.iptables, "INPUT", packet)
+        if iptables is not None:
+            verdict = iptables.evaluate("INPUT", packet)
             if verdict.blocks:
                 yield Finding(
                     check="icmp-blocked",
@@ -245,25 +439,21 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
 
 
 def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
-    assert node.node.iptables is not None
-    local = _local_addresses(node)
-    for path in pod_paths(facts, node):
-        outgoing = Packet("tcp", path.local_pod, path.peer_pod, path.pod_device, path.peer_device, sport=40000,
-                          dport=80, local_addresses=local)
-        incoming = replace(outgoing, src=path.peer_pod, dst=path.local_pod, in_interface=path.peer_device,
-                           out_interface=path.pod_device)
-        directions = [
-            (tcp, described)
-            for tcp, described in ((outgoing, f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"),
-                                   (incoming, f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"))
-            if evaluate(node.node.iptables, "FORWARD", tcp).verdict == "ACCEPT"
-        ]
+    iptables = _iptables(node)
+    assert iptables is not None
+    for traffic in _forward_traffic(facts, node):
+        path = traffic.path
+        directions = []
+        if traffic.outgoing_verdict is not None and traffic.outgoing_verdict.verdict == "ACCEPT":
+            directions.append((traffic.outgoing, f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"))
+        if traffic.incoming_verdict is not None and traffic.incoming_verdict.verdict == "ACCEPT":
+            directions.append((traffic.incoming, f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"))
         for label, icmp_type, code, state in _ICMP_PACKETS:
             # One finding per ICMP type and path: the first direction that blocks it.
             for tcp, described in directions:
-                packet = replace(tcp, protocol="icmp", sport=None, dport=None, icmp_type=icmp_type, icmp_code=code,
-                                 ctstate=state)
-                verdict = evaluate(node.node.iptables, "FORWARD", packet)
+                packet = Packet("icmp", tcp.src, tcp.dst, tcp.in_interface, tcp.out_interface, icmp_type=icmp_type,
+                                icmp_code=code, ctstate=state, local_addresses=tcp.local_addresses)
+                verdict = iptables.evaluate("FORWARD", packet)
                 if not verdict.blocks:
                     continue
                 yield Finding(
@@ -316,24 +506,19 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        ruleset = node.node.iptables
-        has_filter = ruleset is not None and ruleset.table("filter") is not None
-        if not has_filter and node.node.firewalld is None:
+        if node.node.firewalld is None and not _has_table(node, "filter"):
             continue
-        local = _local_addresses(node)
-        for path in pod_paths(facts, node):
-            outgoing = Packet("tcp", path.local_pod, path.peer_pod, path.pod_device, path.peer_device, sport=40000,
-                              dport=80, local_addresses=local)
-            incoming = replace(outgoing, src=path.peer_pod, dst=path.local_pod, in_interface=path.peer_device,
-                               out_interface=path.pod_device)
-            for packet, direction in ((outgoing, "to"), (incoming, "from")):
-                described = (f"TCP {packet.src} -> {packet.dst} ({direction} {path.peer}'s pods, in "
-                             f"{packet.in_interface}, out {packet.out_interface})")
+        for traffic in _forward_traffic(facts, node):
+            path = traffic.path
+            for packet, direction, verdict in ((traffic.outgoing, "to", traffic.outgoing_verdict),
+                                               (traffic.incoming, "from", traffic.incoming_verdict)):
                 if node.node.firewalld is not None:
                     from netdoctor.firewalld import evaluate_forward
 
                     zone_verdict = evaluate_forward(node.node.firewalld, packet)
                     if zone_verdict.blocks:
+                        described = (f"TCP {packet.src} -> {packet.dst} ({direction} {path.peer}'s pods, in "
+                                     f"{packet.in_interface}, out {packet.out_interface})")
                         yield Finding(
                             check="forward-policy-drop",
                             severity=Severity.ERROR,
@@ -348,10 +533,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                             ),
                         )
                         continue
-                if ruleset is None or not has_filter:
-                    continue
-                verdict = evaluate(ruleset, "FORWARD", packet)
-                if not verdict.blocks:
+                if verdict is None or not verdict.blocks:
                     continue
                 yield Finding(
                     check="forward-policy-drop",
@@ -502,10 +684,9 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     facts = cluster_facts(snapshot)
     backends = detect_backends(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        ruleset = node.node.iptables
         firewalld = node.node.firewalld
-        has_filter = ruleset is not None and ruleset.table("filter") is not None
-        if not has_filter and firewalld is None:
+        iptables = _iptables(node) if _has_table(node, "filter") else None
+        if iptables is None and firewalld is None:
             continue
         traffic = overlay_traffic(node, backends.get(name, ()))
         endpoints = _overlay_peer_address(facts, node)
@@ -517,9 +698,8 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             packet = Packet(item.protocol, source, address, in_interface=device, sport=40000 if item.dport else None,
                             dport=item.dport, local_addresses=local)
             described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
-            if has_filter:
-                assert ruleset is not None
-                verdict = evaluate(ruleset, "INPUT", packet)
+            if iptables is not None:
+                verdict = iptables.evaluate("INPUT", packet)
                 if verdict.blocks:
                     yield Finding(
                         check="overlay-port-blocked",
@@ -588,19 +768,17 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        ruleset = node.node.iptables
         firewalld = node.node.firewalld
-        has_nat = ruleset is not None and ruleset.table("nat") is not None
-        if not has_nat and firewalld is None:
+        iptables = _iptables(node) if _has_table(node, "nat") else None
+        if iptables is None and firewalld is None:
             continue
         local = _local_addresses(node)
         for path in pod_paths(facts, node):
             packet = Packet("tcp", path.local_pod, path.peer_pod, None, path.peer_device, sport=40000, dport=80,
                             local_addresses=local)
             described = f"TCP {path.local_pod} -> {path.peer}'s pod {path.peer_pod} (out {path.peer_device})"
-            if has_nat:
-                assert ruleset is not None
-                verdict = evaluate(ruleset, "POSTROUTING", packet, table="nat")
+            if iptables is not None:
+                verdict = iptables.evaluate("POSTROUTING", packet, table="nat")
                 if verdict.verdict in ("MASQUERADE", "SNAT"):
                     yield Finding(
                         check="pod-traffic-masqueraded",
