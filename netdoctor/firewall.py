@@ -212,20 +212,19 @@ class _CompiledTable:
                 if entry is None:
                     entry = compiled[position] = _CompiledRule(self._rules[current][position], self._chains)
                 position += 1
-                if entry.never:
-                    continue
-                try:
-                    matched = entry.matches(packet)
-                except _Unknown as error:
-                    return Verdict("UNKNOWN", entry.rule, current, f"unknown match: {error}")
-                if not matched:
-                    continue
+                if not entry.always:
+                    if entry.never:
+                        continue
+                    try:
+                        if not entry.matches(packet):
+                            continue
+                    except _Unknown as error:
+                        return Verdict("UNKNOWN", entry.rule, current, f"unknown match: {error}")
                 action = entry.action
                 if action == _CONTINUE:
                     continue
                 if action == _END:
-                    assert entry.verdict is not None
-                    return entry.verdict
+                    return entry.end_verdict()
                 if action == _RETURN:
                     break
                 if action == _JUMP:
@@ -243,7 +242,7 @@ class _CompiledTable:
                     continue
                 return Verdict("UNKNOWN", entry.rule, current, f"unknown target {entry.target}")
         # The built-in chain ended, returned, or a chain it went to with -g ended.
-        return self._policy(chain)
+        return self._policies.get(chain) or self._policy(chain)
 
     def _policy(self, chain: str) -> Verdict:
         verdict = self._policies.get(chain)
@@ -257,7 +256,7 @@ class _CompiledTable:
 class _CompiledRule:
     """One rule with its conditions parsed: tests of the fields it names, then its ``-m`` matches in order."""
 
-    __slots__ = ("action", "match_tests", "never", "rule", "target", "tests", "verdict")
+    __slots__ = ("action", "always", "match_tests", "never", "rule", "target", "tests", "verdict")
 
     def __init__(self, rule: IptablesRule, chains: set[str] | None = None) -> None:
         self.rule = rule
@@ -278,12 +277,19 @@ class _CompiledRule:
         #: ``(module, test)`` per match that depends on the packet. A test of None marks a match the
         #: evaluator cannot decide.
         self.match_tests = tuple(match_tests)
+        #: True when the rule matches every packet, so walks need not call :meth:`matches`.
+        self.always = not self.never and not self.tests and not self.match_tests
         #: The ``-j`` target or ``-g`` chain; empty for a rule without one.
         self.target = rule.target or ""
-        self.verdict: Verdict | None = None
         self.action = _classify_target(rule.target, chains or set())
-        if self.action == _END:
-            self.verdict = Verdict(str(rule.target), rule, rule.chain, rule.text)
+        #: The verdict of a rule whose target ends the walk, made when a walk first ends there.
+        self.verdict: Verdict | None = None
+
+    def end_verdict(self) -> Verdict:
+        """Return the verdict of a matching rule whose target ends the walk."""
+        if self.verdict is None:
+            self.verdict = Verdict(self.target, self.rule, self.rule.chain, self.rule.text)
+        return self.verdict
 
     def matches(self, packet: Packet) -> bool:
         """Tell whether the rule matches the packet; raise ``_Unknown`` when an undecidable condition remains."""
@@ -373,22 +379,22 @@ def _compile_conditions(rule: IptablesRule) -> list[_Test] | None:
                 return None
         else:
             tests.append(_protocol_test(expected, rule.protocol_negated))
-    for prefix, negated, name in ((rule.source, rule.source_negated, "src"),
-                                  (rule.destination, rule.destination_negated, "dst")):
-        if not prefix:
-            continue
-        try:
-            family, net, length = parse_prefix(prefix)
-        except AddressError:
-            # No address matches a prefix that does not parse.
-            if not negated:
-                return None
-            continue
-        tests.append(_address_test(name, family, net, length, negated))
-    for pattern, negated, name in ((rule.in_interface, rule.in_interface_negated, "in_interface"),
-                                   (rule.out_interface, rule.out_interface_negated, "out_interface")):
-        if pattern:
-            tests.append(_interface_test(name, pattern, negated))
+    if rule.source:
+        test = _address_test("src", rule.source, rule.source_negated)
+        if test is None:
+            return None
+        if not isinstance(test, bool):
+            tests.append(test)
+    if rule.destination:
+        test = _address_test("dst", rule.destination, rule.destination_negated)
+        if test is None:
+            return None
+        if not isinstance(test, bool):
+            tests.append(test)
+    if rule.in_interface:
+        tests.append(_interface_test("in_interface", rule.in_interface, rule.in_interface_negated))
+    if rule.out_interface:
+        tests.append(_interface_test("out_interface", rule.out_interface, rule.out_interface_negated))
     return tests
 
 
@@ -409,6 +415,11 @@ def _parse_address(text: str) -> tuple[int, int] | None:
         return None
 
 
+# The test builders below are cached by their arguments. Nodes of a cluster usually carry the same
+# rules, and a test is a pure function of the packet, so one test serves every rule with that condition.
+
+
+@lru_cache(maxsize=1024)
 def _protocol_test(expected: int, negated: bool) -> _Test:
     def test(packet: Packet) -> bool:
         return (_protocol_number(packet.protocol) == expected) != negated
@@ -416,8 +427,17 @@ def _protocol_test(expected: int, negated: bool) -> _Test:
     return test
 
 
-def _address_test(name: str, family: int, net: int, length: int, negated: bool) -> _Test:
-    """Test whether the packet's ``src`` or ``dst`` lies inside ``net/length`` (host bits of ``net`` ignored)."""
+@lru_cache(maxsize=4096)
+def _address_test(name: str, prefix: str, negated: bool) -> _Test | bool | None:
+    """Return a test of whether the packet's ``src`` or ``dst`` lies inside ``prefix`` (host bits ignored).
+
+    A prefix that does not parse contains no address, so the condition gives
+    None (no packet matches) or, negated, True (every packet matches).
+    """
+    try:
+        family, net, length = parse_prefix(prefix)
+    except AddressError:
+        return True if negated else None
     read = attrgetter(name)
     shift = width(family) - length
     network = net >> shift
@@ -429,6 +449,7 @@ def _address_test(name: str, family: int, net: int, length: int, negated: bool) 
     return test
 
 
+@lru_cache(maxsize=4096)
 def _interface_test(name: str, pattern: str, negated: bool = False) -> _Test:
     """Test an interface field of the packet against ``eth0`` or ``cali+``; a field of None matches neither."""
     read = attrgetter(name)
@@ -459,13 +480,13 @@ def _compile_match(match: IptablesMatch) -> _MatchTest | bool | None:
     fixed = True
     tests: list[_MatchTest] = []
     for option in match.options:
-        test = _compile_option(match.module, option.name.lstrip("-"), option.values)
+        test = _compile_option(match.module, option.name, option.values, option.negated)
         if test is None:
             return None
         if test is True or test is False:
-            fixed = fixed and test != option.negated
+            fixed = fixed and test
         else:
-            tests.append(_negate(test) if option.negated else test)
+            tests.append(test)
     if not tests:
         return fixed
     if fixed and len(tests) == 1:
@@ -484,6 +505,17 @@ def _compile_match(match: IptablesMatch) -> _MatchTest | bool | None:
     return test_all
 
 
+@lru_cache(maxsize=4096)
+def _compile_option(module: str, name: str, values: tuple[str, ...], negated: bool) -> _MatchTest | bool | None:
+    """Return a test for one option (``--dport``, ``! --ctstate``), its fixed result, or None when it cannot be decided."""
+    test = _option_test(module, name.lstrip("-"), values)
+    if not negated or test is None:
+        return test
+    if test is True or test is False:
+        return not test
+    return _negate(test)
+
+
 def _negate(test: _MatchTest) -> _MatchTest:
     def negated(packet: Packet) -> bool | None:
         value = test(packet)
@@ -492,7 +524,7 @@ def _negate(test: _MatchTest) -> _MatchTest:
     return negated
 
 
-def _compile_option(module: str, name: str, values: tuple[str, ...]) -> _MatchTest | bool | None:
+def _option_test(module: str, name: str, values: tuple[str, ...]) -> _MatchTest | bool | None:
     """Return a test for one option of a known match module, its fixed result, or None when it cannot be decided."""
     if module == "comment":
         return True
