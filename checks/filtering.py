@@ -51,18 +51,14 @@ def _local_addresses(node: NodeFacts) -> frozenset[str]:
     return local
 
 
-def _iptables(node: NodeFacts) -> CompiledRuleset | None:
-    """Return the node's iptables rules compiled once for every packet the checks walk, or None without them."""
+def _iptables(node: NodeFacts, table: str) -> CompiledRuleset | None:
+    """Return the node's iptables rules, compiled once for every packet the checks walk, or None without ``table``."""
     if node.node.iptables is None:
         return None
     compiled: CompiledRuleset | None = node.memo.get("compiled iptables")
     if compiled is None:
         compiled = node.memo["compiled iptables"] = CompiledRuleset(node.node.iptables)
-    return compiled
-
-
-def _has_table(node: NodeFacts, name: str) -> bool:
-    return node.node.iptables is not None and node.node.iptables.table(name) is not None
+    return compiled if compiled.has_table(table) else None
 
 
 def _verdict_evidence(node: str, verdict: Verdict) -> Evidence:
@@ -99,6 +95,9 @@ def pod_paths(facts: ClusterFacts, node: NodeFacts) -> list[PodPath]:
     Peers reached through the same device share the verdict in practice, so
     only the first peer per device is evaluated.
     """
+    cached: list[PodPath] | None = node.memo.get("pod_paths")
+    if cached is not None:
+        return cached
     if node.routes is None:
         return []
     own = node.pod_subnets()
@@ -107,10 +106,8 @@ def pod_paths(facts: ClusterFacts, node: NodeFacts) -> list[PodPath]:
         workloads = sorted(interface.name for interface in node.node.interfaces or () if interface.name.startswith("cali"))
         pod_device = workloads[0] if workloads else None
     if not own or pod_device is None:
+        node.memo["pod_paths"] = []
         return []
-    cached: list[PodPath] | None = node.memo.get("pod_paths")
-    if cached is not None:
-        return cached
     local_pod = _host_in(own[0].prefix)
     paths: dict[str, PodPath] = {}
     devices = node.routes.cells("dev")
@@ -146,7 +143,7 @@ def _forward_traffic(facts: ClusterFacts, node: NodeFacts) -> list[ForwardTraffi
     if cached is not None:
         return cached
     local = _local_addresses(node)
-    iptables = _iptables(node) if _has_table(node, "filter") else None
+    iptables = _iptables(node, "filter")
     result = []
     for path in pod_paths(facts, node):
         outgoing = Packet("tcp", path.local_pod, path.peer_pod, path.pod_device, path.peer_device, sport=40000,
@@ -372,7 +369,7 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        has_filter = _has_table(node, "filter")
+        has_filter = _iptables(node, "filter") is not None
         if not has_filter and node.node.firewalld is None:
             continue
         yield from _icmp_on_input(facts, node)
@@ -395,7 +392,7 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
             source = peer.underlay_subnets[0][1].partition("/")[0]
             break
     local = _local_addresses(node)
-    iptables = _iptables(node) if _has_table(node, "filter") else None
+    iptables = _iptables(node, "filter")
     for label, icmp_type, code, state in _ICMP_PACKETS:
         packet = Packet("icmp", source, address, in_interface=device, icmp_type=icmp_type, icmp_code=code,
                         ctstate=state, local_addresses=local)
@@ -439,23 +436,27 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
 
 
 def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
-    iptables = _iptables(node)
+    iptables = _iptables(node, "filter")
     assert iptables is not None
     for traffic in _forward_traffic(facts, node):
         path = traffic.path
         directions = []
         if traffic.outgoing_verdict is not None and traffic.outgoing_verdict.verdict == "ACCEPT":
-            directions.append((traffic.outgoing, f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"))
+            directions.append(traffic.outgoing)
         if traffic.incoming_verdict is not None and traffic.incoming_verdict.verdict == "ACCEPT":
-            directions.append((traffic.incoming, f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"))
+            directions.append(traffic.incoming)
         for label, icmp_type, code, state in _ICMP_PACKETS:
             # One finding per ICMP type and path: the first direction that blocks it.
-            for tcp, described in directions:
+            for tcp in directions:
                 packet = Packet("icmp", tcp.src, tcp.dst, tcp.in_interface, tcp.out_interface, icmp_type=icmp_type,
                                 icmp_code=code, ctstate=state, local_addresses=tcp.local_addresses)
                 verdict = iptables.evaluate("FORWARD", packet)
                 if not verdict.blocks:
                     continue
+                if tcp is traffic.outgoing:
+                    described = f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"
+                else:
+                    described = f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"
                 yield Finding(
                     check="icmp-blocked",
                     severity=Severity.WARNING,
@@ -506,7 +507,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        if node.node.firewalld is None and not _has_table(node, "filter"):
+        if node.node.firewalld is None and _iptables(node, "filter") is None:
             continue
         for traffic in _forward_traffic(facts, node):
             path = traffic.path
@@ -685,7 +686,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     backends = detect_backends(snapshot)
     for name, node in sorted(facts.nodes.items()):
         firewalld = node.node.firewalld
-        iptables = _iptables(node) if _has_table(node, "filter") else None
+        iptables = _iptables(node, "filter")
         if iptables is None and firewalld is None:
             continue
         traffic = overlay_traffic(node, backends.get(name, ()))
@@ -769,7 +770,7 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
         firewalld = node.node.firewalld
-        iptables = _iptables(node) if _has_table(node, "nat") else None
+        iptables = _iptables(node, "nat")
         if iptables is None and firewalld is None:
             continue
         local = _local_addresses(node)
