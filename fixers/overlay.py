@@ -41,6 +41,15 @@ def restore_overlay_interface(finding: Finding, context: FixContext) -> Iterator
         if routed_ovs_bridge(context, node) == bridge:
             # A routed mesh: the bridge's internal port carries routes and must stay out of the pod
             # bridge. The node's lost routes through it are route-missing findings, which add-peer-route fixes.
+            yield NodeStep(node, Step(
+                id=f"routed-ovs-{bridge}", title=f"Keep {bridge} out of {pod_bridge}: the nodes route through it",
+                safety=Safety.DISPLAY_ONLY,
+                why=f"The nodes route pod subnets through {bridge}'s internal port, so making it a port of "
+                    f"{pod_bridge} would take its address and routes away. The routes to peers' pods that are "
+                    "missing on this node are route-missing findings; their fixer adds them.",
+                fixer="restore-overlay-interface", check=finding.check,
+                display=(f"# netdoctor fix --check route-missing --node {node}",),
+            ))
             return
         yield NodeStep(node, Step(
             id=f"link-master-{bridge}", title=f"Make the OVS bridge {bridge} a port of {pod_bridge}", safety=Safety.SAFE,
