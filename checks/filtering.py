@@ -594,17 +594,31 @@ def overlay_traffic(node: NodeFacts, backends: tuple[str, ...]) -> list[OverlayT
     tunnel = interfaces.get("tunl0")
     if tunnel is not None and tunnel.is_up and any(address.family == 4 for address in tunnel.addresses):
         add("ipencap", None, "tunl0 (Calico IPIP)")
+    # A full mesh gives each node a tunnel port per peer, so only a port with a new kind of packet
+    # builds a label.
     for bridge in node.node.ovs or ():
         for ovs_port in bridge.ports:
             for ovs_interface in ovs_port.interfaces:
-                options = dict(ovs_interface.options)
                 if ovs_interface.type == "gre":
-                    add("gre", None, f"OVS port {ovs_interface.name}")
+                    if ("gre", None) not in found:
+                        add("gre", None, f"OVS port {ovs_interface.name}")
                 elif ovs_interface.type == "vxlan":
-                    add("udp", int(options.get("dst_port", IANA_VXLAN_PORT)), f"OVS port {ovs_interface.name}")
+                    port_text = _last_option(ovs_interface.options, "dst_port")
+                    port = int(port_text) if port_text is not None else IANA_VXLAN_PORT
+                    if ("udp", port) not in found:
+                        add("udp", port, f"OVS port {ovs_interface.name}")
     if node.node.bgp or "calico" in backends and any(route.protocol == "bird" for route in _main_routes(node)):
         add("tcp", BGP_PORT, "BGP sessions")
     return [found[key] for key in sorted(found, key=lambda key: (key[0], key[1] or 0))]
+
+
+def _last_option(options: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """Return the last value of an OVS interface option, the one ``dict(options)`` keeps."""
+    found = None
+    for key, value in options:
+        if key == name:
+            found = value
+    return found
 
 
 #: IP protocol numbers for messages.
@@ -619,11 +633,11 @@ def _overlay_peer_address(facts: ClusterFacts, node: NodeFacts) -> tuple[str, st
     """Return ``(peer address, node address, underlay interface)`` for packets a peer sends over the underlay."""
     if not node.underlay_subnets:
         return None
-    remotes = [
-        dict(ovs_interface.options).get("remote_ip", "")
+    remotes = (
+        _last_option(ovs_interface.options, "remote_ip")
         for bridge in node.node.ovs or () for port in bridge.ports for ovs_interface in port.interfaces
-    ]
-    # A generator: the first peer on the node's underlay subnet usually ends the search.
+    )
+    # Generators: the first peer on the node's underlay subnet usually ends the search.
     peers = chain((address for address in remotes if address), (
         peer.underlay_subnets[0][1].partition("/")[0] for peer in facts.iter_peers(node.name) if peer.underlay_subnets
     ))
