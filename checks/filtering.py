@@ -163,11 +163,12 @@ def _first_pair_per_device(facts: ClusterFacts, node: NodeFacts,
                            skip_devices: set[str]) -> list[tuple[NodeFacts, PodSubnet]]:
     """Return, in peer order, the first peer subnet routed through each device, and every unprimed subnet.
 
-    Devices in ``skip_devices`` get no pair, but unprimed subnets are returned
-    whatever their device. Only the first pair per device matters to :func:`pod_paths`. Primed
-    positions run in peer order, so that pair is at the first usable position
-    whose best route uses the device, apart from subnets several nodes claim,
-    which :meth:`ClusterFacts.first_peer_subnet` weighs.
+    Devices in ``skip_devices`` get no pair, but unprimed subnets are
+    returned whatever their device. Only the first pair per device matters to
+    :func:`pod_paths`. Primed positions run in peer order, so that pair is at
+    the first usable position whose best route uses the device, apart from
+    subnets several nodes claim, which :meth:`ClusterFacts.first_peer_subnet`
+    weighs.
     """
     routes = node.routes
     assert routes is not None
@@ -227,6 +228,7 @@ def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int],
 
     Only positions that ``usable`` accepts are returned, and whether a
     position is usable must depend on its best row alone.
+
     Reading the device of every position costs a Python step per peer subnet,
     N² steps in a cluster. So for a device with few routes, the positions of
     its routes are searched in the bytes of the best rows, a search in C. The

@@ -108,3 +108,32 @@ def test_flannel_accept_rules_cover_policy_drop() -> None:
 def test_filtering_silent_without_iptables() -> None:
     assert run(flannel_cluster(2), "forward-policy-drop") == []
     assert run(calico_cluster(), "icmp-blocked") == []
+
+
+def test_pod_paths_first_peer_past_scan_limit() -> None:
+    from dataclasses import replace
+
+    from netdoctor import synthetic
+    from netdoctor.checks.filtering import pod_paths
+    from netdoctor.facts import cluster_facts
+    from netdoctor.model.routes import Route, RouteTable
+
+    snapshot = synthetic.generate("direct-routing", 90)
+    node = snapshot.nodes[0]
+    assert node.routes is not None
+    # Without routes to the first 70 peers' subnets, those take the default route and are skipped.
+    dropped = set()
+    for peer in range(1, 71):
+        peer_node = snapshot.nodes[peer]
+        assert peer_node.routes is not None
+        dropped |= {(route.dst, route.dst_len) for route in peer_node.routes
+                    if route.table == 254 and route.dev == "docker0" and route.dst_len == 24}
+    rows = [route for route in node.routes if (route.dst, route.dst_len) not in dropped or route.dev == "docker0"]
+    trimmed = replace(node, routes=RouteTable.from_rows(Route(*row) for row in rows))
+    snapshot = replace(snapshot, nodes=(trimmed, *snapshot.nodes[1:]))
+    facts = cluster_facts(snapshot)
+
+    paths = pod_paths(facts, facts.nodes[node.name])
+
+    assert [path.peer for path in paths] == [synthetic.node_name(71)]
+    assert [path.peer_device for path in paths] == ["eth0"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_checks_support import iptables
 
-from netdoctor.firewall import Packet, evaluate
+from netdoctor.firewall import CompiledRuleset, Packet, evaluate
 
 RULES = """
 *filter
@@ -113,3 +113,40 @@ def test_missing_table_accepts() -> None:
     result = evaluate(ruleset, "INPUT", Packet("tcp", "192.0.2.1", "192.0.2.2"))
 
     assert (result.verdict, result.reason) == ("ACCEPT", "no filter table")
+
+
+def test_compiled_ruleset_walks_keep_no_mark() -> None:
+    ruleset = iptables(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        "-A INPUT -p udp -j MARK --set-xmark 0x1/0x1\n-A INPUT -m mark --mark 0x1/0x1 -j DROP\nCOMMIT\n"
+    )
+    compiled = CompiledRuleset(ruleset)
+    tcp = Packet("tcp", "192.0.2.1", "192.0.2.2", "eth0", dport=80)
+    udp = Packet("udp", "192.0.2.1", "192.0.2.2", "eth0", dport=80)
+
+    first = compiled.evaluate("INPUT", tcp)
+    marked = compiled.evaluate("INPUT", udp)
+    after = compiled.evaluate("INPUT", tcp)
+
+    assert first.verdict == "ACCEPT"
+    assert marked.verdict == "DROP"
+    assert marked.rule is not None
+    assert marked.rule.line == 6
+    assert after == first
+    assert udp.mark == 0
+
+
+def test_compiled_ruleset_matches_evaluate(ruleset) -> None:  # type: ignore[no-untyped-def]
+    compiled = CompiledRuleset(ruleset)
+    packets = [
+        Packet("icmp", "192.0.2.12", "192.0.2.11", "eth0", icmp_type=8, icmp_code=0),
+        Packet("tcp", "203.0.113.9", "192.0.2.11", "eth0", dport=80),
+        Packet("udp", "192.0.2.12", "192.0.2.11", "eth0", dport=8472),
+        Packet("tcp", "198.51.100.2", "203.0.113.2", "br0", "eth0", dport=80),
+    ]
+
+    for packet in packets * 2:
+        for chain in ("INPUT", "FORWARD", "OUTPUT"):
+            assert compiled.evaluate(chain, packet) == evaluate(ruleset, chain, packet), (chain, packet.describe())
+    assert compiled.has_table("filter")
+    assert not compiled.has_table("nat")
