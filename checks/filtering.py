@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from itertools import chain
 
@@ -27,7 +28,7 @@ from netdoctor.facts import (
 )
 from netdoctor.firewall import CompiledRuleset, Packet, Verdict
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
-from netdoctor.model.addr import AF_INET, AddressError, format_ip, parse_ip
+from netdoctor.model.addr import AF_INET, AddressError, format_ip, network_of, parse_ip
 from netdoctor.model.record import record
 from netdoctor.model.routes import ROUTE_TABLES
 
@@ -230,10 +231,11 @@ def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int],
     position is usable must depend on its best row alone.
 
     Reading the device of every position costs a Python step per peer subnet,
-    N² steps in a cluster. So for a device with few routes, the positions of
-    its routes are searched in the bytes of the best rows, a search in C. The
-    positions are read one by one only for the devices with many routes, and
-    peers' subnets usually take those from the first positions on.
+    N² steps in a cluster. So for a device with few routes, each route's
+    positions are found among the primed prefixes inside the route, or in the
+    bytes of the best rows, a search in C. The positions are read one by one
+    only for the devices with many routes, and peers' subnets usually take
+    those from the first positions on.
     """
     rows = routes.primed_rows()
     assert rows is not None
@@ -243,47 +245,82 @@ def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int],
     # One byte per route row: the low byte of its device code, which is all of the code.
     low_byte = 0 if sys.byteorder == "little" else index.itemsize - 1
     codes_by_row = index.tobytes()[low_byte::index.itemsize]
-    possible = _best_row_test(facts, routes)
+    candidates = _candidate_positions(facts, routes)
     raw = rows.tobytes()
     found: dict[int, int] = {}
     crowded: set[int] = set()
     for code in range(len(values)):
         if code in skipped:
             continue
-        if codes_by_row.count(code) > _FEW_ROUTES:
+        code_rows: list[int] = []
+        row = codes_by_row.find(code)
+        while row != -1 and len(code_rows) <= _FEW_ROUTES:
+            code_rows.append(row)
+            row = codes_by_row.find(code, row + 1)
+        if len(code_rows) > _FEW_ROUTES:
             crowded.add(code)
             continue
-        row = codes_by_row.find(code)
-        while row != -1:
-            position = _first_position_of_row(raw, rows, row, usable, is_peer) if possible(row) else None
+        for row in code_rows:
+            inside = candidates(row)
+            if inside is None:
+                position = _first_position_of_row(raw, rows, row, usable, is_peer)
+            else:
+                position = _first_position_among(inside, rows, row, usable, is_peer)
             if position is not None and position < found.get(code, len(rows)):
                 found[code] = position
-            row = codes_by_row.find(code, row + 1)
     if crowded:
         found.update(_scan_positions(rows, index, crowded, usable, is_peer))
     return found
 
 
-def _best_row_test(facts: ClusterFacts, routes: RouteIndex) -> Callable[[int], bool]:
-    """Return a test that rejects route rows that cannot be a usable position's best row.
+def _candidate_positions(facts: ClusterFacts, routes: RouteIndex) -> Callable[[int], list[int] | None]:
+    """Return a function that lists, in order, the primed positions whose best row a route row can be.
 
-    A best row is a main-table IPv4 route no longer than the longest primed
-    prefix. Positions whose best row is a default route are unusable, so
-    those rows are rejected too.
+    A best row is a main-table IPv4 route that contains the primed prefix, so
+    the prefix's network lies inside the route. The function returns None when
+    more than a few positions lie inside, and an empty list for a default route,
+    whose positions are unusable.
     """
-    longest: int | None = facts.memo.get("longest primed prefix")
-    if longest is None:
-        longest = facts.memo["longest primed prefix"] = max(routes.primed_lengths(), default=32)
+    networks, positions = _primed_networks(facts)
     families, tables = routes.cells("family"), routes.cells("table")
     destinations, lengths = routes.cells("dst"), routes.cells("dst_len")
     main = ROUTE_TABLES["main"]
 
-    def possible(row: int) -> bool:
-        if families[row] != AF_INET or tables[row] != main or lengths[row] > longest:
-            return False
-        return lengths[row] != 0 or destinations[row] != 0
+    def candidates(row: int) -> list[int] | None:
+        length = lengths[row]
+        if families[row] != AF_INET or tables[row] != main or (length == 0 and destinations[row] == 0):
+            return []
+        start = network_of(AF_INET, destinations[row], length)
+        low = bisect_left(networks, start)
+        high = bisect_left(networks, start + (1 << (32 - length)), low)
+        if high - low > _FEW_ROUTES:
+            return None
+        return sorted(positions[low:high])
 
-    return possible
+    return candidates
+
+
+def _primed_networks(facts: ClusterFacts) -> tuple[list[int], list[int]]:
+    """Return the networks of the primed prefixes in ascending order, and the position of each."""
+    cached: tuple[list[int], list[int]] | None = facts.memo.get("primed networks")
+    if cached is None:
+        # Only IPv4 prefixes are primed.
+        pairs = sorted((owners[0][2].prefix[1], position) for position, owners in enumerate(facts.subnet_owners))
+        cached = facts.memo["primed networks"] = ([network for network, _ in pairs], [position for _, position in pairs])
+    return cached
+
+
+def _first_position_among(candidates: list[int], rows: array, row: int, usable: Callable[[int], bool],
+                          is_peer: Callable[[int], bool]) -> int | None:
+    """Return the first of ``candidates`` whose best route is ``row`` and that ``is_peer`` accepts."""
+    for position in candidates:
+        if rows[position] == row:
+            if not usable(position):
+                # Whether a position is usable depends on its best row alone.
+                return None
+            if is_peer(position):
+                return position
+    return None
 
 
 def _first_position_of_row(raw: bytes, rows: array, row: int, usable: Callable[[int], bool],
