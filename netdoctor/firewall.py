@@ -69,6 +69,9 @@ _KNOWN_MODULES = frozenset(
 )
 
 _MAX_DEPTH = 64
+#: Jumps and gotos one walk may take. The kernel rejects rulesets whose chains loop, so only a
+#: capture edited by hand reaches this, through chains that go to each other with ``-g``.
+_MAX_JUMPS = 100_000
 
 
 @record(frozen=False)
@@ -215,6 +218,7 @@ class _CompiledTable:
             return self._policies.get(chain) or self._policy(chain)
         # Each stack entry is (chain, index of the next rule to evaluate).
         stack: list[tuple[str, int]] = [(chain, 0)]
+        jumps = 0
         while stack:
             if len(stack) > _MAX_DEPTH:
                 return Verdict("UNKNOWN", None, stack[-1][0], f"chain jumps nest deeper than {_MAX_DEPTH}")
@@ -244,8 +248,11 @@ class _CompiledTable:
                 if action == _RETURN:
                     break
                 if action == _JUMP:
-                    # NOTE: a -g goto does not grow the stack, so chains that reach each other only
-                    # by gotos make the walk loop forever instead of hitting _MAX_DEPTH.
+                    # A -g goto does not grow the stack, so chains that go to each other are caught by the count.
+                    jumps += 1
+                    if jumps > _MAX_JUMPS:
+                        return Verdict("UNKNOWN", entry.rule, current,
+                                       f"the walk took more than {_MAX_JUMPS} jumps: the chains loop")
                     if not entry.rule.goto:
                         stack.append((current, position))
                     stack.append((entry.target, 0))

@@ -93,6 +93,18 @@ def test_goto_does_not_return_to_caller() -> None:
     assert evaluate(ruleset, "INPUT", Packet("udp", "192.0.2.1", "192.0.2.2", "eth0", dport=1)).verdict == "DROP"
 
 
+def test_goto_loop_gives_unknown() -> None:
+    ruleset = iptables(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n"
+        "-A INPUT -g A\n-A A -g B\n-A B -g A\nCOMMIT\n"
+    )
+
+    result = evaluate(ruleset, "INPUT", Packet("tcp", "192.0.2.1", "192.0.2.2", "eth0", dport=1))
+
+    assert result.verdict == "UNKNOWN"
+    assert "the chains loop" in result.reason
+
+
 def test_addrtype_local() -> None:
     ruleset = iptables(
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
