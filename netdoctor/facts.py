@@ -12,6 +12,7 @@ diagnoses route pods over IPv4.
 from __future__ import annotations
 
 import json
+import sys
 from _thread import allocate_lock
 from array import array
 from bisect import bisect_left, bisect_right
@@ -930,30 +931,37 @@ def rows_with(column: Sequence[int], wanted: frozenset[int] | set[int], low: int
 
     Typed columns are searched as bytes, a C scan that costs a few
     microseconds for a thousand rows when few rows match. A column of bytes
-    (route types, prefix lengths) is translated to a mark per row. In a wider
-    column (string codes), each wanted value's encoding is searched at the
-    row boundaries.
+    (route types, prefix lengths) is translated to a mark per row, and so is a
+    wider column (string codes) whose values in the range are all below 256,
+    through its low bytes. In other wide columns, each wanted value's encoding
+    is searched at the row boundaries.
     """
     try:
         view = memoryview(column)  # type: ignore[arg-type]
     except TypeError:
         view = None
-    if view is None or view.ndim != 1 or (view.format != "B" and len(wanted) > _INDEX_SEARCH_LIMIT):
+    if view is None or view.ndim != 1 or view.format not in _SEARCHED_FORMATS:
         return list(compress(range(low, high), map(wanted.__contains__, column[low:high])))
-    if view.format == "B":
+    raw = view[low:high].tobytes()
+    size = view.itemsize
+    # When every row's value is below 256, its high bytes are zero and its low byte alone is the value.
+    if (size > 1 and sys.byteorder == "little" and all(value < 256 for value in wanted)
+            and not any(raw[offset::size].strip(b"\0") for offset in range(1, size))):
+        raw, size = raw[0::size], 1
+    if size > 1 and len(wanted) > _INDEX_SEARCH_LIMIT:
+        return list(compress(range(low, high), map(wanted.__contains__, column[low:high])))
+    if size == 1:
         key = frozenset(wanted)
         table = _MARKS.get(key)
         if table is None:
             table = _MARKS[key] = bytes(1 if value in key else 0 for value in range(256))
-        marks = view[low:high].tobytes().translate(table)
+        marks = raw.translate(table)
         rows = []
         at = marks.find(1)
         while at != -1:
             rows.append(low + at)
             at = marks.find(1, at + 1)
         return rows
-    size = view.itemsize
-    raw = view[low:high].tobytes()
     found: list[int] = []
     for value in wanted:
         try:
@@ -971,6 +979,9 @@ def rows_with(column: Sequence[int], wanted: frozenset[int] | set[int], low: int
         found.sort()
     return found
 
+
+#: Buffer formats of unsigned integer columns, which :func:`rows_with` searches as bytes.
+_SEARCHED_FORMATS = frozenset("BHILQ")
 
 #: Translation tables of :func:`rows_with`, by wanted values.
 _MARKS: dict[frozenset[int], bytes] = {}

@@ -114,10 +114,10 @@ def test_vectorised_prime_matches_python(rows: list[Route], networks: list[int],
 @given(values=st.lists(st.sampled_from([0, 1, 32, 255, 256, 65536, 16777216]) | st.integers(0, (1 << 32) - 1),
                        max_size=50),
        wanted=st.sets(st.sampled_from([0, 1, 32, 255, 256, 65536, 16777216, 1 << 40]), max_size=20),
-       typecode=st.sampled_from(["B", "I"]), bounds=st.tuples(st.integers(0, 50), st.integers(0, 50)))
+       typecode=st.sampled_from(["B", "H", "I", "Q"]), bounds=st.tuples(st.integers(0, 50), st.integers(0, 50)))
 def test_rows_with_matches_plain_scan(values: list[int], wanted: set[int], typecode: str,
                                       bounds: tuple[int, int]) -> None:
-    limit = 256 if typecode == "B" else 1 << 32
+    limit = 1 << (8 * array(typecode).itemsize)
     column = array(typecode, [value % limit for value in values])
     low, high = min(bounds), max(bounds)
     expected = [row for row in range(low, min(high, len(column))) if column[row] in wanted]
