@@ -96,7 +96,8 @@ def rows_in(wanted: Iterable[int], values: IntArray, safe: IntArray) -> IntArray
     per position.
     """
     chosen = [value for value in wanted if value >= 0]
-    size = max(int(values.max()) + 1 if len(values) else 0, max(chosen, default=-1) + 1, 1)
+    largest = 255 if values.dtype.itemsize == 1 else int(values.max()) if len(values) else 0
+    size = max(largest + 1, max(chosen, default=-1) + 1)
     table = np.zeros(size, dtype=bool)
     table[[value for value in chosen if value < size]] = True
     result: IntArray = table[values[safe]]
@@ -109,34 +110,52 @@ def positions(flags: IntArray, missing: IntArray, unrouted: bool) -> set[int]:
     return set(np.flatnonzero(chosen).tolist())
 
 
-def owner_codes(addresses: dict[int, str], names: Sequence[str | None]) -> tuple[IntArray, IntArray, IntArray]:
-    """Number the owners: the sorted addresses, each address's owner code, and each primed position's owner code.
+#: Stands for "no address" among 32-bit addresses held in 64-bit arrays.
+_NO_ADDRESS = (1 << 64) - 1
 
-    A code is the position of a name in the sorted names, and -1 means no
-    owner (an address no node has, or a subnet several nodes claim).
+
+def owner_codes(addresses: dict[int, str], names: Sequence[str | None]) -> tuple[IntArray, ...]:
+    """Number the owners for :func:`owner_mismatch`.
+
+    Returns the sorted addresses, each address's owner code, each primed
+    position's owner code, and one address of each position's owner. A code is the position of a name in the sorted names, and -1 means
+    no owner (an address no node has, or a subnet several nodes claim).
     """
     ordered = sorted({name for name in addresses.values()} | {name for name in names if name is not None})
     code = {name: number for number, name in enumerate(ordered)}
     keys = sorted(addresses)
+    first_address: dict[str, int] = {}
+    for key in keys:
+        first_address.setdefault(addresses[key], key)
     sorted_addresses = np.array(keys, dtype=np.uint64)
     address_owner = np.array([code[addresses[key]] for key in keys], dtype=np.int64)
     expected = np.array([-1 if name is None else code[name] for name in names], dtype=np.int64)
-    return sorted_addresses, address_owner, expected
+    # No gateway of an IPv4 column equals the largest 64-bit value, so a position without an owner address is searched.
+    usual = np.array([first_address.get(name, _NO_ADDRESS) if name is not None else _NO_ADDRESS for name in names],
+                     dtype=np.uint64)
+    return sorted_addresses, address_owner, expected, usual
 
 
-def owner_mismatch(safe: IntArray, gateways: IntArray, owners: tuple[IntArray, IntArray, IntArray]) -> IntArray:
+def owner_mismatch(safe: IntArray, gateways: IntArray, owners: tuple[IntArray, ...]) -> IntArray:
     """Return, per primed position, whether the best row's gateway belongs to another owner than the subnet's.
 
-    ``safe`` contains the best rows with 0 for a missing one. Callers drop missing positions.
+    ``safe`` contains the best rows with 0 for a missing one. Callers drop
+    missing positions. A gateway that is the owner's first address matches
+    without a search, and only the other positions look up their gateway's owner.
     """
-    sorted_addresses, address_owner, expected = owners
+    sorted_addresses, address_owner, expected, usual = owners
     gateway = gateways[safe].astype(np.uint64)
+    result: IntArray = gateway != usual
+    others = np.flatnonzero(result)
+    if not len(others):
+        return result
+    gateway = gateway[others]
     if len(sorted_addresses):
         found: IntArray = np.searchsorted(sorted_addresses, gateway)
         inside = np.minimum(found, len(sorted_addresses) - 1)
         hit = (found < len(sorted_addresses)) & (sorted_addresses[inside] == gateway)
         owner = np.where(hit, address_owner[inside], -1)
     else:
-        owner = np.full(len(safe), -1, dtype=np.int64)
-    result: IntArray = owner != expected
+        owner = np.full(len(others), -1, dtype=np.int64)
+    result[others] = owner != expected[others]
     return result
