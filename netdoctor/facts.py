@@ -132,6 +132,28 @@ def is_bridge_like(node: NodeSnapshot, interface: Interface) -> bool:
     return bool(node.ports_of(interface.name))
 
 
+def _distinct_lengths(lengths: Sequence[int], low: int, high: int, bits: int) -> list[int]:
+    """Return the distinct prefix lengths of rows ``low`` to ``high``, longest first.
+
+    A column of bytes is searched once per possible length, which costs less
+    than building a set of every row's length.
+    """
+    try:
+        view = memoryview(lengths)  # type: ignore[arg-type]
+    except TypeError:
+        view = None
+    if view is None or view.format != "B":
+        return sorted(set(lengths[low:high]), reverse=True)
+    raw = view[low:high].tobytes()
+    if raw.translate(None, _VALID_LENGTHS[bits]):  # a length beyond the family's bits, as a corrupt capture may hold
+        return sorted(set(raw), reverse=True)
+    return [length for length in range(bits, -1, -1) if raw.find(length) != -1]
+
+
+#: The valid prefix lengths of each address size, as bytes to delete with ``bytes.translate``.
+_VALID_LENGTHS = {bits: bytes(range(bits + 1)) for bits in (32, 128)}
+
+
 class RouteIndex:
     """Longest-prefix lookups over the main table of one node, read from the table's columns.
 
@@ -146,8 +168,8 @@ class RouteIndex:
     def __init__(self, table: RouteTable) -> None:
         self._table = table
         self._cells: dict[str, Sequence[Any]] = {}
-        self._families = table.cells("family")
-        self._tables = table.cells("table")
+        # A bisection reads a few rows of these, so they are not decoded whole.
+        families, tables = table.sparse_cells("family"), table.sparse_cells("table")
         self._dst = table.cells("dst")
         self._dst_len = table.cells("dst_len")
         self._types = table.cells("type")
@@ -159,13 +181,13 @@ class RouteIndex:
         main = ROUTE_TABLES["main"]
         family_start = 0
         while family_start < count:
-            family = self._families[family_start]
-            family_end = bisect_right(self._families, family, family_start, count)
-            low = bisect_left(self._tables, main, family_start, family_end)
-            high = bisect_right(self._tables, main, low, family_end)
+            family = families[family_start]
+            family_end = bisect_right(families, family, family_start, count)
+            low = bisect_left(tables, main, family_start, family_end)
+            high = bisect_right(tables, main, low, family_end)
             if low < high:
                 self._range[family] = (low, high)
-                self._lengths[family] = sorted(set(self._dst_len[low:high]), reverse=True)
+                self._lengths[family] = _distinct_lengths(self._dst_len, low, high, 32 if family == AF_INET else 128)
             family_start = family_end
         #: Best rows of the prefixes given to :meth:`prime`, by position in ``_primed``; -1 means no route.
         self._primed: dict[Prefix, int] = {}

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from route_strategies import routes
 
-from netdoctor.facts import PrimedPrefixes, RouteIndex, rows_with
+from netdoctor.facts import PrimedPrefixes, RouteIndex, _distinct_lengths, rows_with
 from netdoctor.model.addr import AF_INET, network_of
 from netdoctor.model.record import replace
 from netdoctor.model.routes import Route, RouteTable
@@ -123,3 +123,12 @@ def test_rows_with_matches_plain_scan(values: list[int], wanted: set[int], typec
     expected = [row for row in range(low, min(high, len(column))) if column[row] in wanted]
     assert rows_with(column, wanted, low, high) == expected
     assert rows_with(list(column), wanted, low, high) == expected
+
+
+@given(lengths=st.lists(st.integers(0, 32) | st.integers(0, 255), max_size=40), bits=st.sampled_from([32, 128]),
+       bounds=st.tuples(st.integers(0, 40), st.integers(0, 40)))
+def test_distinct_lengths_match_set(lengths: list[int], bits: int, bounds: tuple[int, int]) -> None:
+    low, high = min(bounds), max(bounds)
+    expected = sorted(set(lengths[low:high]), reverse=True)
+    assert _distinct_lengths(array("B", lengths), low, high, bits) == expected
+    assert _distinct_lengths(lengths, low, high, bits) == expected
