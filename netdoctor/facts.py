@@ -968,7 +968,7 @@ def rows_with(column: Sequence[int], wanted: frozenset[int] | set[int], low: int
     size = view.itemsize
     # When every row's value is below 256, its high bytes are zero and its low byte alone is the value.
     if (size > 1 and sys.byteorder == "little" and all(value < 256 for value in wanted)
-            and not any(raw[offset::size].strip(b"\0") for offset in range(1, size))):
+            and all(raw[offset::size] == bytes(len(raw) // size) for offset in range(1, size))):
         raw, size = raw[0::size], 1
     if size > 1 and len(wanted) > _INDEX_SEARCH_LIMIT:
         return list(compress(range(low, high), map(wanted.__contains__, column[low:high])))
