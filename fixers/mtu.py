@@ -49,8 +49,8 @@ def restore_underlay_mtu(finding: Finding, context: FixContext) -> Iterator[Node
 
     One node whose ``eth0`` MTU dropped (a changed DHCP option, a hand-set
     value) makes its own overlay and its peers' overlays too large for it. Raising
-    that one link is the smaller change; lowering every pod and overlay MTU in the
-    cluster is the alternative when the lower MTU is intended. While this fixer
+    that one link is the smaller change. When the lower MTU is intended, the
+    alternative is to lower every pod and overlay MTU in the cluster. While this fixer
     applies, :func:`lower_pod_mtu` plans against the restored MTU. Disruptive:
     the link drops packets in flight, and the network must carry the larger MTU,
     as it does for the other nodes.
@@ -63,7 +63,7 @@ def restore_underlay_mtu(finding: Finding, context: FixContext) -> Iterator[Node
         underlay = node.underlay_mtu()
         if underlay is None or underlay[0] >= usual:
             continue
-        # An OVS bridge takes the smallest MTU of its ports unless told otherwise, so its physical ports are raised.
+        # An OVS bridge without an mtu_request takes the smallest MTU of its ports, so its physical ports are raised.
         for name in _ovs_system_ports(node, underlay[1]) or [underlay[1]]:
             interface = node.node.interface(name)
             if interface is not None and interface.mtu < usual:

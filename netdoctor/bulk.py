@@ -96,7 +96,10 @@ def rows_in(wanted: Iterable[int], values: IntArray, safe: IntArray) -> IntArray
     per position.
     """
     chosen = [value for value in wanted if value >= 0]
-    largest = 255 if values.dtype.itemsize == 1 else int(values.max()) if len(values) else 0
+    if values.dtype.itemsize == 1:
+        largest = 255
+    else:
+        largest = int(values.max()) if len(values) else 0
     size = max(largest + 1, max(chosen, default=-1) + 1)
     table = np.zeros(size, dtype=bool)
     table[[value for value in chosen if value < size]] = True

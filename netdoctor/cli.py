@@ -154,11 +154,11 @@ def _load_snapshot(
     live = dict(live or {})
     if snapshot_file is not None or bundle is not None:
         # A snapshot or bundle carries its own etcd keys; these options would be ignored.
-        given = [f"--{name.replace('_', '-')}" for name in ("etcd_cacert", "etcd_cert", "etcd_key")
-                 if live.get(name) is not None]
-        if given:
-            verb = "apply" if len(given) > 1 else "applies"
-            raise InputError(f"{' and '.join(given)} {verb} to live sources only; a snapshot or bundle "
+        ignored = [f"--{name.replace('_', '-')}" for name in ("etcd_cacert", "etcd_cert", "etcd_key")
+                   if live.get(name) is not None]
+        if ignored:
+            verb = "apply" if len(ignored) > 1 else "applies"
+            raise InputError(f"{' and '.join(ignored)} {verb} to live sources only; a snapshot or bundle "
                              "carries its own etcd keys, so leave the option out")
     try:
         etcd = _etcd_options(live) if live else None
@@ -282,9 +282,9 @@ def _open_tui(args: Namespace) -> None:
     # Mistakes in the options are reported before the missing terminal, which only the caller's setup can change.
     choices = (("--netns", args.netns), ("--lab", args.lab_name), ("--snapshot", args.snapshot_file),
                ("--bundle", args.bundle))
-    given = [option for option, value in choices if value]
-    if len(given) > 1:
-        raise InputError(f"{' and '.join(given)} cannot be combined; choose one source")
+    sources = [option for option, value in choices if value]
+    if len(sources) > 1:
+        raise InputError(f"{' and '.join(sources)} cannot be combined; choose one source")
     for option, path in (("--snapshot", args.snapshot_file), ("--bundle", args.bundle)):
         if path is not None and not os.path.exists(path):
             raise InputError(f"{option} {path}: no such file or directory")

@@ -423,7 +423,7 @@ class RouteIndex:
         """Return the primed positions whose best route is exactly the prefix and not via the subnet's owner.
 
         ``owner_names`` gives the owner of each position (None when several
-        nodes claim it) and ``node_by_address`` the owner of each gateway; a
+        nodes claim it) and ``node_by_address`` the owner of each gateway. A
         position whose gateway has no owner and whose subnet has none is not
         returned. ``owner_codes`` returns both as arrays for the vectorised
         path (:func:`netdoctor.bulk.owner_codes`). Unrouted positions are left out.
