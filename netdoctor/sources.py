@@ -97,7 +97,7 @@ def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
     from netdoctor.model.serialize import read_snapshot
 
     try:
-        return read_snapshot(path)
+        snapshot = read_snapshot(path)
     except FileNotFoundError:
         raise SourceError(f"snapshot file {path} not found; write one with 'netdoctor collect -o FILE'") from None
     except IsADirectoryError:
@@ -112,6 +112,11 @@ def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
         if not message.startswith(str(path)):
             message = f"{path}: invalid snapshot at {message}"
         raise SourceError(message) from None
+    if not snapshot.nodes and snapshot.etcd is None:
+        # A check of nothing would report a healthy cluster.
+        raise SourceError(f"snapshot file {path} has no nodes and no etcd keys, so there is nothing to check; "
+                          "write it again with 'netdoctor collect -o FILE'")
+    return snapshot
 
 
 def load_bundle_path(path: str | PathLike[str]) -> ClusterSnapshot:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
@@ -409,6 +410,24 @@ def test_etcd_certificate_with_snapshot_rejected(tmp_path: Path, snapshot_file: 
     completed = run_cli("check", "--snapshot", str(snapshot_file), "--etcd-cacert", str(snapshot_file), cwd=tmp_path)
 
     assert_one_line_error(completed, "--etcd-cacert applies to live sources only")
+
+
+def test_snapshot_without_nodes_rejected(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"schema": "netdoctor.snapshot/1", "nodes": []}))
+
+    completed = run_cli("check", "--snapshot", str(empty), cwd=tmp_path)
+
+    assert_one_line_error(completed, "has no nodes and no etcd keys")
+
+
+def test_gzip_snapshot_gets_hint(tmp_path: Path, snapshot_file: Path) -> None:
+    packed = tmp_path / "snapshot.json.gz"
+    packed.write_bytes(gzip.compress(snapshot_file.read_bytes()))
+
+    completed = run_cli("check", "--snapshot", str(packed), cwd=tmp_path)
+
+    assert_one_line_error(completed, "looks gzip-compressed")
 
 
 def test_tui_two_sources_rejected_before_terminal(tmp_path: Path, snapshot_file: Path) -> None:

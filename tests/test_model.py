@@ -254,7 +254,7 @@ def test_rejects_string_index_out_of_range() -> None:
     data = dumped()
     data["nodes"][0]["routes"]["columns"]["dev"]["values"] = []
 
-    assert "string index out of range" in reject(data)
+    assert "names string 0, but 'values' has 0" in reject(data)
 
 
 def test_rejects_duplicate_node_names() -> None:

@@ -210,6 +210,12 @@ class Route(NamedTuple):
         )
 
 
+#: The prefix lengths an IPv4 route may have, as bytes to delete with ``bytes.translate``.
+_IPV4_LENGTHS = bytes(range(33))
+#: Marks prefix lengths above 32 with 1 and the others with 0, through ``bytes.translate``.
+_LONG_LENGTH_MARKS = bytes(int(length > 32) for length in range(256))
+
+
 class RouteTable(Table[Route]):
     """All routes of one node, from every routing table, in canonical order."""
 
@@ -233,6 +239,31 @@ class RouteTable(Table[Route]):
     EXTRAS: ClassVar[dict[str, tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]]] = {
         "nexthops": ((), _nexthops_to_json, _nexthops_from_json),
     }
+
+    def _check_values(self, where: str) -> None:
+        """Reject address families other than 4 and 6, and prefix lengths beyond the family's address size.
+
+        The columns are scanned as bytes, and only rows whose length exceeds 32
+        are read one by one.
+        """
+        from netdoctor.model.table import SchemaError
+
+        families = memoryview(self.cells("family")).tobytes()  # type: ignore[arg-type]
+        stray = families.translate(None, b"\x04\x06")
+        if stray:
+            row = next(row for row, family in enumerate(families) if family not in (4, 6))
+            raise SchemaError(f"{where}.family: {stray[0]} in row {row} is not 4 (IPv4) or 6 (IPv6)")
+        lengths = memoryview(self.cells("dst_len")).tobytes()  # type: ignore[arg-type]
+        if not lengths.translate(None, _IPV4_LENGTHS):
+            return
+        marks = lengths.translate(_LONG_LENGTH_MARKS)
+        row = marks.find(1)
+        while row != -1:
+            bits = 32 if families[row] == AF_INET else 128
+            if lengths[row] > bits:
+                raise SchemaError(f"{where}.dst_len: {lengths[row]} in row {row} is out of range for IPv{families[row]}"
+                                  f" (0 to {bits})")
+            row = marks.find(1, row + 1)
 
     def main(self, family: int = AF_INET) -> list[Route]:
         """Return the routes of the main table for one address family."""

@@ -349,7 +349,7 @@ def _check_node(node: NodeSnapshot, where: str) -> None:
     name = node.name
     # split() splits at the characters str.isspace() accepts, so a name without them splits into itself.
     if not name or not name.isprintable() or name.split() != [name]:
-        raise SchemaError(f"{where}.name: invalid node name {name!r}; use letters, digits, '.', '_' and '-'")
+        raise SchemaError(f"{where}.name: invalid node name {name!r}; a node name is printable text without spaces")
     # Paths are built only when raising, because a large snapshot has several interfaces per node.
     for position, interface in enumerate(node.interfaces or ()):
         if not 0 <= interface.mtu <= MAX_MTU:
@@ -385,7 +385,14 @@ def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapsho
             raise SchemaError(_json_error(where, error)) from None
         except RecursionError:
             raise SchemaError(f"{where}: invalid JSON: nested too deeply") from None
+        except ValueError as error:  # an integer longer than int() accepts (sys.get_int_max_str_digits)
+            raise SchemaError(f"{where}: invalid JSON: {_number_error(error)}") from None
         return load_snapshot(data, where, consume=True)
+
+
+def _number_error(error: ValueError) -> str:
+    """Return json's error for a number too long to read, without its advice to change an interpreter setting."""
+    return str(error).split(";")[0]
 
 
 def _json_error(where: str, error: json.JSONDecodeError) -> str:
@@ -410,5 +417,8 @@ def read_snapshot(path: str | PathLike[str]) -> ClusterSnapshot:
             except RecursionError:
                 raise SchemaError(f"{path}: invalid JSON: nested too deeply") from None
             except UnicodeDecodeError as error:
-                raise SchemaError(f"{path}: not UTF-8 text: {error.reason}") from None
+                hint = "; it looks gzip-compressed, so decompress it first (gunzip)" if error.object[:2] == b"\x1f\x8b" else ""
+                raise SchemaError(f"{path}: not UTF-8 text: {error.reason}{hint}") from None
+            except ValueError as error:  # an integer longer than int() accepts (sys.get_int_max_str_digits)
+                raise SchemaError(f"{path}: invalid JSON: {_number_error(error)}") from None
         return load_snapshot(data, str(path), consume=True)

@@ -165,7 +165,8 @@ class _StrColumn:
         except TypeError:
             raise SchemaError(f"{where}: 'values' must be strings") from None
         if not _indexes_below(index, raw, len(values)):
-            raise SchemaError(f"{where}: string index out of range")
+            row, position = next((row, position) for row, position in enumerate(index) if position >= len(values))
+            raise SchemaError(f"{where}.index: row {row} names string {position}, but 'values' has {len(values)}")
         return cls(values, index)
 
 
@@ -621,6 +622,9 @@ class Table(Generic[R]):
         count: int = data["count"]
         if count < 0:
             raise SchemaError(f"{where}.count: {count} is negative")
+        unknown_keys = set(data) - {"count", "columns", "extras"}
+        if unknown_keys:
+            raise SchemaError(f"{where}: unknown field(s) {', '.join(sorted(map(str, unknown_keys)))}")
         names = cls.__dict__.get("_names")
         if names is None:
             names = cls._names = frozenset(column.name for column in cls.COLUMNS)
@@ -655,6 +659,11 @@ class Table(Generic[R]):
             columns[position] = _PackedColumn(text, typecode)
         extras: dict[str, dict[int, Any]] = {}
         stored_extras = data.get("extras", {})
+        if not isinstance(stored_extras, dict):
+            raise SchemaError(f"{where}.extras: expected an object")
+        if not set(stored_extras) <= set(cls.EXTRAS):
+            unknown_extras = sorted(map(str, set(stored_extras) - set(cls.EXTRAS)))
+            raise SchemaError(f"{where}.extras: unknown field(s) {', '.join(unknown_extras)}")
         for name, (_, _, from_json) in cls.EXTRAS.items():
             entries = stored_extras.get(name, [])
             try:
@@ -663,4 +672,12 @@ class Table(Generic[R]):
                 raise SchemaError(f"{where}.extras.{name}: {error}") from None
             if any(not 0 <= row < count for row in extras[name]):
                 raise SchemaError(f"{where}.extras.{name}: row out of range")
-        return cls(columns, count, extras)
+        table = cls(columns, count, extras)
+        table._check_values(where)
+        return table
+
+    def _check_values(self, where: str) -> None:
+        """Raise :class:`SchemaError` for values that fit a column's type but no collector writes.
+
+        Tables whose rows have such limits (prefix lengths, address families) override this.
+        """

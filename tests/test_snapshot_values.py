@@ -1,0 +1,76 @@
+"""Values that fit a snapshot column's type but that no collector writes are rejected with their place."""
+
+from __future__ import annotations
+
+import binascii
+import json
+from array import array
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netdoctor import synthetic
+from netdoctor.model import SchemaError
+from netdoctor.model.serialize import dumps_snapshot, loads_snapshot, read_snapshot
+
+
+def _snapshot_data() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(dumps_snapshot(synthetic.generate("calico", 3)))
+    return data
+
+
+def _set_column(data: dict[str, Any], name: str, typecode: str, row: int, value: int) -> None:
+    columns = data["nodes"][1]["routes"]["columns"]
+    values = array(typecode, binascii.a2b_base64(columns[name]))
+    values[row] = value
+    columns[name] = binascii.b2a_base64(values.tobytes(), newline=False).decode()
+
+
+def _error(data: dict[str, Any]) -> str:
+    with pytest.raises(SchemaError) as raised:
+        loads_snapshot(json.dumps(data))
+    return str(raised.value)
+
+
+def test_ipv4_prefix_length_over_32_rejected() -> None:
+    data = _snapshot_data()
+    _set_column(data, "dst_len", "B", 2, 33)
+
+    assert "$.nodes[1].routes.dst_len: 33 in row 2 is out of range for IPv4 (0 to 32)" in _error(data)
+
+
+def test_unknown_route_family_rejected() -> None:
+    data = _snapshot_data()
+    _set_column(data, "family", "B", 0, 7)
+
+    assert "$.nodes[1].routes.family: 7 in row 0 is not 4 (IPv4) or 6 (IPv6)" in _error(data)
+
+
+def test_unknown_table_field_rejected() -> None:
+    data = _snapshot_data()
+    data["nodes"][1]["routes"]["frobnicate"] = 1
+
+    assert "$.nodes[1].routes: unknown field(s) frobnicate" in _error(data)
+
+
+def test_string_index_error_names_row() -> None:
+    data = _snapshot_data()
+    dev = data["nodes"][1]["routes"]["columns"]["dev"]
+    index = array("I", binascii.a2b_base64(dev["index"]))
+    index[1] = 99
+    dev["index"] = binascii.b2a_base64(index.tobytes(), newline=False).decode()
+
+    assert f"routes.dev.index: row 1 names string 99, but 'values' has {len(dev['values'])}" in _error(data)
+
+
+def test_overlong_number_rejected(tmp_path: Path) -> None:
+    text = dumps_snapshot(synthetic.generate("calico", 3)).replace('"mtu":1500', '"mtu":' + "9" * 5000, 1)
+    path = tmp_path / "long.json"
+    path.write_text(text)
+
+    with pytest.raises(SchemaError) as raised:
+        read_snapshot(path)
+
+    assert "invalid JSON: Exceeds the limit" in str(raised.value)
+    assert "set_int_max_str_digits" not in str(raised.value)
