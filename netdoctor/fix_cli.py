@@ -214,6 +214,11 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
         return 0
     if plan_file is not None and not apply_:
         raise FixInputError("a PLAN.json argument needs --apply; print a plan with 'netdoctor fix' instead")
+    if apply_ and plan_file is None and (snapshot_file is not None or bundle is not None):
+        # Refused before loading, so that not even an empty journal is written for another machine's plan.
+        option = "--snapshot" if snapshot_file is not None else "--bundle"
+        raise FixInputError(f"--apply with {option}: a snapshot or bundle describes another machine; print the "
+                            "plan with 'netdoctor fix' and run it there")
 
     before = None
     # A live source is collected again whole for the re-check; a plan file knows only its nodes.

@@ -11,6 +11,7 @@ import pytest
 from cli_runner import invoke
 from test_fix_apply import _build
 
+from netdoctor import synthetic
 from netdoctor.capture.bundle import load_bundle
 from netdoctor.fix import FixPlan, Operation, Safety, Step, dumps_plans
 from netdoctor.model.serialize import dumps_snapshot
@@ -33,6 +34,18 @@ def test_bundle_cannot_be_applied() -> None:
 
     assert result.exit_code == 2
     assert "describes another machine" in result.output
+
+
+def test_snapshot_without_faults_cannot_be_applied(tmp_path: Path) -> None:
+    snapshot = tmp_path / "clean.json"
+    snapshot.write_text(dumps_snapshot(synthetic.generate("calico", 3)))
+    journal = tmp_path / "journal.json"
+
+    result = invoke("fix", "--snapshot", str(snapshot), "--apply", "--yes", "--journal", str(journal))
+
+    assert result.exit_code == 2
+    assert "describes another machine" in result.output
+    assert not journal.exists()
 
 
 def test_unknown_node_rejected() -> None:
