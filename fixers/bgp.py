@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,22 +91,40 @@ def _peer_disabled(snapshot: ClusterSnapshot, node: NodeSnapshot,
     Such a session stays down on this node (Active or Connect) until the peer
     enables its side, and the peer's own finding plans that.
     """
-    try:
-        neighbor = parse_ip(session.neighbor or session.name)
-    except AddressError:
+    neighbor = _peer_address(session)
+    if neighbor is None:
         return None
     own = _addresses(node)
     for peer in snapshot.nodes:
         if peer.name == node.name or neighbor not in _addresses(peer):
             continue
         for other in peer.bgp or ():
-            try:
-                back = parse_ip(other.neighbor or other.name)
-            except AddressError:
-                continue
-            if back in own and _is_disabled(other):
+            if _peer_address(other) in own and _is_disabled(other):
                 return peer.name, other
     return None
+
+
+def _peer_address(session: BgpSession) -> tuple[int, int] | None:
+    """Return the parsed address of a session's neighbour, if the capture shows it.
+
+    ``birdc show protocols`` prints no neighbour, but Calico names its BIRD
+    sessions after the peer's IPv4 address (``Mesh_192_0_2_7``, ``Node_...``).
+    FRR names a session by the address itself.
+    """
+    texts = [session.neighbor or session.name]
+    calico = _CALICO_SESSION.match(session.name)
+    if calico is not None:
+        texts.append(".".join(calico.groups()))
+    for text in texts:
+        try:
+            return parse_ip(text)
+        except AddressError:
+            continue
+    return None
+
+
+#: A Calico BIRD session named after an IPv4 peer: ``Mesh_``, ``Node_`` or ``Global_`` and the address.
+_CALICO_SESSION = re.compile(r"^(?:Mesh|Node|Global)_(\d{1,3})_(\d{1,3})_(\d{1,3})_(\d{1,3})$")
 
 
 def _peer_disabled_note(finding: Finding, session: BgpSession, peer: str, other: BgpSession) -> Step:

@@ -44,3 +44,16 @@ def test_both_sides_active_both_restarted() -> None:
 
     assert steps["a"] == [("bgp-restart-Mesh_192_0_2_2", Safety.DISRUPTIVE)]
     assert steps["b"] == [("bgp-restart-Mesh_192_0_2_1", Safety.DISRUPTIVE)]
+
+
+def test_calico_session_names_give_peer() -> None:
+    # birdc show protocols prints no neighbour; Calico's session names carry the peer's address.
+    snapshot = ClusterSnapshot(nodes=(
+        _node("a", "192.0.2.1", BgpSession("bird", "Mesh_192_0_2_2", "down")),
+        _node("b", "192.0.2.2", BgpSession("bird", "Mesh_192_0_2_1", "start", info="Active Socket: Connection refused")),
+    ))
+
+    steps = _steps(snapshot)
+
+    assert steps["a"] == [("bgp-enable-Mesh_192_0_2_2", Safety.DISRUPTIVE)]
+    assert steps["b"] == [("bgp-peer-disabled-Mesh_192_0_2_1", Safety.DISPLAY_ONLY)]
