@@ -104,15 +104,29 @@ def make_console(file: IO[str] | None = None, force_terminal: bool | None = None
     return Console(file=file, force_terminal=force_terminal, no_color=no_color, highlight=False, soft_wrap=True)
 
 
+#: Clusters up to this size get one line per node in the text report; larger ones one line per backend.
+NODE_LINES = 20
+
+
 def render_human(report: Report, console: Console) -> None:
     """Print the report for people: nodes with their backends, findings by severity, then gaps."""
     from rich.text import Text
 
     snapshot = report.snapshot
     console.print(Text(f"netdoctor: {len(snapshot.nodes)} node(s) from {snapshot.source}", style="bold"))
-    for name in snapshot.node_names:
-        backends = ", ".join(report.backends.get(name, ())) or "not detected"
-        console.print(f"  {name}: backend {backends}")
+    names = snapshot.node_names
+    if len(names) <= NODE_LINES:
+        for name in names:
+            backends = ", ".join(report.backends.get(name, ())) or "not detected"
+            console.print(f"  {name}: backend {backends}")
+    else:
+        # One line per backend keeps a large cluster's findings on the first screen; --json lists every node.
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            groups.setdefault(", ".join(report.backends.get(name, ())) or "not detected", []).append(name)
+        for backends, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+            shown = ", ".join(members[:3]) + (f" and {len(members) - 3} more" if len(members) > 3 else "")
+            console.print(f"  backend {backends}: {len(members)} node(s): {shown}")
 
     for severity in sorted(Severity, reverse=True):
         findings = [finding for finding in report.findings if finding.severity == severity]

@@ -16,7 +16,8 @@ from typing import Any
 import nslib
 import pytest
 
-from netdoctor.engine import CheckSpec, catalogue, run_checks
+from netdoctor import synthetic
+from netdoctor.engine import CheckSpec, catalogue, load_checks, run_checks
 from netdoctor.model import (
     Address,
     ClusterSnapshot,
@@ -310,6 +311,15 @@ def test_human_output_of_real_finding(tmp_path: Path) -> None:
 # --- human output --------------------------------------------------------------------------------
 
 _COLOUR_SGR = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7])[0-9;]*m")
+
+
+def test_human_output_summarises_large_cluster() -> None:
+    buffer = io.StringIO()
+    render_human(run_checks(synthetic.generate("calico", 30), load_checks(["route-missing"])), make_console(buffer))
+    lines = buffer.getvalue().splitlines()
+
+    assert lines[1] == "  backend calico: 30 node(s): node00000, node00001, node00002 and 27 more"
+    assert not any(line.startswith("  node00003") for line in lines)
 
 
 def test_human_output_groups_by_severity() -> None:
