@@ -279,19 +279,19 @@ def _open_tui(args: Namespace) -> None:
     import os
     from pathlib import Path
 
+    from netdoctor.sources import SourceError, check_one_source
+
     # Mistakes in the options are reported before the missing terminal, which only the caller's setup can change.
-    choices = (("--netns", args.netns), ("--lab", args.lab_name), ("--snapshot", args.snapshot_file),
-               ("--bundle", args.bundle))
-    sources = [option for option, value in choices if value]
-    if len(sources) > 1:
-        raise InputError(f"{' and '.join(sources)} cannot be combined; choose one source")
+    try:
+        check_one_source(args.netns, args.lab_name, args.snapshot_file, args.bundle)
+    except SourceError as error:
+        raise InputError(str(error)) from None
     for option, path in (("--snapshot", args.snapshot_file), ("--bundle", args.bundle)):
         if path is not None and not os.path.exists(path):
             raise InputError(f"{option} {path}: no such file or directory")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise InputError("the TUI needs a terminal; run 'netdoctor check' for a report, or 'netdoctor --help'")
 
-    from netdoctor.sources import SourceError
     from netdoctor.tui import run as run_tui
 
     snapshot = None if args.snapshot_file is None else Path(args.snapshot_file)

@@ -207,6 +207,14 @@ def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapsh
     return collect_cluster(targets, source), etcd_endpoint
 
 
+def check_one_source(netns: object, lab: object, snapshot: object, bundle: object) -> None:
+    """Raise :class:`SourceError` naming the options when more than one source is given."""
+    choices = (("--netns", netns), ("--lab", lab), ("--snapshot", snapshot), ("--bundle", bundle))
+    given = [option for option, value in choices if value]
+    if len(given) > 1:
+        raise SourceError(f"{' and '.join(given)} cannot be combined; choose one source")
+
+
 def snapshot_from_options(
     netns: str | None = None,
     snapshot: str | PathLike[str] | None = None,
@@ -220,11 +228,7 @@ def snapshot_from_options(
     etcd options apply to live sources only. A lab reads its own etcd unless
     ``--etcd-endpoints`` names another.
     """
-    choices = (("--netns", netns), ("--lab", lab or lab_state_dir), ("--snapshot", snapshot), ("--bundle", bundle))
-    given = [option for option, value in choices if value]
-    if len(given) > 1:
-        raise SourceError(f"{' and '.join(given)} cannot be combined; choose one source")
-
+    check_one_source(netns, lab or lab_state_dir, snapshot, bundle)
     etcd = etcd or EtcdOptions()
     if etcd.endpoints and (snapshot is not None or bundle is not None):
         raise SourceError("--etcd-endpoints applies to live sources; a snapshot or bundle carries its own etcd keys")
