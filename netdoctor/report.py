@@ -125,8 +125,8 @@ def render_human(report: Report, console: Console) -> None:
         for name in names:
             groups.setdefault(", ".join(report.backends.get(name, ())) or "not detected", []).append(name)
         for backends, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
-            shown = ", ".join(members[:3]) + (f" and {len(members) - 3} more" if len(members) > 3 else "")
-            console.print(f"  backend {backends}: {len(members)} node(s): {shown}")
+            listed = ", ".join(members[:3]) + (f" and {len(members) - 3} more" if len(members) > 3 else "")
+            console.print(f"  backend {backends}: {len(members)} node(s): {listed}")
 
     for severity in sorted(Severity, reverse=True):
         findings = [finding for finding in report.findings if finding.severity == severity]

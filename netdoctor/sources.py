@@ -210,9 +210,9 @@ def collect_lab(name: str, state_dir: Path | None = None) -> tuple[ClusterSnapsh
 def check_one_source(netns: object, lab: object, snapshot: object, bundle: object) -> None:
     """Raise :class:`SourceError` naming the options when more than one source is given."""
     choices = (("--netns", netns), ("--lab", lab), ("--snapshot", snapshot), ("--bundle", bundle))
-    given = [option for option, value in choices if value]
-    if len(given) > 1:
-        raise SourceError(f"{' and '.join(given)} cannot be combined; choose one source")
+    chosen = [option for option, value in choices if value]
+    if len(chosen) > 1:
+        raise SourceError(f"{' and '.join(chosen)} cannot be combined; choose one source")
 
 
 def snapshot_from_options(
