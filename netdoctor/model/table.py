@@ -606,13 +606,13 @@ class Table(Generic[R]):
     def _check_packed(cls, packed: list[tuple[int, str]], texts: list[Any], count: int, where: str) -> None:
         """Check integer columns one by one, and raise for the first that is not valid base64 of ``count`` values."""
         for (position, typecode), text in zip(packed, texts):
-            here = f"{where}.{cls.COLUMNS[position].name}"
-            length = _b64_length(text, here)
+            column_path = f"{where}.{cls.COLUMNS[position].name}"
+            length = _b64_length(text, column_path)
             size = _ITEMSIZES[typecode]
             if length % size:
-                raise SchemaError(f"{here}: {length} bytes is not a whole number of {size}-byte values")
+                raise SchemaError(f"{column_path}: {length} bytes is not a whole number of {size}-byte values")
             if length != count * size:
-                raise SchemaError(f"{here}: {length // size} rows, expected {count}")
+                raise SchemaError(f"{column_path}: {length // size} rows, expected {count}")
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Any:
