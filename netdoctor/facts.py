@@ -167,7 +167,12 @@ class RouteIndex:
 
     def __init__(self, table: RouteTable) -> None:
         self._table = table
+        #: Columns of the route table read so far, by name.
         self._cells: dict[str, Sequence[Any]] = {}
+        #: The same columns as numpy arrays, for the vectorised path; None for a column that is not a typed array.
+        self._bulk_columns: dict[str, Any] = {}
+        #: The result of :meth:`default_device`, once computed (a list, since None is a possible result).
+        self._default_device: list[str | None] = []
         # A bisection reads a few rows of these, so they are not decoded whole.
         families, tables = table.sparse_cells("family"), table.sparse_cells("table")
         self._dst = table.cells("dst")
@@ -294,11 +299,11 @@ class RouteIndex:
 
     def default_device(self) -> str | None:
         """Return the device of the IPv4 default route the kernel prefers, if there is one (computed once)."""
-        if "default device" not in self._cells:
+        if not self._default_device:
             row = self.best_row((AF_INET, 0, 0))
             values, index = self._table.interned("dev")
-            self._cells["default device"] = [None if row is None else values[index[row]]]
-        return self._cells["default device"][0]
+            self._default_device.append(None if row is None else values[index[row]])
+        return self._default_device[0]
 
     def route(self, row: int) -> Route:
         """Return the route of one row."""
@@ -412,11 +417,10 @@ class RouteIndex:
         """Return a column as a numpy array (see :func:`netdoctor.bulk.column`), made once."""
         from netdoctor import bulk
 
-        key = "bulk " + name
-        if key not in self._cells:
+        if name not in self._bulk_columns:
             source = self._table.interned(name)[1] if name in ("dev", "protocol") else self.cells(name)
-            self._cells[key] = bulk.column(source)  # type: ignore[assignment]
-        return self._cells[key]
+            self._bulk_columns[name] = bulk.column(source)
+        return self._bulk_columns[name]
 
     def gateway_owner_differs(self, node_by_address: dict[int, str], owner_names: list[str | None],
                               owner_codes: Callable[[], Any]) -> set[int]:
