@@ -5,6 +5,8 @@ Each walks the captured ``iptables-save`` tables with a
 :mod:`netdoctor.firewalld` when the node has firewalld data, for packets built
 from the snapshot: the node's underlay address, its pod subnet and a peer's
 pod subnet. That module is imported only when a node has firewalld data.
+When no rule tests a field in which a node's pod paths differ, one packet
+gives the verdict of every path, and the paths are not looked up.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from netdoctor.facts import (
     Prefix,
     RouteIndex,
     cluster_facts,
+    make_prefix,
     prefix_contains,
 )
 from netdoctor.firewall import CompiledRuleset, Packet, Verdict
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
 from netdoctor.model.addr import AF_INET, AddressError, format_ip, network_of, parse_ip
 from netdoctor.model.record import record
-from netdoctor.model.routes import ROUTE_TABLES
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
 OUTSIDE_ADDRESS = "192.0.2.10"
@@ -160,6 +162,27 @@ def _forward_traffic(facts: ClusterFacts, node: NodeFacts) -> list[ForwardTraffi
     return result
 
 
+#: The packet fields in which the packets of a node's pod paths differ from each other.
+_PATH_FIELDS = frozenset({"src", "dst", "in_interface", "out_interface"})
+
+
+def _path_tcp_verdict(node: NodeFacts, iptables: CompiledRuleset) -> Verdict | None:
+    """Return the FORWARD verdict of the TCP packets of every pod path, or None when it depends on the path.
+
+    When no FORWARD rule tests a field in which the paths differ, every path
+    gets the verdict of one packet, and the checks need not find the paths at all.
+    """
+    if "path TCP verdict" not in node.memo:
+        verdict = None
+        if not iptables.reads_any("FORWARD", _PATH_FIELDS):
+            # The fields of the packets that _forward_traffic builds, apart from the path's.
+            packet = Packet("tcp", "", "", sport=40000, dport=80, local_addresses=_local_addresses(node))
+            verdict = iptables.evaluate("FORWARD", packet)
+        node.memo["path TCP verdict"] = verdict
+    found: Verdict | None = node.memo["path TCP verdict"]
+    return found
+
+
 def _first_pair_per_device(facts: ClusterFacts, node: NodeFacts,
                            skip_devices: set[str]) -> list[tuple[NodeFacts, PodSubnet]]:
     """Return, in peer order, the first peer subnet routed through each device, and every unprimed subnet.
@@ -242,9 +265,12 @@ def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int],
     values, index = routes.interned("dev")
     if len(values) > 256:
         return _scan_positions(rows, index, set(range(len(values))) - skipped, usable, is_peer)
-    # One byte per route row: the low byte of its device code, which is all of the code.
-    low_byte = 0 if sys.byteorder == "little" else index.itemsize - 1
-    codes_by_row = index.tobytes()[low_byte::index.itemsize]
+    # Best rows are main-table IPv4 routes, which form one range of rows. Take one byte per row of that
+    # range: the low byte of its device code, which is all of the code.
+    main_rows = routes.inside_range((AF_INET, 0, 0))
+    size = index.itemsize
+    low_byte = 0 if sys.byteorder == "little" else size - 1
+    codes_by_row = index.tobytes()[main_rows.start * size + low_byte:main_rows.stop * size:size]
     candidates = _candidate_positions(facts, routes)
     raw = rows.tobytes()
     found: dict[int, int] = {}
@@ -252,15 +278,13 @@ def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int],
     for code in range(len(values)):
         if code in skipped:
             continue
-        code_rows: list[int] = []
-        row = codes_by_row.find(code)
-        while row != -1 and len(code_rows) <= _FEW_ROUTES:
-            code_rows.append(row)
-            row = codes_by_row.find(code, row + 1)
-        if len(code_rows) > _FEW_ROUTES:
+        count = codes_by_row.count(code)
+        if count > _FEW_ROUTES:
             crowded.add(code)
             continue
-        for row in code_rows:
+        offset = codes_by_row.find(code) if count else -1
+        while offset != -1:
+            row = main_rows.start + offset
             inside = candidates(row)
             if inside is None:
                 position = _first_position_of_row(raw, rows, row, usable, is_peer)
@@ -268,27 +292,25 @@ def _first_positions(facts: ClusterFacts, routes: RouteIndex, skipped: set[int],
                 position = _first_position_among(inside, rows, row, usable, is_peer)
             if position is not None and position < found.get(code, len(rows)):
                 found[code] = position
+            offset = codes_by_row.find(code, offset + 1)
     if crowded:
         found.update(_scan_positions(rows, index, crowded, usable, is_peer))
     return found
 
 
 def _candidate_positions(facts: ClusterFacts, routes: RouteIndex) -> Callable[[int], list[int] | None]:
-    """Return a function that lists, in order, the primed positions whose best row a route row can be.
+    """Return a function that lists, in order, the primed positions whose best row a main-table IPv4 route row can be.
 
-    A best row is a main-table IPv4 route that contains the primed prefix, so
-    the prefix's network lies inside the route. The function returns None when
-    more than a few positions lie inside, and an empty list for a default route,
-    whose positions are unusable.
+    A best row contains the primed prefix, so the prefix's network lies inside
+    the route. The function returns None when more than a few positions lie
+    inside, and an empty list for a default route, whose positions are unusable.
     """
     networks, positions = _primed_networks(facts)
-    families, tables = routes.cells("family"), routes.cells("table")
     destinations, lengths = routes.cells("dst"), routes.cells("dst_len")
-    main = ROUTE_TABLES["main"]
 
     def candidates(row: int) -> list[int] | None:
         length = lengths[row]
-        if families[row] != AF_INET or tables[row] != main or (length == 0 and destinations[row] == 0):
+        if length == 0 and destinations[row] == 0:
             return []
         start = network_of(AF_INET, destinations[row], length)
         low = bisect_left(networks, start)
@@ -421,7 +443,7 @@ _ICMP_PACKETS = (("echo-request", 8, 0, "NEW"), ("echo-reply", 0, 0, "ESTABLISHE
 
 
 def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
-    if not node.underlay_subnets:
+    if not node.underlay_subnets or _input_never_blocks(node):
         return
     _, cidr, device = node.underlay_subnets[0]
     address = cidr.partition("/")[0]
@@ -474,9 +496,30 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                 )
 
 
+def _input_never_blocks(node: NodeFacts) -> bool:
+    """Tell whether the node has no firewalld data and its INPUT chain gives every packet one verdict that does not block."""
+    if node.node.firewalld is not None:
+        return False
+    iptables = _iptables(node, "filter")
+    verdict = iptables.fixed_verdict("INPUT") if iptables is not None else None
+    return verdict is not None and not verdict.blocks
+
+
 def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
     iptables = _iptables(node, "filter")
     assert iptables is not None
+    tcp_verdict = _path_tcp_verdict(node, iptables)
+    if tcp_verdict is not None:
+        # Every path gets the same verdicts, so a finding needs TCP accepted and some ICMP packet blocked.
+        if tcp_verdict.verdict != "ACCEPT":
+            return
+        local = _local_addresses(node)
+        if not any(
+            iptables.evaluate("FORWARD", Packet("icmp", "", "", icmp_type=icmp_type, icmp_code=code, ctstate=state,
+                                                local_addresses=local)).blocks
+            for _, icmp_type, code, state in _ICMP_PACKETS
+        ):
+            return
     for traffic in _forward_traffic(facts, node):
         path = traffic.path
         directions = []
@@ -546,8 +589,13 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        if node.node.firewalld is None and _iptables(node, "filter") is None:
-            continue
+        if node.node.firewalld is None:
+            iptables = _iptables(node, "filter")
+            if iptables is None:
+                continue
+            tcp_verdict = _path_tcp_verdict(node, iptables)
+            if tcp_verdict is not None and not tcp_verdict.blocks:
+                continue
         for traffic in _forward_traffic(facts, node):
             path = traffic.path
             for packet, direction, verdict in ((traffic.outgoing, "to", traffic.outgoing_verdict),
@@ -740,7 +788,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     for name, node in sorted(facts.nodes.items()):
         firewalld = node.node.firewalld
         iptables = _iptables(node, "filter")
-        if iptables is None and firewalld is None:
+        if (iptables is None and firewalld is None) or _input_never_blocks(node):
             continue
         traffic = overlay_traffic(node, backends.get(name, ()))
         endpoints = _overlay_peer_address(facts, node)
@@ -751,10 +799,10 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         for item in traffic:
             packet = Packet(item.protocol, source, address, in_interface=device, sport=40000 if item.dport else None,
                             dport=item.dport, local_addresses=local)
-            described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
             if iptables is not None:
                 verdict = iptables.evaluate("INPUT", packet)
                 if verdict.blocks:
+                    described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
                     yield Finding(
                         check="overlay-port-blocked",
                         severity=Severity.ERROR,
@@ -774,6 +822,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
                 zone_verdict = evaluate_input(firewalld, packet)
                 if zone_verdict.blocks:
+                    described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
                     yield Finding(
                         check="overlay-port-blocked",
                         severity=Severity.ERROR,
@@ -826,6 +875,10 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         iptables = _iptables(node, "nat")
         if iptables is None and firewalld is None:
             continue
+        if firewalld is None and iptables is not None:
+            shared = _path_nat_verdict(facts, node, iptables)
+            if shared is not None and shared.verdict not in ("MASQUERADE", "SNAT"):
+                continue
         local = _local_addresses(node)
         for path in pod_paths(facts, node):
             packet = Packet("tcp", path.local_pod, path.peer_pod, None, path.peer_device, sport=40000, dport=80,
@@ -865,3 +918,62 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                             destination=path.peer_pod, out_interface=path.peer_device,
                         ),
                     )
+
+
+def _path_nat_verdict(facts: ClusterFacts, node: NodeFacts, iptables: CompiledRuleset) -> Verdict | None:
+    """Return the nat POSTROUTING verdict of the packets of every pod path, or None when it may depend on the path.
+
+    The packets differ only in the peer's pod address and the outgoing
+    device. When no rule tests the device, and every pod subnet of the cluster
+    lies inside each destination prefix the rules test or outside it, every
+    peer's pod address takes the same branches, so one packet gives the verdict of all.
+    """
+    own = node.pod_subnets()
+    if not own or iptables.reads_any("POSTROUTING", frozenset({"out_interface"}), "nat"):
+        return None
+    prefixes = iptables.tested_prefixes("POSTROUTING", "dst", "nat")
+    if prefixes is None:
+        return None
+    on_one_side = _pod_subnets_on_one_side(facts)
+    if not all(on_one_side(prefix) for prefix in prefixes):
+        return None
+    # The packet that pod_traffic_masqueraded builds, with any cluster pod address and a device no rule tests.
+    peer_pod = _host_in(_all_pod_subnets(facts)[0])
+    packet = Packet("tcp", _host_in(own[0].prefix), peer_pod, None, "", sport=40000, dport=80,
+                    local_addresses=_local_addresses(node))
+    return iptables.evaluate("POSTROUTING", packet, table="nat")
+
+
+def _all_pod_subnets(facts: ClusterFacts) -> list[Prefix]:
+    """Return the prefix of every pod subnet of every node, without duplicates, in node order."""
+    found: list[Prefix] | None = facts.memo.get("all pod subnets")
+    if found is None:
+        prefixes = (subnet.prefix for _, node in sorted(facts.nodes.items()) for subnet in node.pod_subnets())
+        found = facts.memo["all pod subnets"] = list(dict.fromkeys(prefixes))
+    return found
+
+
+def _pod_subnets_on_one_side(facts: ClusterFacts) -> Callable[[str], bool]:
+    """Return a test of whether every pod subnet lies inside a rule's prefix, or every one outside it.
+
+    A prefix that does not parse counts as one side too, because its test gives one result for every packet.
+    """
+    results: dict[str, bool] = facts.memo.setdefault("pod subnets on one side", {})
+
+    def on_one_side(text: str) -> bool:
+        result = results.get(text)
+        if result is None:
+            try:
+                prefix = make_prefix(text)
+            except AddressError:
+                result = True
+            else:
+                subnets = _all_pod_subnets(facts)
+                inside = sum(1 for subnet in subnets if prefix_contains(prefix, subnet))
+                result = inside == len(subnets) or (
+                    inside == 0 and not any(prefix_contains(subnet, prefix) for subnet in subnets)
+                )
+            results[text] = result
+        return result
+
+    return on_one_side

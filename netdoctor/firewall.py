@@ -20,18 +20,21 @@ built-in nat chain that ends without one gives ``ACCEPT`` (no translation).
 
 :func:`evaluate` walks one packet. To walk many packets through one ruleset,
 build a :class:`CompiledRuleset` once: it parses each rule's conditions once.
+It also reports which packet fields a chain's rules can test
+(:meth:`CompiledRuleset.reads_any`), so a caller can walk one packet for many
+that differ only in fields no rule tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from operator import attrgetter
 
 from netdoctor.log import get_logger
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
 from netdoctor.model.addr import AddressError, parse_ip, parse_prefix, width
-from netdoctor.model.record import field, record, replace
+from netdoctor.model.record import field, record, record_spec, replace
 
 logger = get_logger(__name__)
 
@@ -67,6 +70,21 @@ CONTINUING_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT"
 _KNOWN_MODULES = frozenset(
     {"tcp", "udp", "icmp", "multiport", "state", "conntrack", "addrtype", "comment", "mark", "physdev"}
 )
+
+#: The :class:`Packet` fields that the tests of each known match module can read, whatever its options.
+#: A match with any other module reads no field, because it is undecidable for every packet.
+_MODULE_FIELDS: dict[str, frozenset[str]] = {
+    "tcp": frozenset({"sport", "dport", "ctstate"}),
+    "udp": frozenset({"sport", "dport", "ctstate"}),
+    "multiport": frozenset({"sport", "dport"}),
+    "icmp": frozenset({"icmp_type", "icmp_code"}),
+    "state": frozenset({"ctstate"}),
+    "conntrack": frozenset({"ctstate"}),
+    "addrtype": frozenset({"src", "dst", "local_addresses"}),
+    "comment": frozenset(),
+    "mark": frozenset({"mark"}),
+    "physdev": frozenset({"physdev_in", "physdev_out"}),
+}
 
 _MAX_DEPTH = 64
 #: Jumps and gotos one walk may take. The kernel rejects rulesets whose chains loop, so only a
@@ -117,6 +135,16 @@ class Packet:
         return " ".join(parts)
 
 
+def _packet_fields() -> frozenset[str]:
+    spec = record_spec(Packet)
+    assert spec is not None
+    return frozenset(spec.names)
+
+
+#: The names of the :class:`Packet` fields.
+PACKET_FIELDS = _packet_fields()
+
+
 @record
 class Verdict:
     """The outcome of a walk: ``ACCEPT``, ``DROP``, ``REJECT`` or ``UNKNOWN``."""
@@ -164,11 +192,13 @@ class CompiledRuleset:
     verdict.
     """
 
-    __slots__ = ("_ruleset", "_tables")
+    __slots__ = ("_fixed", "_ruleset", "_tables")
 
     def __init__(self, ruleset: IptablesRuleset) -> None:
         self._ruleset = ruleset
         self._tables: dict[str, _CompiledTable | None] = {}
+        #: ``(table, chain)`` -> the result of :meth:`fixed_verdict`.
+        self._fixed: dict[tuple[str, str], Verdict | None] = {}
 
     def has_table(self, table: str) -> bool:
         """Tell whether the ruleset has ``table``."""
@@ -180,6 +210,45 @@ class CompiledRuleset:
         if compiled is None:
             return Verdict("ACCEPT", None, chain, f"no {table} table")
         return compiled.walk(chain, packet)
+
+    def fixed_verdict(self, chain: str, table: str = "filter") -> Verdict | None:
+        """Return the verdict that every packet gets from ``chain``, or None when it depends on the packet."""
+        key = (table, chain)
+        if key not in self._fixed:
+            verdict = None
+            if not self.reads_any(chain, PACKET_FIELDS, table):
+                # No reachable rule reads the packet, so every packet gets the verdict of this one.
+                verdict = self.evaluate(chain, Packet("", "", ""), table)
+            self._fixed[key] = verdict
+        return self._fixed[key]
+
+    def reads_any(self, chain: str, fields: frozenset[str], table: str = "filter") -> bool:
+        """Tell whether a rule that a walk of ``chain`` can reach tests any of the :class:`Packet` ``fields``.
+
+        When it returns False, packets that differ only in those fields get
+        the same verdict, so a caller can walk one of them for all. The result
+        is conservative: a reachable rule counts even when no walk gets to it.
+        """
+        compiled = self._table(table)
+        return compiled is not None and compiled.reads_any(chain, fields)
+
+    def tested_prefixes(self, chain: str, field_name: str, table: str = "filter") -> set[str] | None:
+        """Return the prefixes that rules a walk of ``chain`` can reach compare the packet's ``src`` or ``dst`` with.
+
+        Returns None when a match module (``addrtype``) reads that field too,
+        because the prefixes then do not decide every test of it.
+        """
+        compiled = self._table(table)
+        if compiled is None:
+            return set()
+        prefixes: set[str] = set()
+        for rule in compiled.reachable_rules(chain):
+            prefix = rule.source if field_name == "src" else rule.destination
+            if prefix:
+                prefixes.add(prefix)
+            if any(field_name in _MODULE_FIELDS.get(match.module, ()) for match in rule.matches):
+                return None
+        return prefixes
 
     def _table(self, table: str) -> _CompiledTable | None:
         try:
@@ -197,7 +266,7 @@ _END, _RETURN, _MARK, _JUMP, _CONTINUE, _UNKNOWN_TARGET = range(6)
 class _CompiledTable:
     """One table's rules grouped by chain, compiled as walks reach them."""
 
-    __slots__ = ("_chains", "_compiled", "_policies", "_rules", "_table")
+    __slots__ = ("_chains", "_compiled", "_policies", "_reads", "_rules", "_table")
 
     def __init__(self, table: IptablesTable) -> None:
         self._table = table
@@ -211,6 +280,8 @@ class _CompiledTable:
         self._compiled: dict[str, list[_CompiledRule | None]] = {}
         #: Built-in chain -> the verdict of its policy.
         self._policies: dict[str, Verdict] = {}
+        #: ``(chain, fields)`` -> the result of :meth:`reads_any`.
+        self._reads: dict[tuple[str, frozenset[str]], bool] = {}
 
     def walk(self, chain: str, packet: Packet) -> Verdict:
         """Walk ``chain`` for ``packet``: jumps, ``RETURN``, ``-g`` gotos, ``MARK`` and the chain's policy."""
@@ -266,6 +337,29 @@ class _CompiledTable:
                 return Verdict("UNKNOWN", entry.rule, current, f"unknown target {entry.target}")
         # The built-in chain ended, returned, or a chain it went to with -g ended.
         return self._policies.get(chain) or self._policy(chain)
+
+    def reads_any(self, chain: str, fields: frozenset[str]) -> bool:
+        """Tell whether a rule of ``chain``, or of a chain it can jump or go to, tests any of ``fields``."""
+        key = (chain, fields)
+        found = self._reads.get(key)
+        if found is None:
+            found = self._reads[key] = self._search_reads(chain, fields)
+        return found
+
+    def _search_reads(self, chain: str, fields: frozenset[str]) -> bool:
+        return any(not fields.isdisjoint(_fields_read(rule)) for rule in self.reachable_rules(chain))
+
+    def reachable_rules(self, chain: str) -> Iterator[IptablesRule]:
+        """Yield the rules of ``chain`` and of every chain it can jump or go to, each chain once."""
+        pending = [chain]
+        seen = {chain}
+        while pending:
+            for rule in self._rules.get(pending.pop(), ()):
+                yield rule
+                target = rule.target
+                if target is not None and target in self._chains and target not in seen:
+                    seen.add(target)
+                    pending.append(target)
 
     def _policy(self, chain: str) -> Verdict:
         verdict = self._policies.get(chain)
@@ -350,6 +444,28 @@ def _classify_target(target: str | None, chains: set[str]) -> int:
     if target in CONTINUING_TARGETS:
         return _CONTINUE
     return _UNKNOWN_TARGET
+
+
+def _fields_read(rule: IptablesRule) -> set[str]:
+    """Return the :class:`Packet` fields that the rule's conditions can read.
+
+    A ``-j MARK`` target changes the mark without reading it, so only a
+    ``-m mark`` match makes the mark count.
+    """
+    fields: set[str] = set()
+    if rule.protocol:
+        fields.add("protocol")
+    if rule.source:
+        fields.add("src")
+    if rule.destination:
+        fields.add("dst")
+    if rule.in_interface:
+        fields.add("in_interface")
+    if rule.out_interface:
+        fields.add("out_interface")
+    for match in rule.matches:
+        fields.update(_MODULE_FIELDS.get(match.module, ()))
+    return fields
 
 
 def _set_mark(mark: int, rule: IptablesRule) -> int:

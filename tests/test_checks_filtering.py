@@ -55,6 +55,20 @@ def test_icmp_dropped_in_forward_while_tcp_passes() -> None:
     ]
 
 
+def test_icmp_dropped_on_every_forward_path() -> None:
+    # No FORWARD rule tests an address or a device, so one packet gives the verdict of every path.
+    findings = run(flannel_cluster(2, iptables=iptables(_filter("-A FORWARD -p icmp -j DROP"))), "icmp-blocked")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: forwarded ICMP echo-reply from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
+         "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
+        ("node1: forwarded ICMP echo-request from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
+         "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
+        ("node1: forwarded ICMP fragmentation-needed from 198.51.100.2 to node2's pod 198.51.100.66 is dropped by "
+         "'-A FORWARD -p icmp -j DROP' while TCP on that path is accepted"),
+    ]
+
+
 def test_echo_reply_dropped_after_request_accepted() -> None:
     # Pings from node1's pods get no reply: the requests leave, and the replies to node1's pods are dropped.
     rules = _filter("-A FORWARD -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"
@@ -87,6 +101,14 @@ def test_forward_policy_drop() -> None:
                       "by the FORWARD policy DROP")),
     ]
     assert findings[0].evidence[0].item == ":FORWARD DROP"
+
+
+def test_forward_drop_of_new_connections() -> None:
+    rules = _filter("-A FORWARD -m conntrack --ctstate INVALID -j ACCEPT\n-A FORWARD -m conntrack --ctstate NEW -j DROP")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "forward-policy-drop")
+
+    assert [finding.detail("direction") for finding in findings] == ["to", "from"]
+    assert all(finding.detail("rule") == "FORWARD -m conntrack --ctstate NEW -j DROP" for finding in findings)
 
 
 def test_forward_catch_all_reject_one_direction() -> None:

@@ -42,6 +42,16 @@ def test_input_reject_blocks_vxlan() -> None:
     assert findings[0].evidence[0].line == 11
 
 
+def test_input_policy_drop_without_rules() -> None:
+    rules = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "overlay-port-blocked")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 in eth0 is dropped "
+         "by the INPUT policy DROP"),
+    ]
+
+
 def test_vxlan_accept_before_reject_is_fine() -> None:
     rules = CENTOS_INPUT.replace("-A INPUT -j REJECT", "-A INPUT -s 192.0.2.0/24 -p udp -m udp --dport 8472 -j ACCEPT\n"
                                  "-A INPUT -j REJECT")
@@ -133,6 +143,35 @@ def test_docker_masquerade_matches_pod_traffic() -> None:
 def test_flannel_return_exempts_pod_network() -> None:
     rules = NAT_DOCKER.replace("-A POSTROUTING -s 198.51.100.0/26", "-A POSTROUTING -s 198.51.100.0/24 -d "
                                "198.51.100.0/24 -j RETURN\n-A POSTROUTING -s 198.51.100.0/26")
+
+    assert run(flannel_cluster(2, iptables=iptables(rules)), "pod-traffic-masqueraded") == []
+
+
+NAT_HEAD = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+
+
+def test_masquerade_without_device_test() -> None:
+    rules = NAT_HEAD + "-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE\nCOMMIT\n"
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "pod-traffic-masqueraded")
+
+    assert [finding.summary for finding in findings] == [
+        ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is MASQUERADE by "
+         "'-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE'"),
+    ]
+
+
+def test_masquerade_of_peer_outside_return_prefix() -> None:
+    # The RETURN covers node1's pod subnet and not node2's, so the peer's pods decide.
+    rules = NAT_HEAD + ("-A POSTROUTING -d 198.51.100.0/26 -j RETURN\n"
+                        "-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE\nCOMMIT\n")
+    findings = run(flannel_cluster(2, iptables=iptables(rules)), "pod-traffic-masqueraded")
+
+    assert [finding.detail("destination") for finding in findings] == ["198.51.100.66"]
+
+
+def test_return_for_every_pod_subnet() -> None:
+    rules = NAT_HEAD + ("-A POSTROUTING -d 198.51.100.0/24 -j RETURN\n"
+                        "-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE\nCOMMIT\n")
 
     assert run(flannel_cluster(2, iptables=iptables(rules)), "pod-traffic-masqueraded") == []
 

@@ -6,6 +6,7 @@ import pytest
 from test_checks_support import iptables
 
 from netdoctor.firewall import CompiledRuleset, Packet, evaluate
+from netdoctor.model.record import replace
 
 RULES = """
 *filter
@@ -162,3 +163,71 @@ def test_compiled_ruleset_matches_evaluate(ruleset) -> None:  # type: ignore[no-
             assert compiled.evaluate(chain, packet) == evaluate(ruleset, chain, packet), (chain, packet.describe())
     assert compiled.has_table("filter")
     assert not compiled.has_table("nat")
+
+
+def test_reads_any_follows_jumps(ruleset) -> None:  # type: ignore[no-untyped-def]
+    compiled = CompiledRuleset(ruleset)
+
+    # INPUT tests -s only in the CHECKS chain it jumps to.
+    assert compiled.reads_any("INPUT", frozenset({"src"}))
+    assert not compiled.reads_any("INPUT", frozenset({"out_interface", "mark"}))
+    assert compiled.reads_any("FORWARD", frozenset({"dst"}))
+    # The -m set rule is undecidable for every packet, so it reads no field.
+    assert not compiled.reads_any("FORWARD", frozenset({"src", "protocol", "ctstate"}))
+    assert not compiled.reads_any("SKIP", frozenset({"src", "dst", "in_interface"}))
+    assert not compiled.reads_any("INPUT", frozenset({"src"}), table="nat")
+
+
+def test_unread_fields_keep_the_verdict(ruleset) -> None:  # type: ignore[no-untyped-def]
+    compiled = CompiledRuleset(ruleset)
+    packets = [
+        Packet("icmp", "192.0.2.12", "192.0.2.11", "eth0", icmp_type=8, icmp_code=0),
+        Packet("tcp", "203.0.113.9", "192.0.2.11", "eth0", "br1", dport=80),
+        Packet("udp", "192.0.2.12", "198.51.100.7", "br0", "eth0", sport=53, dport=8472),
+        Packet("tcp", "198.51.100.2", "203.0.113.2", "br0", "eth0", dport=80, ctstate="ESTABLISHED"),
+    ]
+    changes = {
+        "protocol": "gre", "src": "203.0.113.77", "dst": "198.51.100.200", "in_interface": "lo",
+        "out_interface": "br7", "sport": 1, "dport": 22, "icmp_type": 3, "icmp_code": 4, "ctstate": "RELATED",
+        "mark": 0x4000,
+    }
+
+    for chain in ("INPUT", "FORWARD", "OUTPUT"):
+        for name, value in changes.items():
+            if compiled.reads_any(chain, frozenset({name})):
+                continue
+            for packet in packets:
+                changed = replace(packet, **{name: value})
+                assert compiled.evaluate(chain, changed) == compiled.evaluate(chain, packet), (chain, name)
+
+
+def test_fixed_verdict_without_packet_tests() -> None:
+    ruleset = iptables(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:AUDIT - [0:0]\n"
+        "-A INPUT -m comment --comment \"count it\" -j AUDIT\n-A AUDIT -j LOG\n"
+        "-A FORWARD -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n"
+    )
+    compiled = CompiledRuleset(ruleset)
+
+    verdict = compiled.fixed_verdict("INPUT")
+
+    assert verdict is not None
+    assert (verdict.verdict, verdict.rule, verdict.reason) == ("DROP", None, "policy DROP")
+    assert compiled.fixed_verdict("FORWARD") is None
+    fixed_output = compiled.fixed_verdict("OUTPUT")
+    assert fixed_output is not None
+    assert fixed_output.verdict == "ACCEPT"
+
+
+def test_tested_prefixes_per_field(ruleset) -> None:  # type: ignore[no-untyped-def]
+    compiled = CompiledRuleset(ruleset)
+    local = iptables(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        "-A INPUT -d 192.0.2.0/24 -j ACCEPT\n-A INPUT -m addrtype --dst-type LOCAL -j DROP\nCOMMIT\n"
+    )
+
+    assert compiled.tested_prefixes("INPUT", "src") == {"192.0.2.0/24", "203.0.113.0/24"}
+    assert compiled.tested_prefixes("INPUT", "dst") == set()
+    assert compiled.tested_prefixes("FORWARD", "dst") == {"198.51.100.0/24"}
+    # -m addrtype compares the destination with the node's addresses, which no prefix describes.
+    assert CompiledRuleset(local).tested_prefixes("INPUT", "dst") is None
