@@ -691,7 +691,13 @@ def overlay_traffic(node: NodeFacts, backends: tuple[str, ...]) -> list[OverlayT
                         add("gre", None, f"OVS port {ovs_interface.name}")
                 elif ovs_interface.type == "vxlan":
                     port_text = _last_option(ovs_interface.options, "dst_port")
-                    port = int(port_text) if port_text is not None else IANA_VXLAN_PORT
+                    if port_text is None:
+                        port = IANA_VXLAN_PORT
+                    elif port_text.isdecimal() and 0 < int(port_text) < 65536:
+                        port = int(port_text)
+                    else:
+                        # The value is not a UDP port number, so there is no port to test.
+                        continue
                     if ("udp", port) not in found:
                         add("udp", port, f"OVS port {ovs_interface.name}")
     if node.node.bgp or "calico" in backends and any(route.protocol == "bird" for route in _main_routes(node)):

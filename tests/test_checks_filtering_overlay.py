@@ -7,7 +7,14 @@ from dataclasses import replace
 from test_checks_support import calico_cluster, flannel_cluster, iptables, ovs_node, run
 
 from netdoctor.model import ClusterSnapshot
-from netdoctor.model.node import FirewalldPolicy, FirewalldState, FirewalldZone
+from netdoctor.model.node import (
+    FirewalldPolicy,
+    FirewalldState,
+    FirewalldZone,
+    NodeSnapshot,
+    OvsInterface,
+    OvsPort,
+)
 
 CENTOS_INPUT = """
 *filter
@@ -82,6 +89,29 @@ def test_ovs_gre_accepted() -> None:
     nodes = (replace(ovs_node(1), iptables=iptables(rules)), ovs_node(2))
 
     assert run(ClusterSnapshot(nodes=nodes, source="test"), "overlay-port-blocked") == []
+
+
+def _vxlan_ports(node: NodeSnapshot, *ports: str) -> NodeSnapshot:
+    """Give an OVS node's bridge one VXLAN port per ``dst_port`` option value ("" for none)."""
+    (bridge,) = node.ovs or ()
+    added = tuple(
+        OvsPort(f"vx{number}", (OvsInterface(f"vx{number}", "vxlan", (("remote_ip", "192.0.2.12"),) + (
+            (("dst_port", port),) if port else ())),))
+        for number, port in enumerate(ports)
+    )
+    return replace(node, ovs=(replace(bridge, ports=bridge.ports + added),))
+
+
+def test_ovs_vxlan_ports_rejected() -> None:
+    rules = CENTOS_INPUT.replace("-A INPUT -j REJECT", "-A INPUT -p gre -j ACCEPT\n-A INPUT -j REJECT")
+    node = _vxlan_ports(replace(ovs_node(1), iptables=iptables(rules)), "", "8472", "vxlan", "70000")
+    findings = run(ClusterSnapshot(nodes=(node, ovs_node(2)), source="test"), "overlay-port-blocked")
+
+    # "vxlan" and "70000" are not port numbers, so only the default port and 8472 are tested.
+    assert [finding.summary.split(" from ")[0] for finding in findings] == [
+        "node1: udp/4789 (OVS port vx0)",
+        "node1: udp/8472 (OVS port vx1)",
+    ]
 
 
 def test_calico_ipip_and_bgp_rejected() -> None:
