@@ -407,6 +407,8 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
         rule = shlex.split(params["rule"])
         if kind == "iptables-delete":
             return [_in_node(plan, [program, "-t", params["table"], "-D", params["chain"], *rule])]
+        if params.get("before"):
+            return _insert_before_lines(plan, program, params, rule)
         position = params.get("position")
         where = ["-I", params["chain"], str(position)] if position else ["-A", params["chain"]]
         return [_in_node(plan, [program, "-t", params["table"], *where, *rule])]
@@ -446,6 +448,27 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
     if kind == "ovs-fdb-flush":
         return [shlex.join(ovs_appctl(plan) + ["fdb/flush", params["bridge"]])]
     raise PlanError(f"unknown operation kind {kind!r}")
+
+
+def _insert_before_lines(plan: FixPlan, program: str, params: dict[str, Any], rule: list[str]) -> list[str]:
+    """Return the lines that insert a rule right before another, at the position that rule has when the script runs.
+
+    Rules may have moved since the snapshot was taken, so the script finds the
+    rule's line in ``iptables -S CHAIN``, whose first line is the chain's
+    policy or ``-N CHAIN``, and stops when the rule is gone, as ``fix --apply``
+    does.
+    """
+    table, chain, blocker = params["table"], params["chain"], f"-A {params['before']}"
+    listing = _in_node(plan, [program, "-t", table, "-S", chain])
+    missing_message = f"netdoctor: the rule {blocker} is gone, so there is no place to insert before it; run netdoctor fix again"
+    return [
+        f"netdoctor_line=$({listing} | grep -nxF -e {shlex.quote(blocker)} | head -n 1 | cut -d: -f1)",
+        'if [ -z "$netdoctor_line" ]; then',
+        f"  echo {shlex.quote(missing_message)} >&2",
+        "  exit 1",
+        "fi",
+        _in_node(plan, [program, "-t", table, "-I", chain]) + ' "$((netdoctor_line - 1))" ' + shlex.join(rule),
+    ]
 
 
 def render_step(plan: FixPlan, step: Step) -> list[str]:

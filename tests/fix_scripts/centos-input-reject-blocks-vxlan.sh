@@ -16,7 +16,12 @@ echo 'netdoctor: running the steps for node1'
 #   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
 #   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
-iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+if [ -z "$netdoctor_line" ]; then
+  echo 'netdoctor: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+  exit 1
+fi
+iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
 
 else
 echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2
@@ -31,7 +36,12 @@ echo 'netdoctor: running the steps for node2'
 #   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
 #   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
-iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+if [ -z "$netdoctor_line" ]; then
+  echo 'netdoctor: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+  exit 1
+fi
+iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
 
 else
 echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
@@ -46,7 +56,12 @@ echo 'netdoctor: running the steps for node3'
 #   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
 #   already done when: filter rule '-A INPUT -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
-iptables -t filter -I INPUT 10 -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
+netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+if [ -z "$netdoctor_line" ]; then
+  echo 'netdoctor: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+  exit 1
+fi
+iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.1.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
 
 else
 echo 'netdoctor: skipped the steps for node3: this host is '"$netdoctor_host" >&2

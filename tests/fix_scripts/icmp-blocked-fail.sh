@@ -16,21 +16,36 @@ echo 'netdoctor: running the steps for node2'
 #   why: ICMP echo-reply arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
-iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT
+netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+if [ -z "$netdoctor_line" ]; then
+  echo 'netdoctor: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+  exit 1
+fi
+iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 # Step 2 [safe] Accept ICMP echo-request arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP echo-request arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
-iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT
+netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+if [ -z "$netdoctor_line" ]; then
+  echo 'netdoctor: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+  exit 1
+fi
+iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 # Step 3 [safe] Accept ICMP fragmentation-needed arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP fragmentation-needed arriving on eth0 is dropped, which breaks path MTU discovery; only this ICMP type is opened.
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
-iptables -t filter -I INPUT 1 -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT
+netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+if [ -z "$netdoctor_line" ]; then
+  echo 'netdoctor: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+  exit 1
+fi
+iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 else
 echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2
