@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from netdoctor.backends import detect_backends
@@ -23,7 +25,7 @@ from netdoctor.facts import (
     rows_with,
 )
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity
-from netdoctor.model.addr import AddressError, width
+from netdoctor.model.addr import AF_INET, AddressError, width
 
 #: The overlay subnet's source when it comes from Docker's ``daemon.json``.
 DOCKER_BIP = "Docker's bip"
@@ -133,20 +135,20 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     facts = cluster_facts(snapshot)
     # (pod network text, source, host side text) -> nodes and evidence
     found: dict[tuple[str, str, str], tuple[set[str], list[Evidence]]] = {}
+    pod_networks = [(network.prefix, network.source) for network in facts.pod_networks]
     for name, node in sorted(facts.nodes.items()):
-        networks = [(network.prefix, network.source) for network in facts.pod_networks]
-        networks += [(bridge.prefix, f"pod bridge {bridge.name}") for bridge in node.pod_bridges]
-        networks += _workload_routes(node)
-        non_pod = _NonPodRoutes(node)
+        node_routes = _NodeRoutes(node)
+        networks = pod_networks + [(bridge.prefix, f"pod bridge {bridge.name}") for bridge in node.pod_bridges]
+        networks += node_routes.workload_routes()
         for network, source in networks:
             for host_prefix, cidr, device in node.underlay_subnets:
-                if not prefixes_overlap(network, host_prefix):
+                if not _may_overlap(network, host_prefix) or not prefixes_overlap(network, host_prefix):
                     continue
                 key = (prefix_text(network), source, f"host subnet {prefix_text(host_prefix)}")
                 nodes, evidence = found.setdefault(key, (set(), []))
                 nodes.add(name)
                 evidence.append(Evidence(name, "interfaces", f"{device} inet {cidr}"))
-            for route in non_pod.inside(network):
+            for route in node_routes.non_pod_inside(network):
                 key = (prefix_text(network), source, f"route {route.describe()}")
                 nodes, evidence = found.setdefault(key, (set(), []))
                 nodes.add(name)
@@ -161,48 +163,123 @@ def pod_network_overlaps_host(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         )
 
 
-def _workload_routes(node: NodeFacts) -> list[tuple[Prefix, str]]:
-    """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""
-    if node.routes is None:
-        return []
-    found = []
-    families, destinations, lengths, types, devices = (
-        node.routes.cells(column) for column in ("family", "dst", "dst_len", "type", "dev")
-    )
-    for family in node.routes.families():
-        for row in node.routes.rows_on_devices(family, lambda device: device.startswith("cali")):
-            if lengths[row] > 0 and types[row] not in DISCARD_TYPES:
-                prefix = (families[row], destinations[row], lengths[row])
-                found.append((prefix, f"Calico workload route via {devices[row]}"))
-    return found
+def _may_overlap(first: Prefix, second: Prefix) -> bool:
+    """Tell whether two prefixes can overlap: their common leading bits agree. Cheaper than :func:`prefixes_overlap`."""
+    family, network, length = first
+    bits = 32 if family == AF_INET else 128
+    return family == second[0] and (network ^ second[1]) >> (bits - min(length, second[2])) == 0
 
 
-class _NonPodRoutes:
-    """The routes of a node that lead neither to pods, nor to a peer node, nor to the overlay."""
+#: Non-pod routes of one family that a node keeps for bisection; with more, each pod network scans its own rows.
+_FEW_ROUTES = 64
+
+
+class _NodeRoutes:
+    """A node's routes onto Calico workload veths, and its routes that lead neither to pods, nor to a peer, nor to the overlay.
+
+    Rows are found by device. The device column is interned, so each row stores
+    a small code. While the table has at most 256 devices, the low byte of a
+    code is the whole code, so one byte per row is searched with
+    ``bytes.translate`` in C. For the two searches each node needs, that costs
+    less than :func:`rows_with`, which first checks the high bytes of every row.
+    """
 
     def __init__(self, node: NodeFacts) -> None:
         self.node = node
-        self.others: set[int] = set()
-        if node.routes is None or node.node.interfaces is None:
+        #: Device codes of ``cali*`` routes, and of routes onto devices that are no pod, overlay or flannel device.
+        self.workload_codes: set[int] = set()
+        self.other_codes: set[int] = set()
+        #: family -> rows and destinations of the main table's non-discarding routes with other codes,
+        #: or None when there are more than _FEW_ROUTES of them.
+        self.candidates: dict[int, tuple[list[int], list[int]] | None] = {}
+        routes = node.routes
+        if routes is None:
+            return
+        self.values, self.index = routes.interned("dev")
+        self.by_row: bytes | None = None
+        if len(self.values) <= 256:
+            low_byte = 0 if sys.byteorder == "little" else self.index.itemsize - 1
+            self.by_row = self.index.tobytes()[low_byte::self.index.itemsize]
+        self.destinations, self.lengths, self.types = (routes.cells(column) for column in ("dst", "dst_len", "type"))
+        self.workload_codes = {code for code, device in enumerate(self.values) if device.startswith("cali")}
+        if node.node.interfaces is None:
             return  # without the interfaces, pod and underlay devices cannot be distinguished
         pod_devices = {bridge.name for bridge in node.pod_bridges}
         pod_devices |= {interface.name for interface in node.node.interfaces or () if is_overlay_interface(interface)}
         self.underlay_devices = {interface.name for interface in node.underlay}
         # Routes onto pod and overlay devices are most of them; they are dropped by device code in bulk.
-        self.others = node.routes.text_codes(
-            "dev", lambda device: device not in pod_devices and not device.startswith(("cali", "flannel")),
-        )
+        self.other_codes = {
+            code for code, device in enumerate(self.values)
+            if device not in pod_devices and not device.startswith(("cali", "flannel"))
+        }
+        if not self.other_codes:
+            return
+        # A node has few other routes, so they are found once here and each pod network bisects them.
+        for family in routes.families():
+            main = routes.inside_range((family, 0, 0))
+            rows = self._rows(self.other_codes, main.start, main.stop, limit=_FEW_ROUTES)
+            if rows is None:
+                self.candidates[family] = None
+                continue
+            rows = [row for row in rows if self.types[row] not in DISCARD_TYPES]
+            self.candidates[family] = (rows, [self.destinations[row] for row in rows])
 
-    def inside(self, network: Prefix) -> Iterator[Route]:
+    def _rows(self, codes: set[int], start: int, stop: int, limit: int | None = None) -> list[int] | None:
+        """Return the rows from ``start`` to ``stop`` whose device code is one of ``codes``, in order.
+
+        Returns None when more than ``limit`` rows match.
+        """
+        if not codes or start >= stop:
+            return []
+        if self.by_row is None:
+            found = rows_with(self.index, codes, start, stop)
+            return None if limit is not None and len(found) > limit else found
+        table = bytearray(256)
+        for code in codes:
+            table[code] = 1
+        marks = self.by_row[start:stop].translate(table)
+        if limit is not None and marks.count(1) > limit:
+            return None
+        rows = []
+        at = marks.find(1)
+        while at != -1:
+            rows.append(start + at)
+            at = marks.find(1, at + 1)
+        return rows
+
+    def workload_routes(self) -> list[tuple[Prefix, str]]:
+        """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""
+        routes = self.node.routes
+        if routes is None or not self.workload_codes:
+            return []
+        found = []
+        for family in routes.families():
+            # The main table's rows of one family are one range, holding every destination of the family.
+            main = routes.inside_range((family, 0, 0))
+            for row in self._rows(self.workload_codes, main.start, main.stop) or ():
+                if self.lengths[row] > 0 and self.types[row] not in DISCARD_TYPES:
+                    prefix = (family, self.destinations[row], self.lengths[row])
+                    found.append((prefix, f"Calico workload route via {self.values[self.index[row]]}"))
+        return found
+
+    def non_pod_inside(self, network: Prefix) -> Iterator[Route]:
         """Yield the routes inside ``network`` that are no pod, peer or overlay route."""
         routes = self.node.routes
-        if routes is None or not self.others:
+        family, net, length = network
+        if routes is None or family not in self.candidates:
             return
-        _, index = routes.interned("dev")
-        lengths, types = routes.cells("dst_len"), routes.cells("type")
-        rows = routes.inside_range(network)
-        for row in rows_with(index, self.others, rows.start, rows.stop):
-            if lengths[row] < network[2] or types[row] in DISCARD_TYPES:
+        candidates = self.candidates[family]
+        if candidates is None:
+            inside = routes.inside_range(network)
+            rows = self._rows(self.other_codes, inside.start, inside.stop) or []
+        else:
+            # Main-table rows of a family are sorted by destination, so the candidates are too.
+            candidate_rows, destinations = candidates
+            bits = 32 if family == AF_INET else 128
+            first = bisect_left(destinations, net)
+            rows = candidate_rows[first:bisect_left(destinations, net + (1 << (bits - length)), first)]
+        for row in rows:
+            if self.lengths[row] < length or self.types[row] in DISCARD_TYPES:
                 continue
             route = routes.route(row)
             if route.protocol == "kernel" and route.dev in self.underlay_devices:

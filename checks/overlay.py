@@ -18,7 +18,7 @@ from netdoctor.model import (
     Severity,
     make_details,
 )
-from netdoctor.model.addr import AddressError, parse_ip
+from netdoctor.model.addr import AF_INET, AddressError, parse_ip
 
 #: The device flanneld creates for each backend type in the network config.
 FLANNEL_DEVICES = {"udp": "flannel0", "vxlan": "flannel.1"}
@@ -90,10 +90,13 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 def _tunnelled_to(snapshot: ClusterSnapshot) -> dict[str, list[str]]:
     """Map each node to the peers that hold an OVS tunnel port whose remote_ip is the node's address."""
+    ports = [(node, tunnel_ports(node)) for node in snapshot.nodes]
+    if not any(node_ports for _, node_ports in ports):
+        return {}  # without tunnel ports, the addresses of every node need not be read
     owners = address_owners(snapshot)
     found: dict[str, dict[str, None]] = {}
-    for node in snapshot.nodes:
-        for port in tunnel_ports(node):
+    for node, node_ports in ports:
+        for port in node_ports:
             try:
                 owner = owners.get(parse_ip(port.remote_ip)[1])
             except AddressError:
@@ -151,10 +154,18 @@ def _vxlan_binding(node: NodeFacts, lease: Lease | None, kube: KubeNode | None) 
 
 
 def _cluster_uses_tunl0(nodes: Iterable[NodeFacts]) -> bool:
-    for node in nodes:
-        if node.node.routes is not None and any(route.dev == "tunl0" for route in node.node.routes.main()):
-            return True
-    return False
+    return any(_main_routes_via(node, "tunl0") for node in nodes)
+
+
+def _main_routes_via(node: NodeFacts, device: str) -> list[int]:
+    """Return the rows of the node's IPv4 main-table routes that leave by ``device``.
+
+    The device column is interned, so only the rows with that device's code are
+    read, and no route object is built.
+    """
+    if node.routes is None or device not in node.routes.interned("dev")[0]:
+        return []
+    return node.routes.rows_on_devices(AF_INET, lambda name: name == device)
 
 
 def _device_present(node: NodeFacts, device: str, reason: str) -> Iterator[Finding]:
@@ -223,6 +234,7 @@ def _routes_pods_through(node: NodeFacts, device: str) -> bool:
     Pods then reach the tunnels by routing into the bridge's internal port, so
     the bridge needs no pod bridge as its master.
     """
-    if node.node.routes is None:
+    if node.routes is None:
         return False
-    return any(route.dev == device and route.dst_len > 0 for route in node.node.routes.main())
+    lengths = node.routes.cells("dst_len")
+    return any(lengths[row] > 0 for row in _main_routes_via(node, device))

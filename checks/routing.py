@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
+from netdoctor import facts as facts_module
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
 from netdoctor.facts import (
@@ -12,9 +15,11 @@ from netdoctor.facts import (
     NodeFacts,
     PodSubnet,
     Prefix,
+    RouteIndex,
     cluster_facts,
     prefix_contains,
     prefixes_overlap,
+    rows_with,
 )
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
 from netdoctor.model.addr import AF_INET, format_ip, network_of, parse_ip
@@ -68,12 +73,13 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         a reboot.
     """
     facts = cluster_facts(snapshot)
+    vectorised = _vectorised(facts)
     for name, node in sorted(facts.nodes.items()):
         if node.routes is None:
             continue
         own = node.pod_subnets()
         # Only subnets whose best route is missing, a default or a discard route can be uncovered.
-        suspects = node.routes.positions_where(discard=True, default=True) if node.routes.primed_rows() else None
+        suspects = _uncovered_positions(node.routes, vectorised) if node.routes.primed_rows() else None
         for peer, subnet in facts.peer_subnets(name, suspects):
             if _overlaps_own(subnet.prefix, own) or _is_covered(node, subnet.prefix):
                 continue
@@ -88,6 +94,77 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 evidence=tuple(evidence),
                 details=make_details(peer=peer.name, prefix=subnet.text, subnet_source=subnet.source),
             )
+
+
+#: Rows compared one by one with every best row; with more, the route index scans every position.
+_SEARCHED_ROWS = 16
+
+_DEFAULT_LENGTH = frozenset({0})
+
+
+def _bulk_column(values: object) -> Any:
+    """Return :func:`netdoctor.bulk.column` of ``values``; numpy is imported on the first call only."""
+    from netdoctor import bulk
+
+    return bulk.column(values)  # type: ignore[arg-type]
+
+
+def _vectorised(facts: ClusterFacts) -> bool:
+    """Tell whether the route indexes resolved the pod subnets with numpy, by the facts' own test.
+
+    Smaller clusters never import numpy, which would cost more than it saves.
+    """
+    primed = sum(1 for node in facts.nodes.values() if node.routes is not None and node.routes.primed_rows())
+    return primed > 0 and len(facts.subnet_owners) * primed >= facts_module.BULK_MIN_PAIRS
+
+
+def _uncovered_positions(routes: RouteIndex, vectorised: bool) -> set[int]:
+    """Return the primed positions whose best route is missing, a default route or a discard route.
+
+    This is ``routes.positions_where(discard=True, default=True)``. A node has
+    few discard and default routes, so with numpy the best rows are compared
+    with those few rows, in fewer steps than the route index takes.
+    """
+    rows = routes.primed_rows()
+    best = _bulk_column(rows) if vectorised and rows is not None else None
+    if best is None:
+        return routes.positions_where(discard=True, default=True)
+    main = routes.inside_range((AF_INET, 0, 0))
+    discard = rows_with(routes.cells("type"), DISCARD_TYPES, main.start, main.stop)
+    defaults = rows_with(routes.cells("dst_len"), _DEFAULT_LENGTH, main.start, main.stop)
+    # Default routes (destination 0, length 0) sort first in the main table, so those and a
+    # missing route (-1) are the best rows below the first other row.
+    leading = main.start + len(defaults)
+    if defaults != list(range(main.start, leading)):
+        leading = main.start
+    wanted = discard + [row for row in defaults if row >= leading]
+    if len(wanted) > _SEARCHED_ROWS:
+        return routes.positions_where(discard=True, default=True)
+    flags = best < leading
+    for row in wanted:
+        flags |= best == row
+    return set(flags.nonzero()[0].tolist())
+
+
+def _positions_of_rows(best: array, wanted: Iterable[int]) -> set[int]:
+    """Return the primed positions whose best row, from ``RouteIndex.primed_rows()``, is one of ``wanted``.
+
+    Each wanted row's machine encoding is searched in the bytes of the best
+    rows, a C search that builds no Python integer per position.
+    """
+    raw = best.tobytes()
+    size = best.itemsize
+    found: set[int] = set()
+    for row in wanted:
+        pattern = array(best.typecode, (row,)).tobytes()
+        at = raw.find(pattern)
+        while at != -1:
+            if at % size:  # a match across two entries is no row number
+                at = raw.find(pattern, at + 1)
+                continue
+            found.add(at // size)
+            at = raw.find(pattern, at + size)
+    return found
 
 
 def _is_covered(node: NodeFacts, prefix: Prefix) -> bool:
@@ -235,20 +312,24 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         lost.
     """
     facts = cluster_facts(snapshot)
-    subnets = PodSubnetIndex(facts.nodes)
+    # Both are needed only for the few routes the quick tests below do not settle.
+    subnets: PodSubnetIndex | None = None
+    expected = _ExpectedGateways.make(facts)
     for name, node in sorted(facts.nodes.items()):
         if node.routes is None:
             continue
         yield from _own_bridges_routed_away(node)
         own = node.pod_subnets()
-        direct = _routes_peers_directly(node, facts.iter_peers(name), facts.node_by_address)
+        direct: bool | None = None
         types, lengths, gateways = (node.routes.cells(column) for column in ("type", "dst_len", "gateway"))
-        for peer, subnet in facts.peer_subnets(name, _nexthop_suspects(facts, node)):
+        for peer, subnet in facts.peer_subnets(name, _nexthop_suspects(facts, node, expected)):
             if _overlaps_own(subnet.prefix, own):
                 continue
             row = node.routes.preferred_row(subnet.prefix)
             if row is None or lengths[row] != subnet.prefix[2] or types[row] in DISCARD_TYPES:
                 continue
+            if subnets is None:
+                subnets = PodSubnetIndex(facts.nodes)
             # The usual right route, read from the columns: a single gateway that is
             # the peer's underlay address or its VTEP address inside its pod subnet.
             gateway = gateways[row]
@@ -256,6 +337,8 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 owner = facts.node_by_address.get(gateway)
                 if owner == peer.name or (owner is None and subnets.owner(gateway) == peer.name):
                     continue
+            if direct is None:
+                direct = _routes_peers_directly(node, facts.iter_peers(name), facts.node_by_address)
             route = node.routes.route(row)
             problem = _wrong_nexthop(node, peer.name, subnet, route, facts.node_by_address, subnets, direct)
             if problem is not None:
@@ -267,7 +350,7 @@ def route_wrong_nexthop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 )
 
 
-def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts) -> set[int] | None:
+def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts, expected: _ExpectedGateways | None) -> set[int] | None:
     """Return the primed positions whose route is not simply via the owner's underlay address, or None.
 
     The rest are right by the first test of :func:`_wrong_nexthop`, checked here
@@ -276,11 +359,85 @@ def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts) -> set[int] | None:
     assert node.routes is not None
     if not node.routes.primed_rows():
         return None
+    if expected is not None:
+        suspects = expected.suspects(facts, node.routes)
+        if suspects is not None:
+            return suspects
     # Only a route exactly for the subnet is judged, so aggregates such as OVS's
     # pod-network route through docker0 are dropped here, before the per-pair loop.
     suspects = node.routes.gateway_owner_differs(facts.node_by_address, facts.owner_names(), facts.owner_codes)
     suspects -= node.routes.positions_where(discard=True)
     return suspects | node.routes.positions_where(unrouted=False, shared=True)
+
+
+#: Positions with an unexpected gateway that :meth:`_ExpectedGateways.suspects` judges one by one. Flannel
+#: routes go via VTEP addresses, which are no node's, so there the route index judges every position instead.
+_FEW_POSITIONS = 64
+
+
+class _ExpectedGateways:
+    """Per primed position, an underlay address of the subnet's owner, for clusters large enough for numpy.
+
+    :meth:`suspects` does the work of :meth:`RouteIndex.gateway_owner_differs`
+    and two :meth:`RouteIndex.positions_where` scans in fewer numpy calls: it
+    compares every position's gateway with the expected address at once, and
+    looks up owners only for the few positions that differ.
+    """
+
+    def __init__(self, facts: ClusterFacts) -> None:
+        from netdoctor import bulk
+
+        names = facts.owner_names()
+        first: dict[str, int] = {}
+        for address in sorted(facts.node_by_address):
+            first.setdefault(facts.node_by_address[address], address)
+        #: Positions with no expected address (no owner, or an owner without an underlay address), always judged.
+        self.unsure = [position for position, name in enumerate(names) if name is None or name not in first]
+        self.addresses = bulk.np.array([first.get(name, 0) if name is not None else 0 for name in names],
+                                       dtype=bulk.np.uint32)
+
+    @classmethod
+    def make(cls, facts: ClusterFacts) -> _ExpectedGateways | None:
+        """Return the expected gateways when the route indexes resolved the pod subnets with numpy, else None."""
+        return cls(facts) if _vectorised(facts) else None
+
+    def suspects(self, facts: ClusterFacts, routes: RouteIndex) -> set[int] | None:
+        """Return what :func:`_nexthop_suspects` returns, or None when a column is no IPv4 array or many positions differ."""
+        rows = routes.primed_rows()
+        gateways, destinations = routes.cells("gateway"), routes.cells("dst")
+        best, gateway_array, destination_array = _bulk_column(rows), _bulk_column(gateways), _bulk_column(destinations)
+        if best is None or gateway_array is None or destination_array is None or not len(gateway_array):
+            return None
+
+        # A missing route (-1) reads the last row's gateway here; the loop below drops it.
+        differ = (gateway_array.take(best) != self.addresses).nonzero()[0].tolist()
+        if len(differ) > _FEW_POSITIONS:
+            return None
+
+        assert rows is not None
+        lengths, types = routes.cells("dst_len"), routes.cells("type")
+        primed_lengths, names = routes.primed_lengths(), facts.owner_names()
+        suspects: set[int] = set()
+        for position in differ + self.unsure:
+            row = rows[position]
+            if row == -1 or lengths[row] != primed_lengths[position] or types[row] in DISCARD_TYPES:
+                continue
+            if facts.node_by_address.get(gateways[row]) != names[position]:
+                suspects.add(position)
+
+        # Routes that repeat another row's destination and length: the lowest metric decides, so they are judged.
+        main = routes.inside_range((AF_INET, 0, 0))
+        table = destination_array[main.start:main.stop]
+        repeated = (table[1:] == table[:-1]).nonzero()[0]
+        if len(repeated):
+            length_array = _bulk_column(lengths)
+            assert length_array is not None
+            lengths_here = length_array[main.start:main.stop]
+            shared = (repeated[lengths_here[repeated] == lengths_here[repeated + 1]] + main.start).tolist()
+            if len(shared) > _SEARCHED_ROWS:
+                return None
+            suspects |= _positions_of_rows(rows, shared)
+        return suspects
 
 
 def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,
