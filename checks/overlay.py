@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device, node_lease
+from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device
 from netdoctor.checks.mesh import address_owners, tunnel_ports
 from netdoctor.engine import check
-from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, Prefix, cluster_facts
+from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, cluster_facts, prefix_text
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
 from netdoctor.model import (
     ClusterSnapshot,
@@ -71,21 +71,52 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     ipip_routes = _cluster_uses_tunl0(facts.nodes.values())
-    all_leases = _all_leases(snapshot)
+    node_leases = _NodeLeases(_all_leases(snapshot))
+    lease_owners = {owner for _, _, owner in facts.flannel_leases}
     kube = {item.name: item for item in snapshot.kube_nodes or ()}
     tunnelled_to = _tunnelled_to(snapshot)
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
             continue
-        lease = node_lease(node, all_leases)
+        lease = node_leases.find(node)
         # Without the network config, the node's own lease names the backend that flanneld ran.
         lease_backend = lease.backend_type.lower() if lease is not None and lease.backend_type else None
-        yield from _flannel(node, facts.flannel_backend or lease_backend, facts.flannel_leases)
+        yield from _flannel(node, facts.flannel_backend or lease_backend, name in lease_owners)
         yield from _vxlan_binding(node, lease, kube.get(name))
         if ipip_routes and (node.calico_blocks or node.workload_routes):
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
         yield from _ovs_tunnel_bridge_gone(node, tunnelled_to.get(name, []))
+
+
+class _NodeLeases:
+    """Finds a node's flannel lease as :func:`node_lease` does, with dict lookups in place of a scan of every lease.
+
+    That scan, once per node, made the check quadratic in the size of the cluster.
+    """
+
+    def __init__(self, all_leases: tuple[Lease, ...]) -> None:
+        self.by_subnet: dict[str, Lease] = {}
+        #: Public address -> the position of the first lease with it, and that lease.
+        self.by_address: dict[int, tuple[int, Lease]] = {}
+        for position, lease in enumerate(all_leases):
+            self.by_subnet.setdefault(lease.subnet.with_prefixlen, lease)
+            if lease.public_ip is None:
+                continue
+            try:
+                address = parse_ip(lease.public_ip)[1]
+            except ValueError:
+                continue
+            self.by_address.setdefault(address, (position, lease))
+
+    def find(self, node: NodeFacts) -> Lease | None:
+        """Return the lease for the node's overlay subnet, else the first lease whose PublicIP the node holds."""
+        if node.overlay_subnet is not None:
+            lease = self.by_subnet.get(prefix_text(node.overlay_subnet.prefix))
+            if lease is not None:
+                return lease
+        held_leases = [self.by_address[address] for address in node.addresses if address in self.by_address]
+        return min(held_leases, key=lambda item: item[0])[1] if held_leases else None
 
 
 def _tunnelled_to(snapshot: ClusterSnapshot) -> dict[str, list[str]]:
@@ -178,9 +209,8 @@ def _device_present(node: NodeFacts, device: str, reason: str) -> Iterator[Findi
                        [Evidence(node.name, "interfaces", _describe(interface))], problem="down", device=device)
 
 
-def _flannel(node: NodeFacts, backend: str | None, leases: list[tuple[Prefix, str, str | None]]) -> Iterator[Finding]:
+def _flannel(node: NodeFacts, backend: str | None, has_lease: bool) -> Iterator[Finding]:
     env = node.node.flannel_env
-    has_lease = any(owner == node.name for _, _, owner in leases)
     if env is None and not has_lease:
         return
     reason = f"FLANNEL_SUBNET is {env.subnet}" if env is not None and env.subnet else "the node holds a flannel lease"

@@ -96,7 +96,7 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             )
 
 
-#: Rows compared one by one with every best row; with more, the route index scans every position.
+#: Rows compared with every best row, one at a time. With more, the route index scans every position.
 _SEARCHED_ROWS = 16
 
 _DEFAULT_LENGTH = frozenset({0})
@@ -250,6 +250,10 @@ class PodSubnetIndex:
                 return owner
         return None
 
+    def by_length(self) -> list[tuple[int, dict[int, str]]]:
+        """Return, longest first, each prefix length with the owner of each network of that length."""
+        return [(length, self._by_length[length]) for length in self._lengths]
+
 
 def _preferred(node: NodeFacts, prefix: Prefix) -> Route | None:
     """Return the route the kernel uses for a prefix: the most specific, then the lowest metric."""
@@ -370,31 +374,34 @@ def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts, expected: _ExpectedG
     return suspects | node.routes.positions_where(unrouted=False, shared=True)
 
 
-#: Positions with an unexpected gateway that :meth:`_ExpectedGateways.suspects` judges one by one. Flannel
-#: routes go via VTEP addresses, which are no node's, so there the route index judges every position instead.
+#: Positions with an unexpected gateway that :meth:`_ExpectedGateways.suspects` judges one by one; with
+#: more, the route index judges every position.
 _FEW_POSITIONS = 64
 
 
 class _ExpectedGateways:
-    """Per primed position, an underlay address of the subnet's owner, for clusters large enough for numpy.
+    """Per primed position, the subnet's owner and one of its underlay addresses, for clusters large enough for numpy.
 
     :meth:`suspects` does the work of :meth:`RouteIndex.gateway_owner_differs`
-    and two :meth:`RouteIndex.positions_where` scans in fewer numpy calls: it
-    compares every position's gateway with the expected address at once, and
+    and two :meth:`RouteIndex.positions_where` scans in fewer numpy calls. It
+    compares every position's gateway with the owner's address at once, and
     looks up owners only for the few positions that differ.
     """
 
     def __init__(self, facts: ClusterFacts) -> None:
         from netdoctor import bulk
 
+        np = bulk.np
+        self.np = np
         names = facts.owner_names()
         first: dict[str, int] = {}
         for address in sorted(facts.node_by_address):
             first.setdefault(facts.node_by_address[address], address)
         #: Positions with no expected address (no owner, or an owner without an underlay address), always judged.
         self.unsure = [position for position, name in enumerate(names) if name is None or name not in first]
-        self.addresses = bulk.np.array([first.get(name, 0) if name is not None else 0 for name in names],
-                                       dtype=bulk.np.uint32)
+        self.addresses = np.array([first.get(name, 0) if name is not None else 0 for name in names], dtype=np.uint32)
+        self._lengths: Any = None
+        self._pod_subnets: PodSubnetIndex | None = None
 
     @classmethod
     def make(cls, facts: ClusterFacts) -> _ExpectedGateways | None:
@@ -402,23 +409,37 @@ class _ExpectedGateways:
         return cls(facts) if _vectorised(facts) else None
 
     def suspects(self, facts: ClusterFacts, routes: RouteIndex) -> set[int] | None:
-        """Return what :func:`_nexthop_suspects` returns, or None when a column is no IPv4 array or many positions differ."""
+        """Return what :func:`_nexthop_suspects` returns, or None when a column is no IPv4 array or many positions differ.
+
+        When many positions differ, it also leaves out those that the per-pair
+        loop of :func:`route_wrong_nexthop` passes without judging. Those are
+        routes not exactly for the subnet, and gateways in the owner's pod
+        subnet (flannel's VTEP address) that are no node's underlay address.
+        """
         rows = routes.primed_rows()
         gateways, destinations = routes.cells("gateway"), routes.cells("dst")
+        lengths, types = routes.cells("dst_len"), routes.cells("type")
         best, gateway_array, destination_array = _bulk_column(rows), _bulk_column(gateways), _bulk_column(destinations)
-        if best is None or gateway_array is None or destination_array is None or not len(gateway_array):
+        length_array, type_array = _bulk_column(lengths), _bulk_column(types)
+        if (best is None or gateway_array is None or destination_array is None or length_array is None
+                or type_array is None or not len(gateway_array)):
             return None
 
-        # A missing route (-1) reads the last row's gateway here; the loop below drops it.
-        differ = (gateway_array.take(best) != self.addresses).nonzero()[0].tolist()
+        # A missing route (-1) reads the last row here; the loop below, or the test of best, drops it.
+        gateway_of = gateway_array.take(best)
+        settled = gateway_of == self.addresses
+        differ = (~settled).nonzero()[0]
         if len(differ) > _FEW_POSITIONS:
-            return None
+            settled |= self._passed_by_loop(facts, routes, best, gateway_of, length_array.take(best),
+                                            type_array.take(best))
+            differ = (~settled).nonzero()[0]
+            if len(differ) > _FEW_POSITIONS:
+                return None
 
         assert rows is not None
-        lengths, types = routes.cells("dst_len"), routes.cells("type")
         primed_lengths, names = routes.primed_lengths(), facts.owner_names()
         suspects: set[int] = set()
-        for position in differ + self.unsure:
+        for position in differ.tolist() + self.unsure:
             row = rows[position]
             if row == -1 or lengths[row] != primed_lengths[position] or types[row] in DISCARD_TYPES:
                 continue
@@ -430,14 +451,57 @@ class _ExpectedGateways:
         table = destination_array[main.start:main.stop]
         repeated = (table[1:] == table[:-1]).nonzero()[0]
         if len(repeated):
-            length_array = _bulk_column(lengths)
-            assert length_array is not None
             lengths_here = length_array[main.start:main.stop]
             shared = (repeated[lengths_here[repeated] == lengths_here[repeated + 1]] + main.start).tolist()
             if len(shared) > _SEARCHED_ROWS:
                 return None
             suspects |= _positions_of_rows(rows, shared)
         return suspects
+
+    def _passed_by_loop(self, facts: ClusterFacts, routes: RouteIndex, best: Any, gateway_of: Any, length_of: Any,
+                        type_of: Any) -> Any:
+        """Flag the positions that the per-pair loop passes over, by each position's best row.
+
+        Those are: no route, a route not exactly for the subnet, a discard
+        route, and a gateway that is no node's underlay address but lies in
+        the pod subnet of the position's only owner.
+        """
+        np = self.np
+        if self._lengths is None:
+            self._prepare(facts, routes)
+        passed = (best < 0) | (length_of != self._lengths) | self._discard[type_of]
+        found = np.searchsorted(self._node_addresses, gateway_of)
+        inside = np.minimum(found, max(len(self._node_addresses) - 1, 0))
+        is_node_address = (found < len(self._node_addresses)) & (self._node_addresses[inside] == gateway_of)
+        owner = np.full(len(best), -1, dtype=np.int64)
+        unresolved = np.ones(len(best), dtype=bool)
+        for length, networks, codes in self._pod_networks:
+            mask = np.uint32((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
+            network = gateway_of & mask
+            found = np.searchsorted(networks, network)
+            inside = np.minimum(found, len(networks) - 1)
+            hit = unresolved & (found < len(networks)) & (networks[inside] == network)
+            owner[hit] = codes[inside[hit]]
+            unresolved &= ~hit
+        passed |= (gateway_of != 0) & ~is_node_address & (owner == self._owner_codes)
+        return passed
+
+    def _prepare(self, facts: ClusterFacts, routes: RouteIndex) -> None:
+        """Build the arrays :meth:`_passed_by_loop` reads, once per run of the check."""
+        np = self.np
+        self._lengths = np.array(routes.primed_lengths(), dtype=np.uint8)
+        self._discard = np.zeros(256, dtype=bool)
+        self._discard[sorted(DISCARD_TYPES)] = True
+        self._node_addresses = np.array(sorted(facts.node_by_address), dtype=np.uint32)
+        code = {name: number for number, name in enumerate(sorted(facts.nodes))}
+        # -2 matches no pod owner (-1 means none found), so a subnet that several nodes claim stays a suspect.
+        self._owner_codes = np.array([-2 if name is None else code[name] for name in facts.owner_names()],
+                                     dtype=np.int64)
+        self._pod_networks = []
+        for length, owners in PodSubnetIndex(facts.nodes).by_length():
+            networks = sorted(owners)
+            self._pod_networks.append((length, np.array(networks, dtype=np.uint32),
+                                       np.array([code[owners[network]] for network in networks], dtype=np.int64)))
 
 
 def _wrong_nexthop(node: NodeFacts, peer: str, subnet: PodSubnet, route: Route,

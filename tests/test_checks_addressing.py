@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from test_checks_support import (
     calico_cluster,
     calico_node,
@@ -95,6 +96,26 @@ def test_pod_network_overlaps_vpn_route() -> None:
     table = routes("default via 192.0.2.1 dev eth0", "192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.11",
                    "198.51.100.0/26 dev docker0 proto kernel scope link src 198.51.100.1",
                    "198.51.100.128/25 via 203.0.113.1 dev tun0")
+    snapshot = flannel_cluster(2, interfaces=interfaces, routes=table)
+
+    findings = run(snapshot, "pod-network-overlaps-host")
+
+    assert [finding.nodes for finding in findings] == [("node1",)]
+    assert findings[0].summary == (
+        "FLANNEL_NETWORK 198.51.100.0/24 overlaps route 198.51.100.128/25 via 203.0.113.1 dev tun0 on node1"
+    )
+
+
+@pytest.mark.parametrize("devices", [1, 300])
+def test_pod_network_overlaps_vpn_route_among_many(devices: int) -> None:
+    # Over 64 other routes make each pod network scan its own rows, and over 256 devices leave the byte search.
+    node = flannel_node(1)
+    interfaces = (node.interfaces or ()) + (iface("tun0", 9, kind="tun", cidr="203.0.113.5/24"),)
+    others = [f"10.{k // 250}.{k % 250}.0/24 via 192.0.2.1 dev {'eth0' if devices == 1 else f'dummy{k}'}"
+              for k in range(300)]
+    table = routes("default via 192.0.2.1 dev eth0", "192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.11",
+                   "198.51.100.0/26 dev docker0 proto kernel scope link src 198.51.100.1",
+                   "198.51.100.128/25 via 203.0.113.1 dev tun0", *others)
     snapshot = flannel_cluster(2, interfaces=interfaces, routes=table)
 
     findings = run(snapshot, "pod-network-overlaps-host")

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from test_checks_support import flannel_node, pod_subnet, run, underlay_ip
+from test_checks_support import flannel_node, iface, pod_subnet, run, underlay_ip
 
+from netdoctor import synthetic
 from netdoctor.capture.iproute import parse_bridge_fdb, parse_ip_neigh
+from netdoctor.checks import overlay
+from netdoctor.checks.flannel import node_lease
+from netdoctor.facts import cluster_facts
 from netdoctor.model import ClusterSnapshot, EtcdData, Interface, KubeNode, NodeSnapshot, VxlanInfo
 
 CONFIG_KEY = "/coreos.com/network/config"
@@ -227,3 +231,39 @@ def test_vxlan_binding_silent_when_right() -> None:
     etcd = EtcdData(config().keys + (lease(1, underlay_ip(1)), lease(2, underlay_ip(2))))
 
     assert run(cluster(vxlan_node(1, 2), vxlan_node(2, 2), etcd=etcd), "overlay-interface-missing") == []
+
+
+def test_node_leases_find_as_node_lease() -> None:
+    snapshot = synthetic.generate("flannel-vxlan", 6, seed=4)
+    assert snapshot.etcd is not None
+    # node 1's subnet.env names no leased subnet, so its leases are found by PublicIP. It holds a second, stale
+    # lease that sorts first, and a lease for the address of its eth1 that sorts before both. Node 2 has no
+    # subnet.env.
+    stale = ("/coreos.com/network/subnets/10.127.0.0-24",
+             json.dumps({"PublicIP": "10.0.0.2", "BackendType": "vxlan"}))
+    second = ("/coreos.com/network/subnets/10.126.0.0-24",
+              json.dumps({"PublicIP": "10.9.0.1", "BackendType": "vxlan"}))
+    # Node 3 is found by PublicIP too, and its stale lease sorts before its current one.
+    stale_three = ("/coreos.com/network/subnets/10.125.0.0-24",
+                   json.dumps({"PublicIP": "10.0.0.4", "BackendType": "vxlan"}))
+    etcd = replace(snapshot.etcd, keys=tuple(sorted(snapshot.etcd.keys + (stale, second, stale_three))))
+    nodes = list(snapshot.nodes)
+    assert nodes[1].flannel_env is not None
+    nodes[1] = replace(nodes[1], flannel_env=replace(nodes[1].flannel_env, subnet="10.200.0.1/24"),
+                       interfaces=(nodes[1].interfaces or ()) + (iface("eth1", 40, cidr="10.9.0.1/24"),))
+    nodes[2] = replace(nodes[2], flannel_env=None)
+    assert nodes[3].flannel_env is not None
+    nodes[3] = replace(nodes[3], flannel_env=replace(nodes[3].flannel_env, subnet="10.201.0.1/24"))
+    facts = cluster_facts(replace(snapshot, nodes=tuple(nodes), etcd=etcd))
+    all_leases = overlay._all_leases(replace(snapshot, etcd=etcd))
+    finder = overlay._NodeLeases(all_leases)
+
+    for node in facts.nodes.values():
+        assert finder.find(node) == node_lease(node, all_leases), node.name
+    first_lease = finder.find(facts.nodes["node00001"])
+    assert first_lease is not None
+    assert first_lease.key == second[0]
+    stale_lease = finder.find(facts.nodes["node00003"])
+    assert stale_lease is not None
+    assert stale_lease.key == stale_three[0]
+    assert finder.find(facts.nodes["node00002"]) is not None
