@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from netdoctor.checks.mesh import tunnel_ports
+from netdoctor.checks.mesh import tunnel_bridges
 from netdoctor.engine import check
 from netdoctor.facts import cluster_facts, prefix_text
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Interface, Severity, make_details
@@ -45,7 +45,7 @@ def ovs_segment(snapshot: ClusterSnapshot) -> list[Member]:
     """
     members: list[Member] = []
     for node in snapshot.nodes:
-        bridges = sorted({port.bridge for port in tunnel_ports(node)})
+        bridges = sorted(tunnel_bridges(node))
         for bridge in bridges:
             interface = node.interface(bridge)
             if interface is None:

@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
 from netdoctor.log import get_logger
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, NodeSnapshot, Severity, make_details
+from netdoctor.model import (
+    ClusterSnapshot,
+    Evidence,
+    Finding,
+    NodeSnapshot,
+    OvsBridge,
+    Severity,
+    make_details,
+)
 from netdoctor.model.addr import AF_INET, AddressError, parse_ip
 from netdoctor.model.record import record
 
@@ -34,14 +42,37 @@ class TunnelPort:
 
 def tunnel_ports(node: NodeSnapshot) -> list[TunnelPort]:
     """Return the node's OVS tunnel ports that name a remote address (``flow`` remotes are skipped)."""
-    found = []
+    return [TunnelPort(bridge, name, kind, remote) for bridge, name, kind, remote in _tunnel_interfaces(node)]
+
+
+def tunnel_remotes(node: NodeSnapshot) -> list[str]:
+    """Return the ``remote_ip`` of each port :func:`tunnel_ports` returns, without building a record per port.
+
+    A node of an OVS mesh has a port per peer, so the mesh has N² ports in all.
+    """
+    return [remote for _, _, _, remote in _tunnel_interfaces(node)]
+
+
+def tunnel_bridges(node: NodeSnapshot) -> set[str]:
+    """Return the names of the bridges that hold a port :func:`tunnel_ports` returns.
+
+    Each bridge is read only up to its first such port.
+    """
+    return {bridge.name for bridge in node.ovs or () if next(_bridge_tunnels(bridge), None) is not None}
+
+
+def _tunnel_interfaces(node: NodeSnapshot) -> Iterator[tuple[str, str, str, str]]:
+    """Yield the bridge, interface name, type and remote address of each OVS tunnel port with a remote address."""
     for bridge in node.ovs or ():
-        for port in bridge.ports:
-            for interface in port.interfaces:
-                remote = interface.option("remote_ip")
-                if interface.type in OVS_TUNNEL_TYPES and remote and remote != "flow":
-                    found.append(TunnelPort(bridge.name, interface.name, interface.type, remote))
-    return found
+        yield from _bridge_tunnels(bridge)
+
+
+def _bridge_tunnels(bridge: OvsBridge) -> Iterator[tuple[str, str, str, str]]:
+    for port in bridge.ports:
+        for interface in port.interfaces:
+            remote = interface.option("remote_ip")
+            if interface.type in OVS_TUNNEL_TYPES and remote and remote != "flow":
+                yield bridge.name, interface.name, interface.type, remote
 
 
 def address_owners(snapshot: ClusterSnapshot) -> dict[int, str]:
@@ -104,15 +135,18 @@ def tunnel_mesh_incomplete(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         stray or duplicate port drops the traffic that still uses it.
     """
     members = {node.name: node for node in snapshot.nodes if node.ovs}
-    ports = {name: tunnel_ports(node) for name, node in members.items()}
+    # A mesh has a port per pair of nodes, so records are built only for the ports a finding names.
+    ports = {name: list(_tunnel_interfaces(node)) for name, node in members.items()}
     if not any(ports.values()):
         return
     owners = address_owners(snapshot)
     peer_addresses = {name: _underlay_text(node, owners) for name, node in members.items()}
 
     reached: dict[str, set[str]] = {}
+    # Every peer's ports name a node's address, so each address is parsed once.
+    owner_of: dict[str, str | None] = {}
     for name in sorted(members):
-        reached[name], findings = _judge_ports(name, ports[name], owners)
+        reached[name], findings = _judge_ports(name, ports[name], owners, owner_of)
         yield from findings
 
     count = len(members)
@@ -134,16 +168,24 @@ def _underlay_text(node: NodeSnapshot, owners: dict[int, str]) -> str:
     return ", ".join(addresses) if addresses else "no address captured"
 
 
-def _judge_ports(name: str, ports: list[TunnelPort], owners: dict[int, str]) -> tuple[set[str], list[Finding]]:
-    """Return the peers a node's tunnels reach, and findings for stray and duplicate tunnels."""
-    by_peer: dict[str, list[TunnelPort]] = {}
+def _judge_ports(name: str, ports: list[tuple[str, str, str, str]], owners: dict[int, str],
+                 owner_of: dict[str, str | None]) -> tuple[set[str], list[Finding]]:
+    """Return the peers a node's tunnels reach, and findings for stray and duplicate tunnels.
+
+    ``ports`` are the fields of :class:`TunnelPort`, as :func:`_tunnel_interfaces` yields them.
+    """
+    by_peer: dict[str, list[tuple[str, str, str, str]]] = {}
     findings: list[Finding] = []
-    for port in ports:
-        try:
-            owner = owners.get(parse_ip(port.remote_ip)[1])
-        except AddressError:
-            owner = None
+    for fields in ports:
+        remote = fields[3]
+        if remote not in owner_of:
+            try:
+                owner_of[remote] = owners.get(parse_ip(remote)[1])
+            except AddressError:
+                owner_of[remote] = None
+        owner = owner_of[remote]
         if owner is None or owner == name:
+            port = TunnelPort(*fields)
             target = "the node's own address" if owner == name else "no captured node's address"
             findings.append(Finding(
                 "tunnel-mesh-incomplete", Severity.ERROR, (name,),
@@ -153,9 +195,10 @@ def _judge_ports(name: str, ports: list[TunnelPort], owners: dict[int, str]) -> 
                                      tunnel=port.name, type=port.type, remote_ip=port.remote_ip),
             ))
             continue
-        by_peer.setdefault(owner, []).append(port)
-    for peer, peer_ports in sorted(by_peer.items()):
-        if len(peer_ports) > 1:
+        by_peer.setdefault(owner, []).append(fields)
+    for peer, peer_fields in sorted(by_peer.items()):
+        if len(peer_fields) > 1:
+            peer_ports = [TunnelPort(*fields) for fields in peer_fields]
             names = ", ".join(port.name for port in peer_ports)
             findings.append(Finding(
                 "tunnel-mesh-incomplete", Severity.ERROR, (name,),

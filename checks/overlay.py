@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device
-from netdoctor.checks.mesh import address_owners, tunnel_ports
+from netdoctor.checks.mesh import address_owners, tunnel_remotes
 from netdoctor.engine import check
 from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, cluster_facts, prefix_text
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
@@ -19,6 +19,9 @@ from netdoctor.model import (
     make_details,
 )
 from netdoctor.model.addr import AF_INET, AddressError, parse_ip
+
+#: OVS interface types whose bridge must be present and up.
+_TUNNEL_TYPES = ("gre", "vxlan", "geneve")
 
 #: The device flanneld creates for each backend type in the network config.
 FLANNEL_DEVICES = {"udp": "flannel0", "vxlan": "flannel.1"}
@@ -74,7 +77,7 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     node_leases = _NodeLeases(_all_leases(snapshot))
     lease_owners = {owner for _, _, owner in facts.flannel_leases}
     kube = {item.name: item for item in snapshot.kube_nodes or ()}
-    tunnelled_to = _tunnelled_to(snapshot)
+    tunnelled_to, with_ports = _tunnelled_to(snapshot)
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
             continue
@@ -86,7 +89,7 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         if ipip_routes and (node.calico_blocks or node.workload_routes):
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
-        yield from _ovs_tunnel_bridge_gone(node, tunnelled_to.get(name, []))
+        yield from _ovs_tunnel_bridge_gone(node, tunnelled_to.get(name, []), name in with_ports)
 
 
 class _NodeLeases:
@@ -119,28 +122,36 @@ class _NodeLeases:
         return min(held_leases, key=lambda item: item[0])[1] if held_leases else None
 
 
-def _tunnelled_to(snapshot: ClusterSnapshot) -> dict[str, list[str]]:
-    """Map each node to the peers that hold an OVS tunnel port whose remote_ip is the node's address."""
-    ports = [(node, tunnel_ports(node)) for node in snapshot.nodes]
-    if not any(node_ports for _, node_ports in ports):
-        return {}  # without tunnel ports, the addresses of every node need not be read
+def _tunnelled_to(snapshot: ClusterSnapshot) -> tuple[dict[str, list[str]], set[str]]:
+    """Map each node to the peers that hold an OVS tunnel port whose remote_ip is the node's address.
+
+    Also returns the nodes that hold a tunnel port. Each address is parsed
+    once, although every peer's ports name it.
+    """
+    remotes = [(node.name, tunnel_remotes(node)) for node in snapshot.nodes]
+    with_ports = {name for name, node_remotes in remotes if node_remotes}
+    if not with_ports:
+        return {}, with_ports  # without tunnel ports, the addresses of every node need not be read
     owners = address_owners(snapshot)
+    owner_of: dict[str, str | None] = {}
     found: dict[str, dict[str, None]] = {}
-    for node, node_ports in ports:
-        for port in node_ports:
-            try:
-                owner = owners.get(parse_ip(port.remote_ip)[1])
-            except AddressError:
-                continue
-            if owner is not None and owner != node.name:
+    for name, node_remotes in remotes:
+        for remote in node_remotes:
+            if remote not in owner_of:
+                try:
+                    owner_of[remote] = owners.get(parse_ip(remote)[1])
+                except AddressError:
+                    owner_of[remote] = None
+            owner = owner_of[remote]
+            if owner is not None and owner != name:
                 # A dict keeps the peers in first-seen order and finds a repeat in constant time.
-                found.setdefault(owner, {})[node.name] = None
-    return {owner: list(peers) for owner, peers in found.items()}
+                found.setdefault(owner, {})[name] = None
+    return {owner: list(peers) for owner, peers in found.items()}, with_ports
 
 
-def _ovs_tunnel_bridge_gone(node: NodeFacts, peers: list[str]) -> Iterator[Finding]:
+def _ovs_tunnel_bridge_gone(node: NodeFacts, peers: list[str], has_ports: bool) -> Iterator[Finding]:
     """Report a node whose OVS has no tunnel port although peers send tunnelled traffic to it."""
-    if node.node.ovs is None or not peers or tunnel_ports(node.node):
+    if node.node.ovs is None or not peers or has_ports:
         return
     bridges = ", ".join(sorted(bridge.name for bridge in node.node.ovs)) or "none"
     yield _finding(node.name, f"{node.name}: no OVS bridge holds a tunnel port, although {', '.join(sorted(peers))} "
@@ -231,16 +242,15 @@ def _flannel(node: NodeFacts, backend: str | None, has_lease: bool) -> Iterator[
 
 def _ovs(node: NodeFacts) -> Iterator[Finding]:
     for bridge in node.node.ovs or ():
-        tunnels = [iface.name for port in bridge.ports for iface in port.interfaces if iface.type in ("gre", "vxlan", "geneve")]
-        if not tunnels:
-            continue
-        reason = f"OVS bridge {bridge.name} holds the tunnel ports {', '.join(sorted(tunnels))}"
-        missing = list(_device_present(node, bridge.name, reason))
-        if missing:
-            yield from missing
+        if not any(iface.type in _TUNNEL_TYPES for port in bridge.ports for iface in port.interfaces):
             continue
         interface = node.node.interface(bridge.name)
-        assert interface is not None
+        if interface is None or not interface.is_up:
+            # The list of a mesh's ports, one per peer, is built only for the finding.
+            tunnels = [iface.name for port in bridge.ports for iface in port.interfaces if iface.type in _TUNNEL_TYPES]
+            reason = f"OVS bridge {bridge.name} holds the tunnel ports {', '.join(sorted(tunnels))}"
+            yield from _device_present(node, bridge.name, reason)
+            continue
         if any(address.family == 4 for address in interface.addresses):
             continue
         pod_bridges = [pod.name for pod in node.pod_bridges if pod.name != bridge.name]

@@ -61,6 +61,33 @@ def test_ovs_bridge_not_enslaved() -> None:
     ]
 
 
+def test_ovs_bridge_down() -> None:
+    node = ovs_node(1)
+    interfaces = tuple(replace(item, flags=("BROADCAST", "MULTICAST")) if item.name == "br0" else item
+                       for item in node.interfaces or ())
+    snapshot = ClusterSnapshot(nodes=(replace(node, interfaces=interfaces), ovs_node(2)))
+
+    findings = run(snapshot, "overlay-interface-missing")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), "node1: br0 is down although OVS bridge br0 holds the tunnel ports gre1"),
+    ]
+
+
+def test_ovs_tunnel_ports_gone() -> None:
+    node = ovs_node(1)
+    assert node.ovs is not None
+    bridge = node.ovs[0]
+    without_tunnels = replace(bridge, ports=tuple(port for port in bridge.ports if port.name != "gre1"))
+    snapshot = ClusterSnapshot(nodes=(replace(node, ovs=(without_tunnels,)), ovs_node(2)))
+
+    findings = run(snapshot, "overlay-interface-missing")
+
+    assert [(finding.nodes, finding.summary) for finding in findings] == [
+        (("node1",), "node1: no OVS bridge holds a tunnel port, although node2 tunnel to it (OVS bridges: br0)"),
+    ]
+
+
 def test_overlay_silent_when_healthy() -> None:
     assert run(flannel_cluster(2), "overlay-interface-missing") == []
     assert run(ClusterSnapshot(nodes=(calico_node(1, 2), calico_node(2, 2))), "overlay-interface-missing") == []
