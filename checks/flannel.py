@@ -84,23 +84,36 @@ def _etcd_state(snapshot: ClusterSnapshot) -> tuple[NetworkConfig | None, tuple[
     return (config if config.error is None else None), leases(snapshot.etcd, prefix)
 
 
-def node_lease(node: NodeFacts, all_leases: tuple[Lease, ...]) -> Lease | None:
-    """Return the lease of a node: the one for its FLANNEL_SUBNET, else the one whose PublicIP it holds."""
-    if node.overlay_subnet is not None:
-        for lease in all_leases:
-            if lease.subnet.with_prefixlen == prefix_text(node.overlay_subnet.prefix):
+class NodeLeases:
+    """The flannel leases of a cluster, indexed to find each node's lease with dict lookups.
+
+    A node's lease is the one for its FLANNEL_SUBNET, else the first lease
+    whose PublicIP the node holds. Scanning every lease for every node would
+    make the checks quadratic in the size of the cluster.
+    """
+
+    def __init__(self, all_leases: tuple[Lease, ...]) -> None:
+        self.by_subnet: dict[str, Lease] = {}
+        #: Public address -> the position of the first lease with it, and that lease.
+        self.by_address: dict[int, tuple[int, Lease]] = {}
+        for position, lease in enumerate(all_leases):
+            self.by_subnet.setdefault(lease.subnet.with_prefixlen, lease)
+            if lease.public_ip is None:
+                continue
+            try:
+                address = parse_ip(lease.public_ip)[1]
+            except ValueError:
+                continue
+            self.by_address.setdefault(address, (position, lease))
+
+    def find(self, node: NodeFacts) -> Lease | None:
+        """Return the lease for the node's overlay subnet, else the first lease whose PublicIP the node holds."""
+        if node.overlay_subnet is not None:
+            lease = self.by_subnet.get(prefix_text(node.overlay_subnet.prefix))
+            if lease is not None:
                 return lease
-    for lease in all_leases:
-        if lease.public_ip is not None and _holds_address(node, lease.public_ip):
-            return lease
-    return None
-
-
-def _holds_address(node: NodeFacts, address: str) -> bool:
-    try:
-        return parse_ip(address)[1] in node.addresses
-    except ValueError:
-        return False
+        held_leases = [self.by_address[address] for address in node.addresses if address in self.by_address]
+        return min(held_leases, key=lambda item: item[0])[1] if held_leases else None
 
 
 def _observations(node: NodeFacts, lease: Lease | None, kube: KubeNode | None) -> list[Observation]:
@@ -180,9 +193,10 @@ def flannel_backend_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     facts = cluster_facts(snapshot)
     config, all_leases = _etcd_state(snapshot)
     kube = {item.name: item for item in snapshot.kube_nodes or ()}
+    node_leases = NodeLeases(all_leases)
     observations: list[Observation] = []
     for name, node in sorted(facts.nodes.items()):
-        observations += _observations(node, node_lease(node, all_leases), kube.get(name))
+        observations += _observations(node, node_leases.find(node), kube.get(name))
     if not observations:
         return
     if config is not None and config.backend_type is not None:
@@ -353,7 +367,8 @@ def vtep_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     members = {name: node for name, node in facts.nodes.items() if flannel_device(node) is not None}
     if len(members) < 2:
         return
-    vteps = {name: _peer_vtep(node, node_lease(node, all_leases), kube.get(name)) for name, node in members.items()}
+    node_leases = NodeLeases(all_leases)
+    vteps = {name: _peer_vtep(node, node_leases.find(node), kube.get(name)) for name, node in members.items()}
     ordered = sorted(members)
     for name in ordered:
         yield from _node_vtep_entries(members[name], [vteps[peer] for peer in ordered if peer != name], facts)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, flannel_device
+from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, NodeLeases, flannel_device
 from netdoctor.checks.mesh import address_owners, tunnel_remotes
 from netdoctor.engine import check
-from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, cluster_facts, prefix_text
+from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, cluster_facts
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
 from netdoctor.model import (
     ClusterSnapshot,
@@ -74,7 +74,7 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     ipip_routes = _cluster_uses_tunl0(facts.nodes.values())
-    node_leases = _NodeLeases(_all_leases(snapshot))
+    node_leases = NodeLeases(_all_leases(snapshot))
     lease_owners = {owner for _, _, owner in facts.flannel_leases}
     kube = {item.name: item for item in snapshot.kube_nodes or ()}
     tunnelled_to, with_ports = _tunnelled_to(snapshot)
@@ -90,36 +90,6 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
         yield from _ovs_tunnel_bridge_gone(node, tunnelled_to.get(name, []), name in with_ports)
-
-
-class _NodeLeases:
-    """Finds a node's flannel lease as :func:`node_lease` does, with dict lookups in place of a scan of every lease.
-
-    That scan, once per node, made the check quadratic in the size of the cluster.
-    """
-
-    def __init__(self, all_leases: tuple[Lease, ...]) -> None:
-        self.by_subnet: dict[str, Lease] = {}
-        #: Public address -> the position of the first lease with it, and that lease.
-        self.by_address: dict[int, tuple[int, Lease]] = {}
-        for position, lease in enumerate(all_leases):
-            self.by_subnet.setdefault(lease.subnet.with_prefixlen, lease)
-            if lease.public_ip is None:
-                continue
-            try:
-                address = parse_ip(lease.public_ip)[1]
-            except ValueError:
-                continue
-            self.by_address.setdefault(address, (position, lease))
-
-    def find(self, node: NodeFacts) -> Lease | None:
-        """Return the lease for the node's overlay subnet, else the first lease whose PublicIP the node holds."""
-        if node.overlay_subnet is not None:
-            lease = self.by_subnet.get(prefix_text(node.overlay_subnet.prefix))
-            if lease is not None:
-                return lease
-        held_leases = [self.by_address[address] for address in node.addresses if address in self.by_address]
-        return min(held_leases, key=lambda item: item[0])[1] if held_leases else None
 
 
 def _tunnelled_to(snapshot: ClusterSnapshot) -> tuple[dict[str, list[str]], set[str]]:
