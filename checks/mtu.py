@@ -58,7 +58,7 @@ def node_overlays(node: NodeFacts) -> list[Overlay]:
 
 
 def _backend_hint(node: NodeFacts) -> str:
-    return "calico" if node.calico_blocks or node.workload_routes else ""
+    return "calico" if node.calico_blocks or node.workload_rows else ""
 
 
 def _pod_side(node: NodeFacts) -> list[Interface]:

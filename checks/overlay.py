@@ -86,7 +86,7 @@ def overlay_interface_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         lease_backend = lease.backend_type.lower() if lease is not None and lease.backend_type else None
         yield from _flannel(node, facts.flannel_backend or lease_backend, name in lease_owners)
         yield from _vxlan_binding(node, lease, kube.get(name))
-        if ipip_routes and (node.calico_blocks or node.workload_routes):
+        if ipip_routes and (node.calico_blocks or node.workload_rows):
             yield from _device_present(node, "tunl0", "Calico routes pod blocks through tunl0 (IPIP)")
         yield from _ovs(node)
         yield from _ovs_tunnel_bridge_gone(node, tunnelled_to.get(name, []), name in with_ports)

@@ -203,14 +203,15 @@ def blackhole_route(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     for name, node in sorted(facts.nodes.items()):
-        if node.routes is None or not node.discard_routes:
+        if node.routes is None or not node.discard_rows:
             continue
         own = node.pod_subnets()
         own_blocks = {block.prefix for block in node.calico_blocks}
-        for route in node.discard_routes:
-            blocked = (route.family, route.dst, route.dst_len)
-            if route.dst_len == 0 or blocked in own_blocks:
+        for row in node.discard_rows:
+            blocked = node.routes.prefix(row)
+            if blocked[2] == 0 or blocked in own_blocks:
                 continue
+            route = node.routes.route(row)
             for peer in facts.peers(name):
                 for subnet in peer.pod_subnets():
                     if not prefixes_overlap(blocked, subnet.prefix) or _overlaps_own(subnet.prefix, own):

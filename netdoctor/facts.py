@@ -309,6 +309,10 @@ class RouteIndex:
         """Return the route of one row."""
         return self._table[row]
 
+    def prefix(self, row: int) -> Prefix:
+        """Return the destination of one row as a prefix, without reading the row's other columns."""
+        return self.cells("family")[row], self._dst[row], self._dst_len[row]
+
     def cells(self, name: str) -> Sequence[Any]:
         """Return one column of the node's route table, indexable by the row numbers this index returns."""
         column = self._cells.get(name)
@@ -676,10 +680,11 @@ class NodeFacts:
     overlay_subnet: PodSubnet | None = None
     #: Calico blocks this node owns: discard routes with its pods or its tunnel address inside.
     calico_blocks: list[PodSubnet] = field(default_factory=list)
-    #: Discard routes of the node (blackhole, unreachable, prohibit) in the main table.
-    discard_routes: list[Route] = field(default_factory=list)
-    #: ``/32`` routes to Calico workload interfaces (``cali*``).
-    workload_routes: list[Route] = field(default_factory=list)
+    #: Rows of the node's route table that hold discard routes (blackhole, unreachable, prohibit) in the main table.
+    #: Routes are read from their rows only when a check needs more than the prefix (:meth:`RouteIndex.prefix`).
+    discard_rows: list[int] = field(default_factory=list)
+    #: Rows of the node's route table that hold ``/32`` routes to Calico workload interfaces (``cali*``).
+    workload_rows: list[int] = field(default_factory=list)
     #: Values that checks derive from these facts alone, computed by the first check that needs one
     #: and shared with the others, by name.
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -941,11 +946,11 @@ def _base_facts(node: NodeSnapshot) -> NodeFacts:
     low, high = index._range[AF_INET]
     types = node.routes.cells("type")
     devices = node.routes.cells("dev")
-    for row in rows_with(types, DISCARD_TYPES, low, high):
-        facts.discard_routes.append(node.routes[row])
-    for row in rows_with(node.routes.cells("dst_len"), _HOST_LENGTH, low, high):
-        if types[row] not in DISCARD_TYPES and devices[row].startswith("cali"):
-            facts.workload_routes.append(node.routes[row])
+    facts.discard_rows = rows_with(types, DISCARD_TYPES, low, high)
+    facts.workload_rows = [
+        row for row in rows_with(node.routes.cells("dst_len"), _HOST_LENGTH, low, high)
+        if types[row] not in DISCARD_TYPES and devices[row].startswith("cali")
+    ]
     return facts
 
 
@@ -1151,17 +1156,19 @@ def _ovs_uplink_bridges(node: NodeSnapshot) -> set[str]:
 
 def _own_calico_blocks(facts: NodeFacts) -> list[PodSubnet]:
     """Return the discard routes that contain this node's workloads or its tunnel address."""
+    if facts.routes is None:
+        return []
     tunnel_addresses = []
     for name in ("tunl0", "vxlan.calico"):
         interface = facts.node.interface(name)
         if interface is not None:
             tunnel_addresses += [prefix for prefix, _ in address_prefix(interface)]
             tunnel_addresses += [(AF_INET, parse_ip(cidr.partition("/")[0])[1], 32) for _, cidr in address_prefix(interface)]
-    workloads = [(route.family, route.dst, 32) for route in facts.workload_routes]
+    workloads = [facts.routes.prefix(row) for row in facts.workload_rows]
     blocks = []
-    for route in facts.discard_routes:
-        block = (route.family, route.dst, route.dst_len)
-        if route.dst_len == 0:
+    for row in facts.discard_rows:
+        block = facts.routes.prefix(row)
+        if block[2] == 0:
             continue
         if any(prefix_contains(block, item) for item in workloads + tunnel_addresses):
             blocks.append(PodSubnet(facts.name, block, "Calico block"))
