@@ -83,6 +83,16 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
         return False
+    lengths, types, gateways, families = (
+        facts.routes.cells(column) for column in ("dst_len", "type", "gateway", "family")
+    )
+    # Only a route of this kind can count, and most nodes of other backends have none, so no pair is looked up.
+    if not any(
+        lengths[row] > 0 and types[row] not in DISCARD_TYPES and gateways[row]
+        for family in facts.routes.families()
+        for row in facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__)
+    ):
+        return False
     suspects = None
     if facts.routes.primed_rows():
         codes = facts.routes.text_codes("protocol", DIRECT_ROUTE_PROTOCOLS.__contains__)
@@ -91,9 +101,6 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     if not pairs:
         return False
     # Only the most specific route counts, read from the columns: this runs for every pair of nodes.
-    lengths, types, gateways, families = (
-        facts.routes.cells(column) for column in ("dst_len", "type", "gateway", "family")
-    )
     protocol_names, protocols = facts.routes.interned("protocol")
     for peer, subnet in pairs:
         row = facts.routes.best_row(subnet.prefix)
