@@ -6,7 +6,7 @@ backends at once (a half-migrated node), or none that netdoctor detects.
 
 from __future__ import annotations
 
-from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, cluster_facts, prefix_contains
+from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, cluster_facts
 from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot
 from netdoctor.model.addr import AF_INET
@@ -83,34 +83,33 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
         return False
-    lengths, types, gateways, families = (
-        facts.routes.cells(column) for column in ("dst_len", "type", "gateway", "family")
-    )
-    # Only a route of this kind can count, and most nodes of other backends have none, so no pair is looked up.
-    if not any(
-        lengths[row] > 0 and types[row] not in DISCARD_TYPES and gateways[row]
-        for family in facts.routes.families()
-        for row in facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__)
-    ):
+    lengths, types, gateways = (facts.routes.cells(column) for column in ("dst_len", "type", "gateway"))
+    # Only a unicast-like route of a direct-routing protocol via a gateway can count, and only when the gateway
+    # is in the node's underlay (for any peer) or an address of a node (for that node): None or the node's name.
+    counted: dict[int, str | None] = {}
+    for family in facts.routes.families():
+        bits = 32 if family == AF_INET else 128
+        # A gateway lies in an underlay subnet when its leading bits equal the subnet's; this runs for every route.
+        underlay = [(bits - length, network >> (bits - length))
+                    for (subnet_family, network, length), _, _ in facts.underlay_subnets if subnet_family == family]
+        for row in facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__):
+            gateway = gateways[row]
+            if lengths[row] == 0 or types[row] in DISCARD_TYPES or not gateway:
+                continue
+            if any(gateway >> shift == network for shift, network in underlay):
+                counted[row] = None
+            elif gateway in cluster.node_by_address:
+                counted[row] = cluster.node_by_address[gateway]
+    # Most nodes of other backends have no such route (flannel's routes lead to VTEP addresses), so no pair is read.
+    if not counted:
         return False
     suspects = None
     if facts.routes.primed_rows():
         codes = facts.routes.text_codes("protocol", DIRECT_ROUTE_PROTOCOLS.__contains__)
         suspects = facts.routes.positions_where(unrouted=False, text=("protocol", codes)) if codes else set()
-    pairs = cluster.peer_subnets(facts.name, suspects)
-    if not pairs:
-        return False
-    # Only the most specific route counts, read from the columns: this runs for every pair of nodes.
-    protocol_names, protocols = facts.routes.interned("protocol")
-    for peer, subnet in pairs:
-        row = facts.routes.best_row(subnet.prefix)
-        if row is None or lengths[row] == 0 or types[row] in DISCARD_TYPES:
-            continue
-        gateway = gateways[row]
-        if protocol_names[protocols[row]] not in DIRECT_ROUTE_PROTOCOLS or not gateway:
-            continue
-        if cluster.node_by_address.get(gateway) == peer.name or any(
-            prefix_contains(prefix, (families[row], gateway, 32)) for prefix, _, _ in facts.underlay_subnets
-        ):
+    # Only the most specific route counts: this runs for every pair of nodes.
+    for peer, subnet in cluster.peer_subnets(facts.name, suspects):
+        best = facts.routes.best_row(subnet.prefix)
+        if best in counted and counted[best] in (None, peer.name):
             return True
     return False

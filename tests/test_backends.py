@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from test_checks_support import (
     calico_cluster,
     flannel_cluster,
@@ -49,6 +50,29 @@ def test_detects_direct_routing() -> None:
     assert detect_backends(ClusterSnapshot(nodes=tuple(nodes))) == {
         "node1": ("direct-routing",), "node2": ("direct-routing",),
     }
+
+
+@pytest.mark.parametrize(("gateway", "expected"), [
+    # node2's address on a second network, which node1 reaches through eth0 only
+    ("203.0.113.12", ("direct-routing",)),
+    # node3's address: a route to node2's pods through another node does not count
+    ("203.0.113.13", ()),
+    # an address of no node
+    ("203.0.113.99", ()),
+])
+def test_direct_routing_gateway_owner(gateway: str, expected: tuple[str, ...]) -> None:
+    nodes = []
+    for i in (1, 2, 3):
+        node = flannel_node(i, with_flannel=False)
+        lines = [route.describe() for route in node.routes or ()]
+        interfaces = node.interfaces or ()
+        if i == 1:
+            lines.append(f"198.51.100.64/26 via {gateway} dev eth0 onlink proto static")
+        else:
+            interfaces += (iface("eth1", 9, cidr=f"203.0.113.{10 + i}/24"),)
+        nodes.append(replace(node, routes=routes(*lines), interfaces=interfaces, flannel_env=None))
+
+    assert detect_backends(ClusterSnapshot(nodes=tuple(nodes)))["node1"] == expected
 
 
 def test_detects_nothing_on_plain_host() -> None:
