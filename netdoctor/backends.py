@@ -84,12 +84,13 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     if facts.routes is None:
         return False
     lengths, types, gateways = (facts.routes.cells(column) for column in ("dst_len", "type", "gateway"))
-    # Only a unicast-like route of a direct-routing protocol via a gateway can count, and only when the gateway
-    # is in the node's underlay (for any peer) or an address of a node (for that node): None or the node's name.
+    # The routes that can count, by row: None when the gateway is in the node's underlay (it counts for any peer),
+    # else the node that has the gateway's address (it counts for that node's subnets).
     counted: dict[int, str | None] = {}
     for family in facts.routes.families():
         bits = 32 if family == AF_INET else 128
-        # A gateway lies in an underlay subnet when its leading bits equal the subnet's; this runs for every route.
+        # A gateway lies in an underlay subnet when its leading bits equal the subnet's. The shifts are computed
+        # here once, because the test runs for every route.
         underlay = [(bits - length, network >> (bits - length))
                     for (subnet_family, network, length), _, _ in facts.underlay_subnets if subnet_family == family]
         for row in facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__):
