@@ -35,8 +35,13 @@ class Overlay:
         return OVERHEAD[self.encapsulation]
 
 
-def node_overlays(node: NodeFacts) -> list[Overlay]:
-    """Return the overlays a node runs; kernel fallback devices (gre0, gretap0, sit0) are not overlays."""
+def node_overlays(node: NodeFacts, ovs_ports: dict[tuple[str, str], Overlay] | None = None) -> list[Overlay]:
+    """Return the overlays a node runs; kernel fallback devices (gre0, gretap0, sit0) are not overlays.
+
+    An OVS mesh gives every node a tunnel port per peer, often with the same
+    names on every node, so a caller that reads many nodes can pass
+    ``ovs_ports`` to share one record per port name and type between them.
+    """
     found: list[Overlay] = []
     for interface in node.node.interfaces or ():
         name = interface.name
@@ -52,8 +57,17 @@ def node_overlays(node: NodeFacts) -> list[Overlay]:
     for bridge in node.node.ovs or ():
         for port in bridge.ports:
             for ovs_interface in port.interfaces:
-                if ovs_interface.type in _OVS_ENCAPSULATION:
-                    found.append(Overlay(ovs_interface.name, _OVS_ENCAPSULATION[ovs_interface.type], None))
+                encapsulation = _OVS_ENCAPSULATION.get(ovs_interface.type)
+                if encapsulation is None:
+                    continue
+                if ovs_ports is None:
+                    found.append(Overlay(ovs_interface.name, encapsulation, None))
+                    continue
+                key = (ovs_interface.name, encapsulation)
+                overlay = ovs_ports.get(key)
+                if overlay is None:
+                    overlay = ovs_ports[key] = Overlay(ovs_interface.name, encapsulation, None)
+                found.append(overlay)
     return found
 
 
@@ -116,6 +130,9 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     by_overlay: dict[str, list[tuple[NodeFacts, Overlay, int, str]]] = {}
+    # Overlay names that some node has a device of: only those are compared across nodes.
+    with_device: set[str] = set()
+    ovs_ports: dict[tuple[str, str], Overlay] = {}
     routed: list[tuple[NodeFacts, int, str, list[Interface]]] = []
     for name, node in sorted(facts.nodes.items()):
         if node.node.interfaces is None:
@@ -125,17 +142,23 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             continue
         underlay_mtu, underlay_name = underlay
         pod_side = _pod_side(node)
-        overlays = node_overlays(node)
+        overlays = node_overlays(node, ovs_ports)
         if not overlays:
             carrying = _carrying_pods(node, pod_side)
             if carrying:
                 routed.append((node, underlay_mtu, underlay_name, carrying))
+        # Pod-side interfaces above each limit, computed once per limit: an OVS mesh has a port per peer.
+        above: dict[int, list[Interface]] = {}
         for overlay in overlays:
             limit = underlay_mtu - overlay.overhead
             by_overlay.setdefault(overlay.name, []).append((node, overlay, underlay_mtu, underlay_name))
-            offenders = [interface for interface in pod_side if interface.mtu > limit]
-            if overlay.device is not None and overlay.device.mtu > limit:
-                offenders.insert(0, overlay.device)
+            offenders = above.get(limit)
+            if offenders is None:
+                offenders = above[limit] = [interface for interface in pod_side if interface.mtu > limit]
+            if overlay.device is not None:
+                with_device.add(overlay.name)
+                if overlay.device.mtu > limit:
+                    offenders = [overlay.device, *offenders]
             if not offenders:
                 continue
             listed = ", ".join(f"{interface.name} {interface.mtu}" for interface in offenders)
@@ -151,7 +174,7 @@ def mtu_mismatch(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 details=make_details(interfaces=",".join(interface.name for interface in offenders), limit=limit,
                                      overlay=overlay.name, underlay=underlay_name, underlay_mtu=underlay_mtu),
             )
-    yield from _across_nodes(by_overlay)
+    yield from _across_nodes({name: members for name, members in by_overlay.items() if name in with_device})
     yield from _routed_nodes(routed)
 
 

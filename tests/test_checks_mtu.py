@@ -7,6 +7,7 @@ from dataclasses import replace
 from test_checks_support import calico_cluster, flannel_cluster, flannel_node, iface, ovs_node, run
 
 from netdoctor.model import ClusterSnapshot, Severity
+from netdoctor.model.node import OvsInterface, OvsPort
 
 
 def test_mtu_docker0_above_vxlan() -> None:
@@ -39,6 +40,25 @@ def test_mtu_ovs_gre_bridges() -> None:
 
     assert [finding.summary for finding in findings] == [
         "node1: br0 1500, docker0 1500 exceed 1462, what gre1 (Ethernet over GRE, 38 bytes) carries over eth0 MTU 1500",
+    ]
+
+
+def test_mtu_each_ovs_port_and_device() -> None:
+    node = ovs_node(1, bridge_mtu=1500)
+    (bridge,) = node.ovs or ()
+    second = OvsPort("gre2", (OvsInterface("gre2", "gre", (("remote_ip", "192.0.2.13"),)),))
+    gretap = iface("gretap1", 9, kind="gretap", mtu=1500)
+    node = replace(node, ovs=(replace(bridge, ports=bridge.ports + (second,)),),
+                   interfaces=(node.interfaces or ()) + (gretap,))
+
+    findings = run(ClusterSnapshot(nodes=(node, ovs_node(2))), "mtu-mismatch")
+
+    # The device leads its own finding only: the ports share the interfaces above their limit.
+    assert [finding.summary for finding in findings] == [
+        "node1: br0 1500, docker0 1500 exceed 1462, what gre1 (Ethernet over GRE, 38 bytes) carries over eth0 MTU 1500",
+        "node1: br0 1500, docker0 1500 exceed 1462, what gre2 (Ethernet over GRE, 38 bytes) carries over eth0 MTU 1500",
+        ("node1: gretap1 1500, br0 1500, docker0 1500 exceed 1462, what gretap1 (Ethernet over GRE, 38 bytes) carries "
+         "over eth0 MTU 1500"),
     ]
 
 
