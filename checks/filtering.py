@@ -691,18 +691,35 @@ def overlay_traffic(node: NodeFacts, backends: tuple[str, ...]) -> list[OverlayT
                         add("gre", None, f"OVS port {ovs_interface.name}")
                 elif ovs_interface.type == "vxlan":
                     port_text = _last_option(ovs_interface.options, "dst_port")
-                    if port_text is None:
-                        port = IANA_VXLAN_PORT
-                    elif port_text.isdecimal() and 0 < int(port_text) < 65536:
-                        port = int(port_text)
-                    else:
-                        # The value is not a UDP port number, so there is no port to test.
+                    port = IANA_VXLAN_PORT if port_text is None else _ovs_port(port_text)
+                    if port is None:
+                        # The value gives no UDP port, so there is none to test.
                         continue
                     if ("udp", port) not in found:
                         add("udp", port, f"OVS port {ovs_interface.name}")
     if node.node.bgp or "calico" in backends and any(route.protocol == "bird" for route in _main_routes(node)):
         add("tcp", BGP_PORT, "BGP sessions")
     return [found[key] for key in sorted(found, key=lambda key: (key[0], key[1] or 0))]
+
+
+def _ovs_port(text: str) -> int | None:
+    """Return the UDP port an OVS ``dst_port`` option names, or None when it names none (0 or out of range).
+
+    OVS 3.1 reads the option as C's ``atoi`` does: leading blanks, an optional
+    sign, then ASCII digits up to the first other character.
+    """
+    digits = text.lstrip(" \t\n\r\f\v")
+    if digits[:1] in ("+", "-"):
+        if digits[0] == "-":
+            return None
+        digits = digits[1:]
+    end = 0
+    while end < len(digits) and digits[end] in "0123456789":
+        end += 1
+    digits = digits[:end].lstrip("0")
+    if not digits or len(digits) > 5 or int(digits) > 65535:
+        return None
+    return int(digits)
 
 
 def _last_option(options: tuple[tuple[str, str], ...], name: str) -> str | None:

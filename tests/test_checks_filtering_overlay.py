@@ -104,10 +104,11 @@ def _vxlan_ports(node: NodeSnapshot, *ports: str) -> NodeSnapshot:
 
 def test_ovs_vxlan_ports_rejected() -> None:
     rules = CENTOS_INPUT.replace("-A INPUT -j REJECT", "-A INPUT -p gre -j ACCEPT\n-A INPUT -j REJECT")
-    node = _vxlan_ports(replace(ovs_node(1), iptables=iptables(rules)), "", "8472", "vxlan", "70000")
+    odd = ("vxlan", "70000", "0", "-8472", "\u0664\u0667\u0668\u0669", "9" * 5000)
+    node = _vxlan_ports(replace(ovs_node(1), iptables=iptables(rules)), "", " +8472x", *odd)
     findings = run(ClusterSnapshot(nodes=(node, ovs_node(2)), source="test"), "overlay-port-blocked")
 
-    # "vxlan" and "70000" are not port numbers, so only the default port and 8472 are tested.
+    # OVS reads " +8472x" as 8472 and the odd values as no port, so only the default port and 8472 are tested.
     assert [finding.summary.split(" from ")[0] for finding in findings] == [
         "node1: udp/4789 (OVS port vx0)",
         "node1: udp/8472 (OVS port vx1)",
