@@ -409,9 +409,7 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
             return [_in_node(plan, [program, "-t", params["table"], "-D", params["chain"], *rule])]
         if params.get("before"):
             return _insert_before_lines(plan, program, params, rule)
-        position = params.get("position")
-        where = ["-I", params["chain"], str(position)] if position else ["-A", params["chain"]]
-        return [_in_node(plan, [program, "-t", params["table"], *where, *rule])]
+        return _insert_lines(plan, program, params, rule)
     if kind in ("etcd-put", "etcd-delete"):
         endpoint = params.get("endpoint") or plan.etcd_endpoint or "http://127.0.0.1:2379"
         if params.get("api", "v3") == "v2":
@@ -453,21 +451,43 @@ def render_operation(plan: FixPlan, operation: Operation) -> list[str]:
 def _insert_before_lines(plan: FixPlan, program: str, params: dict[str, Any], rule: list[str]) -> list[str]:
     """Return the lines that insert a rule right before another, at the position that rule has when the script runs.
 
-    Rules may have moved since the snapshot was taken, so the script finds the
-    rule's line in ``iptables -S CHAIN``, whose first line is the chain's
-    policy or ``-N CHAIN``, and stops when the rule is gone, as ``fix --apply``
-    does.
+    Rules may have moved since the snapshot was taken, so the script finds
+    both rules' lines in ``iptables -S CHAIN``, whose first line is the chain's
+    policy or ``-N CHAIN``. It skips the step with a message when the rule is
+    gone, as ``fix --apply`` stops, and when the inserted rule is already in
+    place before it. Neither case ends the shell, so the lines can be pasted.
     """
     table, chain, blocker = params["table"], params["chain"], f"-A {params['before']}"
     listing = _in_node(plan, [program, "-t", table, "-S", chain])
-    missing_message = f"netdoctor: the rule {blocker} is gone, so there is no place to insert before it; run netdoctor fix again"
+    inserted = f"-A {chain} {params['rule']}"
+    gone = f"netdoctor: skipped: the rule {blocker} is gone, so there is no place to insert before it; " \
+           "run netdoctor fix again"
     return [
         f"netdoctor_line=$({listing} | grep -nxF -e {shlex.quote(blocker)} | head -n 1 | cut -d: -f1)",
+        f"netdoctor_done=$({listing} | grep -nxF -e {shlex.quote(inserted)} | head -n 1 | cut -d: -f1)",
         'if [ -z "$netdoctor_line" ]; then',
-        f"  echo {shlex.quote(missing_message)} >&2",
-        "  exit 1",
+        f"  echo {shlex.quote(gone)} >&2",
+        'elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then',
+        f"  echo {shlex.quote(f'netdoctor: already done: {inserted}')}",
+        "else",
+        "  " + _in_node(plan, [program, "-t", table, "-I", chain]) + ' "$((netdoctor_line - 1))" ' + shlex.join(rule),
         "fi",
-        _in_node(plan, [program, "-t", table, "-I", chain]) + ' "$((netdoctor_line - 1))" ' + shlex.join(rule),
+    ]
+
+
+def _insert_lines(plan: FixPlan, program: str, params: dict[str, Any], rule: list[str]) -> list[str]:
+    """Return the lines that insert a rule at a fixed position or append it, unless the chain already has it."""
+    table, chain = params["table"], params["chain"]
+    position = params.get("position")
+    where = ["-I", chain, str(position)] if position else ["-A", chain]
+    listing = _in_node(plan, [program, "-t", table, "-S", chain])
+    inserted = f"-A {chain} {params['rule']}"
+    return [
+        f"if {listing} | grep -qxF -e {shlex.quote(inserted)}; then",
+        f"  echo {shlex.quote(f'netdoctor: already done: {inserted}')}",
+        "else",
+        "  " + _in_node(plan, [program, "-t", table, *where, *rule]),
+        "fi",
     ]
 
 

@@ -2,7 +2,7 @@
 
 A script is often run long after its snapshot was taken. An ACCEPT that must
 sit right before a blocking rule is inserted at that rule's position when the
-script runs, and the script stops when the rule is gone.
+script runs, and skipped when that rule is gone or the ACCEPT is already there.
 """
 
 from __future__ import annotations
@@ -67,13 +67,39 @@ def test_insert_follows_moved_rule(tmp_path: Path) -> None:
     ]
 
 
-def test_insert_stops_without_rule(tmp_path: Path) -> None:
+def test_insert_skipped_without_rule(tmp_path: Path) -> None:
     with nslib.namespaces("script") as (node,):
         node.run(f"iptables-restore <<'EOF'\n{RULES}EOF")
         node.run(f"iptables -D {BLOCKER}")
         result = _run(_script(node.name), tmp_path)
         rules = _rules(node)
 
-    assert result.returncode == 1
-    assert f"the rule -A {BLOCKER} is gone" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert f"skipped: the rule -A {BLOCKER} is gone" in result.stderr
     assert rules == ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"]
+
+
+def test_second_run_inserts_nothing(tmp_path: Path) -> None:
+    with nslib.namespaces("script") as (node,):
+        node.run(f"iptables-restore <<'EOF'\n{RULES}EOF")
+        first = _run(_script(node.name), tmp_path)
+        second = _run(_script(node.name), tmp_path)
+        rules = _rules(node)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert f"already done: -A INPUT {ACCEPT}" in second.stdout
+    assert rules == ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", f"-A INPUT {ACCEPT}", f"-A {BLOCKER}"]
+
+
+def test_rule_after_blocker_is_not_done(tmp_path: Path) -> None:
+    with nslib.namespaces("script") as (node,):
+        node.run(f"iptables-restore <<'EOF'\n{RULES}EOF")
+        # A copy behind the REJECT never sees the packets the REJECT takes.
+        node.run(f"iptables -A INPUT {ACCEPT}")
+        result = _run(_script(node.name), tmp_path)
+        rules = _rules(node)
+
+    assert result.returncode == 0, result.stderr
+    assert rules == ["-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT", f"-A INPUT {ACCEPT}", f"-A {BLOCKER}",
+                     f"-A INPUT {ACCEPT}"]

@@ -17,11 +17,14 @@ echo 'netdoctor: running the steps for node2'
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT'
+else
+  iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 fi
-iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 # Step 2 [safe] Accept ICMP echo-request arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
@@ -29,11 +32,14 @@ iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT'
+else
+  iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 fi
-iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 # Step 3 [safe] Accept ICMP fragmentation-needed arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
@@ -41,11 +47,14 @@ iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --
 #   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT'
+else
+  iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 fi
-iptables -t filter -I INPUT "$((netdoctor_line - 1))" -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT
 
 else
 echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2

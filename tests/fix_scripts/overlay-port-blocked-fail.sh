@@ -17,11 +17,14 @@ echo 'netdoctor: running the steps for node2'
 #   already done when: filter rule '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT'
+else
+  iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
 fi
-iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT
 
 else
 echo 'netdoctor: skipped the steps for node2: this host is '"$netdoctor_host" >&2

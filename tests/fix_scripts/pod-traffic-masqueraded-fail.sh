@@ -17,11 +17,14 @@ echo 'netdoctor: running the steps for node1'
 #   already done when: nat rule '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' present before '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'
 #   requires: nat rule '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' present
 netdoctor_line=$(iptables -t nat -S POSTROUTING | grep -nxF -e '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t nat -S POSTROUTING | grep -nxF -e '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN'
+else
+  iptables -t nat -I POSTROUTING "$((netdoctor_line - 1))" -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN
 fi
-iptables -t nat -I POSTROUTING "$((netdoctor_line - 1))" -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN
 
 else
 echo 'netdoctor: skipped the steps for node1: this host is '"$netdoctor_host" >&2

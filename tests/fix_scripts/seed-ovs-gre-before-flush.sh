@@ -24,11 +24,14 @@ echo 'netdoctor: running the steps for node1'
 #   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT'
+else
+  iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 fi
-iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 
 # Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
@@ -63,11 +66,14 @@ echo 'netdoctor: running the steps for node2'
 #   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
 #   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
+netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
-  echo 'netdoctor: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
-  exit 1
+  echo 'netdoctor: skipped: the rule -A INPUT -j REJECT --reject-with icmp-host-prohibited is gone, so there is no place to insert before it; run netdoctor fix again' >&2
+elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then
+  echo 'netdoctor: already done: -A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT'
+else
+  iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 fi
-iptables -t filter -I INPUT "$((netdoctor_line - 1))" -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT
 
 # Step 3 [display-only] Start Docker with --mtu=1462 so new containers get it
 #   check: mtu-mismatch; fixer: lower-pod-mtu
