@@ -460,13 +460,13 @@ def _insert_before_lines(plan: FixPlan, program: str, params: dict[str, Any], ru
     table, chain, blocker = params["table"], params["chain"], f"-A {params['before']}"
     listing = _in_node(plan, [program, "-t", table, "-S", chain])
     inserted = f"-A {chain} {params['rule']}"
-    gone = f"netdoctor: skipped: the rule {blocker} is gone, so there is no place to insert before it; " \
+    skipped_message = f"netdoctor: skipped: the rule {blocker} is gone, so there is no place to insert before it; " \
            "run netdoctor fix again"
     return [
         f"netdoctor_line=$({listing} | grep -nxF -e {shlex.quote(blocker)} | head -n 1 | cut -d: -f1)",
         f"netdoctor_done=$({listing} | grep -nxF -e {shlex.quote(inserted)} | head -n 1 | cut -d: -f1)",
         'if [ -z "$netdoctor_line" ]; then',
-        f"  echo {shlex.quote(gone)} >&2",
+        f"  echo {shlex.quote(skipped_message)} >&2",
         'elif [ -n "$netdoctor_done" ] && [ "$netdoctor_done" -lt "$netdoctor_line" ]; then',
         f"  echo {shlex.quote(f'netdoctor: already done: {inserted}')}",
         "else",
