@@ -418,7 +418,8 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         down.
     Known problems:
         Rules using match modules the evaluator does not read (``-m set``,
-        ``-m recent``, ...) stop the evaluation and nothing is reported. nftables
+        ``-m recent``, ...) stop the evaluation and nothing is reported, unless
+        the rule only logs or counts (``-j LOG``, ``-j NFLOG``). nftables
         rules outside iptables-save and firewalld zones are not read, and
         firewalld's effect on forwarded ICMP is not evaluated.
     Example:
@@ -577,7 +578,8 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         nodes is dropped while node-to-node traffic works.
     Known problems:
         One peer per outgoing device is evaluated. Rules with match modules the
-        evaluator does not read give no verdict and nothing is reported.
+        evaluator does not read give no verdict and nothing is reported, unless
+        the rule only logs or counts.
         Traffic bridged inside the node (OVS's br0 on docker0) reaches FORWARD
         only with br_netfilter, which is not checked.
     Example:
@@ -793,8 +795,8 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         pod-to-pod path between nodes while node-to-node ping and SSH work.
     Known problems:
         Rules with match modules the evaluator does not read (``-m set``,
-        ``-m recent``, ...) stop the evaluation and nothing is reported.
-        Filtering in raw nftables tables that neither iptables-save nor
+        ``-m recent``, ...) stop the evaluation and nothing is reported, unless
+        the rule only logs or counts. Filtering in raw nftables tables that neither iptables-save nor
         firewalld shows is not read. One peer address per node is evaluated, so
         a rule that allows only some peers is judged by that peer.
     Example:
@@ -880,7 +882,8 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         node's address instead of the pod's.
     Known problems:
         One peer per outgoing device is evaluated. Rules with match modules the
-        evaluator does not read stop the walk and nothing is reported. Paths
+        evaluator does not read stop the walk and nothing is reported, unless
+        the rule only logs or counts. Paths
         that stay on the pod bridge (OVS's br0 inside docker0) never leave by
         another device and are not evaluated.
     Example:

@@ -6,7 +6,9 @@ common conditions (``-p``, ``-s``/``-d`` with negation, ``-i``/``-o`` with ``+``
 ``-f``) and the match modules ``tcp``, ``udp``, ``icmp``, ``multiport``,
 ``state``, ``conntrack``, ``addrtype``, ``comment``, ``mark`` and ``physdev``.
 A rule whose other conditions all hold but which uses any other match module
-gives the verdict ``UNKNOWN`` with that rule, instead of a guess.
+gives the verdict ``UNKNOWN`` with that rule, instead of a guess. Rules that
+only log or count (``-j LOG``, ``-j NFLOG``, no target) cannot change a
+verdict, so walks pass over them without testing their conditions.
 
 Connection tracking state comes from the packet's ``ctstate`` field: ``NEW`` unless
 the caller describes a reply or an ICMP error (``RELATED``). The packet mark
@@ -65,6 +67,10 @@ NAT_TARGETS = frozenset({"MASQUERADE", "SNAT", "DNAT", "REDIRECT", "NETMAP"})
 
 #: Targets that act on the packet and let it continue to the next rule.
 CONTINUING_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "AUDIT", "CLASSIFY", "TCPMSS"})
+
+#: Continuing targets that change nothing a walk reads, so whether their rule matches cannot change a verdict:
+#: walks pass over these rules without testing them, even when a match is one the evaluator cannot decide.
+_NEUTRAL_TARGETS = frozenset({"", "LOG", "NFLOG", "ULOG", "TRACE", "AUDIT", "CLASSIFY", "TCPMSS"})
 
 #: Match modules this evaluator reads.
 _KNOWN_MODULES = frozenset(
@@ -243,6 +249,8 @@ class CompiledRuleset:
             return set()
         prefixes: set[str] = set()
         for rule in compiled.reachable_rules(chain):
+            if (rule.target or "") in _NEUTRAL_TARGETS:
+                continue
             prefix = rule.source if field_name == "src" else rule.destination
             if prefix:
                 prefixes.add(prefix)
@@ -304,7 +312,7 @@ class _CompiledTable:
                     entry = compiled[position] = _CompiledRule(self._rules[current][position], self._chains)
                 position += 1
                 if not entry.always:
-                    if entry.never:
+                    if entry.passed:
                         continue
                     try:
                         if not entry.matches(packet):
@@ -373,7 +381,7 @@ class _CompiledTable:
 class _CompiledRule:
     """One rule with its conditions parsed: tests of the fields it names, then its ``-m`` matches in order."""
 
-    __slots__ = ("action", "always", "match_tests", "never", "rule", "target", "tests", "verdict")
+    __slots__ = ("action", "always", "match_tests", "never", "passed", "rule", "target", "tests", "verdict")
 
     def __init__(self, rule: IptablesRule, chains: set[str] | None = None) -> None:
         self.rule = rule
@@ -394,11 +402,13 @@ class _CompiledRule:
         #: ``(module, test)`` per match that depends on the packet. A test of None marks a match the
         #: evaluator cannot decide.
         self.match_tests = tuple(match_tests)
-        #: True when the rule matches every packet, so walks need not call :meth:`matches`.
-        self.always = not self.never and not self.tests and not self.match_tests
         #: The ``-j`` target or ``-g`` chain; empty for a rule without one.
         self.target = rule.target or ""
         self.action = _classify_target(rule.target, chains or set())
+        #: True when walks pass over the rule: it matches no packet, or it only logs or counts.
+        self.passed = self.never or (self.action == _CONTINUE and self.target in _NEUTRAL_TARGETS)
+        #: True when the rule matches every packet, so walks need not call :meth:`matches`.
+        self.always = not self.passed and not self.tests and not self.match_tests
         #: The verdict of a rule whose target ends the walk, made when a walk first ends there.
         self.verdict: Verdict | None = None
 
@@ -450,9 +460,12 @@ def _fields_read(rule: IptablesRule) -> set[str]:
     """Return the :class:`Packet` fields that the rule's conditions can read.
 
     A ``-j MARK`` target changes the mark without reading it, so only a
-    ``-m mark`` match makes the mark count.
+    ``-m mark`` match makes the mark count. A rule that only logs or counts
+    reads nothing, because walks pass over it.
     """
     fields: set[str] = set()
+    if (rule.target or "") in _NEUTRAL_TARGETS:
+        return fields
     if rule.protocol:
         fields.add("protocol")
     if rule.source:

@@ -49,6 +49,15 @@ def test_input_reject_blocks_vxlan() -> None:
     assert findings[0].evidence[0].line == 11
 
 
+def test_log_rule_before_reject() -> None:
+    rules = CENTOS_INPUT.replace("-A INPUT -j REJECT",
+                                 '-A INPUT -m limit --limit 5/min -j LOG --log-prefix "dropped: "\n-A INPUT -j REJECT')
+    nodes = (replace(ovs_node(1), iptables=iptables(rules)), ovs_node(2))
+    findings = run(ClusterSnapshot(nodes=nodes, source="test"), "overlay-port-blocked")
+
+    assert [finding.summary.split(" from ")[0] for finding in findings] == ["node1: IP protocol 47 (GRE) (OVS port gre1)"]
+
+
 def test_input_policy_drop_without_rules() -> None:
     rules = "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n"
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "overlay-port-blocked")

@@ -84,6 +84,28 @@ def test_policy_decides_when_no_rule_matches() -> None:
     assert (result.verdict, result.rule, result.reason) == ("DROP", None, "policy DROP")
 
 
+@pytest.mark.parametrize(("target", "verdict"), [
+    ("LOG --log-prefix \"in: \"", "REJECT"),
+    ("NFLOG --nflog-group 5", "REJECT"),
+    ("", "REJECT"),
+    # CONNMARK can restore a mark that later rules test, so its undecidable match still decides the walk.
+    ("CONNMARK --restore-mark", "UNKNOWN"),
+])
+def test_logging_rule_with_unknown_match(target: str, verdict: str) -> None:
+    jump = f" -j {target}" if target else ""
+    ruleset = iptables(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        f"-A INPUT -m limit --limit 5/min{jump}\n-A INPUT -j REJECT\nCOMMIT\n"
+    )
+    compiled = CompiledRuleset(ruleset)
+
+    assert evaluate(ruleset, "INPUT", Packet("udp", "192.0.2.1", "192.0.2.2", "eth0", dport=8472)).verdict == verdict
+    # Neither rule reads a packet field, so the chain gives every packet one verdict.
+    fixed = compiled.fixed_verdict("INPUT")
+    assert fixed is not None
+    assert fixed.verdict == verdict
+
+
 def test_goto_does_not_return_to_caller() -> None:
     ruleset = iptables(
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:NEXT - [0:0]\n"
