@@ -363,7 +363,8 @@ def _check(args: Namespace) -> int:
         render_human(report, make_console())
 
     if args.strict and report.gaps:
-        echo(f"Error: --strict: the input is incomplete ({len(report.gaps)} gap(s) listed above)", err=True)
+        where = "in the report's gaps" if args.as_json else "listed above"
+        echo(f"Error: --strict: the input is incomplete ({len(report.gaps)} gap(s), {where})", err=True)
         return 2
     return exit_code(report, Severity.parse(args.fail_on))
 

@@ -191,6 +191,16 @@ def test_check_json_matches_schema(tmp_path: Path, snapshot_file: Path, check_sc
     assert completed.returncode == (1 if errors else 0)
 
 
+def test_strict_json_keeps_report(tmp_path: Path, snapshot_file: Path) -> None:
+    completed = run_cli("check", "--json", "--strict", "--snapshot", str(snapshot_file), cwd=tmp_path)
+
+    # The snapshot has a gap (no iptables-save on node-b): the status is 2 and the report is still printed.
+    assert completed.returncode == 2
+    assert json.loads(completed.stdout)["gaps"]
+    assert "Traceback" not in completed.stderr
+    assert "Error: --strict: the input is incomplete (1 gap(s), in the report's gaps)" in completed.stderr
+
+
 def test_report_json_with_findings(check_schema: dict[str, Any]) -> None:
     report = run_checks(small_snapshot(), [finding_spec()])
     document = report_to_json(report)
