@@ -72,7 +72,11 @@ def _verdict_evidence(node: str, verdict: Verdict) -> Evidence:
 
 def _past(verdict: str) -> str:
     """Turn a verdict such as ``DROP`` into the words a summary uses (``dropped``)."""
-    return {"DROP": "dropped", "REJECT": "rejected", "ACCEPT": "accepted"}.get(verdict, verdict)
+    return {
+        "DROP": "dropped", "REJECT": "rejected", "ACCEPT": "accepted", "MASQUERADE": "masqueraded",
+        "SNAT": "source-translated (SNAT)", "DNAT": "destination-translated (DNAT)", "REDIRECT": "redirected",
+        "NETMAP": "mapped (NETMAP)",
+    }.get(verdict, verdict)
 
 
 def _decided_by(verdict: Verdict) -> str:

@@ -174,7 +174,7 @@ def test_docker_masquerade_matches_pod_traffic() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(NAT_DOCKER)), "pod-traffic-masqueraded")
 
     assert [(finding.nodes, finding.summary) for finding in findings] == [
-        (("node1",), ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is MASQUERADE by "
+        (("node1",), ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is masqueraded by "
                      "'-A POSTROUTING -s 198.51.100.0/26 ! -o docker0 -j MASQUERADE'")),
     ]
     assert findings[0].evidence[0].line == 8
@@ -195,7 +195,7 @@ def test_masquerade_without_device_test() -> None:
     findings = run(flannel_cluster(2, iptables=iptables(rules)), "pod-traffic-masqueraded")
 
     assert [finding.summary for finding in findings] == [
-        ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is MASQUERADE by "
+        ("node1: TCP 198.51.100.2 -> node2's pod 198.51.100.66 (out flannel.1) is masqueraded by "
          "'-A POSTROUTING -s 198.51.100.0/24 -j MASQUERADE'"),
     ]
 
