@@ -158,10 +158,17 @@ def accept_overlay_port(finding: Finding, context: FixContext) -> Iterator[NodeS
         yield NodeStep(node, step)
 
 
+#: The nat table's built-in chains, where RETURN applies the chain's policy and so ends the walk.
+_BUILTIN_NAT_CHAINS = frozenset({"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"})
+
+
 @fixer("return-before-masquerade", title="Exempt pod-to-pod traffic from masquerading",
        checks=("pod-traffic-masqueraded",))
 def return_before_masquerade(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     """Insert ``-s POD_NETWORK -d POD_NETWORK -j RETURN`` in nat POSTROUTING before the masquerading rule.
+
+    When that rule is in a chain that POSTROUTING jumps to, the inserted rule
+    goes there and ends with ``-j ACCEPT`` instead.
 
     Safe: traffic to the outside is still masqueraded; only packets between
     pod addresses keep their source, as flanneld's ``--ip-masq`` rules do. A
@@ -185,6 +192,11 @@ def return_before_masquerade(finding: Finding, context: FixContext) -> Iterator[
         ))
         return
     pairs = pod_network_pairs(pod_networks(context))
+    # RETURN from a chain that POSTROUTING jumps to would go back to POSTROUTING, whose later rules may
+    # masquerade the packet after all. ACCEPT ends the nat table's walk in any chain.
+    user_chain = finding.detail("chain") not in _BUILTIN_NAT_CHAINS
+    target, ending = ("ACCEPT", "an ACCEPT for the pod network ends the nat table's walk") if user_chain else (
+        "RETURN", "a RETURN for the pod network ends the walk")
     for source, destination in pairs:
         within = f"within {source}" if source == destination else f"from {source} to {destination}"
         step = accept_step(
@@ -193,8 +205,8 @@ def return_before_masquerade(finding: Finding, context: FixContext) -> Iterator[
             step_id=_pair_id("return-pod-network-before-masquerade", source, destination, len(pairs)),
             title=f"Keep pod source addresses for traffic {within}",
             why="The masquerading rule rewrites the source of pod-to-pod traffic, so peers see the node's address "
-                "instead of the pod's; a RETURN for the pod network ends the walk before it.",
-            rule=f"-s {source} -d {destination} -m comment --comment netdoctor-pod-return -j RETURN",
+                f"instead of the pod's; {ending} before it.",
+            rule=f"-s {source} -d {destination} -m comment --comment netdoctor-pod-return -j {target}",
             table="nat",
         )
         if step is not None:

@@ -155,3 +155,22 @@ def test_missing_neighbour_added_and_undone(tmp_path: Path) -> None:
     assert "PERMANENT" in added
     assert undone == 1
     assert after_undo == ""
+
+
+def test_masquerade_in_user_chain_fixed_in_one_round(broken: Any, tmp_path: Path) -> None:
+    a, b, bindings = broken
+    # A chain that POSTROUTING jumps to masquerades first, and POSTROUTING's own MASQUERADE comes after the jump.
+    a.run("iptables -t nat -N CNI-MASQ && iptables -t nat -I POSTROUTING 1 -j CNI-MASQ && "
+          "iptables -t nat -A CNI-MASQ -s 10.244.1.0/24 -j MASQUERADE")
+    report = run_checks(_collect(a, b), load_checks(["pod-traffic-masqueraded"]))
+    assert [finding.detail("chain") for finding in report.findings] == ["CNI-MASQ"]
+
+    result = apply_plans(build_plans(report, bindings), tmp_path / "journal.json")
+    after = run_checks(_collect(a, b), load_checks(["pod-traffic-masqueraded"]))
+    nat = _state(a)["nat"]
+
+    assert result.stopped is None, result.stopped
+    assert after.findings == ()
+    inserted = [line for line in nat if "netdoctor-pod-return" in line]
+    assert inserted
+    assert all(line.startswith("-A CNI-MASQ ") and line.endswith("-j ACCEPT") for line in inserted)
