@@ -238,9 +238,23 @@ def load_plans(path: Path) -> list[FixPlan]:
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
         raise PlanError(f"{path} is not a netdoctor plan (expected \"format\": \"{PLAN_FORMAT}\")")
     try:
-        return [FixPlan.from_json(item) for item in data.get("plans", [])]
+        plans = [FixPlan.from_json(item) for item in data.get("plans", [])]
     except PlanError as error:
         raise PlanError(f"{path}: {error}") from None
+    # Rendering each operation checks its kind and parameters now, not when the step runs.
+    for plan in plans:
+        for step in plan.steps:
+            for operation in (step.action, step.inverse):
+                if operation is None:
+                    continue
+                try:
+                    render_operation(plan, operation)
+                except PlanError as error:
+                    raise PlanError(f"{path}: node {plan.node}, step {step.id}: {error}") from None
+                except (KeyError, TypeError, ValueError) as error:
+                    raise PlanError(f"{path}: node {plan.node}, step {step.id}: operation {operation.kind} has an "
+                                    f"invalid or missing parameter ({error})") from None
+    return plans
 
 
 # --- Shell rendering -------------------------------------------------------

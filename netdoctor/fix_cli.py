@@ -228,6 +228,10 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
             plans = load_plans(plan_file)
         except PlanError as error:
             raise FixInputError(str(error)) from None
+        for plan in plans:
+            if plan.netns is not None and not (Path("/run/netns") / plan.netns).exists():
+                raise FixInputError(f"{plan_file}: node {plan.node}: network namespace {plan.netns} does not exist; "
+                                    "plan again from the current state with 'netdoctor fix --save FILE'")
         journal_dir = _plan_journal_dir(plans, lab_state_dir)
         before = _recheck(plans)
     else:

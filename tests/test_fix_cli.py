@@ -65,6 +65,34 @@ def test_invalid_plan_file(tmp_path: Path) -> None:
     assert f"{plan}: invalid JSON at line 1" in result.output
 
 
+def _plan_file(tmp_path: Path, operation: Operation, netns: str | None = None) -> Path:
+    step = Step(id="one-step", title="One step", safety=Safety.SAFE, why="test", fixer="test", check="test",
+                action=operation)
+    plan = tmp_path / "plan.json"
+    plan.write_text(dumps_plans([FixPlan("node1", (step,), netns=netns, source="netns")]))
+    return plan
+
+
+@pytest.mark.parametrize(("operation", "expected"), [
+    (Operation("route-teleport", {}), "step one-step: unknown operation kind 'route-teleport'"),
+    (Operation("link-mtu", {"name": "eth0"}), "step one-step: operation link-mtu has an invalid or missing parameter"),
+])
+def test_plan_file_operation_checked_on_load(tmp_path: Path, operation: Operation, expected: str) -> None:
+    result = invoke("fix", "--apply", str(_plan_file(tmp_path, operation)))
+
+    assert result.exit_code == 2
+    assert expected in result.output
+
+
+def test_plan_file_missing_namespace(tmp_path: Path) -> None:
+    plan = _plan_file(tmp_path, Operation("link-up", {"name": "eth0"}), netns="nd-no-such-namespace")
+
+    result = invoke("fix", "--apply", str(plan))
+
+    assert result.exit_code == 2
+    assert "node node1: network namespace nd-no-such-namespace does not exist" in result.output
+
+
 def test_apply_with_undo_rejected(tmp_path: Path) -> None:
     result = invoke("fix", "--apply", str(tmp_path / "plan.json"), "--undo", str(tmp_path / "journal.json"))
 
