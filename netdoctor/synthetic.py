@@ -435,13 +435,13 @@ _BUILDERS: dict[str, Callable[[Plan, int, list[int]], NodeSnapshot]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Write a synthetic cluster as a snapshot file: ``python -m netdoctor.synthetic --help``."""
-    import argparse
     import sys
     from pathlib import Path
 
+    from netdoctor.commandline import ArgumentParser, CommandError
     from netdoctor.model.serialize import write_snapshot
 
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m netdoctor.synthetic",
         description="Write a deterministic synthetic cluster as a netdoctor snapshot file.",
     )
@@ -451,17 +451,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="inject a fault; repeat for several")
     parser.add_argument("--seed", type=int, default=1, help="seed that places the faults and picks MACs (default: 1)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
-    options = parser.parse_args(argv)
     try:
-        snapshot = generate(options.backend, options.nodes, options.fault, options.seed)
-    except ValueError as error:
-        parser.error(str(error))
-    try:
-        with options.output.open("w", encoding="utf-8") as stream:
-            write_snapshot(snapshot, stream)
-    except OSError as error:
-        print(f"cannot write {options.output}: {error.strerror or error}", file=sys.stderr)
-        return 1
+        options = parser.parse_args(argv)
+        try:
+            snapshot = generate(options.backend, options.nodes, options.fault, options.seed)
+        except ValueError as error:
+            parser.error(str(error))
+        try:
+            with options.output.open("w", encoding="utf-8") as stream:
+                write_snapshot(snapshot, stream)
+        except OSError as error:
+            raise CommandError(f"cannot write {options.output}: {error.strerror or error}") from None
+    except CommandError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return error.status
     return 0
 
 

@@ -87,10 +87,20 @@ def test_command_writes_loadable_file(tmp_path: Path) -> None:
     assert read_snapshot(path) == synthetic.generate("calico", 5, ["route-missing"])
 
 
-def test_command_rejects_bad_fault(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        synthetic.main(["--backend", "ovs-vxlan", "--fault", "stale-blackhole", "-o", str(tmp_path / "x.json")])
-    assert "does not apply to ovs-vxlan" in capsys.readouterr().err
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (["--backend", "ovs-vxlan", "--fault", "stale-blackhole", "-o", "x.json"], "does not apply to ovs-vxlan"),
+    (["--nodes", "abc", "-o", "x.json"], "argument --nodes: invalid int value: 'abc'"),
+    (["-o", "missing/x.json"], "cannot write missing/x.json"),
+])
+def test_command_rejects_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                   arguments: list[str], expected: str) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert synthetic.main(arguments) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: ")
+    assert expected in lines[0]
 
 
 def test_truncated_file_names_path(tmp_path: Path) -> None:
