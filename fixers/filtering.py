@@ -126,8 +126,9 @@ def accept_overlay_port(finding: Finding, context: FixContext) -> Iterator[NodeS
     if protocol is None:
         return
     label = f"{protocol}/{port}" if port else f"IP protocol {protocol}"
+    blocked = "drops" if finding.detail("verdict") == "DROP" else "rejects"
     why = (f"Peers send {label} to this node for the overlay ({finding.detail('reason') or 'overlay traffic'}); "
-           "the filter rejects it, so every pod path between nodes breaks.")
+           f"the filter {blocked} it, so every pod path between nodes breaks.")
     zone = finding.detail("firewalld_zone")
     if finding.detail("chain") is None and zone is not None:
         element, value = ("port", f"{port}/{protocol}") if port else ("protocol", protocol)

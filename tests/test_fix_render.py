@@ -14,10 +14,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_checks_support import iptables, ovs_node
 
 from netdoctor.capture.bundle import load_bundle
 from netdoctor.engine import load_checks, run_checks
 from netdoctor.fix import FixPlan, Operation, Safety, Step, build_plans, render_step
+from netdoctor.model import ClusterSnapshot
+from netdoctor.model.record import replace
 from netdoctor.runbook import HOST_LINES, host_guard, render_runbook, render_script
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -200,3 +203,14 @@ def test_duplicate_vtep_case_waits_for_the_mac() -> None:
     steps = [(plan.node, step.id) for plan in build_plans(report) for step in plan.steps]
 
     assert steps == [("node2", "mac-flannel.1"), ("node2", "neigh-10.244.1.0"), ("node2", "neigh-10.244.3.0")]
+
+
+@pytest.mark.parametrize(("target", "verb"), [("DROP", "drops"), ("REJECT --reject-with icmp-port-unreachable", "rejects")])
+def test_overlay_port_step_names_verdict(target: str, verb: str) -> None:
+    rules = ("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+             f"-A INPUT -p gre -j {target}\nCOMMIT\n")
+    snapshot = ClusterSnapshot(nodes=(replace(ovs_node(1), iptables=iptables(rules)), ovs_node(2)), source="test")
+    (plan,) = build_plans(run_checks(snapshot, load_checks(["overlay-port-blocked"])))
+
+    (step,) = plan.steps
+    assert f"the filter {verb} it" in step.why
