@@ -155,3 +155,11 @@ def test_pod_paths_skip_own_subnet_on_peer_device() -> None:
 
     assert [path.peer_device for path in paths] == ["flannel.1"]
     assert paths[0].peer == synthetic.node_name(1)
+
+
+def test_file_with_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "edited.json"
+    snapshot = synthetic.generate("calico", 3)
+    path.write_text("\ufeff" + dumps_snapshot(snapshot), encoding="utf-8")
+
+    assert read_snapshot(path) == snapshot

@@ -408,8 +408,9 @@ def read_snapshot(path: str | PathLike[str]) -> ClusterSnapshot:
     """
     # The decoder creates no reference cycles, so collections during a large load would free nothing.
     with gc_paused():
-        # Text mode: json.loads of bytes would first make a decoded copy of the whole file.
-        with open(path, encoding="utf-8") as stream:
+        # Text mode: json.loads of bytes would first make a decoded copy of the whole file. utf-8-sig
+        # also reads a file that an editor saved with a byte order mark.
+        with open(path, encoding="utf-8-sig") as stream:
             try:
                 data = json.load(stream)
             except json.JSONDecodeError as error:
