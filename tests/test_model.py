@@ -382,6 +382,16 @@ def test_rejects_bad_address(field: str, value: Any, message: str) -> None:
     assert message in reject(data)
 
 
+def test_long_mtu_shortened_in_error() -> None:
+    data = dumped()
+    data["nodes"][0]["interfaces"][0]["mtu"] = int("9" * 401)
+
+    message = reject(data)
+
+    assert "mtu: 999999999999... (401 digits) is out of range (0 to" in message
+    assert "9" * 30 not in message
+
+
 def test_rejects_negative_mtu() -> None:
     data = dumped()
     data["nodes"][0]["interfaces"][0]["mtu"] = -1

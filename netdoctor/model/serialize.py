@@ -20,7 +20,7 @@ from netdoctor.model.cluster import ClusterSnapshot
 from netdoctor.model.node import Address, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
 from netdoctor.model.record_decoder import Decoder, compile_record_decoder
-from netdoctor.model.table import SchemaError, Table, gc_paused
+from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -353,7 +353,8 @@ def _check_node(node: NodeSnapshot, where: str) -> None:
     # Paths are built only when raising, because a large snapshot has several interfaces per node.
     for position, interface in enumerate(node.interfaces or ()):
         if not 0 <= interface.mtu <= MAX_MTU:
-            raise SchemaError(f"{where}.interfaces[{position}].mtu: {interface.mtu} is out of range (0 to {MAX_MTU})")
+            raise SchemaError(f"{where}.interfaces[{position}].mtu: {number_text(interface.mtu)} is out of range "
+                              f"(0 to {MAX_MTU})")
         for number, address in enumerate(interface.addresses):
             problem = _address_problem(address)
             if problem is not None:
@@ -372,7 +373,7 @@ def _address_problem(address: Address) -> str | None:
         return f".address: {address.address!r} is not an IPv{address.family} address"
     bits = 32 if family == AF_INET else 128
     if not 0 <= address.prefixlen <= bits:
-        return f".prefixlen: {address.prefixlen} is out of range (0 to {bits})"
+        return f".prefixlen: {number_text(address.prefixlen)} is out of range (0 to {bits})"
     return None
 
 

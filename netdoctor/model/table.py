@@ -37,6 +37,12 @@ class SchemaError(ValueError):
     """A table in a snapshot file does not match the table's schema."""
 
 
+def number_text(value: int) -> str:
+    """Return an integer for an error message, shortened to its first digits and length when it is very long."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
+
+
 class _CollectorPause:
     """A pause of the cyclic garbage collector that nests and may be entered from several threads."""
 
@@ -475,7 +481,7 @@ class Table(Generic[R]):
             if column.kind in _TYPECODES:
                 limit = 1 << (8 * array(_TYPECODES[column.kind]).itemsize)
                 if not 0 <= value < limit:
-                    return f"{column.name} {value} is out of range (0 to {limit - 1})"
+                    return f"{column.name} {number_text(value)} is out of range (0 to {limit - 1})"
             elif column.kind == "ip" and not 0 <= value < 1 << 128:
                 return f"{column.name} {value} is not an IP address"
         return None
