@@ -513,14 +513,14 @@ def render_step(plan: FixPlan, step: Step) -> list[str]:
 
 
 def describe_condition(condition: Condition) -> str:
-    """Render a condition as a short fact: ``route 10.0.0.0/24 present``."""
+    """Render a condition as a short fact: ``route 10.0.0.0/24 is present``."""
     kind, params = condition.kind, condition.params
     if kind == "sysctl-is":
         return f"{params['key']} = {params['value']}"
     if kind in ("route-present", "route-absent"):
-        return f"route {' '.join(route_arguments(params))} {kind.split('-')[1]}"
+        return f"route {' '.join(route_arguments(params))} is {kind.split('-')[1]}"
     if kind == "destination-free":
-        return f"no route to exactly {params['destination']} in the main table"
+        return f"the main table has no route to exactly {params['destination']}"
     if kind == "link-present":
         return f"interface {params['name']} exists"
     if kind == "link-absent":
@@ -533,27 +533,27 @@ def describe_condition(condition: Condition) -> str:
         return f"{params['name']} is enslaved to {params.get('master') or 'no bridge'}"
     if kind in ("iptables-rule-present", "iptables-rule-absent"):
         where = f" before '-A {params['before']}'" if params.get("before") else ""
-        return f"{params['table']} rule '-A {params['text']}' {kind.rsplit('-', 1)[1]}{where}"
+        return f"{params['table']} rule '-A {params['text']}' is {kind.rsplit('-', 1)[1]}{where}"
     if kind == "file-is":
-        return f"{params['path']} holds the expected text"
+        return f"{params['path']} contains the expected text"
     if kind in ("etcd-key-is", "etcd-key-absent"):
-        return f"etcd key {params['key']} " + ("absent" if kind == "etcd-key-absent" else "holds the expected value")
+        return f"etcd key {params['key']} " + ("is absent" if kind == "etcd-key-absent" else "has the expected value")
     if kind == "bgp-established":
         return f"BGP session {params['name']} is Established"
     if kind == "link-mac-is":
         return f"{params['name']} has MAC {params['mac']}"
     if kind == "ovs-port-present":
-        return f"OVS port {params['port']} on {params['bridge']} present"
+        return f"OVS port {params['port']} on {params['bridge']} is present"
     if kind == "ovs-port-absent":
-        return f"no OVS port {params['port']}"
+        return f"OVS port {params['port']} is absent"
     if kind == "ovs-tunnel-to":
-        return f"an OVS tunnel with remote_ip {params['remote_ip']} present"
+        return f"an OVS tunnel with remote_ip {params['remote_ip']} is present"
     if kind == "firewalld-zone-has":
         return f"firewalld zone {params['zone']} has {params['element']} {params['value']}"
     if kind in ("neigh-present", "fdb-present"):
         what = "neighbour" if kind == "neigh-present" else "FDB entry"
         key = params.get("address") or params.get("mac")
-        return f"{what} {key} dev {params['dev']} present"
+        return f"{what} {key} dev {params['dev']} is present"
     return f"{kind} {params}"
 
 

@@ -20,7 +20,7 @@ echo 'netdoctor: running the steps for node1'
 # Step 2 [safe] Make BIRD export its routes again, node3's block 10.244.3.0/24 among them
 #   check: route-missing; fixer: add-peer-route
 #   why: BIRD does not notice a route deleted from the kernel until its next scan; 'reload out' sends every route it holds to the kernel and its peers again without resetting a session.
-#   already done when: route 10.244.3.0/24 present
+#   already done when: route 10.244.3.0/24 is present
 birdc -s /run/bird/bird.ctl reload out all
 
 # Step 3 [display-only] Restore the BGP route to node3's pod block 10.244.3.0/24
@@ -45,7 +45,7 @@ echo 'netdoctor: running the steps for node3'
 # Step 2 [safe] Make BIRD export its routes again, node1's block 10.244.1.0/24 among them
 #   check: route-missing; fixer: add-peer-route
 #   why: BIRD does not notice a route deleted from the kernel until its next scan; 'reload out' sends every route it holds to the kernel and its peers again without resetting a session.
-#   already done when: route 10.244.1.0/24 present
+#   already done when: route 10.244.1.0/24 is present
 birdc -s /run/bird/bird.ctl reload out all
 
 # Step 3 [display-only] Restore the BGP route to node1's pod block 10.244.1.0/24

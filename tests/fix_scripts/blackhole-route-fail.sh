@@ -14,29 +14,29 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [safe] Add the neighbour entry for node2's VTEP 10.244.2.0
 #   check: route-missing; fixer: add-peer-route
 #   why: flannel.1 runs without learning, so the VTEP address must resolve through a permanent entry.
-#   already done when: neighbour 10.244.2.0 dev flannel.1 present
+#   already done when: neighbour 10.244.2.0 dev flannel.1 is present
 #   requires: interface flannel.1 exists
 ip neigh replace 10.244.2.0 lladdr 8e:2c:51:7d:02:b3 dev flannel.1 nud permanent
 
 # Step 2 [safe] Add the FDB entry that sends node2's VTEP MAC to 192.168.100.12
 #   check: route-missing; fixer: add-peer-route
 #   why: Without the FDB entry flannel.1 does not know which underlay address to encapsulate to.
-#   already done when: FDB entry 8e:2c:51:7d:02:b3 dev flannel.1 present
+#   already done when: FDB entry 8e:2c:51:7d:02:b3 dev flannel.1 is present
 #   requires: interface flannel.1 exists
 bridge fdb append 8e:2c:51:7d:02:b3 dev flannel.1 dst 192.168.100.12 self permanent
 
 # Step 3 [disruptive] Remove the stale blackhole route 10.244.2.0/24
 #   check: blackhole-route; fixer: remove-shadowing-blackhole
 #   why: 'blackhole 10.244.2.0/24' is the most specific route for another node's pods and discards their traffic; removing a route takes effect at once, so it is applied only after confirmation.
-#   already done when: route blackhole 10.244.2.0/24 absent
-#   requires: route blackhole 10.244.2.0/24 present
+#   already done when: route blackhole 10.244.2.0/24 is absent
+#   requires: route blackhole 10.244.2.0/24 is present
 # ip route del blackhole 10.244.2.0/24
 
 # Step 4 [safe] Add the route to node2's pod subnet 10.244.2.0/24
 #   check: route-missing; fixer: add-peer-route
 #   why: Without a route to 10.244.2.0/24, traffic to node2's pods follows the default route and is lost.
-#   already done when: route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink present
-#   requires: no route to exactly 10.244.2.0/24 in the main table
+#   already done when: route 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink is present
+#   requires: the main table has no route to exactly 10.244.2.0/24
 #   requires: interface flannel.1 exists
 ip route add 10.244.2.0/24 via 10.244.2.0 dev flannel.1 onlink
 

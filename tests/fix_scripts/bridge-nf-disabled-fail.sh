@@ -20,7 +20,7 @@ sysctl -w net.bridge.bridge-nf-call-iptables=1
 # Step 2 [safe] Keep net.bridge.bridge-nf-call-iptables = 1 after a reboot (/etc/sysctl.d/90-netdoctor-bridge-nf.conf)
 #   check: bridge-nf-disabled; fixer: enable-bridge-nf
 #   why: The value resets at boot unless a file under /etc/sysctl.d sets it.
-#   already done when: /etc/sysctl.d/90-netdoctor-bridge-nf.conf holds the expected text
+#   already done when: /etc/sysctl.d/90-netdoctor-bridge-nf.conf contains the expected text
 mkdir -p /etc/sysctl.d
 cat > /etc/sysctl.d/90-netdoctor-bridge-nf.conf <<'EOF'
 # Written by netdoctor: pods on a bridge depend on iptables.

@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [disruptive] Remove the stale blackhole route 10.233.70.192/26
 #   check: blackhole-route; fixer: remove-shadowing-blackhole
 #   why: 'blackhole 10.233.70.192/26 proto bird' is the most specific route for another node's pods and discards their traffic; removing a route takes effect at once, so it is applied only after confirmation.
-#   already done when: route blackhole 10.233.70.192/26 proto bird absent
-#   requires: route blackhole 10.233.70.192/26 proto bird present
+#   already done when: route blackhole 10.233.70.192/26 proto bird is absent
+#   requires: route blackhole 10.233.70.192/26 proto bird is present
 # ip route del blackhole 10.233.70.192/26 proto bird
 
 # Step 2 [display-only] Restore the BGP route to node3's pod block 10.233.70.192/26

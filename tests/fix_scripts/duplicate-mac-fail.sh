@@ -21,14 +21,14 @@ echo 'netdoctor: running the steps for node2'
 # Step 2 [safe] Add the neighbour entry that resolves node1's VTEP 10.244.1.0 to 8e:2c:51:7d:01:b3
 #   check: vtep-mismatch; fixer: replace-vtep-entry
 #   why: Without it flannel.1 cannot resolve the next hop of node1's pod subnet.
-#   already done when: neighbour 10.244.1.0 dev flannel.1 present
+#   already done when: neighbour 10.244.1.0 dev flannel.1 is present
 #   requires: interface flannel.1 exists
 ip neigh replace 10.244.1.0 lladdr 8e:2c:51:7d:01:b3 dev flannel.1 nud permanent
 
 # Step 3 [safe] Add the neighbour entry that resolves node3's VTEP 10.244.3.0 to 8e:2c:51:7d:03:b3
 #   check: vtep-mismatch; fixer: replace-vtep-entry
 #   why: Without it flannel.1 cannot resolve the next hop of node3's pod subnet.
-#   already done when: neighbour 10.244.3.0 dev flannel.1 present
+#   already done when: neighbour 10.244.3.0 dev flannel.1 is present
 #   requires: interface flannel.1 exists
 ip neigh replace 10.244.3.0 lladdr 8e:2c:51:7d:03:b3 dev flannel.1 nud permanent
 

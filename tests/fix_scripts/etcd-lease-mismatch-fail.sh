@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [disruptive] Delete the stale lease 10.244.3.0/24 (PublicIP 192.168.100.77)
 #   check: etcd-lease-mismatch; fixer: repair-flannel-lease
 #   why: Peers program a route, FDB and neighbour entry to a host that is not a node. Deleting a lease is disruptive, so it is applied only after confirmation: if the host is a node that was not captured, its pods lose their subnet's routes.
-#   already done when: etcd key /coreos.com/network/subnets/10.244.3.0-24 absent
-#   requires: etcd key /coreos.com/network/subnets/10.244.3.0-24 holds the expected value
+#   already done when: etcd key /coreos.com/network/subnets/10.244.3.0-24 is absent
+#   requires: etcd key /coreos.com/network/subnets/10.244.3.0-24 has the expected value
 # ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 del /coreos.com/network/subnets/10.244.3.0-24
 
 else

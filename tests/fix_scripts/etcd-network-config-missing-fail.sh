@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [safe] Write /coreos.com/network/config with Network 10.244.0.0/16
 #   check: etcd-network-config-missing; fixer: write-flannel-network-config
 #   why: flanneld exits at start with 'Key not found' while the network config is absent.
-#   already done when: etcd key /coreos.com/network/config holds the expected value
-#   requires: etcd key /coreos.com/network/config absent
+#   already done when: etcd key /coreos.com/network/config has the expected value
+#   requires: etcd key /coreos.com/network/config is absent
 ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 put /coreos.com/network/config '{"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}}'
 
 # Step 2 [display-only] Restart flanneld, then Docker, so that they read the new etcd data

@@ -25,16 +25,16 @@ ip link set dev flannel.1 up
 # Step 2 [safe] Add the route to node1's pod subnet 10.244.1.0/24
 #   check: route-missing; fixer: add-peer-route
 #   why: Without a route to 10.244.1.0/24, traffic to node1's pods follows the default route and is lost.
-#   already done when: route 10.244.1.0/24 via 192.168.100.11 dev eth0 present
-#   requires: no route to exactly 10.244.1.0/24 in the main table
+#   already done when: route 10.244.1.0/24 via 192.168.100.11 dev eth0 is present
+#   requires: the main table has no route to exactly 10.244.1.0/24
 #   requires: interface eth0 exists
 ip route add 10.244.1.0/24 via 192.168.100.11 dev eth0
 
 # Step 3 [safe] Add the route to node3's pod subnet 10.244.3.0/24
 #   check: route-missing; fixer: add-peer-route
 #   why: Without a route to 10.244.3.0/24, traffic to node3's pods follows the default route and is lost.
-#   already done when: route 10.244.3.0/24 via 192.168.100.13 dev eth0 present
-#   requires: no route to exactly 10.244.3.0/24 in the main table
+#   already done when: route 10.244.3.0/24 via 192.168.100.13 dev eth0 is present
+#   requires: the main table has no route to exactly 10.244.3.0/24
 #   requires: interface eth0 exists
 ip route add 10.244.3.0/24 via 192.168.100.13 dev eth0
 

@@ -14,7 +14,7 @@ echo 'netdoctor: running the steps for node3'
 # Step 1 [safe] Accept forwarded traffic from the pod network 10.244.0.0/16
 #   check: forward-policy-drop; fixer: accept-pod-forward
 #   why: The FORWARD chain drops traffic between pods on different nodes; this accepts the pod network only.
-#   already done when: filter rule '-A FORWARD -s 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT' present
+#   already done when: filter rule '-A FORWARD -s 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT' is present
 if iptables -t filter -S FORWARD | grep -qxF -e '-A FORWARD -s 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT'; then
   echo 'netdoctor: already done: -A FORWARD -s 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT'
 else
@@ -24,7 +24,7 @@ fi
 # Step 2 [safe] Accept forwarded traffic to the pod network 10.244.0.0/16
 #   check: forward-policy-drop; fixer: accept-pod-forward
 #   why: The FORWARD chain drops traffic between pods on different nodes; this accepts the pod network only.
-#   already done when: filter rule '-A FORWARD -d 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT' present
+#   already done when: filter rule '-A FORWARD -d 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT' is present
 if iptables -t filter -S FORWARD | grep -qxF -e '-A FORWARD -d 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT'; then
   echo 'netdoctor: already done: -A FORWARD -d 10.244.0.0/16 -m comment --comment netdoctor-pod-forward -j ACCEPT'
 else

@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node2'
 # Step 1 [safe] Accept ICMP echo-reply arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP echo-reply arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
-#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
-#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
+#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' is present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' is present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 0 -m comment --comment netdoctor-accept-icmp -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
@@ -29,8 +29,8 @@ fi
 # Step 2 [safe] Accept ICMP echo-request arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP echo-request arriving on eth0 is dropped, which breaks ping-based health checks and diagnosis; only this ICMP type is opened.
-#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
-#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
+#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' is present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' is present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 8 -m comment --comment netdoctor-accept-icmp -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
@@ -44,8 +44,8 @@ fi
 # Step 3 [safe] Accept ICMP fragmentation-needed arriving on eth0
 #   check: icmp-blocked; fixer: accept-icmp
 #   why: ICMP fragmentation-needed arriving on eth0 is dropped, which breaks path MTU discovery; only this ICMP type is opened.
-#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
-#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' present
+#   already done when: filter rule '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' is present before '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' is present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -i eth0 -p icmp -m icmp --icmp-type 3/4 -m comment --comment netdoctor-accept-icmp -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then

@@ -20,7 +20,7 @@ sysctl -w net.ipv4.ip_forward=1
 # Step 2 [safe] Keep IPv4 forwarding on after a reboot (/etc/sysctl.d/90-netdoctor-ip-forward.conf)
 #   check: ip-forward-disabled; fixer: enable-ip-forward
 #   why: The sysctl resets to 0 at boot unless a file under /etc/sysctl.d sets it.
-#   already done when: /etc/sysctl.d/90-netdoctor-ip-forward.conf holds the expected text
+#   already done when: /etc/sysctl.d/90-netdoctor-ip-forward.conf contains the expected text
 mkdir -p /etc/sysctl.d
 cat > /etc/sysctl.d/90-netdoctor-ip-forward.conf <<'EOF'
 # Written by netdoctor: pod traffic is routed through this node.

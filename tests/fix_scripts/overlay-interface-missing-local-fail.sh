@@ -14,7 +14,7 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [safe] Send node3's VTEP MAC 8e:2c:51:7d:03:b3 to 192.168.100.99 instead of 192.168.100.13
 #   check: vtep-mismatch; fixer: replace-vtep-entry
 #   why: flannel.1 encapsulates node3's traffic to 192.168.100.13, which is not node3.
-#   already done when: FDB entry 8e:2c:51:7d:03:b3 dev flannel.1 present
+#   already done when: FDB entry 8e:2c:51:7d:03:b3 dev flannel.1 is present
 #   requires: interface flannel.1 exists
 bridge fdb replace 8e:2c:51:7d:03:b3 dev flannel.1 dst 192.168.100.99 self permanent
 
@@ -29,7 +29,7 @@ echo 'netdoctor: running the steps for node2'
 # Step 1 [safe] Send node3's VTEP MAC 8e:2c:51:7d:03:b3 to 192.168.100.99 instead of 192.168.100.13
 #   check: vtep-mismatch; fixer: replace-vtep-entry
 #   why: flannel.1 encapsulates node3's traffic to 192.168.100.13, which is not node3.
-#   already done when: FDB entry 8e:2c:51:7d:03:b3 dev flannel.1 present
+#   already done when: FDB entry 8e:2c:51:7d:03:b3 dev flannel.1 is present
 #   requires: interface flannel.1 exists
 bridge fdb replace 8e:2c:51:7d:03:b3 dev flannel.1 dst 192.168.100.99 self permanent
 

@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node2'
 # Step 1 [safe] Accept udp/8472 from 192.168.100.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send udp/8472 to this node for the overlay (flannel.1 (flannel VXLAN)); the filter rejects it, so every pod path between nodes breaks.
-#   already done when: filter rule '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
-#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+#   already done when: filter rule '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' is present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' is present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -s 192.168.100.0/24 -p udp -m udp --dport 8472 -m comment --comment netdoctor-overlay -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then

@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [safe] Keep pod source addresses for traffic within 10.244.0.0/16
 #   check: pod-traffic-masqueraded; fixer: return-before-masquerade
 #   why: The masquerading rule rewrites the source of pod-to-pod traffic, so peers see the node's address instead of the pod's; a RETURN for the pod network ends the walk before it.
-#   already done when: nat rule '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' present before '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'
-#   requires: nat rule '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' present
+#   already done when: nat rule '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' is present before '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE'
+#   requires: nat rule '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' is present
 netdoctor_line=$(iptables -t nat -S POSTROUTING | grep -nxF -e '-A POSTROUTING -s 10.244.1.0/24 ! -o docker0 -j MASQUERADE' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t nat -S POSTROUTING | grep -nxF -e '-A POSTROUTING -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment netdoctor-pod-return -j RETURN' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then

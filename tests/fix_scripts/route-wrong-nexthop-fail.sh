@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node1'
 # Step 1 [disruptive] Route 10.244.2.0/24 to node2
 #   check: route-wrong-nexthop; fixer: replace-wrong-route
 #   why: '10.244.2.0/24 via 192.168.100.13 dev eth0' sends the traffic for 10.244.2.0/24 to the wrong place; replacing a route moves traffic at once, so it is applied only after confirmation.
-#   already done when: route 10.244.2.0/24 via 192.168.100.12 dev eth0 present
-#   requires: route 10.244.2.0/24 via 192.168.100.13 dev eth0 present
+#   already done when: route 10.244.2.0/24 via 192.168.100.12 dev eth0 is present
+#   requires: route 10.244.2.0/24 via 192.168.100.13 dev eth0 is present
 # ip route replace 10.244.2.0/24 via 192.168.100.12 dev eth0
 
 else

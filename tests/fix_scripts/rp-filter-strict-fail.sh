@@ -20,7 +20,7 @@ sysctl -w net.ipv4.conf.eth1.rp_filter=2
 # Step 2 [safe] Keep net.ipv4.conf.eth1.rp_filter = 2 after a reboot (/etc/sysctl.d/90-netdoctor-rp-filter-eth1.conf)
 #   check: rp-filter-strict; fixer: loosen-rp-filter
 #   why: The value resets at boot unless a file under /etc/sysctl.d sets it.
-#   already done when: /etc/sysctl.d/90-netdoctor-rp-filter-eth1.conf holds the expected text
+#   already done when: /etc/sysctl.d/90-netdoctor-rp-filter-eth1.conf contains the expected text
 mkdir -p /etc/sysctl.d
 cat > /etc/sysctl.d/90-netdoctor-rp-filter-eth1.conf <<'EOF'
 # Written by netdoctor: traffic arriving on eth1 is routed back by another interface.

@@ -21,8 +21,8 @@ echo 'netdoctor: running the steps for node1'
 # Step 2 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
-#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
-#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' is present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' is present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then
@@ -63,8 +63,8 @@ echo 'netdoctor: running the steps for node2'
 # Step 2 [safe] Accept IP protocol gre from 10.0.2.0/24 before the rule that blocks it
 #   check: overlay-port-blocked; fixer: accept-overlay-port
 #   why: Peers send IP protocol gre to this node for the overlay (OVS port gre1); the filter rejects it, so every pod path between nodes breaks.
-#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
-#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' present
+#   already done when: filter rule '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' is present before '-A INPUT -j REJECT --reject-with icmp-host-prohibited'
+#   requires: filter rule '-A INPUT -j REJECT --reject-with icmp-host-prohibited' is present
 netdoctor_line=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -j REJECT --reject-with icmp-host-prohibited' | head -n 1 | cut -d: -f1)
 netdoctor_done=$(iptables -t filter -S INPUT | grep -nxF -e '-A INPUT -s 10.0.2.0/24 -p gre -m comment --comment netdoctor-overlay -j ACCEPT' | head -n 1 | cut -d: -f1)
 if [ -z "$netdoctor_line" ]; then

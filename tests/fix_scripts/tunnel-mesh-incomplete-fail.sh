@@ -14,8 +14,8 @@ echo 'netdoctor: running the steps for node2'
 # Step 1 [disruptive] Remove the OVS tunnel gre3 to 10.0.2.6
 #   check: tunnel-mesh-incomplete; fixer: repair-ovs-tunnel-mesh
 #   why: Another tunnel already goes to the same peer, so packets flood over both. Deleting a port stops whatever still uses it, so it is applied only after confirmation.
-#   already done when: no OVS port gre3
-#   requires: OVS port gre3 on br0 present
+#   already done when: OVS port gre3 is absent
+#   requires: OVS port gre3 on br0 is present
 # ovs-vsctl del-port br0 gre3
 
 else
@@ -29,15 +29,15 @@ echo 'netdoctor: running the steps for node3'
 # Step 1 [safe] Add the OVS gre tunnel gre0 to node1 (10.0.2.4)
 #   check: tunnel-mesh-incomplete; fixer: repair-ovs-tunnel-mesh
 #   why: Without a tunnel to node1, pods on the two nodes cannot reach each other.
-#   already done when: an OVS tunnel with remote_ip 10.0.2.4 present
-#   requires: no OVS port gre0
+#   already done when: an OVS tunnel with remote_ip 10.0.2.4 is present
+#   requires: OVS port gre0 is absent
 ovs-vsctl add-port br0 gre0 -- set interface gre0 type=gre options:remote_ip=10.0.2.4
 
 # Step 2 [disruptive] Remove the OVS tunnel gre2 to 10.0.2.9
 #   check: tunnel-mesh-incomplete; fixer: repair-ovs-tunnel-mesh
 #   why: 10.0.2.9 is no node of the mesh; the port floods traffic there. Deleting a port stops whatever still uses it, so it is applied only after confirmation.
-#   already done when: no OVS port gre2
-#   requires: OVS port gre2 on br0 present
+#   already done when: OVS port gre2 is absent
+#   requires: OVS port gre2 on br0 is present
 # ovs-vsctl del-port br0 gre2
 
 else
