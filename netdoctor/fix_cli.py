@@ -154,12 +154,12 @@ def _recheck(plans: list[Any]) -> Any:
     return run_checks(snapshot, load_checks())
 
 
-def _show_before_after(before: Any, after: Any) -> None:
+def _show_before_after(before: Any, after: Any, scope: str = "") -> None:
     def summaries(report: Any) -> list[str]:
         return [f"[{finding.check}] {finding.summary}" for finding in report.findings]
 
     old, new = summaries(before), summaries(after)
-    echo(f"before: {len(old)} finding(s); after: {len(new)} finding(s)")
+    echo(f"before: {len(old)} finding(s); after: {len(new)} finding(s){scope}")
     for line in old:
         echo(f"  {'fixed    ' if line not in new else 'remaining'} {line}")
     for line in new:
@@ -289,7 +289,8 @@ def fix(netns: str | None, lab_name: str | None, lab_state_dir: Path | None, sna
             after = reload()
         else:
             after = _recheck(plans + [plan for plan in more if plan.node not in {item.node for item in plans}])
-    _show_before_after(before, after)
+    # A plan file names only its own nodes, so checks that compare nodes see part of the cluster.
+    _show_before_after(before, after, " (checked on the plan's nodes only)" if plan_file is not None else "")
     return 1 if result.stopped is not None or after.findings else 0
 
 

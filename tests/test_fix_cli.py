@@ -142,7 +142,7 @@ def test_save_apply_twice_and_undo(tmp_path: Path) -> None:
         first = invoke("fix", "--apply", str(plan), "--yes", "--journal", str(tmp_path / "one.json"))
         # The pod veth's MTU needs the pod recreated (display-only), so one finding remains and the exit is 1.
         assert first.exit_code == 1, first.output
-        assert "after: 1 finding(s)" in first.output
+        assert "after: 1 finding(s) (checked on the plan's nodes only)" in first.output
         assert "vp1 1500 exceeds 1450" in first.output
         assert "fixed" in first.output
 
