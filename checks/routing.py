@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from netdoctor import facts as facts_module
 from netdoctor.backends import OVS_TUNNEL_TYPES
 from netdoctor.engine import check
 from netdoctor.facts import (
@@ -73,13 +71,12 @@ def route_missing(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         a reboot.
     """
     facts = cluster_facts(snapshot)
-    vectorised = _vectorised(facts)
     for name, node in sorted(facts.nodes.items()):
         if node.routes is None:
             continue
         own = node.pod_subnets()
         # Only subnets whose best route is missing, a default or a discard route can be uncovered.
-        suspects = _uncovered_positions(node.routes, vectorised) if node.routes.primed_rows() else None
+        suspects = _uncovered_positions(node.routes) if node.routes.primed_rows() else None
         for peer, subnet in facts.peer_subnets(name, suspects):
             if _overlaps_own(subnet.prefix, own) or _is_covered(node, subnet.prefix):
                 continue
@@ -102,31 +99,19 @@ _SEARCHED_ROWS = 16
 _DEFAULT_LENGTH = frozenset({0})
 
 
-def _bulk_column(values: object) -> Any:
-    """Return :func:`netdoctor.bulk.column` of ``values``; numpy is imported on the first call only."""
-    from netdoctor import bulk
-
-    return bulk.column(values)  # type: ignore[arg-type]
-
-
 def _vectorised(facts: ClusterFacts) -> bool:
-    """Tell whether the route indexes resolved the pod subnets with numpy, by the facts' own test.
-
-    Smaller clusters never import numpy, which would cost more than it saves.
-    """
-    primed = sum(1 for node in facts.nodes.values() if node.routes is not None and node.routes.primed_rows())
-    return primed > 0 and len(facts.subnet_owners) * primed >= facts_module.BULK_MIN_PAIRS
+    """Tell whether the route indexes resolved the pod subnets with numpy; smaller clusters never import it."""
+    return any(node.routes is not None and node.routes.bulk_rows() is not None for node in facts.nodes.values())
 
 
-def _uncovered_positions(routes: RouteIndex, vectorised: bool) -> set[int]:
+def _uncovered_positions(routes: RouteIndex) -> set[int]:
     """Return the primed positions whose best route is missing, a default route or a discard route.
 
     This is ``routes.positions_where(discard=True, default=True)``. A node has
     few discard and default routes, so with numpy the best rows are compared
     with those few rows, in fewer steps than the route index takes.
     """
-    rows = routes.primed_rows()
-    best = _bulk_column(rows) if vectorised and rows is not None else None
+    best = routes.bulk_rows()
     if best is None:
         return routes.positions_where(discard=True, default=True)
     main = routes.inside_range((AF_INET, 0, 0))
@@ -144,27 +129,6 @@ def _uncovered_positions(routes: RouteIndex, vectorised: bool) -> set[int]:
     for row in wanted:
         flags |= best == row
     return set(flags.nonzero()[0].tolist())
-
-
-def _positions_of_rows(best: array, wanted: Iterable[int]) -> set[int]:
-    """Return the primed positions whose best row, from ``RouteIndex.primed_rows()``, is one of ``wanted``.
-
-    Each wanted row's machine encoding is searched in the bytes of the best
-    rows, a C search that builds no Python integer per position.
-    """
-    raw = best.tobytes()
-    size = best.itemsize
-    found: set[int] = set()
-    for row in wanted:
-        pattern = array(best.typecode, (row,)).tobytes()
-        at = raw.find(pattern)
-        while at != -1:
-            if at % size:  # a match across two entries is no row number
-                at = raw.find(pattern, at + 1)
-                continue
-            found.add(at // size)
-            at = raw.find(pattern, at + size)
-    return found
 
 
 def _is_covered(node: NodeFacts, prefix: Prefix) -> bool:
@@ -418,12 +382,10 @@ class _ExpectedGateways:
         subnet (flannel's VTEP address) that are no node's underlay address.
         """
         rows = routes.primed_rows()
-        gateways, destinations = routes.cells("gateway"), routes.cells("dst")
-        lengths, types = routes.cells("dst_len"), routes.cells("type")
-        best, gateway_array, destination_array = _bulk_column(rows), _bulk_column(gateways), _bulk_column(destinations)
-        length_array, type_array = _bulk_column(lengths), _bulk_column(types)
-        if (best is None or gateway_array is None or destination_array is None or length_array is None
-                or type_array is None or not len(gateway_array)):
+        gateways, lengths, types = routes.cells("gateway"), routes.cells("dst_len"), routes.cells("type")
+        best, gateway_array = routes.bulk_rows(), routes.bulk_column("gateway")
+        length_array, type_array = routes.bulk_column("dst_len"), routes.bulk_column("type")
+        if best is None or gateway_array is None or length_array is None or type_array is None or not len(gateway_array):
             return None
 
         # A missing route (-1) reads the last row here; the loop below, or the test of best, drops it.
@@ -448,15 +410,10 @@ class _ExpectedGateways:
                 suspects.add(position)
 
         # Routes that repeat another row's destination and length: the lowest metric decides, so they are judged.
-        main = routes.inside_range((AF_INET, 0, 0))
-        table = destination_array[main.start:main.stop]
-        repeated = (table[1:] == table[:-1]).nonzero()[0]
-        if len(repeated):
-            lengths_here = length_array[main.start:main.stop]
-            shared = (repeated[lengths_here[repeated] == lengths_here[repeated + 1]] + main.start).tolist()
-            if len(shared) > _SEARCHED_ROWS:
-                return None
-            suspects |= _positions_of_rows(rows, shared)
+        shared = routes.shared_rows()
+        if len(shared) > _SEARCHED_ROWS:
+            return None
+        suspects |= routes.positions_of_rows(shared)
         return suspects
 
     def _passed_by_loop(self, facts: ClusterFacts, routes: RouteIndex, best: Any, gateway_of: Any, length_of: Any,

@@ -417,7 +417,19 @@ class RouteIndex:
         self._best_bytes = None
         return True
 
-    def _bulk_column(self, name: str) -> Any:
+    def bulk_rows(self) -> Any:
+        """Return :meth:`primed_rows` as a numpy array when :meth:`prime` used numpy, else None."""
+        return self._bulk_rows
+
+    def shared_rows(self) -> set[int]:
+        """Return the main-table rows whose destination and length the next row repeats (the metric decides)."""
+        return self._shared_rows
+
+    def positions_of_rows(self, rows: Iterable[int]) -> set[int]:
+        """Return the primed positions whose best row is one of ``rows``."""
+        return self._positions_of_rows(rows)
+
+    def bulk_column(self, name: str) -> Any:
         """Return a column as a numpy array (see :func:`netdoctor.bulk.column`), made once."""
         from netdoctor import bulk
 
@@ -440,7 +452,7 @@ class RouteIndex:
         if self._bulk_rows is not None:
             from netdoctor import bulk
 
-            gateways, lengths = self._bulk_column("gateway"), self._bulk_column("dst_len")
+            gateways, lengths = self.bulk_column("gateway"), self.bulk_column("dst_len")
             if gateways is not None:
                 exact = lengths[self._bulk_safe] == self._bulk_lengths
                 differs = bulk.owner_mismatch(self._bulk_safe, gateways, owner_codes()) & exact & ~self._bulk_missing
@@ -571,7 +583,7 @@ class RouteIndex:
                     found = bulk.np.zeros(len(self._best_rows), dtype=bool)
                     found[list(self._positions_of_rows(self._shared_rows))] = True
                 else:
-                    column = self._bulk_column(key[0])
+                    column = self.bulk_column(key[0])
                     if column is None:
                         return None
                     found = bulk.rows_in(key[1], column, self._bulk_safe)
