@@ -697,12 +697,12 @@ def overlay_traffic(node: NodeFacts, backends: tuple[str, ...]) -> list[OverlayT
                         add("gre", None, f"OVS port {ovs_interface.name}")
                 elif ovs_interface.type == "vxlan":
                     port_text = _last_option(ovs_interface.options, "dst_port")
-                    port = IANA_VXLAN_PORT if port_text is None else _ovs_port(port_text)
-                    if port is None:
+                    vxlan_port = IANA_VXLAN_PORT if port_text is None else _ovs_port(port_text)
+                    if vxlan_port is None:
                         # The value gives no UDP port, so there is none to test.
                         continue
-                    if ("udp", port) not in found:
-                        add("udp", port, f"OVS port {ovs_interface.name}")
+                    if ("udp", vxlan_port) not in found:
+                        add("udp", vxlan_port, f"OVS port {ovs_interface.name}")
     if node.node.bgp or "calico" in backends and any(route.protocol == "bird" for route in _main_routes(node)):
         add("tcp", BGP_PORT, "BGP sessions")
     return [found[key] for key in sorted(found, key=lambda key: (key[0], key[1] or 0))]
