@@ -19,6 +19,7 @@ from netdoctor.facts import (
     cluster_facts,
     is_overlay_interface,
     make_prefix,
+    marked_rows,
     prefix_contains,
     prefix_text,
     prefixes_overlap,
@@ -240,12 +241,7 @@ class _NodeRoutes:
         marks = self.by_row[start:stop].translate(table)
         if limit is not None and marks.count(1) > limit:
             return None
-        rows = []
-        at = marks.find(1)
-        while at != -1:
-            rows.append(start + at)
-            at = marks.find(1, at + 1)
-        return rows
+        return marked_rows(marks, start)
 
     def workload_routes(self) -> list[tuple[Prefix, str]]:
         """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""

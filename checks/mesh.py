@@ -45,6 +45,20 @@ def tunnel_ports(node: NodeSnapshot) -> list[TunnelPort]:
     return [TunnelPort(bridge, name, kind, remote) for bridge, name, kind, remote in _tunnel_interfaces(node)]
 
 
+def remote_owner(remote: str, owners: dict[int, str], known: dict[str, str | None]) -> str | None:
+    """Return the node that has the address ``remote`` (from :func:`address_owners`), or None.
+
+    A mesh names every node's address on every peer, so each text is parsed
+    once and its owner kept in ``known``.
+    """
+    if remote not in known:
+        try:
+            known[remote] = owners.get(parse_ip(remote)[1])
+        except AddressError:
+            known[remote] = None
+    return known[remote]
+
+
 def tunnel_remotes(node: NodeSnapshot) -> list[str]:
     """Return the ``remote_ip`` of each port :func:`tunnel_ports` returns, without building a record per port.
 
@@ -177,13 +191,7 @@ def _judge_ports(name: str, ports: list[tuple[str, str, str, str]], owners: dict
     by_peer: dict[str, list[tuple[str, str, str, str]]] = {}
     findings: list[Finding] = []
     for fields in ports:
-        remote = fields[3]
-        if remote not in owner_of:
-            try:
-                owner_of[remote] = owners.get(parse_ip(remote)[1])
-            except AddressError:
-                owner_of[remote] = None
-        owner = owner_of[remote]
+        owner = remote_owner(fields[3], owners, owner_of)
         if owner is None or owner == name:
             port = TunnelPort(*fields)
             target = "the node's own address" if owner == name else "no captured node's address"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from netdoctor.checks.flannel import PUBLIC_IP_ANNOTATION, NodeLeases, flannel_device
-from netdoctor.checks.mesh import address_owners, tunnel_remotes
+from netdoctor.checks.mesh import address_owners, remote_owner, tunnel_remotes
 from netdoctor.engine import check
 from netdoctor.facts import POD_BRIDGE_NAMES, NodeFacts, cluster_facts
 from netdoctor.flannel import DEFAULT_PREFIX, Lease, leases, prefixes
@@ -107,12 +107,7 @@ def _tunnelled_to(snapshot: ClusterSnapshot) -> tuple[dict[str, list[str]], set[
     found: dict[str, dict[str, None]] = {}
     for name, node_remotes in remotes:
         for remote in node_remotes:
-            if remote not in owner_of:
-                try:
-                    owner_of[remote] = owners.get(parse_ip(remote)[1])
-                except AddressError:
-                    owner_of[remote] = None
-            owner = owner_of[remote]
+            owner = remote_owner(remote, owners, owner_of)
             if owner is not None and owner != name:
                 # A dict keeps the peers in first-seen order and finds a repeat in constant time.
                 found.setdefault(owner, {})[name] = None

@@ -969,6 +969,16 @@ def _base_facts(node: NodeSnapshot) -> NodeFacts:
 _HOST_LENGTH = frozenset({32})
 
 
+def marked_rows(marks: bytes, first: int) -> list[int]:
+    """Return ``first`` plus the position of every byte 1 in ``marks``, found by ``bytes.find`` in C."""
+    rows = []
+    at = marks.find(1)
+    while at != -1:
+        rows.append(first + at)
+        at = marks.find(1, at + 1)
+    return rows
+
+
 def rows_with(column: Sequence[int], wanted: frozenset[int] | set[int], low: int, high: int) -> list[int]:
     """Return the rows from ``low`` to ``high`` whose value in ``column`` is one of ``wanted``, in order.
 
@@ -998,13 +1008,7 @@ def rows_with(column: Sequence[int], wanted: frozenset[int] | set[int], low: int
         table = _MARKS.get(key)
         if table is None:
             table = _MARKS[key] = bytes(1 if value in key else 0 for value in range(256))
-        marks = raw.translate(table)
-        rows = []
-        at = marks.find(1)
-        while at != -1:
-            rows.append(low + at)
-            at = marks.find(1, at + 1)
-        return rows
+        return marked_rows(raw.translate(table), low)
     found: list[int] = []
     for value in wanted:
         try:
