@@ -800,9 +800,10 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     Known problems:
         Rules with match modules the evaluator does not read (``-m set``,
         ``-m recent``, ...) stop the evaluation and nothing is reported, unless
-        the rule only logs or counts. Filtering in raw nftables tables that neither iptables-save nor
-        firewalld shows is not read. One peer address per node is evaluated, so
-        a rule that allows only some peers is judged by that peer.
+        the rule only logs or counts. Filtering in raw nftables tables that
+        neither iptables-save nor firewalld shows is not read. One peer address
+        per node is evaluated, so a rule that allows only some peers is judged
+        by that peer.
     Example:
         ``node1: udp/8472 (flannel.1 (flannel VXLAN)) from 10.0.1.22 to
         10.0.1.21 in eth0 is REJECT by '-A INPUT -j REJECT --reject-with
