@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,32 +66,45 @@ def test_invalid_plan_file(tmp_path: Path) -> None:
     assert f"{plan}: invalid JSON at line 1" in result.output
 
 
-def _plan_file(tmp_path: Path, operation: Operation, netns: str | None = None) -> Path:
-    step = Step(id="one-step", title="One step", safety=Safety.SAFE, why="test", fixer="test", check="test",
-                action=operation)
-    plan = tmp_path / "plan.json"
-    plan.write_text(dumps_plans([FixPlan("node1", (step,), netns=netns, source="netns")]))
-    return plan
+#: A namespace no test creates. The plans below name it, so that no step could reach the host's own links.
+MISSING_NAMESPACE = "nd-no-such-namespace"
+
+
+@pytest.fixture
+def plan_file(tmp_path: Path) -> Iterator[Callable[[Operation], Path]]:
+    """Write a one-step plan for a node in :data:`MISSING_NAMESPACE`; remove that namespace if a run created it."""
+    def write(operation: Operation) -> Path:
+        step = Step(id="one-step", title="One step", safety=Safety.SAFE, why="test", fixer="test", check="test",
+                    action=operation)
+        plan = tmp_path / "plan.json"
+        plan.write_text(dumps_plans([FixPlan("node1", (step,), netns=MISSING_NAMESPACE, source="netns")]))
+        return plan
+
+    try:
+        yield write
+    finally:
+        # Opening a namespace by name with pyroute2 creates it.
+        nslib.delete(MISSING_NAMESPACE)
 
 
 @pytest.mark.parametrize(("operation", "expected"), [
     (Operation("route-teleport", {}), "step one-step: unknown operation kind 'route-teleport'"),
     (Operation("link-mtu", {"name": "eth0"}), "step one-step: operation link-mtu has an invalid or missing parameter"),
 ])
-def test_plan_file_operation_checked_on_load(tmp_path: Path, operation: Operation, expected: str) -> None:
-    result = invoke("fix", "--apply", str(_plan_file(tmp_path, operation)))
+def test_plan_file_operation_checked_on_load(plan_file: Callable[[Operation], Path], operation: Operation,
+                                             expected: str) -> None:
+    result = invoke("fix", "--apply", str(plan_file(operation)))
 
     assert result.exit_code == 2
     assert expected in result.output
 
 
-def test_plan_file_missing_namespace(tmp_path: Path) -> None:
-    plan = _plan_file(tmp_path, Operation("link-up", {"name": "eth0"}), netns="nd-no-such-namespace")
-
-    result = invoke("fix", "--apply", str(plan))
+def test_plan_file_missing_namespace(plan_file: Callable[[Operation], Path]) -> None:
+    result = invoke("fix", "--apply", str(plan_file(Operation("link-up", {"name": "eth0"}))))
 
     assert result.exit_code == 2
-    assert "node node1: network namespace nd-no-such-namespace does not exist" in result.output
+    assert f"node node1: network namespace {MISSING_NAMESPACE} does not exist" in result.output
+    assert not Path("/run/netns", MISSING_NAMESPACE).exists()
 
 
 def test_apply_with_undo_rejected(tmp_path: Path) -> None:
