@@ -171,7 +171,7 @@ def _may_overlap(first: Prefix, second: Prefix) -> bool:
     return family == second[0] and (network ^ second[1]) >> (bits - min(length, second[2])) == 0
 
 
-#: Non-pod routes of one family that a node keeps for bisection; with more, each pod network scans its own rows.
+#: Non-pod routes of one family that a node keeps for bisection. With more, each pod network scans its own rows.
 _FEW_ROUTES = 64
 
 
@@ -244,13 +244,13 @@ class _NodeRoutes:
         return marked_rows(marks, start)
 
     def workload_routes(self) -> list[tuple[Prefix, str]]:
-        """Return the prefixes routed onto Calico workload veths (``cali*``), which hold pod addresses."""
+        """Return the prefixes routed onto Calico workload veths (``cali*``), which carry pod addresses."""
         routes = self.node.routes
         if routes is None or not self.workload_codes:
             return []
         found = []
         for family in routes.families():
-            # The main table's rows of one family are one range, holding every destination of the family.
+            # The main table's rows of one family are one range, which contains every destination of the family.
             main = routes.inside_range((family, 0, 0))
             for row in self._rows(self.workload_codes, main.start, main.stop) or ():
                 if self.lengths[row] > 0 and self.types[row] not in DISCARD_TYPES:

@@ -100,7 +100,7 @@ _DEFAULT_LENGTH = frozenset({0})
 
 
 def _vectorised(facts: ClusterFacts) -> bool:
-    """Tell whether the route indexes resolved the pod subnets with numpy; smaller clusters never import it."""
+    """Tell whether the route indexes resolved the pod subnets with numpy. Smaller clusters never import it."""
     return any(node.routes is not None and node.routes.bulk_rows() is not None for node in facts.nodes.values())
 
 
@@ -122,11 +122,11 @@ def _uncovered_positions(routes: RouteIndex) -> set[int]:
     leading = main.start + len(defaults)
     if defaults != list(range(main.start, leading)):
         leading = main.start
-    wanted = discard + [row for row in defaults if row >= leading]
-    if len(wanted) > _SEARCHED_ROWS:
+    compared = discard + [row for row in defaults if row >= leading]
+    if len(compared) > _SEARCHED_ROWS:
         return routes.positions_where(discard=True, default=True)
     flags = best < leading
-    for row in wanted:
+    for row in compared:
         flags |= best == row
     return set(flags.nonzero()[0].tolist())
 
@@ -339,7 +339,7 @@ def _nexthop_suspects(facts: ClusterFacts, node: NodeFacts, expected: _ExpectedG
     return suspects | node.routes.positions_where(unrouted=False, shared=True)
 
 
-#: Positions with an unexpected gateway that :meth:`_ExpectedGateways.suspects` judges one by one; with
+#: Positions with an unexpected gateway that :meth:`_ExpectedGateways.suspects` judges one by one. With
 #: more, the route index judges every position.
 _FEW_POSITIONS = 64
 

@@ -95,7 +95,7 @@ def test_second_run_inserts_nothing(tmp_path: Path) -> None:
 def test_rule_after_blocker_is_not_done(tmp_path: Path) -> None:
     with nslib.namespaces("script") as (node,):
         node.run(f"iptables-restore <<'EOF'\n{RULES}EOF")
-        # A copy behind the REJECT never sees the packets the REJECT takes.
+        # The REJECT stops every packet before it reaches a copy behind it.
         node.run(f"iptables -A INPUT {ACCEPT}")
         result = _run(_script(node.name), tmp_path)
         rules = _rules(node)
