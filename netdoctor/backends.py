@@ -83,17 +83,21 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
         return False
-    lengths, types, gateways = (facts.routes.cells(column) for column in ("dst_len", "type", "gateway"))
+    candidates = {family: facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__)
+                  for family in facts.routes.families()}
+    lengths, types = facts.routes.cells("dst_len"), facts.routes.cells("type")
+    # Calico nodes have a few such routes among thousands, so their gateways are read one by one.
+    gateways = facts.routes.cells_for("gateway", sum(map(len, candidates.values())))
     # The routes that can count, by row: None when the gateway is in the node's underlay (it counts for any peer),
     # else the node that has the gateway's address (it counts for that node's subnets).
     counted: dict[int, str | None] = {}
-    for family in facts.routes.families():
+    for family, rows in candidates.items():
         bits = 32 if family == AF_INET else 128
         # A gateway lies in an underlay subnet when its leading bits equal the subnet's. The shifts are computed
         # here once, because the test runs for every route.
         underlay = [(bits - length, network >> (bits - length))
                     for (subnet_family, network, length), _, _ in facts.underlay_subnets if subnet_family == family]
-        for row in facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__):
+        for row in rows:
             gateway = gateways[row]
             if lengths[row] == 0 or types[row] in DISCARD_TYPES or not gateway:
                 continue

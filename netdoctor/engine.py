@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Iterable
 
 from netdoctor.log import get_logger
-from netdoctor.model import ClusterSnapshot, Finding, Gap, Severity
+from netdoctor.model import ClusterSnapshot, Finding, Gap, SchemaError, Severity
 from netdoctor.model.record import field, record
 
 logger = get_logger(__name__)
@@ -145,7 +145,9 @@ def run_checks(snapshot: ClusterSnapshot, specs: Iterable[CheckSpec]) -> Report:
 
     A check that raises is reported as a gap naming the check and the error, and
     the other checks still run: one broken check must not hide the others'
-    findings.
+    findings. :class:`SchemaError`, raised when a check reads a snapshot column
+    whose text is corrupt (see :func:`netdoctor.model.table.columns_checked_when_read`),
+    is an error in the input and ends the run.
     """
     from netdoctor.backends import detect_backends
     from netdoctor.model.table import gc_paused
@@ -160,6 +162,8 @@ def run_checks(snapshot: ClusterSnapshot, specs: Iterable[CheckSpec]) -> Report:
     findings.sort(key=Finding.sort_key)
     try:
         backends = detect_backends(snapshot)
+    except SchemaError:
+        raise
     except Exception as error:  # the report still lists the findings without the backends
         logger.exception("backend detection failed")
         gaps.append(Gap(None, "backends", f"backend detection failed: {type(error).__name__}: {error}"))
@@ -173,6 +177,8 @@ def _run_each(snapshot: ClusterSnapshot, specs: Iterable[CheckSpec], findings: l
         ran.append(spec.id)
         try:
             produced = list(spec.function(snapshot))
+        except SchemaError:
+            raise
         except Exception as error:  # a defect in one check must not end the run
             logger.exception("check %s failed", spec.id)
             gaps.append(Gap(None, f"check:{spec.id}", f"the check failed: {type(error).__name__}: {error}"))

@@ -92,6 +92,15 @@ def collect_netns(names: list[str]) -> ClusterSnapshot:
     return collect_cluster(netns_targets(names), "netns")
 
 
+def invalid_snapshot(path: str | PathLike[str], error: SchemaError) -> SourceError:
+    """Return the error for a snapshot file that :class:`SchemaError` rejected, naming the file."""
+    message = str(error)
+    # Field errors carry only the JSON path (``$.nodes[0]...``), so the file is named here.
+    if not message.startswith(str(path)):
+        message = f"{path}: invalid snapshot at {message}"
+    return SourceError(message)
+
+
 def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
     """Read a snapshot JSON file written by ``netdoctor collect``."""
     from netdoctor.model.serialize import read_snapshot
@@ -107,11 +116,7 @@ def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
     except OSError as error:
         raise SourceError(f"cannot read snapshot file {path}: {error.strerror or error}") from None
     except SchemaError as error:
-        message = str(error)
-        # Field errors carry only the JSON path (``$.nodes[0]...``), so the file is named here.
-        if not message.startswith(str(path)):
-            message = f"{path}: invalid snapshot at {message}"
-        raise SourceError(message) from None
+        raise invalid_snapshot(path, error) from None
     if not snapshot.nodes and snapshot.etcd is None:
         # A check of nothing would report a healthy cluster.
         raise SourceError(f"snapshot file {path} has no nodes and no etcd keys, so there is nothing to check; "

@@ -407,6 +407,34 @@ def test_snapshot_with_bad_field(tmp_path: Path) -> None:
     assert_one_line_error(completed, str(bad), "$.nodes[0].interfaces", "expected a list")
 
 
+def _corrupt_route_column(source: Path, target: Path, column: str) -> None:
+    data = json.loads(source.read_text())
+    routes = data["nodes"][0]["routes"]["columns"]
+    text = routes[column]["u32"] if isinstance(routes[column], dict) else routes[column]
+    corrupt = "!" + text[1:]
+    routes[column] = {"u32": corrupt} if isinstance(routes[column], dict) else corrupt
+    target.write_text(json.dumps(data))
+
+
+def test_check_names_corrupt_column_it_reads(tmp_path: Path, snapshot_file: Path) -> None:
+    # Check tests a column's base64 when a check first reads it. The checks read every route's destination.
+    bad = tmp_path / "bad.json"
+    _corrupt_route_column(snapshot_file, bad, "dst")
+    completed = run_cli("check", "--json", "--snapshot", str(bad), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(bad), "$.nodes[0].routes.dst", "invalid base64")
+    assert completed.stdout == ""
+
+
+def test_collect_names_corrupt_column_on_load(tmp_path: Path, snapshot_file: Path) -> None:
+    bad = tmp_path / "bad.json"
+    _corrupt_route_column(snapshot_file, bad, "metric")
+    completed = run_cli("collect", "--snapshot", str(bad), "-o", str(tmp_path / "out.json"), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(bad), "$.nodes[0].routes.metric", "invalid base64")
+    assert not (tmp_path / "out.json").exists()
+
+
 @nslib.needs_root
 def test_missing_namespace(tmp_path: Path) -> None:
     completed = run_cli("check", "--netns", "nd-absent-namespace", cwd=tmp_path)

@@ -29,7 +29,14 @@ from netdoctor.model.serialize import (
     loads_snapshot,
     to_json,
 )
-from netdoctor.model.table import _b64_length, _indexes_below, _packed_texts_valid, _PackedColumn
+from netdoctor.model.table import (
+    _b64_length,
+    _indexes_below,
+    _packed_lengths_valid,
+    _packed_texts_valid,
+    _PackedColumn,
+    columns_checked_when_read,
+)
 
 
 def generic_decode(kind: type, data: Any) -> Any:
@@ -242,7 +249,7 @@ def test_rows_read_before_columns_decoded() -> None:
 def test_packed_column_reads_each_row(case: tuple[str, list[int]]) -> None:
     typecode, values = case
     raw = b"".join(value.to_bytes(array(typecode).itemsize, "little") for value in values)
-    column = _PackedColumn(binascii.b2a_base64(raw, newline=False).decode(), typecode)
+    column = _PackedColumn(binascii.b2a_base64(raw, newline=False).decode(), typecode, len(raw), ["$.t"], "c")
 
     assert [column[row] for row in range(len(values))] == values
     assert column.decode() == array(typecode, values)
@@ -300,6 +307,51 @@ def test_packed_texts_check_accepts_columns() -> None:
     assert _packed_texts_valid(texts, sizes, 5)
     assert not _packed_texts_valid(texts, sizes, 4)
     assert not _packed_texts_valid([*texts[:3], texts[3] + "="], sizes, 5)
+
+
+def _read(column: _PackedColumn, row: int | None) -> Any:
+    try:
+        return column.decode() if row is None else column[row]
+    except SchemaError as error:
+        return str(error)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(_BASE64_CHARACTERS, max_size=12) | st.binary(max_size=9).map(
+    lambda raw: binascii.b2a_base64(raw, newline=False).decode()), st.integers(0, 9))
+def test_deferred_check_matches_load_check(text: str, count: int) -> None:
+    valid = _strict_length(text) == count
+    if not _packed_lengths_valid([text], [1], count):
+        assert not valid
+        return
+    column = _PackedColumn(text, "B", count, ["$.nodes[0].routes"], "type")
+    rows = [_read(column, row) for row in range(count)]
+
+    if valid:
+        expected = binascii.a2b_base64(text, strict_mode=True)
+        assert _read(column, None) == array("B", expected)
+        assert rows == list(expected)
+    else:
+        # Each corrupt group fails the rows it holds; a row in an intact group still reads its value.
+        assert _read(column, None) == "$.nodes[0].routes.type: invalid base64"
+        assert "$.nodes[0].routes.type: invalid base64" in rows
+
+
+def test_deferred_column_fails_when_read() -> None:
+    data = dump_snapshot(ClusterSnapshot((full_node("node-a"),)))
+    columns = data["nodes"][0]["routes"]["columns"]
+    columns["metric"] = "!" + columns["metric"][1:]
+
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.routes\.metric: invalid base64"):
+        loads_snapshot(json.dumps(data))
+    with columns_checked_when_read():
+        routes = loads_snapshot(json.dumps(data)).node("node-a").routes
+    assert routes is not None
+    assert list(routes.cells("dst_len")) == list(full_node("node-a").routes.cells("dst_len"))  # type: ignore[union-attr]
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.routes\.metric: invalid base64"):
+        routes.cells("metric")
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.routes\.metric: invalid base64"):
+        routes[0]
 
 
 @settings(max_examples=300, deadline=None)

@@ -325,8 +325,13 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         raise SchemaError("$.nodes: expected a list")
     nodes = []
     for index in range(len(items)):
-        node = from_json(NodeSnapshot, items[index], f"$.nodes[{index}]")
-        _check_node(node, f"$.nodes[{index}]")
+        path = f"$.nodes[{index}]"
+        node = from_json(NodeSnapshot, items[index], path)
+        _check_node(node, path)
+        for name in ("routes", "neighbours", "fdb"):
+            table = getattr(node, name)
+            if table is not None:
+                table.locate(f"{path}.{name}")
         nodes.append(node)
         if consume:
             items[index] = None
