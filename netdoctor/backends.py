@@ -6,6 +6,9 @@ backends at once (a half-migrated node), or none that netdoctor detects.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from itertools import compress
+
 from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, cluster_facts
 from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot
@@ -79,6 +82,27 @@ def _is_calico(facts: NodeFacts) -> bool:
     return any(lengths[row] > 0 for row in facts.routes.rows_where("protocol", AF_INET, "bird".__eq__))
 
 
+def _gateway_owners(facts: NodeFacts, cluster: ClusterFacts, family: int, gateways: set[int]) -> dict[int, str | None]:
+    """Return which of ``gateways`` lead to a peer: None for one in the node's underlay, else the node it belongs to.
+
+    Gateways outside both are left out. The sorted gateways are bisected once
+    per underlay subnet, not tested one by one.
+    """
+    gateways.discard(0)
+    bits = 32 if family == AF_INET else 128
+    ordered = sorted(gateways)
+    owners: dict[int, str | None] = {}
+    for (subnet_family, network, length), _, _ in facts.underlay_subnets:
+        if subnet_family != family:
+            continue
+        first = network >> (bits - length) << (bits - length)
+        start = bisect_left(ordered, first)
+        owners.update(dict.fromkeys(ordered[start:bisect_left(ordered, first + (1 << (bits - length)), start)]))
+    for gateway in gateways & cluster.node_by_address.keys():
+        owners.setdefault(gateway, cluster.node_by_address[gateway])
+    return owners
+
+
 def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     """Tell whether the node routes a peer's pod subnet via that peer's underlay address."""
     if facts.routes is None:
@@ -92,19 +116,12 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     # else the node that has the gateway's address (it counts for that node's subnets).
     counted: dict[int, str | None] = {}
     for family, rows in candidates.items():
-        bits = 32 if family == AF_INET else 128
-        # A gateway lies in an underlay subnet when its leading bits equal the subnet's. The shifts are computed
-        # here once, because the test runs for every route.
-        underlay = [(bits - length, network >> (bits - length))
-                    for (subnet_family, network, length), _, _ in facts.underlay_subnets if subnet_family == family]
-        for row in rows:
-            gateway = gateways[row]
-            if lengths[row] == 0 or types[row] in DISCARD_TYPES or not gateway:
-                continue
-            if any(gateway >> shift == network for shift, network in underlay):
-                counted[row] = None
-            elif gateway in cluster.node_by_address:
-                counted[row] = cluster.node_by_address[gateway]
+        owners = _gateway_owners(facts, cluster, family, set(map(gateways.__getitem__, rows)))
+        # A flannel node has a route of protocol "boot" to each peer's subnet via the peer's VTEP address, which
+        # is no underlay or node address, so its rows are passed over in C.
+        for row in compress(rows, map(owners.__contains__, map(gateways.__getitem__, rows))):
+            if lengths[row] != 0 and types[row] not in DISCARD_TYPES:
+                counted[row] = owners[gateways[row]]
     # Most nodes of other backends have no such route (flannel's routes lead to VTEP addresses), so no pair is read.
     if not counted:
         return False

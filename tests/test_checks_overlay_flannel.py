@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_checks_support import flannel_node, iface, pod_subnet, run, underlay_ip
 
 from netdoctor import synthetic
 from netdoctor.capture.iproute import parse_bridge_fdb, parse_ip_neigh
+from netdoctor.checks import flannel as flannel_checks
 from netdoctor.checks import overlay
 from netdoctor.checks.flannel import NodeLeases
 from netdoctor.facts import NodeFacts, cluster_facts, prefix_text
 from netdoctor.flannel import Lease
 from netdoctor.model import ClusterSnapshot, EtcdData, Interface, KubeNode, NodeSnapshot, VxlanInfo
-from netdoctor.model.addr import parse_ip
+from netdoctor.model.addr import parse_ip, parse_mac
+from netdoctor.model.routes import NeighbourTable
 
 CONFIG_KEY = "/coreos.com/network/config"
 
@@ -281,3 +288,65 @@ def test_node_leases_match_a_scan() -> None:
     assert stale_lease is not None
     assert stale_lease.key == stale_three[0]
     assert finder.find(facts.nodes["node00002"]) is not None
+
+
+_ENTRY_CHANGES = ("drop", "other value", "duplicate", "empty value", "own entry", "other device", "family 6")
+
+
+def _changed_entries(table: Any, node: NodeSnapshot, change: str, row: int, other: int) -> Any:
+    rows = list(table)
+    entry = rows[row % len(rows)]
+    value_field = "lladdr" if isinstance(table, NeighbourTable) else "dst"
+    if change == "drop":
+        rows.remove(entry)
+    elif change == "other value":
+        rows[rows.index(entry)] = entry._replace(**{value_field: other})
+    elif change == "duplicate":
+        rows.append(entry._replace(**{value_field: other}))
+    elif change == "empty value":
+        rows.append(entry._replace(**{value_field: 0}))
+    elif change == "own entry":
+        device = next(interface for interface in node.interfaces or () if interface.name == "flannel.1")
+        own = parse_ip(device.addresses[0].address)[1] if isinstance(table, NeighbourTable) else parse_mac(device.mac or "")
+        rows.append(entry._replace(**{"dst" if isinstance(table, NeighbourTable) else "mac": own}))
+    elif change == "other device":
+        rows[rows.index(entry)] = entry._replace(dev="eth0")
+    else:
+        rows[rows.index(entry)] = entry._replace(family=6)
+    return type(table).from_rows(rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["neighbours", "fdb"]), st.sampled_from(_ENTRY_CHANGES),
+                          st.integers(0, 10), st.sampled_from(["peer", "random"])), max_size=3))
+def test_vtep_set_comparison_matches_per_peer(changes: list[tuple[int, str, str, int, str]]) -> None:
+    # Nodes whose entries all match their peers are settled by set comparison, and the rest entry by entry.
+    snapshot = synthetic.generate("flannel-vxlan", 5)
+    nodes = list(snapshot.nodes)
+    for index, part, change, row, source in changes:
+        table = getattr(nodes[index], part)
+        peer = snapshot.nodes[(index + 1 + row) % 5]
+        if source == "random":
+            other = 0x0A0B0C0D0E0F if part == "neighbours" else parse_ip("192.0.2.250")[1]
+        elif part == "neighbours":
+            other = parse_mac(next(i for i in peer.interfaces or () if i.name == "flannel.1").mac or "")
+        else:
+            other = parse_ip(next(i for i in peer.interfaces or () if i.name == "eth0").addresses[0].address)[1]
+        nodes[index] = replace(nodes[index], **{part: _changed_entries(table, nodes[index], change, row, other)})
+    changed = replace(snapshot, nodes=tuple(nodes))
+
+    compared_as_sets = run(changed, "vtep-mismatch")
+    with _entries_compared_per_peer():
+        compared_per_peer = run(changed, "vtep-mismatch")
+
+    assert compared_as_sets == compared_per_peer
+
+
+@contextmanager
+def _entries_compared_per_peer() -> Iterator[None]:
+    original = flannel_checks._ExpectedEntries.of
+    flannel_checks._ExpectedEntries.of = classmethod(lambda cls, vteps: None)
+    try:
+        yield
+    finally:
+        flannel_checks._ExpectedEntries.of = original

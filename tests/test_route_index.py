@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from array import array
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from route_strategies import routes
 
-from netdoctor.facts import PrimedPrefixes, RouteIndex, _distinct_lengths, rows_with
+from netdoctor.facts import PrimedPrefixes, RouteIndex, _distinct_lengths, marked_rows, rows_with
 from netdoctor.model.addr import AF_INET, network_of
 from netdoctor.model.record import replace
 from netdoctor.model.routes import Route, RouteTable
@@ -132,3 +132,12 @@ def test_distinct_lengths_match_set(lengths: list[int], bits: int, bounds: tuple
     expected = sorted(set(lengths[low:high]), reverse=True)
     assert _distinct_lengths(array("B", lengths), low, high, bits) == expected
     assert _distinct_lengths(lengths, low, high, bits) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 400), st.sets(st.integers(0, 399)), st.integers(0, 1000))
+def test_marked_rows_at_any_density(length: int, positions: set[int], first: int) -> None:
+    # Up to one mark in 16 bytes, marks are found one by one, and beyond that the rest are listed in bulk.
+    marks = bytes(position in positions for position in range(length))
+
+    assert marked_rows(marks, first) == [first + position for position in sorted(positions) if position < length]
