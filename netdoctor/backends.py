@@ -7,9 +7,9 @@ backends at once (a half-migrated node), or none that netdoctor detects.
 from __future__ import annotations
 
 from bisect import bisect_left
-from itertools import compress
+from itertools import chain, compress
 
-from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, cluster_facts
+from netdoctor.facts import DISCARD_TYPES, ClusterFacts, NodeFacts, PodSubnet, cluster_facts
 from netdoctor.log import get_logger
 from netdoctor.model import ClusterSnapshot
 from netdoctor.model.addr import AF_INET
@@ -98,8 +98,9 @@ def _gateway_owners(facts: NodeFacts, cluster: ClusterFacts, family: int, gatewa
         first = network >> (bits - length) << (bits - length)
         start = bisect_left(ordered, first)
         owners.update(dict.fromkeys(ordered[start:bisect_left(ordered, first + (1 << (bits - length)), start)]))
-    for gateway in gateways & cluster.node_by_address.keys():
-        owners.setdefault(gateway, cluster.node_by_address[gateway])
+    # Gateways in the underlay keep None, as the underlay test comes first.
+    for gateway in (gateways & cluster.node_by_address.keys()).difference(owners):
+        owners[gateway] = cluster.node_by_address[gateway]
     return owners
 
 
@@ -112,26 +113,31 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     lengths, types = facts.routes.cells("dst_len"), facts.routes.cells("type")
     # Calico nodes have a few such routes among thousands, so their gateways are read one by one.
     gateways = facts.routes.cells_for("gateway", sum(map(len, candidates.values())))
-    # The routes that can count, by row: None when the gateway is in the node's underlay (it counts for any peer),
-    # else the node that has the gateway's address (it counts for that node's subnets).
-    counted: dict[int, str | None] = {}
-    for family, rows in candidates.items():
-        owners = _gateway_owners(facts, cluster, family, set(map(gateways.__getitem__, rows)))
-        # A flannel node has a route of protocol "boot" to each peer's subnet via the peer's VTEP address, which
-        # is no underlay or node address, so its rows are passed over in C.
-        for row in compress(rows, map(owners.__contains__, map(gateways.__getitem__, rows))):
-            if lengths[row] != 0 and types[row] not in DISCARD_TYPES:
-                counted[row] = owners[gateways[row]]
-    # Most nodes of other backends have no such route (flannel's routes lead to VTEP addresses), so no pair is read.
-    if not counted:
+    # A route counts for any peer when its gateway is in the node's underlay (owner None), and for one node's subnets
+    # when its gateway is that node's address. A row is judged when a pair reads it.
+    owners = {family: _gateway_owners(facts, cluster, family, set(map(gateways.__getitem__, rows)))
+              for family, rows in candidates.items()}
+    families = facts.routes.cells("family")
+    candidate_rows = set(chain.from_iterable(candidates.values()))
+
+    def counts(row: int) -> bool:
+        return (row in candidate_rows and gateways[row] in owners[families[row]] and lengths[row] != 0
+                and types[row] not in DISCARD_TYPES)
+
+    # A flannel node has a route of protocol "boot" to each peer's subnet via the peer's VTEP address, which is no
+    # underlay or node address, so every row fails the test in C and no pair is read.
+    if not any(counts(row) for family, family_rows in candidates.items()
+               for row in compress(family_rows, map(owners[family].__contains__, map(gateways.__getitem__, family_rows)))):
         return False
     suspects = None
     if facts.routes.primed_rows():
         codes = facts.routes.text_codes("protocol", DIRECT_ROUTE_PROTOCOLS.__contains__)
         suspects = facts.routes.positions_where(unrouted=False, text=("protocol", codes)) if codes else set()
-    # Only the most specific route counts: this runs for every pair of nodes.
-    for peer, subnet in cluster.peer_subnets(facts.name, suspects):
-        best = facts.routes.best_row(subnet.prefix)
-        if best in counted and counted[best] in (None, peer.name):
-            return True
-    return False
+    routes = facts.routes
+
+    def routed_directly(peer: NodeFacts, subnet: PodSubnet) -> bool:
+        # Only the most specific route counts, and this test runs for every pair of nodes.
+        best = routes.best_row(subnet.prefix)
+        return best is not None and counts(best) and owners[families[best]][gateways[best]] in (None, peer.name)
+
+    return cluster.any_peer_subnet(facts.name, suspects, routed_directly)

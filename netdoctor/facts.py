@@ -786,6 +786,21 @@ class ClusterFacts:
         selected.sort(key=lambda item: (item[0], item[1]))
         return [(owner, subnet) for _, _, owner, subnet in selected]
 
+    def any_peer_subnet(self, name: str, positions: Iterable[int] | None,
+                        test: Callable[[NodeFacts, PodSubnet], bool]) -> bool:
+        """Tell whether ``test`` accepts some ``(peer, subnet)`` that :meth:`peer_subnets` returns.
+
+        The pairs are tested as they are found, not sorted first, so a test
+        that accepts an early pair reads few of the N² pairs.
+        """
+        if positions is None or not self.subnet_owners or self.nodes[name].routes is None:
+            return any(test(peer, subnet) for peer, subnet in self.peer_subnets(name))
+        for position in positions:
+            for owner, _, subnet in self.subnet_owners[position]:
+                if owner.name != name and test(owner, subnet):
+                    return True
+        return any(test(owner, subnet) for owner, _, subnet in self.unprimed_subnets if owner.name != name)
+
     def shared_positions(self) -> set[int]:
         """Return the primed positions of subnets that more than one node claims."""
         shared: set[int] | None = self.memo.get("shared positions")

@@ -14,6 +14,7 @@ from test_checks_support import (
     routes,
 )
 
+from netdoctor import synthetic
 from netdoctor.backends import detect_backends
 from netdoctor.model import ClusterSnapshot
 
@@ -79,3 +80,17 @@ def test_detects_nothing_on_plain_host() -> None:
     node = replace(flannel_node(1, with_flannel=False), flannel_env=None)
 
     assert detect_backends(ClusterSnapshot(nodes=(node,))) == {"node1": ()}
+
+
+@pytest.mark.parametrize(("backend", "detected"), [
+    ("calico", ("calico",)),
+    ("direct-routing", ("direct-routing",)),
+    ("flannel-vxlan", ("flannel-vxlan",)),
+    ("ovs-vxlan", ("ovs",)),
+])
+def test_synthetic_backend_detected_everywhere(backend: str, detected: tuple[str, ...]) -> None:
+    # Flannel and direct-routing nodes both route each peer's subnet with protocol "boot", via a VTEP
+    # address on flannel and via the peer's underlay address on direct routing.
+    found = detect_backends(synthetic.generate(backend, 12))
+
+    assert set(found.values()) == {detected}
