@@ -8,6 +8,8 @@ include interpreter start-up; the check also includes importing netdoctor.
 
 A Calico cluster of N nodes has about N² routes (each node routes every
 peer's block), so the time per route shows whether the engine stays linear.
+The other backends are measured at 1,000 nodes, without a target: flannel
+VXLAN adds N² neighbour and FDB entries, and an OVS mesh N² tunnel ports.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ RSS_LIMIT_MIB = 4096.0
 PER_ROUTE_TARGET = 1.3
 BACKEND = "calico"
 FAULTS = ("route-missing", "stale-blackhole")
+#: Other backends, measured at one size without a target: their checks have other per-pair work than Calico's.
+OTHER_BACKENDS = {
+    "flannel-vxlan": ("route-missing", "vtep-mismatch"),
+    "direct-routing": ("route-missing",),
+    "ovs-vxlan": ("tunnel-missing",),
+}
+OTHER_SIZE = 1000
+QUICK_OTHER_SIZE = 20
 
 FLOOR_CODE = "import json, sys\nwith open(sys.argv[1], 'rb') as stream:\n    json.loads(stream.read())"
 
@@ -97,4 +107,12 @@ def figures(quick: bool) -> list[Figure]:
         f"check time per route, N={largest:,} over N={smallest:,}", per_route[largest], per_route[smallest],
         PER_ROUTE_TARGET,
     ))
+    nodes = QUICK_OTHER_SIZE if quick else OTHER_SIZE
+    for backend, faults in OTHER_BACKENDS.items():
+        path = snapshot_file(nodes, backend, faults)
+        floor = time_command("json.loads", child_python(FLOOR_CODE, str(path)), repeat=3)
+        measured = time_command("netdoctor check", [netdoctor_command(), "check", "--snapshot", str(path), "--json"],
+                                repeat=3)
+        result.append(Figure(f"check, {backend}, N={nodes:,}", measured, floor, None,
+                             notes={"file_mib": round(path.stat().st_size / 2**20, 1)}))
     return result

@@ -29,13 +29,16 @@ def test_quick_engine_and_bundle_figures(tmp_path: Path) -> None:
         "check, Calico, N=20",
         "check, Calico, N=60",
         "check time per route, N=60 over N=20",
+        "check, flannel-vxlan, N=20",
+        "check, direct-routing, N=20",
+        "check, ovs-vxlan, N=20",
         "bundle load, Calico text capture, N=20",
     ]
     for figure in data["figures"]:
         assert figure["measured"]["median"] > 0
         assert figure["floor"]["median"] > 0
     assert data["figures"][0]["measured"]["peak_rss_mib"] > 0
-    assert data["figures"][3]["notes"]["same_findings_as_snapshot"] is True
+    assert data["figures"][6]["notes"]["same_findings_as_snapshot"] is True
     assert data["machine"]["cores"] >= 1
     assert "| check, Calico, N=20 |" in completed.stdout
 
