@@ -96,7 +96,7 @@ def invalid_snapshot(path: str | PathLike[str], error: SchemaError) -> SourceErr
     """Return the error for a snapshot file that :class:`SchemaError` rejected, naming the file."""
     message = str(error)
     # Field errors carry only the JSON path (``$.nodes[0]...``), so the file is named here.
-    if not message.startswith(str(path)):
+    if not message.startswith(f"{path}:"):
         message = f"{path}: invalid snapshot at {message}"
     return SourceError(message)
 

@@ -435,6 +435,15 @@ def test_collect_names_corrupt_column_on_load(tmp_path: Path, snapshot_file: Pat
     assert not (tmp_path / "out.json").exists()
 
 
+def test_bad_field_names_file_called_dollar(tmp_path: Path) -> None:
+    # A JSON path starts with "$", so a file of that name must still be named before the path.
+    bad = tmp_path / "$"
+    bad.write_text(json.dumps({"schema": SNAPSHOT_SCHEMA, "nodes": [{"name": "n1", "interfaces": "eth0"}]}))
+    completed = run_cli("check", "--snapshot", "$", cwd=tmp_path)
+
+    assert_one_line_error(completed, "Error: $: invalid snapshot at $.nodes[0].interfaces")
+
+
 @nslib.needs_root
 def test_missing_namespace(tmp_path: Path) -> None:
     completed = run_cli("check", "--netns", "nd-absent-namespace", cwd=tmp_path)

@@ -74,3 +74,50 @@ def test_overlong_number_rejected(tmp_path: Path) -> None:
 
     assert "invalid JSON: Exceeds the limit" in str(raised.value)
     assert "set_int_max_str_digits" not in str(raised.value)
+
+
+def _flannel_data() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(dumps_snapshot(synthetic.generate("flannel-vxlan", 3)))
+    return data
+
+
+@pytest.mark.parametrize(("table", "column"), [("neighbours", "lladdr"), ("fdb", "mac")])
+def test_mac_over_48_bits_rejected(table: str, column: str) -> None:
+    data = _flannel_data()
+    columns = data["nodes"][1][table]["columns"]
+    values = array("Q", binascii.a2b_base64(columns[column]))
+    values[1] = 2**64 - 1
+    columns[column] = binascii.b2a_base64(values.tobytes(), newline=False).decode()
+
+    assert (f"$.nodes[1].{table}.{column}: 18446744073709551615 in row 1 is out of range for a MAC address "
+            "(0 to 281474976710655)") in _error(data)
+
+
+def test_largest_mac_accepted() -> None:
+    data = _flannel_data()
+    columns = data["nodes"][1]["fdb"]["columns"]
+    values = array("Q", binascii.a2b_base64(columns["mac"]))
+    values[-1] = 2**48 - 1
+    columns["mac"] = binascii.b2a_base64(values.tobytes(), newline=False).decode()
+
+    assert loads_snapshot(json.dumps(data)).nodes[1].fdb is not None
+
+
+def test_boolean_row_count_rejected() -> None:
+    data = _snapshot_data()
+    routes = data["nodes"][1]["routes"]
+    routes["count"] = True
+
+    assert "$.nodes[1].routes: expected an object with 'count' and 'columns'" in _error(data)
+
+
+@pytest.mark.parametrize(("column", "extra", "message"), [
+    ("dst", {"extra": 1}, "$.nodes[1].routes.dst: expected an object with one field, 'u32' or 'u128'"),
+    ("gateway", {"u128": "AAAA"}, "$.nodes[1].routes.gateway: expected an object with one field, 'u32' or 'u128'"),
+    ("dev", {"extra": 1}, "$.nodes[1].routes.dev: unknown field(s) extra"),
+])
+def test_unknown_column_field_rejected(column: str, extra: dict[str, Any], message: str) -> None:
+    data = _snapshot_data()
+    data["nodes"][1]["routes"]["columns"][column].update(extra)
+
+    assert message in _error(data)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, format_prefix, parse_ip
-from netdoctor.model.table import Column, Table
+from netdoctor.model.table import Column, Table, number_text
 
 #: Route types as rtnetlink numbers them (``RTN_*``), by the names iproute2 prints.
 ROUTE_TYPES = {
@@ -326,6 +327,32 @@ class NeighbourTable(Table[Neighbour]):
         Column("router", "u8"),
     )
 
+    def _check_values(self, where: str) -> None:
+        _check_macs(self, "lladdr", where)
+
+
+#: The largest 48-bit MAC address.
+_MAX_MAC = (1 << 48) - 1
+#: Offsets, in each 8-byte value of a u64 column, of the two bytes above a 48-bit MAC address.
+_MAC_HIGH_BYTES = (6, 7) if sys.byteorder == "little" else (0, 1)
+
+
+def _check_macs(table: Table[Any], name: str, where: str) -> None:
+    """Raise :class:`SchemaError` for a value of a MAC column above 48 bits, which no MAC address has.
+
+    The two high bytes of every value are tested in C, and rows are read one by
+    one only to name the first bad row.
+    """
+    from netdoctor.model.table import SchemaError
+
+    values = table.cells(name)
+    raw = memoryview(values).tobytes()  # type: ignore[arg-type]
+    if not any(raw[offset::8].strip(b"\x00") for offset in _MAC_HIGH_BYTES):
+        return
+    row, value = next((row, value) for row, value in enumerate(values) if value > _MAX_MAC)
+    raise SchemaError(f"{where}.{name}: {number_text(value)} in row {row} is out of range for a MAC address "
+                      f"(0 to {_MAX_MAC})")
+
 
 #: FDB entry flags (``NTF_*``) that iproute2 prints by name.
 NTF_SELF = 0x02
@@ -399,3 +426,6 @@ class FdbTable(Table[FdbEntry]):
         Column("state", "u16"),
         Column("flags", "u8"),
     )
+
+    def _check_values(self, where: str) -> None:
+        _check_macs(self, "mac", where)

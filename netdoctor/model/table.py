@@ -161,6 +161,10 @@ class _StrColumn:
     def from_json(cls, data: Any, count: int, where: str) -> _StrColumn:
         if not isinstance(data, dict) or not isinstance(data.get("values"), list):
             raise SchemaError(f"{where}: expected an object with 'values' and 'index'")
+        if len(data) != 2:
+            unknown = sorted(map(str, set(data) - {"values", "index"}))
+            raise SchemaError(f"{where}: unknown field(s) {', '.join(unknown)}" if unknown
+                              else f"{where}: expected an object with 'values' and 'index'")
         raw = _b64(data.get("index"), where)
         index = _from_le_bytes("I", raw, where)
         values = data["values"]
@@ -248,9 +252,10 @@ _CHECK_ON_LOAD: ContextVar[bool] = ContextVar("netdoctor_check_columns_on_load",
 def columns_checked_when_read() -> Iterator[None]:
     """Defer the base64 check of integer columns, in this thread, from loading a table to decoding a column.
 
-    Tables loaded inside the block check each integer column's length and
-    padding at once, and its characters when the column or one of its rows is
-    first read, raising :class:`SchemaError` with the column's path then.
+    Tables loaded inside the block check each integer column's length,
+    padding and ASCII text at once. The other characters are checked when the
+    column is decoded, or, when single rows are read, the characters that hold
+    those rows, raising :class:`SchemaError` with the column's path then.
     Checking every character of a 5,000-node Calico snapshot on load took about
     1.4 s. The checks read five of a route table's twelve integer columns there,
     and decoding a column checks its characters at no extra cost.
@@ -299,12 +304,13 @@ class _PackedColumn:
     """An integer column kept as its base64 text until a scan reads it.
 
     Decoding every column took longer than parsing the snapshot's JSON, and the
-    checks read fewer than half of the route columns. Its length and padding
-    were checked when the table was loaded, and its characters then too unless
-    :func:`columns_checked_when_read` deferred that to decoding.
-    :meth:`Table.cells` and the other methods that return a column decode it
-    once and keep the array. Reading one row, as ``Table.__getitem__`` does,
-    decodes only the base64 groups that hold that row's bytes.
+    checks read fewer than half of the route columns. Its length, padding and
+    ASCII text were checked when the table was loaded, and its other
+    characters then too unless :func:`columns_checked_when_read` deferred that
+    to decoding. :meth:`Table.cells` and the other methods that return a
+    column decode it once and keep the array. Reading one row, as
+    ``Table.__getitem__`` does, decodes only the base64 groups that hold that
+    row's bytes.
     """
 
     __slots__ = ("length", "name", "place", "size", "text", "typecode")
@@ -332,7 +338,7 @@ class _PackedColumn:
         return _from_le_bytes(self.typecode, self._decoded(self.text, self.length))
 
     def _decoded(self, text: str, length: int) -> bytes:
-        """Decode base64 text that must give ``length`` bytes; raise :class:`SchemaError` when it does not."""
+        """Decode base64 text that must give ``length`` bytes, and raise :class:`SchemaError` when it does not."""
         try:
             raw = binascii.a2b_base64(text, strict_mode=True)
         except ValueError:  # binascii.Error
@@ -372,13 +378,13 @@ def _ip_to_json(column: Sequence[int]) -> dict[str, str]:
 
 def _ip_from_json(data: Any, count: int, where: str) -> Sequence[int]:
     """Decode a 128-bit IP column, or raise for anything but a u32 or u128 column; u32 columns stay packed."""
-    if isinstance(data, dict) and "u128" in data:
+    if isinstance(data, dict) and len(data) == 1 and "u128" in data:
         raw = _b64(data["u128"], where)
         if len(raw) % 16:
             raise SchemaError(f"{where}: truncated 128-bit column")
         column = [int.from_bytes(raw[i : i + 16], "big") for i in range(0, len(raw), 16)]
     else:
-        raise SchemaError(f"{where}: expected an object with 'u32' or 'u128'")
+        raise SchemaError(f"{where}: expected an object with one field, 'u32' or 'u128'")
     if len(column) != count:
         raise SchemaError(f"{where}: {len(column)} rows, expected {count}")
     return column
@@ -683,7 +689,9 @@ class Table(Generic[R]):
     @classmethod
     def from_json(cls, data: Any, where: str) -> Any:
         """Rebuild a table from :meth:`to_json` output; ``where`` names it in errors."""
-        if not isinstance(data, dict) or not isinstance(data.get("count"), int) or not isinstance(data.get("columns"), dict):
+        # A JSON true or false is no count, although bool is a subclass of int.
+        if (not isinstance(data, dict) or data.get("count").__class__ is not int
+                or not isinstance(data.get("columns"), dict)):
             raise SchemaError(f"{where}: expected an object with 'count' and 'columns'")
         count: int = data["count"]
         if count < 0:
@@ -711,7 +719,7 @@ class Table(Generic[R]):
             if column.kind != "ip":
                 packed.append((position, _TYPECODES[column.kind]))
                 texts.append(raw)
-            elif isinstance(raw, dict) and "u32" in raw:
+            elif isinstance(raw, dict) and len(raw) == 1 and "u32" in raw:
                 packed.append((position, "I"))
                 texts.append(raw["u32"])
             else:
