@@ -229,6 +229,10 @@ def _bridge_outside_overlay_subnet(state: LabState, target: NodePlan, peer: Node
     # Removing the gateway address also removed each pod's default route.
     undo += [_ip(pod.netns, f"route replace default via {target.gateway}") for pod in target.pods]
     if state.plan.backend == "frr":
+        # bgpd withdraws the subnet once its connected route is gone. Waiting for the withdrawal here
+        # keeps it from reaching the peers after 'lab heal', when it would remove the healed route.
+        for other in state.plan.peers(target):
+            _wait_route_gone(other, target.subnet)
         undo.append({"wait-bgp": True})
     return undo
 
