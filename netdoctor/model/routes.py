@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, format_prefix, parse_ip
-from netdoctor.model.table import Column, Table, number_text
+from netdoctor.model.table import Column, SchemaError, Table, number_text
 
 #: Route types as rtnetlink numbers them (``RTN_*``), by the names iproute2 prints.
 ROUTE_TYPES = {
@@ -343,8 +343,6 @@ def _check_macs(table: Table[Any], name: str, where: str) -> None:
     The two high bytes of every value are tested in C, and rows are read one by
     one only to name the first bad row.
     """
-    from netdoctor.model.table import SchemaError
-
     values = table.cells(name)
     raw = memoryview(values).tobytes()  # type: ignore[arg-type]
     if not any(raw[offset::8].strip(b"\x00") for offset in _MAC_HIGH_BYTES):
