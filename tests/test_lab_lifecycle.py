@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import nslib
 import pytest
 from cli_runner import invoke
 
+from netdoctor.lab import bird
 from netdoctor.lab.faults import break_fault, heal
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.ping import ping_matrix
 from netdoctor.lab.run import list_netns, pid_alive
-from netdoctor.lab.state import STATE_FILE, LabError
+from netdoctor.lab.state import STATE_FILE, LabError, load_state
 
 pytestmark = [nslib.needs_root, pytest.mark.netns]
 
@@ -176,3 +178,43 @@ def test_heal_after_fix_added_tunnel(base: Path) -> None:
                            text=True).stdout.split()
     assert "vxlan0" not in ports
     assert "vxlan-node2" in ports
+
+
+def test_heal_after_hold_timers_expired(base: Path) -> None:
+    name = f"tk{_RUN}"
+    state = up(name, "calico-bgp", nodes=2, pods_per_node=1, state_dir=base / name)
+    break_fault(state, "pod-network-overlaps-host", "node2")
+    # node2 now routes its LAN peers into a pod, so node1's session to it loses its keepalives.
+    node1 = state.plan.node("node1")
+    deadline = time.monotonic() + 30
+    protocols = ""
+    while "Hold timer expired" not in protocols and time.monotonic() < deadline:
+        time.sleep(0.5)
+        protocols = bird.birdc(state, node1, "show protocols")
+    assert "Hold timer expired" in protocols, protocols
+
+    # Both ends of the session wait out BIRD's error wait time unless the heal restarts both.
+    assert heal(state) == ["pod-network-overlaps-host on node2"]
+    assert [pair for pair, result in ping_matrix(state.plan).items() if not result.ok] == []
+
+
+def test_heal_resumes_at_the_failed_step(base: Path) -> None:
+    name = f"tr{_RUN}"
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    break_fault(state, "bridge-outside-overlay-subnet", "node2")
+    undo = state.faults[0]["undo"]
+    # A failing step right after the first one, which gives the bridge its address back.
+    undo.insert(1, {"run": ["false"]})
+    steps = len(undo)
+    state.save()
+    with pytest.raises(LabError):
+        heal(state)
+    saved = load_state(base / name)
+    assert saved.faults[0]["undo"][0] == {"run": ["false"]}
+    assert len(saved.faults[0]["undo"]) == steps - 1
+
+    saved.faults[0]["undo"].pop(0)
+    # Running the first step again would fail: the bridge already has its address.
+    assert heal(saved) == ["bridge-outside-overlay-subnet on node2"]
+    assert load_state(base / name).faults == []
+    assert [pair for pair, result in ping_matrix(saved.plan).items() if not result.ok] == []

@@ -82,9 +82,15 @@ def birdc(state: LabState, node: NodePlan, command: str) -> str:
 
 
 def reset_sessions(state: LabState, node: NodePlan) -> None:
-    """Restart a node's BGP sessions, so that none lives on with a hold timer that ran down during a fault."""
+    """Restart a node's BGP sessions at both ends, so that none lives on with a hold timer that ran down during a fault.
+
+    A session whose hold timer expired waits BIRD's error wait time (60 s at
+    first) before it connects or accepts a connection again, so restarting
+    only the node's end would leave the peer's end idle for that long.
+    """
     for peer in state.plan.peers(node):
         birdc(state, node, f"restart {peer.name}")
+        birdc(state, peer, f"restart {node.name}")
 
 
 def wait_established(state: LabState, timeout: float = 30.0) -> None:

@@ -626,8 +626,11 @@ def heal(state: LabState) -> list[str]:
     healed = []
     while state.faults:
         active = state.faults[-1]
-        for step in active["undo"]:
-            run_step(state, step)
+        # Each step leaves the state file once it has run, so a heal that failed part way resumes at the failed step.
+        while active["undo"]:
+            run_step(state, active["undo"][0])
+            del active["undo"][0]
+            state.save()
         state.faults.pop()
         state.save()
         healed.append(f"{active['fault']} on {active['node']}")
