@@ -261,3 +261,44 @@ def test_empty_archive_message_says_what_to_do(tmp_path: Path) -> None:
 
     with pytest.raises(BundleError, match="tar -czf"):
         read_bundle_files(path)
+
+
+def _three_member_archive(path: Path, mode: str) -> Path:
+    with tarfile.open(path, mode) as archive:
+        for index in range(1, 4):
+            # Varied lines, so that the members fill most of a compressed archive as real captures do.
+            lines = (f"node {index} line {number} value {number * number % 9973}" for number in range(800))
+            info, payload = _file(f"nodes/n{index}/notes.txt", "\n".join(lines).encode())
+            archive.addfile(info, io.BytesIO(payload))
+    return path
+
+
+def test_damaged_member_header_rejected(tmp_path: Path) -> None:
+    path = _three_member_archive(tmp_path / "b.tar", "w")
+    data = bytearray(path.read_bytes())
+    # The second member's header follows the first member's header block and its padded data.
+    second = data.index(b"nodes/n2/notes.txt")
+    assert second % 512 == 0
+    data[second] ^= 0x55
+    path.write_bytes(bytes(data))
+
+    with pytest.raises(BundleError, match=r"damaged after member 'nodes/n1/notes.txt'"):
+        read_bundle_files(path)
+
+
+@pytest.mark.parametrize("where", [0.2, 0.35, 0.5, 0.7])
+def test_damaged_compressed_archive_rejected(tmp_path: Path, where: float) -> None:
+    path = _three_member_archive(tmp_path / "b.tar.gz", "w:gz")
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * where)] ^= 0x55
+    path.write_bytes(bytes(data))
+
+    # Either the gzip stream or the tar headers in it turn out damaged.
+    with pytest.raises(BundleError, match="archive is damaged|truncated, damaged or another format"):
+        read_bundle_files(path)
+
+
+def test_archive_end_padding_accepted(tmp_path: Path) -> None:
+    path = _three_member_archive(tmp_path / "b.tar.gz", "w:gz")
+
+    assert sorted(read_bundle_files(path)) == [f"nodes/n{index}/notes.txt" for index in range(1, 4)]

@@ -150,12 +150,30 @@ def _read_archive(path: Path) -> dict[str, bytes]:
                 if handle is None:
                     continue
                 files[normalized] = handle.read(MAX_MEMBER_BYTES + 1)
+            _check_archive_end(path, archive, files)
     except (tarfile.TarError, EOFError, OSError, zlib.error):
         raise BundleError(
-            f"{path}: not a readable .tar.gz archive (empty, truncated or another format);"
+            f"{path}: not a readable .tar.gz archive (empty, truncated, damaged or another format);"
             " create one with 'tar -czf FILE.tar.gz FOLDER' or pass the bundle folder"
         ) from None
     return files
+
+
+def _check_archive_end(path: Path, archive: tarfile.TarFile, files: dict[str, bytes]) -> None:
+    """Raise :class:`BundleError` unless only the zero blocks that end a tar archive follow its last member.
+
+    ``tarfile`` ends the listing without an error at a damaged header after
+    the first member, which would drop the members after it. Reading to the end
+    also makes gzip compare its checksum, which it does only there.
+    """
+    stream = archive.fileobj
+    assert stream is not None
+    stream.seek(archive.offset)
+    while chunk := stream.read(1 << 16):
+        if chunk.strip(b"\0"):
+            last = f"after member {next(reversed(files))!r}" if files else "at its start"
+            raise BundleError(f"{path}: the archive is damaged {last}: what follows is not a tar member;"
+                              " copy the bundle again and compare its checksum with the original")
 
 
 def _strip_top_folder(files: dict[str, bytes]) -> dict[str, bytes]:
