@@ -163,10 +163,13 @@ def path_type(*, file_okay: bool = True, dir_okay: bool = True) -> Callable[[str
         from pathlib import Path  # imported only for the commands that take such a path
 
         path = Path(text)
-        if not dir_okay and path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file")
-        if not file_okay and path.exists() and not path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+        try:
+            if not dir_okay and path.is_dir():
+                raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file")
+            if not file_okay and path.exists() and not path.is_dir():
+                raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+        except OSError as error:  # a directory above it that this user may not search, for one
+            raise argparse.ArgumentTypeError(f"cannot look up {text!r}: {error.strerror or error}") from None
         return path
 
     return parse

@@ -709,6 +709,31 @@ def test_local_check_without_root(tmp_path: Path) -> None:
     assert "run it as root" in privileges[0]["reason"]
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+@pytest.mark.parametrize("command", [["up"], ["down"], ["status"], ["break", "icmp-blocked"], ["heal"]])
+def test_lab_command_without_root(command: list[str]) -> None:
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "lab", *command,
+            "--name", "nonroot"]
+    completed = subprocess.run(argv, check=False, cwd="/", capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip() == (f"Error: 'netdoctor lab {command[0]}' needs root: the lab's nodes are network "
+                                        "namespaces and the processes in them; run it as root")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_path_option_under_unsearchable_directory(tmp_path: Path) -> None:
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "lab", "up",
+            "--state-dir", str(closed / "lab")]
+    completed = subprocess.run(argv, check=False, cwd="/", capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 2, completed.stderr
+    assert f"argument --state-dir: cannot look up '{closed / 'lab'}': Permission denied" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
 def test_module_runs_like_command(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -106,6 +107,13 @@ def main(argv: Sequence[str] | None = None, prog_name: str = "python -m netdocto
     return run(run_lab)
 
 
+def _require_root(command: str) -> None:
+    """Raise :class:`CommandError` unless running as root, which every lab command but ``break --list`` needs."""
+    if os.geteuid() != 0:
+        raise CommandError(f"'netdoctor lab {command}' needs root: the lab's nodes are network namespaces and the "
+                           "processes in them; run it as root")
+
+
 def _state_dir(name: str, state_dir: Path | None) -> Path:
     try:
         return state_dir or default_state_dir(name)
@@ -117,6 +125,7 @@ def up_command(backend: str, nodes: int, pods: int, firewall: str, name: str, st
     """Build a lab and print its nodes."""
     from netdoctor.lab.lifecycle import up
 
+    _require_root("up")
     try:
         state = up(name, backend, nodes, pods, firewall, _state_dir(name, state_dir))
     except PlanError as error:
@@ -133,6 +142,7 @@ def down_command(name: str, state_dir: Path | None) -> None:
     """Remove every namespace, process and file of a lab, also after a crash."""
     from netdoctor.lab.lifecycle import down
 
+    _require_root("down")
     try:
         removed = down(name, _state_dir(name, state_dir))
     except (LabError, PlanError) as error:
@@ -146,6 +156,7 @@ def status_command(name: str, state_dir: Path | None, no_ping: bool, as_json: bo
     """List nodes, addresses, pods, daemons, active faults and the pod ping matrix."""
     from netdoctor.lab.lifecycle import status
 
+    _require_root("status")
     try:
         report = status(load_state(_state_dir(name, state_dir)), with_ping=not no_ping)
     except (LabError, PlanError) as error:
@@ -184,6 +195,7 @@ def break_command(fault: str | None, node: str | None, show_list: bool, name: st
         return
     if fault is None:
         raise CommandError("name a fault, or pass --list to see them")
+    _require_root("break")
     try:
         state = load_state(_state_dir(name, state_dir))
         applied = break_fault(state, fault, node)
@@ -198,6 +210,7 @@ def heal_command(name: str, state_dir: Path | None) -> None:
     """Undo every injected fault and restore the healthy state."""
     from netdoctor.lab.faults import heal
 
+    _require_root("heal")
     try:
         healed = heal(load_state(_state_dir(name, state_dir)))
     except (LabError, PlanError) as error:
