@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import random
 import shutil
+import subprocess
+import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -263,3 +267,46 @@ def test_cli_key_without_anonymize(tmp_path: Path) -> None:
     result = invoke("bundle", "--key", KEY.hex(), "-o", str(tmp_path / "x.tar.gz"))
     assert result.exit_code == 2
     assert "--key applies to --anonymize" in result.output
+
+
+#: Plans a node's file steps as the user running it and prints each read file's error, or its size.
+_CAPTURE_FILES = """
+import sys
+from pathlib import Path
+from netdoctor.supportbundle.capture import capture_node, plan_node
+from netdoctor.target import Target
+target = Target("n1", root=Path(sys.argv[1]))
+files = [step for step in plan_node(target) if step.kind == "file"]
+capture = capture_node(target, files)
+for step in capture.steps:
+    print(step.what, step.error or step.bytes)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_unsearchable_directory_is_a_failed_step() -> None:
+    # Under /tmp, as pytest's own temporary directories are closed to other users.
+    base = Path(tempfile.mkdtemp(prefix="nd-capture-"))
+    try:
+        _capture_as_nobody(base)
+    finally:
+        shutil.rmtree(base)
+
+
+def _capture_as_nobody(base: Path) -> None:
+    root = base / "root"
+    (root / "etc" / "frr").mkdir(parents=True)
+    (root / "etc" / "frr" / "daemons").write_text("bgpd=yes\n")
+    (root / "etc" / "sysctl.conf").write_text("net.ipv4.ip_forward = 1\n")
+    # As FRR's package leaves it: only root and group frr may search /etc/frr.
+    (root / "etc" / "frr").chmod(0o750)
+    for directory in (base, root, root / "etc"):
+        directory.chmod(0o755)
+    command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", _CAPTURE_FILES,
+               str(root)]
+    completed = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, cwd="/")
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert "/etc/frr/daemons cannot read /etc/frr/daemons: Permission denied" in lines
+    assert "/etc/sysctl.conf 24" in lines

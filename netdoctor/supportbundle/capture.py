@@ -99,10 +99,22 @@ class NodeCapture:
 ProgressCallback = Callable[[str, str], None]
 
 
+def _is(test: Callable[[], bool]) -> bool | None:
+    """Return what a ``Path.exists``, ``is_file`` or ``is_dir`` call returns, or None when it raises.
+
+    It raises when the user may not search a directory above the path, as
+    happens without root for ``/etc/frr``; the read step then records why.
+    """
+    try:
+        return test()
+    except OSError:
+        return None
+
+
 def _first_path(target: Target, paths: tuple[str, ...], inner: str = "") -> Path | None:
     for path in paths:
         location = target.path(path)
-        if (location / inner if inner else location).exists():
+        if _is((location / inner if inner else location).exists) is not False:
             return location
     return None
 
@@ -146,7 +158,7 @@ def _firewalld_steps(target: Target) -> list[PlannedStep]:
                 return [PlannedStep("command", member, ("firewall-cmd", option)) for member, option in options]
     config = target.path("/etc/firewalld")
     offline_root = target.root.resolve() != Path("/")
-    if offline_root and config.is_dir() and target.which("firewall-offline-cmd") is not None:
+    if offline_root and _is(config.is_dir) and target.which("firewall-offline-cmd") is not None:
         return [
             PlannedStep("command", member, ("firewall-offline-cmd", "--system-config", str(config), option))
             for member, option in options
@@ -168,14 +180,14 @@ def _file_steps(target: Target) -> list[PlannedStep]:
     for pattern in EXTRA_FILE_GLOBS:
         location = target.path(pattern)
         if "*" not in pattern:
-            matches = [location] if location.is_file() else []
+            matches = [location] if _is(location.is_file) is not False else []
         else:
             base = target.path(pattern.split("*", 1)[0].rsplit("/", 1)[0])
             relative = pattern[len(str(Path(pattern.split("*", 1)[0].rsplit("/", 1)[0]))):].lstrip("/")
-            matches = sorted(base.glob(relative))[:MAX_FILES_PER_GLOB] if base.is_dir() else []
+            matches = sorted(base.glob(relative))[:MAX_FILES_PER_GLOB] if _is(base.is_dir) else []
         for match in matches:
             # A symbolic link out of a node root would capture the collecting host's files.
-            if not match.is_file() or not _inside(target.root, match):
+            if _is(match.is_file) is False or not _inside(target.root, match):
                 continue
             node_path = "/" + match.relative_to(target.root).as_posix() if target.root != Path("/") else str(match)
             if node_path in seen:
@@ -228,7 +240,7 @@ def _read_file(target: Target, planned: PlannedStep, capture: NodeCapture, never
         capture.omitted.append({"node": target.name, "path": planned.path, "reason": "private key file: never read"})
         return
     location = target.path(planned.path)
-    if not location.exists():
+    if _is(location.exists) is False:
         return
     started_at = now_iso()
     started = time.monotonic()
