@@ -105,6 +105,14 @@ class NodeExecutor:
                              f"{completed.stderr.strip() or completed.stdout.strip()}")
         return completed.stdout
 
+    def succeeds(self, argv: list[str]) -> bool:
+        """Run a program in the node's namespace and tell whether it exited with status 0."""
+        try:
+            self.run(argv)
+        except ApplyError:
+            return False
+        return True
+
     def ipr(self) -> Any:
         """Open a pyroute2 ``IPRoute`` in the node's namespace."""
         from pyroute2 import IPRoute
@@ -624,7 +632,24 @@ def load_journal(path: Path) -> Journal:
     if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT:
         raise ApplyError(f"{path} is not a netdoctor journal (expected \"format\": \"{JOURNAL_FORMAT}\")")
     plans = [FixPlan.from_json(item) for item in data.get("plans", [])]
-    return Journal(path, plans, list(data.get("entries", [])), str(data.get("started", "")))
+    entries = data.get("entries", [])
+    if not isinstance(entries, list):
+        raise ApplyError(f"{path}: 'entries' is not a list; the journal is damaged")
+    for number, entry in enumerate(entries):
+        _check_entry(path, number, entry)
+    return Journal(path, plans, entries, str(data.get("started", "")))
+
+
+def _check_entry(path: Path, number: int, entry: Any) -> None:
+    """Raise :class:`ApplyError` for a journal entry that undo could not read."""
+    problem = None
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("node", "title", "status")):
+        problem = "is not an object with the strings 'node', 'title' and 'status'"
+    elif entry.get("undo") is not None and not (isinstance(entry["undo"], dict) and isinstance(entry["undo"].get("kind"), str)
+                                                and isinstance(entry["undo"].get("params", {}), dict)):
+        problem = "has an 'undo' that is not an operation (an object with 'kind' and 'params')"
+    if problem:
+        raise ApplyError(f"{path}: entries[{number}] {problem}; the journal is damaged, so nothing was reverted")
 
 
 @dataclass
@@ -728,6 +753,20 @@ def _needs_snapshot(step: Step) -> bool:
         step.action is not None and step.action.kind in ("link-mtu", "link-master", "iptables-insert"))
 
 
+def _already_reverted(operation: Operation, executor: NodeExecutor) -> bool:
+    """Tell whether an undo operation has nothing left to do: the rule it deletes is gone.
+
+    A rule that netdoctor inserted may be deleted by hand before the undo, and
+    ``iptables -D`` fails for a rule that is not there. The other undo
+    operations set a value again or report what is missing.
+    """
+    if operation.kind != "iptables-delete":
+        return False
+    params = operation.params
+    program = "ip6tables" if params.get("family") == 6 else "iptables"
+    return not executor.succeeds([program, "-t", params["table"], "-C", params["chain"], *shlex.split(params["rule"])])
+
+
 def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) -> int:
     """Revert the applied steps of a journal in reverse order; return how many were reverted.
 
@@ -751,6 +790,12 @@ def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) ->
         executor = NodeExecutor(plan)
         if operation.kind in ("link-mtu", "link-master", "iptables-insert"):
             executor.refresh()
+        if _already_reverted(operation, executor):
+            entry["reverted"] = _now()
+            journal.save()
+            echo(f"{entry['node']}: '{entry['title']}' was already reverted: "
+                 f"{' '.join(render_operation(plan, operation))} has nothing left to do")
+            continue
         apply_operation(operation, executor)
         entry["reverted"] = _now()
         journal.save()

@@ -208,3 +208,22 @@ def test_accept_rule_behind_block_not_done(broken: Any, tmp_path: Path) -> None:
     rules = [rule.text for rule in after.node("a").iptables.table("filter").rules]
     assert ("icmp-blocked", ("a",)) not in _findings(after)
     assert rules.index(accept) < rules.index(blocking)
+
+
+def test_undo_passes_over_rule_deleted_by_hand(broken: Any, tmp_path: Path) -> None:
+    a, b, bindings = broken
+    before = _collect(a, b)
+    journal = tmp_path / "journal.json"
+    apply_plans(build_plans(run_checks(before, load_checks()), bindings), journal, allow_disruptive=True)
+    inserted = [line for line in a.run("iptables -S").stdout.splitlines() if "netdoctor-" in line]
+    assert len(inserted) >= 2
+    # An engineer removes the first inserted rule by hand; undo must still remove the others.
+    a.run("iptables " + inserted[0].replace("-A ", "-D ", 1))
+    lines: list[str] = []
+
+    undo_journal(journal, lines.append)
+
+    assert [line for line in a.run("iptables -S").stdout.splitlines() if "netdoctor-" in line] == []
+    assert sum("was already reverted" in line for line in lines) == 1
+    assert _touched(_collect(a, b)) == _touched(before)
+    assert undo_journal(journal) == 0

@@ -114,6 +114,25 @@ def test_apply_with_undo_rejected(tmp_path: Path) -> None:
     assert "--undo JOURNAL cannot be combined with --apply" in result.output
 
 
+@pytest.mark.parametrize(("entries", "problem"), [
+    ([42], "entries[0] is not an object with the strings 'node', 'title' and 'status'"),
+    ([{"node": "n1", "title": "t", "status": "applied", "undo": "route-del"}],
+     "entries[0] has an 'undo' that is not an operation"),
+    ({"node": "n1"}, "'entries' is not a list"),
+])
+def test_undo_of_damaged_journal(tmp_path: Path, entries: object, problem: str) -> None:
+    from netdoctor.fixapply import JOURNAL_FORMAT
+
+    journal = tmp_path / "journal.json"
+    journal.write_text(json.dumps({"format": JOURNAL_FORMAT, "plans": [], "entries": entries}))
+
+    result = invoke("fix", "--undo", str(journal))
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().startswith(f"Error: {journal}: {problem}")
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_etcd_endpoints_both_spellings() -> None:
     for option in ("--etcd-endpoints", "--etcd-endpoint"):
         result = invoke("fix", "--bundle", str(CASE), option, "http://127.0.0.1:2379")
