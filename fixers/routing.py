@@ -307,7 +307,10 @@ def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeS
     first. The old route's exact attributes are kept for undo, and its metric
     is kept so that the replace changes this route and no other. A subnet
     that more than one node claims gets no step: either next hop is wrong for
-    one of them, and bridge-subnet-overlap's remedy comes first.
+    one of them, and bridge-subnet-overlap's remedy comes first. A route that
+    FRR's zebra installed (``proto bgp``, ``ospf`` and the like) gets a
+    display-only step instead: the daemon chose that next hop, and a route
+    written over it would win over the daemon's routes from then on.
     """
     node_name = finding.nodes[0]
     described, prefix = finding.detail("route"), finding.detail("prefix")
@@ -334,6 +337,9 @@ def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeS
     previous = route_params(old)
     if old.destination != prefix:
         return
+    if old.protocol in ZEBRA_PROTOCOLS:
+        yield NodeStep(node_name, _zebra_route_note(finding, old, params, target))
+        return
     if previous.get("metric"):
         params["metric"] = previous["metric"]
     yield NodeStep(node_name, Step(
@@ -346,6 +352,37 @@ def replace_wrong_route(finding: Finding, context: FixContext) -> Iterator[NodeS
         preconditions=(Condition("route-present", previous),),
         done=Condition("route-present", params), verify=f"ip route show {prefix}",
     ))
+
+
+#: Route protocols, as iproute2 names them, of routes that FRR's zebra installs for its routing daemons.
+ZEBRA_PROTOCOLS = frozenset({"bgp", "isis", "ospf", "rip", "ripng", "eigrp", "babel", "openfabric", "zebra"})
+
+
+def _zebra_route_note(finding: Finding, old: Route, params: dict[str, Any], target: str) -> Step:
+    """Return the display-only step for a wrong route that zebra installed: the routing daemon chose that next hop.
+
+    zebra keeps its routes in its own table. A route written over one with
+    ``ip route replace`` is a kernel route to zebra, which prefers it to any
+    daemon's route and then never installs the daemon's route again.
+    """
+    gateway = params.get("gateway")
+    show = f"vtysh -c 'show ip route {old.destination}'"
+    bgp = f"vtysh -c 'show bgp ipv4 unicast {old.destination}'"
+    display = [f"{show}   # which daemon chose next hop {old.via or old.dev}, and from which peer"]
+    if old.protocol == "bgp":
+        display += [f"{bgp}   # the next hop the peer announced, and the route-map that set it",
+                    "# after correcting the peer's announcement or the route-map:"]
+        display.append(f"vtysh -c 'clear bgp ipv4 unicast {gateway} soft in'" if gateway
+                       else "vtysh -c 'clear bgp ipv4 unicast * soft in'")
+    return Step(
+        id=f"route-replace-{old.destination}", title=f"Make the routing daemon route {old.destination} {target}",
+        safety=Safety.DISPLAY_ONLY,
+        why=(f"'{finding.detail('route')}' was installed by FRR's zebra for {old.protocol}, so the daemon chose the "
+             "wrong next hop: its configuration or a peer's announcement must change. A route written over it with "
+             "ip route is a kernel route to zebra, which prefers it to the daemon's routes and keeps it after the "
+             "daemon's next change."),
+        fixer="replace-wrong-route", check=finding.check, display=tuple(display),
+    )
 
 
 def _claimants(facts: ClusterFacts, prefix: str) -> set[str]:

@@ -62,6 +62,9 @@ KNOWN_UNFIXED: dict[tuple[str, str], str] = {
     **{(backend, "etcd-lease-mismatch"): _FLANNELD for backend in _FLANNEL_ETCD},
     **{(backend, "flannel-backend-mismatch"): "restoring the backend type in etcd is a display-only step"
        for backend in _FLANNEL_ETCD},
+    ("frr", "route-wrong-nexthop"):
+        "zebra installed the wrong route for BGP, so the remedy is a display-only note on the BGP side; a route "
+        "written over zebra's would win over BGP from then on",
     ("frr", "route-missing"):
         "the fault stops the peer announcing its subnet; the snapshot does not show what a peer announces, so the "
         "remedy is a display-only note",
