@@ -84,11 +84,11 @@ def add_peer_route(finding: Finding, context: FixContext) -> Iterator[NodeStep]:
     node, peer = facts.nodes.get(node_name), facts.nodes.get(peer_name)
     if node is None or peer is None or subnet is None:
         return
-    backends = context.backends(node_name)
+    backends = _node_backends(context, node_name)
     reach = peer_address(node, peer)
     why = f"Without a route to {subnet}, traffic to {peer_name}'s pods follows the default route and is lost."
 
-    if "flannel-vxlan" in backends and node.node.interface("flannel.1") is not None:
+    if _through_flannel_vxlan(context, node, backends):
         mac = _vtep_mac(context, peer, subnet)
         if reach is None or mac is None:
             return
@@ -117,10 +117,13 @@ def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, sub
     tunl0 and direct routing via the peer's underlay address. None when the
     peer's address on a shared subnet is unknown.
     """
-    backends = context.backends(node.name)
+    backends = _node_backends(context, node.name)
     reach = peer_address(node, peer)
-    if "flannel-vxlan" in backends and node.node.interface("flannel.1") is not None:
+    if _through_flannel_vxlan(context, node, backends):
         return {"destination": subnet, "gateway": subnet.partition("/")[0], "dev": "flannel.1", "onlink": True}
+    if "ovs" in backends and not context.backends(node.name):
+        # The node's OVS bridge is gone: the OVS agent re-creates it with its flows, and the routes through it.
+        return None
     if "flannel-udp" in backends:
         return {"destination": subnet, "dev": "flannel0"}
     if "ovs" in backends and (routed := _ovs_internal_route(context, node, peer, subnet)) is not None:
@@ -133,6 +136,30 @@ def peer_route_params(context: FixContext, node: NodeFacts, peer: NodeFacts, sub
     if "calico" in backends and tunnel is not None and tunnel.addresses:
         return {"destination": subnet, "gateway": reach[0], "dev": "tunl0", "onlink": True}
     return {"destination": subnet, "gateway": reach[0], "dev": reach[1]}
+
+
+def _node_backends(context: FixContext, node: str) -> tuple[str, ...]:
+    """Return the node's detected backends or, when none was detected, the backends that all other nodes share.
+
+    A node whose overlay device is gone loses the routes through it too, so
+    nothing on the node shows its backend any more. Its peers still do.
+    """
+    found = context.backends(node)
+    if found:
+        return found
+    others = {tuple(sorted(backends)) for name, backends in context.report.backends.items() if name != node and backends}
+    return others.pop() if len(others) == 1 else ()
+
+
+def _through_flannel_vxlan(context: FixContext, node: NodeFacts, backends: tuple[str, ...]) -> bool:
+    """Tell whether the node's routes to peers go through flannel.1.
+
+    On a node whose backend was not detected, flannel.1 may be missing: the
+    routes then depend on the step that re-creates it, and each one requires
+    the device when it runs.
+    """
+    return "flannel-vxlan" in backends and (node.node.interface("flannel.1") is not None
+                                            or not context.backends(node.name))
 
 
 def _ovs_internal_route(context: FixContext, node: NodeFacts, peer: NodeFacts, subnet: str) -> dict[str, Any] | None:

@@ -234,6 +234,36 @@ def test_fault_fixed_by_apply(lab: LabState, fault_id: str, tmp_path: Path) -> N
     _assert_fixed(lab, fault_id, tmp_path / "journal.json")
 
 
+@pytest.mark.parametrize("lab", ["flannel-vxlan"], indirect=True)
+def test_routes_go_back_through_recreated_overlay(lab: LabState, tmp_path: Path) -> None:
+    # With flannel.1 gone, node1's backend is no longer detected. Routes via the peers' LAN addresses would carry
+    # pings here, where all nodes share one LAN, but not between nodes on different LANs.
+    assert _heal(lab.state_dir) == []
+    faults.break_fault(load_state(lab.state_dir), "overlay-interface-missing", "node1")
+    node1 = lab.plan.node("node1")
+    try:
+        result = _fix(lab, tmp_path / "journal.json")
+        assert result.exit_code == 0, result.output
+        routes = {peer.subnet: nslib.sh(f"ip -n {node1.netns} route show {peer.subnet}").stdout.strip()
+                  for peer in lab.plan.peers(node1)}
+        assert all(f"via {subnet.split('/')[0]} dev flannel.1" in route for subnet, route in routes.items()), routes
+    finally:
+        _heal(lab.state_dir)
+
+
+@pytest.mark.parametrize("lab", ["ovs-gre"], indirect=True)
+def test_no_underlay_routes_while_ovs_bridge_is_missing(lab: LabState) -> None:
+    assert _heal(lab.state_dir) == []
+    faults.break_fault(load_state(lab.state_dir), "overlay-interface-missing", "node2")
+    try:
+        result = invoke("fix", "--lab", lab.name, "--lab-state-dir", str(lab.state_dir))
+        assert result.exit_code == 0, result.output
+        assert "Restart the OVS agent so that it re-creates br-int" in result.output
+        assert " route add " not in result.output
+    finally:
+        _heal(lab.state_dir)
+
+
 @pytest.mark.parametrize("fault_id", FILTERING_FAULTS)
 def test_filtering_fault_fixed_with_firewalld(firewalld_lab: LabState, fault_id: str, tmp_path: Path) -> None:
     _assert_fixed(firewalld_lab, fault_id, tmp_path / "journal.json")
