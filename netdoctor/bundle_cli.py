@@ -131,7 +131,7 @@ def add_bundle_command(parser: ArgumentParser) -> None:
     parser.add_argument("--netns", metavar="NS[,NS...]",
                         help="Capture these network namespaces, one node per namespace.")
     add_live_options(parser)
-    parser.add_argument("-o", "--output", type=path_type(dir_okay=False), metavar="FILE",
+    parser.add_argument("-o", "--output", type=path_type(dir_okay=False, output=True), metavar="FILE",
                         help="Write the bundle to this .tar.gz file [default: netdoctor-bundle-<UTC time>.tar.gz].")
     parser.add_argument("--timeout", type=number_in_range(float, minimum=0.1), default=60.0, metavar="SECONDS",
                         help=with_default("Time limit of one command, in seconds.", 60.0, range_text(0.1, None)))

@@ -385,7 +385,7 @@ def add_collect_command(parser: ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        type=path_type(dir_okay=False),
+        type=path_type(dir_okay=False, output=True),
         required=True,
         metavar="FILE",
         help="Write the snapshot JSON to this file ('-' for stdout).",

@@ -156,8 +156,12 @@ def range_text(minimum: float | None, maximum: float | None) -> str:
     return f"x<={maximum}"
 
 
-def path_type(*, file_okay: bool = True, dir_okay: bool = True) -> Callable[[str], Path]:
-    """Return an argparse type for a path that, when it exists, must be a file or a directory as allowed."""
+def path_type(*, file_okay: bool = True, dir_okay: bool = True, output: bool = False) -> Callable[[str], Path]:
+    """Return an argparse type for a path that, when it exists, must be a file or a directory as allowed.
+
+    With ``output`` the path is a file to write (``-`` passes), and its
+    directory must exist, so that a command fails before it collects anything.
+    """
 
     def parse(text: str) -> Path:
         from pathlib import Path  # imported only for the commands that take such a path
@@ -168,6 +172,9 @@ def path_type(*, file_okay: bool = True, dir_okay: bool = True) -> Callable[[str
                 raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file")
             if not file_okay and path.exists() and not path.is_dir():
                 raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+            if output and text != "-" and not path.parent.is_dir():
+                raise argparse.ArgumentTypeError(f"cannot write {text!r}: directory {str(path.parent)!r} does not "
+                                                 "exist; create it first")
         except OSError as error:  # a directory above it that this user may not search, for one
             raise argparse.ArgumentTypeError(f"cannot look up {text!r}: {error.strerror or error}") from None
         return path

@@ -177,7 +177,7 @@ def add_fix_command(parser: ArgumentParser) -> None:
     """Define the options and arguments of ``netdoctor fix``."""
     parser.description = f"{parser.description}\n\nDry run is the default: the script runs only safe steps when pasted."
     _add_source_options(parser)
-    parser.add_argument("--save", type=path_type(dir_okay=False), metavar="FILE",
+    parser.add_argument("--save", type=path_type(dir_okay=False, output=True), metavar="FILE",
                         help="Write the plan as JSON to this file.")
     parser.add_argument("--apply", dest="apply_", action="store_true",
                         help="Apply the plan (or PLAN.json) instead of printing it.")
@@ -316,7 +316,7 @@ def _apply(plans: list[Any], path: Path, yes: bool, append: bool) -> Any:
 def add_runbook_command(parser: ArgumentParser) -> None:
     """Define the options of ``netdoctor runbook``."""
     _add_source_options(parser)
-    parser.add_argument("-o", "--output", type=path_type(dir_okay=False), metavar="FILE",
+    parser.add_argument("-o", "--output", type=path_type(dir_okay=False, output=True), metavar="FILE",
                         help="Write the Markdown here instead of stdout.")
     parser.set_defaults(handler=lambda args: runbook(**_source_settings(args), output=args.output))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import nslib
 import pytest
+from cli_runner import invoke
 
 from netdoctor import synthetic
 from netdoctor.engine import CheckSpec, catalogue, load_checks, run_checks
@@ -732,6 +733,17 @@ def test_path_option_under_unsearchable_directory(tmp_path: Path) -> None:
     assert completed.returncode == 2, completed.stderr
     assert f"argument --state-dir: cannot look up '{closed / 'lab'}': Permission denied" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("command", [["collect", "-o"], ["runbook", "-o"], ["bundle", "-o"], ["fix", "--save"]])
+def test_output_in_missing_directory_fails_before_collecting(tmp_path: Path, command: list[str]) -> None:
+    target = tmp_path / "missing" / "out"
+
+    result = invoke(*command, str(target))
+
+    assert result.exit_code == 2, result.output
+    assert f"cannot write '{target}': directory '{target.parent}' does not exist; create it first" in result.output
+    assert "wrote" not in result.output
 
 
 def test_module_runs_like_command(tmp_path: Path) -> None:
