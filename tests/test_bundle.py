@@ -302,3 +302,33 @@ def test_archive_end_padding_accepted(tmp_path: Path) -> None:
     path = _three_member_archive(tmp_path / "b.tar.gz", "w:gz")
 
     assert sorted(read_bundle_files(path)) == [f"nodes/n{index}/notes.txt" for index in range(1, 4)]
+
+
+def test_damaged_json_falls_back_to_text_beside_it(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-addr.txt").write_text(IP_ADDR)
+    (folder / "ip-addr.json").write_text('[{"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK"')
+
+    snapshot = load_bundle(tmp_path)
+
+    node = snapshot.node("n1")
+    assert node.interfaces is not None and node.interface("lo") is not None
+    assert [provenance.origin for provenance in node.provenance if provenance.source == "interfaces"] == \
+        ["bundle:nodes/n1/ip-addr.txt"]
+    reasons = [gap.reason for gap in snapshot.gaps if gap.source == "interfaces"]
+    assert len(reasons) == 2
+    assert reasons[0].startswith("nodes/n1/ip-addr.json")
+    assert reasons[1] == "nodes/n1/ip-addr.json could not be read, so nodes/n1/ip-addr.txt was read instead"
+    assert "ip-addr.txt" not in node.extra_files
+
+
+def test_good_json_keeps_text_beside_it_unread(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-addr.txt").write_text(IP_ADDR)
+    (folder / "ip-addr.json").write_text('[{"ifindex": 1, "ifname": "lo", "flags": ["LOOPBACK", "UP"], "mtu": 65536, '
+                                         '"operstate": "UNKNOWN", "link_type": "loopback", "addr_info": []}]')
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.gaps == ()
+    assert snapshot.node("n1").extra_files == ("ip-addr.txt",)

@@ -225,8 +225,14 @@ def _decode(name: str, data: bytes) -> str:
 
 
 def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSnapshot:
-    """Parse the files of one node; each parse failure becomes a gap."""
-    chosen: dict[str, tuple[int, list[tuple[str, _FileSpec]]]] = {}
+    """Parse the files of one node; each parse failure becomes a gap.
+
+    When several files fill one field, the files of the lowest rank are read
+    (``ip -j`` output over text). When none of them parses, the next rank's
+    files are read instead, so a damaged ``ip-route.json`` beside a good
+    ``ip-route.txt`` costs nothing but its gap.
+    """
+    candidates: dict[str, dict[int, list[tuple[str, _FileSpec]]]] = {}
     extra: list[str] = []
     for file_name in sorted(files):
         spec = NODE_FILES.get(file_name)
@@ -234,28 +240,32 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
             if file_name not in FIREWALLD_FILES:
                 extra.append(file_name)
             continue
-        rank, entries = chosen.get(spec.field, (spec.rank, []))
-        if spec.rank < rank:
-            extra.extend(entry for entry, _ in entries)
-            chosen[spec.field] = (spec.rank, [(file_name, spec)])
-        elif spec.rank == rank:
-            entries.append((file_name, spec))
-            chosen[spec.field] = (rank, entries)
-        else:
-            extra.append(file_name)
+        candidates.setdefault(spec.field, {}).setdefault(spec.rank, []).append((file_name, spec))
 
     values: dict[str, Any] = {}
     provenance: list[Provenance] = []
-    for field_name, (_, entries) in sorted(chosen.items()):
+    for field_name, ranks in sorted(candidates.items()):
         parts: list[Any] = []
-        for file_name, spec in entries:
-            source = f"nodes/{name}/{file_name}"
-            try:
-                parts.append(_parser(spec)(_decode(file_name, files[file_name]), source, **dict(spec.kwargs)))
-            except ParseError as error:
-                gaps.append(Gap(name, field_name, str(error)))
+        # Files of better ranks that did not parse.
+        failed: list[str] = []
+        for rank in sorted(ranks):
+            if parts:
+                extra.extend(file_name for file_name, _ in ranks[rank])
                 continue
-            provenance.append(Provenance(field_name, f"bundle:{source}"))
+            read: list[str] = []
+            for file_name, spec in ranks[rank]:
+                source = f"nodes/{name}/{file_name}"
+                try:
+                    parts.append(_parser(spec)(_decode(file_name, files[file_name]), source, **dict(spec.kwargs)))
+                except ParseError as error:
+                    gaps.append(Gap(name, field_name, str(error)))
+                    continue
+                read.append(source)
+                provenance.append(Provenance(field_name, f"bundle:{source}"))
+            if read and failed:
+                gaps.append(Gap(name, field_name,
+                                f"{', '.join(failed)} could not be read, so {', '.join(read)} was read instead"))
+            failed += [f"nodes/{name}/{file_name}" for file_name, _ in ranks[rank] if f"nodes/{name}/{file_name}" not in read]
         if not parts:
             continue
         if field_name in _MERGED_FIELDS:
