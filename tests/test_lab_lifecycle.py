@@ -218,3 +218,11 @@ def test_heal_resumes_at_the_failed_step(base: Path) -> None:
     assert heal(saved) == ["bridge-outside-overlay-subnet on node2"]
     assert load_state(base / name).faults == []
     assert [pair for pair, result in ping_matrix(saved.plan).items() if not result.ok] == []
+
+
+def test_down_of_lab_that_never_existed(base: Path) -> None:
+    name = f"tn{_RUN}"
+    result = invoke("lab", "down", "--name", name, "--state-dir", str(base / name))
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"lab {name}: nothing to remove: no state directory, namespace or process of this lab exists\n"

@@ -147,6 +147,9 @@ def down_command(name: str, state_dir: Path | None) -> None:
         removed = down(name, _state_dir(name, state_dir))
     except (LabError, PlanError) as error:
         raise CommandError(str(error)) from None
+    if not removed:
+        echo(f"lab {name}: nothing to remove: no state directory, namespace or process of this lab exists")
+        return
     echo(f"lab {name}: removed {len(removed)} items")
     for item in removed:
         echo(f"  {item}")

@@ -177,6 +177,7 @@ def down(name: str = "lab", state_dir: Path | None = None) -> list[str]:
     """Remove lab ``name``: its daemons, namespaces and state directory; return what was removed."""
     state_dir = state_dir or default_state_dir(name)
     removed: list[str] = []
+    existed = state_dir.exists()
     if (state_dir / STATE_FILE).exists():
         state = load_state(state_dir)
         if state.name != name:
@@ -189,7 +190,8 @@ def down(name: str = "lab", state_dir: Path | None = None) -> list[str]:
     removed[:0] = teardown(state)
     if state_dir.exists():
         raise LabError(f"could not remove {state_dir}; remove it by hand")
-    removed.append(f"directory {state_dir}")
+    if existed:
+        removed.append(f"directory {state_dir}")
     return removed
 
 
