@@ -17,7 +17,7 @@ from netdoctor.lab import bird
 from netdoctor.lab.faults import break_fault, heal
 from netdoctor.lab.lifecycle import down, up
 from netdoctor.lab.ping import ping_matrix
-from netdoctor.lab.run import list_netns, pid_alive
+from netdoctor.lab.run import list_netns, pid_alive, run
 from netdoctor.lab.state import STATE_FILE, LabError, load_state
 
 pytestmark = [nslib.needs_root, pytest.mark.netns]
@@ -226,3 +226,14 @@ def test_down_of_lab_that_never_existed(base: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.output == f"lab {name}: nothing to remove: no state directory, namespace or process of this lab exists\n"
+
+
+def test_programs_found_in_system_directories(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not Path("/usr/sbin/bridge").exists() and not Path("/sbin/bridge").exists():
+        pytest.skip("bridge is not installed in /usr/sbin or /sbin")
+    # A user's PATH often lacks /usr/sbin, where Debian installs bridge.
+    monkeypatch.setenv("PATH", "/nonexistent")
+
+    assert run(["bridge", "-V"]).startswith("bridge utility")
+    with pytest.raises(LabError, match="nd-no-such-program was not found on PATH or in /usr/sbin or /sbin; install it"):
+        run(["nd-no-such-program"])

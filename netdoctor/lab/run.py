@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -19,15 +20,28 @@ from netdoctor.lab.state import LabError
 logger = logging.getLogger(__name__)
 
 
+#: Directories searched after PATH, where Debian installs ip, bridge and the daemons' control programs.
+_SYSTEM_DIRS = ("/usr/sbin", "/sbin")
+
+
 def run(argv: Sequence[str], check: bool = True, timeout: float = 60.0, input_text: str | None = None) -> str:
-    """Run a command and return its stdout; raise :class:`LabError` with its stderr when it fails."""
+    """Run a command and return its stdout; raise :class:`LabError` with its stderr when it fails.
+
+    The program is looked up on PATH, then in /usr/sbin and /sbin, as a
+    user's PATH without the system directories would miss ``ip``.
+    """
     logger.debug("run %s", " ".join(argv))
+    search = os.pathsep.join([os.environ.get("PATH", ""), *_SYSTEM_DIRS])
+    program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=search)
+    if program is None:
+        raise LabError(f"{argv[0]} was not found on PATH or in {' or '.join(_SYSTEM_DIRS)}; install it, the lab "
+                       "needs it for this backend")
     try:
         completed = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, input=input_text, check=False
+            [program, *argv[1:]], capture_output=True, text=True, timeout=timeout, input=input_text, check=False
         )
     except FileNotFoundError:
-        raise LabError(f"{argv[0]} is not installed; the lab needs it for this backend") from None
+        raise LabError(f"{argv[0]} was not found at {program}; install it, the lab needs it for this backend") from None
     except subprocess.TimeoutExpired:
         raise LabError(f"{' '.join(argv)} timed out after {timeout:g} s") from None
     if check and completed.returncode != 0:
