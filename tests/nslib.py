@@ -98,16 +98,21 @@ def build_docker_pair(lan: Namespace, a: Namespace, b: Namespace) -> None:
     """
     lan.run("ip link add br-lan type bridge && ip link set br-lan up")
     for index, node in ((1, a), (2, b)):
-        sh(f"ip -n {node.name} link add eth0 type veth peer name lan{index} netns {lan.name}")
-        lan.run(f"ip link set lan{index} master br-lan up")
-        node.run(f"ip addr add 192.168.100.1{index}/24 dev eth0 && ip link set eth0 up")
-        node.run(
-            f"ip link add docker0 type bridge && ip addr add 10.244.{index}.1/24 dev docker0 && "
-            f"ip link add vp{index} type veth peer name vp{index}b && ip link set vp{index} master docker0 && "
-            f"ip link set vp{index} up && ip link set vp{index}b up && ip link set docker0 up"
-        )
-        node.run("sysctl -qw net.ipv4.ip_forward=1")
+        add_docker_node(lan, node, index)
     a.run("ip route add 10.244.2.0/24 via 192.168.100.12 dev eth0")
+
+
+def add_docker_node(lan: Namespace, node: Namespace, index: int) -> None:
+    """Attach a Docker-style node to the LAN bridge of :func:`build_docker_pair`: eth0 192.168.100.1N/24, docker0 10.244.N.1/24."""
+    sh(f"ip -n {node.name} link add eth0 type veth peer name lan{index} netns {lan.name}")
+    lan.run(f"ip link set lan{index} master br-lan up")
+    node.run(f"ip addr add 192.168.100.1{index}/24 dev eth0 && ip link set eth0 up")
+    node.run(
+        f"ip link add docker0 type bridge && ip addr add 10.244.{index}.1/24 dev docker0 && "
+        f"ip link add vp{index} type veth peer name vp{index}b && ip link set vp{index} master docker0 && "
+        f"ip link set vp{index} up && ip link set vp{index}b up && ip link set docker0 up"
+    )
+    node.run("sysctl -qw net.ipv4.ip_forward=1")
 
 
 #: The program each backend's lab cannot start without.

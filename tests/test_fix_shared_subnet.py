@@ -26,12 +26,7 @@ def overlap() -> Iterator[dict[str, nslib.Namespace]]:
     """Nodes a, b and c with docker0 10.244.N.1/24; a's docker0 also has 10.244.2.1/24."""
     with nslib.namespaces("lan", "a", "b", "c") as (lan, a, b, c):
         nslib.build_docker_pair(lan, a, b)
-        nslib.sh(f"ip -n {c.name} link add eth0 type veth peer name lan3 netns {lan.name}")
-        lan.run("ip link set lan3 master br-lan up")
-        c.run("ip addr add 192.168.100.13/24 dev eth0 && ip link set eth0 up")
-        c.run("ip link add docker0 type bridge && ip addr add 10.244.3.1/24 dev docker0 && "
-              "ip link add vp3 type veth peer name vp3b && ip link set vp3 master docker0 && "
-              "ip link set vp3 up && ip link set vp3b up && ip link set docker0 up && sysctl -qw net.ipv4.ip_forward=1")
+        nslib.add_docker_node(lan, c, 3)
         a.run("ip route del 10.244.2.0/24 && ip addr add 10.244.2.1/24 dev docker0 && "
               "ip route add 10.244.3.0/24 via 192.168.100.13")
         b.run("ip route add 10.244.1.0/24 via 192.168.100.11 && ip route add 10.244.3.0/24 via 192.168.100.13")
