@@ -645,11 +645,12 @@ def _check_entry(path: Path, number: int, entry: Any) -> None:
     problem = None
     if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("node", "title", "status")):
         problem = "is not an object with the strings 'node', 'title' and 'status'"
-    elif entry.get("undo") is not None and not (isinstance(entry["undo"], dict) and isinstance(entry["undo"].get("kind"), str)
+    elif entry.get("undo") is not None and not (isinstance(entry["undo"], dict)
+                                                and isinstance(entry["undo"].get("kind"), str)
                                                 and isinstance(entry["undo"].get("params", {}), dict)):
         problem = "has an 'undo' that is not an operation (an object with 'kind' and 'params')"
     if problem:
-        raise ApplyError(f"{path}: entries[{number}] {problem}; the journal is damaged, so nothing was reverted")
+        raise ApplyError(f"{path}: entries[{number}] {problem}; the journal is damaged, so it was not used")
 
 
 @dataclass
