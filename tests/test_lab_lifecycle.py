@@ -182,15 +182,21 @@ def test_heal_after_fix_added_tunnel(base: Path) -> None:
 
 def test_heal_after_hold_timers_expired(base: Path) -> None:
     name = f"tk{_RUN}"
-    state = up(name, "calico-bgp", nodes=2, pods_per_node=1, state_dir=base / name)
+    state = up(name, "calico-bgp", nodes=3, pods_per_node=1, state_dir=base / name)
     break_fault(state, "pod-network-overlaps-host", "node2")
-    # node2 now routes its LAN peers into a pod, so node1's session to it loses its keepalives.
-    node1 = state.plan.node("node1")
+    # node2 now routes its LAN peers into a pod. BIRD may keep sending through eth0 all the same, so BGP is also
+    # dropped on node2 until both ends of node1's session time out.
+    node1, node2 = state.plan.node("node1"), state.plan.node("node2")
+    rules = [f"{chain} -p tcp --{port} 179 -j DROP" for chain in ("INPUT", "OUTPUT") for port in ("sport", "dport")]
+    for rule in rules:
+        nslib.sh(f"ip netns exec {node2.netns} iptables -I {rule}")
     deadline = time.monotonic() + 30
     protocols = ""
     while "Hold timer expired" not in protocols and time.monotonic() < deadline:
         time.sleep(0.5)
         protocols = bird.birdc(state, node1, "show protocols")
+    for rule in rules:
+        nslib.sh(f"ip netns exec {node2.netns} iptables -D {rule}")
     assert "Hold timer expired" in protocols, protocols
 
     # Both ends of the session wait out BIRD's error wait time unless the heal restarts both.
@@ -214,7 +220,6 @@ def test_heal_resumes_at_the_failed_step(base: Path) -> None:
     assert len(saved.faults[0]["undo"]) == steps - 1
 
     saved.faults[0]["undo"].pop(0)
-    # Running the first step again would fail: the bridge already has its address.
     assert heal(saved) == ["bridge-outside-overlay-subnet on node2"]
     assert load_state(base / name).faults == []
     assert [pair for pair, result in ping_matrix(saved.plan).items() if not result.ok] == []
@@ -237,3 +242,37 @@ def test_programs_found_in_system_directories(monkeypatch: pytest.MonkeyPatch) -
     assert run(["bridge", "-V"]).startswith("bridge utility")
     with pytest.raises(LabError, match="nd-no-such-program was not found on PATH or in /usr/sbin or /sbin; install it"):
         run(["nd-no-such-program"])
+
+
+def test_heal_after_the_fault_was_repaired_by_hand(base: Path) -> None:
+    name = f"tf{_RUN}"
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    node2 = state.plan.node("node2")
+    break_fault(state, "bridge-outside-overlay-subnet", "node2")
+    # The fix a person makes: the bridge's own address back, Docker's gone, and the pod's default route again.
+    prefix = node2.subnet.split("/")[1]
+    nslib.sh(f"ip -n {node2.netns} addr del 172.17.0.1/16 dev docker0")
+    nslib.sh(f"ip -n {node2.netns} addr add {node2.gateway}/{prefix} dev docker0")
+    nslib.sh(f"ip -n {node2.pods[0].netns} route replace default via {node2.gateway}")
+
+    assert heal(state) == ["bridge-outside-overlay-subnet on node2"]
+    assert [pair for pair, result in ping_matrix(state.plan).items() if not result.ok] == []
+
+
+def test_heal_names_the_fault_and_the_failed_line(base: Path) -> None:
+    name = f"tg{_RUN}"
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    break_fault(state, "blackhole-route", "node1")
+    break_fault(state, "mtu-mismatch", "node2")
+    netns = state.plan.node("node1").netns
+    # A heal line that fails for another reason than the change being there already, in the older fault.
+    state.faults[0]["undo"].insert(0, {"ip": netns, "lines": ["link set nd-no-such-link mtu 1500"]})
+    state.save()
+
+    with pytest.raises(LabError) as raised:
+        heal(state)
+
+    message = str(raised.value)
+    assert message.startswith(
+        f"healing blackhole-route on node1 failed: ip -n {netns}: 'link set nd-no-such-link mtu 1500' failed: ")
+    assert "; healed before it: mtu-mismatch on node2. 'netdoctor lab heal' starts again at this step" in message

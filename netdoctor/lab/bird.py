@@ -91,6 +91,12 @@ def reset_sessions(state: LabState, node: NodePlan) -> None:
     for peer in state.plan.peers(node):
         birdc(state, node, f"restart {peer.name}")
         birdc(state, peer, f"restart {node.name}")
+    # A fault on the LAN, such as a duplicate MAC, can also time out sessions between other nodes. Disabled
+    # sessions (another fault) show no error and stay as they are.
+    for other in state.plan.nodes:
+        for line in birdc(state, other, "show protocols").splitlines():
+            if " BGP " in line and "Error:" in line:
+                birdc(state, other, f"restart {line.split()[0]}")
 
 
 def wait_established(state: LabState, timeout: float = 30.0) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from netdoctor.lab import etcd, ovs, routing
 from netdoctor.lab.plan import BACKENDS, BGP_AS, FLANNEL_PORT, LAN_NETWORK, LabPlan, NodePlan
-from netdoctor.lab.run import in_netns, ip_batch, run, sysctl
+from netdoctor.lab.run import in_netns, ip_batch, ip_batch_settled, run, sysctl
 from netdoctor.lab.state import LabError, LabState
 from netdoctor.lab.topology import LAN_BRIDGE, POD_BRIDGE, firewall_rules, node_sysctls
 
@@ -121,7 +121,7 @@ def _run(*argv: str) -> Step:
 def run_step(state: LabState, step: Step) -> None:
     """Run one recorded step."""
     if "ip" in step:
-        ip_batch(step["ip"], step["lines"], tool=step.get("tool", "ip"))
+        ip_batch_settled(step["ip"], step["lines"], tool=step.get("tool", "ip"))
     elif "run" in step:
         run(step["run"])
     elif step.get("etcd") == "seed":
@@ -623,12 +623,18 @@ def break_fault(state: LabState, fault_id: str, node: str | None = None) -> str:
 
 def heal(state: LabState) -> list[str]:
     """Undo every active fault, newest first, and return their ids."""
-    healed = []
+    healed: list[str] = []
     while state.faults:
         active = state.faults[-1]
         # Each step leaves the state file once it has run, so a heal that failed part way resumes at the failed step.
         while active["undo"]:
-            run_step(state, active["undo"][0])
+            try:
+                run_step(state, active["undo"][0])
+            except LabError as error:
+                done = f"; healed before it: {', '.join(healed)}" if healed else ""
+                raise LabError(f"healing {active['fault']} on {active['node']} failed: {str(error).rstrip('.')}{done}. "
+                               "'netdoctor lab heal' starts again at this step; 'netdoctor lab down' removes "
+                               "the lab") from None
             del active["undo"][0]
             state.save()
         state.faults.pop()

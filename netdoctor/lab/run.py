@@ -30,6 +30,13 @@ def run(argv: Sequence[str], check: bool = True, timeout: float = 60.0, input_te
     The program is looked up on PATH, then in /usr/sbin and /sbin, as a
     user's PATH without the system directories would miss ``ip``.
     """
+    completed = _completed(argv, timeout, input_text)
+    if check and completed.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed (exit status {completed.returncode}): {completed.stderr.strip()}")
+    return completed.stdout
+
+
+def _completed(argv: Sequence[str], timeout: float, input_text: str | None) -> subprocess.CompletedProcess[str]:
     logger.debug("run %s", " ".join(argv))
     search = os.pathsep.join([os.environ.get("PATH", ""), *_SYSTEM_DIRS])
     program = argv[0] if "/" in argv[0] else shutil.which(argv[0], path=search)
@@ -44,9 +51,7 @@ def run(argv: Sequence[str], check: bool = True, timeout: float = 60.0, input_te
         raise LabError(f"{argv[0]} was not found at {program}; install it, the lab needs it for this backend") from None
     except subprocess.TimeoutExpired:
         raise LabError(f"{' '.join(argv)} timed out after {timeout:g} s") from None
-    if check and completed.returncode != 0:
-        raise LabError(f"{' '.join(argv)} failed (exit status {completed.returncode}): {completed.stderr.strip()}")
-    return completed.stdout
+    return completed
 
 
 def in_netns(netns: str, argv: Sequence[str], check: bool = True, timeout: float = 60.0) -> str:
@@ -60,6 +65,44 @@ def ip_batch(netns: str | None, lines: Sequence[str], tool: str = "ip") -> None:
         return
     argv = [tool, "-batch", "-"] if netns is None else [tool, "-n", netns, "-batch", "-"]
     run(argv, input_text="\n".join(lines) + "\n")
+
+
+#: Verbs of ``ip`` and ``bridge`` lines that add state, and the error they give when it is there already.
+_ADDING = frozenset({"add", "append"})
+_PRESENT = ("File exists", "Address already assigned.")
+#: Verbs that remove state, and the errors they give when it is gone already.
+_REMOVING = frozenset({"del", "delete"})
+_ABSENT = ("No such process", "Address not found", "Cannot assign requested address", "No such file or directory",
+           "Cannot find device", "FIB table does not exist")
+
+
+def ip_batch_settled(netns: str, lines: Sequence[str], tool: str = "ip") -> None:
+    """Run a batch like :func:`ip_batch`, taking a line whose change is made already as done.
+
+    An add of what exists or a delete of what is gone fails in ``ip``; the
+    lab's heal steps meet that when ``netdoctor fix`` or a person repaired the
+    fault first. Every other failure raises :class:`LabError` naming the line.
+    """
+    if not lines:
+        return
+    completed = _completed([tool, "-force", "-n", netns, "-batch", "-"], 60.0, "\n".join(lines) + "\n")
+    if completed.returncode == 0:
+        return
+    message = ""
+    for text in completed.stderr.splitlines():
+        if not text.startswith("Command failed -:"):
+            message = text.strip()
+            continue
+        line = lines[int(text.rsplit(":", 1)[1]) - 1]
+        words = line.split()
+        verb = words[1] if len(words) > 1 else ""
+        if (verb in _ADDING and message.endswith(_PRESENT)) or (verb in _REMOVING and any(
+                absent in message for absent in _ABSENT)):
+            logger.debug("%s: '%s' is done already: %s", netns, line, message)
+            continue
+        raise LabError(f"{tool} -n {netns}: '{line}' failed: {message or completed.stderr.strip()}")
+    if not completed.stderr.strip():
+        raise LabError(f"{tool} -n {netns} -batch failed (exit status {completed.returncode})")
 
 
 def sysctl(netns: str, settings: dict[str, str]) -> None:
