@@ -37,6 +37,7 @@ from netdoctor.fix import (
     Condition,
     FixPlan,
     Operation,
+    PlanError,
     Safety,
     Step,
     firewall_cmd,
@@ -768,6 +769,22 @@ def _already_reverted(operation: Operation, executor: NodeExecutor) -> bool:
     return not executor.succeeds([program, "-t", params["table"], "-C", params["chain"], *shlex.split(params["rule"])])
 
 
+def _undo_operation(path: Path, number: int, entry: dict[str, Any], plans: dict[str, FixPlan]) -> Operation:
+    """Return an entry's inverse operation, or raise :class:`ApplyError` when its node, kind or parameters are not usable."""
+    plan = plans.get(entry["node"])
+    if plan is None:
+        raise ApplyError(f"{path}: entries[{number}] is for node {entry['node']}, which has no plan in the journal; "
+                         "the journal is damaged, so it was not used")
+    operation = Operation.from_json(entry["undo"])
+    try:
+        render_operation(plan, operation)
+    except (PlanError, KeyError, TypeError, ValueError, AttributeError) as error:
+        detail = f"missing parameter {error}" if isinstance(error, KeyError) else str(error)
+        raise ApplyError(f"{path}: entries[{number}] has an inverse {operation.kind!r} that cannot run ({detail}); "
+                         "the journal is damaged, so it was not used") from None
+    return operation
+
+
 def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) -> int:
     """Revert the applied steps of a journal in reverse order; return how many were reverted.
 
@@ -775,19 +792,18 @@ def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) ->
     """
     journal = load_journal(path)
     plans = {plan.node: plan for plan in journal.plans}
+    pending = [(number, entry) for number, entry in enumerate(journal.entries)
+               if entry.get("status") == "applied" and not entry.get("reverted")]
+    # Every inverse is read and rendered before the first one runs, so a damaged entry changes nothing.
+    operations = {number: _undo_operation(path, number, entry, plans) for number, entry in pending if entry.get("undo")}
     reverted = 0
-    for entry in reversed(journal.entries):
-        if entry.get("status") != "applied" or entry.get("reverted"):
-            continue
-        if not entry.get("undo"):
+    for number, entry in reversed(pending):
+        if number not in operations:
             echo(f"{entry['node']}: nothing to revert for '{entry['title']}'")
             entry["reverted"] = _now()
             journal.save()
             continue
-        plan = plans.get(entry["node"])
-        if plan is None:
-            raise ApplyError(f"{path}: entry for node {entry['node']} has no plan in the journal")
-        operation = Operation.from_json(entry["undo"])
+        plan, operation = plans[entry["node"]], operations[number]
         executor = NodeExecutor(plan)
         if operation.kind in ("link-mtu", "link-master", "iptables-insert"):
             executor.refresh()
@@ -797,7 +813,11 @@ def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) ->
             echo(f"{entry['node']}: '{entry['title']}' was already reverted: "
                  f"{' '.join(render_operation(plan, operation))} has nothing left to do")
             continue
-        apply_operation(operation, executor)
+        try:
+            apply_operation(operation, executor)
+        except (KeyError, TypeError, ValueError) as error:
+            raise ApplyError(f"{path}: entries[{number}]: the inverse {operation.kind} cannot run: "
+                             f"{type(error).__name__}: {error}; the journal is damaged") from None
         entry["reverted"] = _now()
         journal.save()
         reverted += 1

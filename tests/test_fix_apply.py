@@ -9,6 +9,7 @@ sit beside them and must survive every fixer.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 from netdoctor.collect import collect_cluster
 from netdoctor.engine import load_checks, run_checks
 from netdoctor.fix import NodeBinding, build_plans, dumps_plans, load_plans
-from netdoctor.fixapply import apply_plans, load_journal, undo_journal
+from netdoctor.fixapply import ApplyError, apply_plans, load_journal, undo_journal
 from netdoctor.model import ClusterSnapshot
 from netdoctor.target import Target
 
@@ -227,3 +228,24 @@ def test_undo_passes_over_rule_deleted_by_hand(broken: Any, tmp_path: Path) -> N
     assert sum("was already reverted" in line for line in lines) == 1
     assert _touched(_collect(a, b)) == _touched(before)
     assert undo_journal(journal) == 0
+
+
+def test_damaged_oldest_entry_stops_undo_before_any_change(broken: Any, tmp_path: Path) -> None:
+    a, b, bindings = broken
+    journal = tmp_path / "journal.json"
+    apply_plans(build_plans(run_checks(_collect(a, b), load_checks()), bindings), journal, allow_disruptive=True)
+    applied = _touched(_collect(a, b))
+    document = json.loads(journal.read_text())
+    oldest = next(number for number, entry in enumerate(document["entries"])
+                  if entry["status"] == "applied" and entry.get("undo"))
+    intact = document["entries"][oldest]["undo"]
+    document["entries"][oldest]["undo"] = {"kind": intact["kind"], "params": {}}
+    journal.write_text(json.dumps(document))
+
+    with pytest.raises(ApplyError, match=rf"entries\[{oldest}\] has an inverse '{intact['kind']}' that cannot run"):
+        undo_journal(journal)
+
+    assert _touched(_collect(a, b)) == applied
+    document["entries"][oldest]["undo"] = intact
+    journal.write_text(json.dumps(document))
+    assert undo_journal(journal) > 0

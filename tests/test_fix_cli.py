@@ -119,6 +119,8 @@ def test_apply_with_undo_rejected(tmp_path: Path) -> None:
     ([{"node": "n1", "title": "t", "status": "applied", "undo": "route-del"}],
      "entries[0] has an 'undo' that is not an operation"),
     ({"node": "n1"}, "'entries' is not a list"),
+    ([{"node": "n1", "title": "t", "status": "applied", "undo": {"kind": "route-del", "params": {}}}],
+     "entries[0] is for node n1, which has no plan in the journal"),
 ])
 def test_undo_of_damaged_journal(tmp_path: Path, entries: object, problem: str) -> None:
     from netdoctor.fixapply import JOURNAL_FORMAT
