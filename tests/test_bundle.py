@@ -332,3 +332,32 @@ def test_good_json_keeps_text_beside_it_unread(tmp_path: Path) -> None:
 
     assert snapshot.gaps == ()
     assert snapshot.node("n1").extra_files == ("ip-addr.txt",)
+
+
+@pytest.mark.parametrize(("damaged", "reason"), [
+    ("", "nodes/n1/ip-addr.json: the file is empty, as a capture cut short leaves it"),
+    ('[{"ifindex": 1, "ifname": "lo", "flags": 7, "addr_info": []}]', "nodes/n1/ip-addr.json: "),
+    ('[{"ifindex": 1, "ifname": "lo", "flags": [], "addr_info": 7}]', "nodes/n1/ip-addr.json: "),
+])
+def test_mistyped_or_empty_json_is_a_gap_and_text_is_read(tmp_path: Path, damaged: str, reason: str) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-addr.txt").write_text(IP_ADDR)
+    (folder / "ip-addr.json").write_text(damaged)
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.node("n1").interface("lo") is not None
+    reasons = [gap.reason for gap in snapshot.gaps if gap.source == "interfaces"]
+    assert reasons[0].startswith(reason)
+    assert reasons[1] == "nodes/n1/ip-addr.json could not be read, so nodes/n1/ip-addr.txt was read instead"
+
+
+def test_route_destination_must_be_text(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.json").write_text('[{"dst": 5, "dev": "eth0"}]')
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.node("n1").routes is None
+    assert [gap.reason for gap in snapshot.gaps] == [
+        'nodes/n1/ip-route.json: route entry 0: \'dst\' is 5, expected a prefix such as "10.244.1.0/24" or "default"']

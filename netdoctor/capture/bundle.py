@@ -256,9 +256,17 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
             for file_name, spec in ranks[rank]:
                 source = f"nodes/{name}/{file_name}"
                 try:
-                    parts.append(_parser(spec)(_decode(file_name, files[file_name]), source, **dict(spec.kwargs)))
+                    text = _decode(file_name, files[file_name])
+                    if spec.module == "iproute" and file_name.endswith(".json") and not text.strip():
+                        raise ParseError(source, None, "the file is empty, as a capture cut short leaves it; "
+                                                       "'ip -j' prints at least '[]'")
+                    parts.append(_parser(spec)(text, source, **dict(spec.kwargs)))
                 except ParseError as error:
                     gaps.append(Gap(name, field_name, str(error)))
+                    continue
+                except Exception as error:  # a parser that met a value of a type it does not expect
+                    logger.debug("parsing %s", source, exc_info=True)
+                    gaps.append(Gap(name, field_name, f"{source}: cannot be read: {type(error).__name__}: {error}"))
                     continue
                 read.append(source)
                 provenance.append(Provenance(field_name, f"bundle:{source}"))

@@ -720,9 +720,12 @@ def parse_ip_route(
 
 def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapping[str, int] | None) -> Route:
     try:
-        destination = str(item["dst"])
+        destination = item["dst"]
     except KeyError:
         raise ParseError(source, None, f"{where}: no 'dst'") from None
+    if not isinstance(destination, str):
+        raise ParseError(source, None, f"{where}: 'dst' is {json.dumps(destination)}, expected a prefix such as "
+                                       "\"10.244.1.0/24\" or \"default\"")
     route_type = str(item.get("type", "unicast"))
     if route_type not in ROUTE_TYPES:
         raise ParseError(source, None, f"{where}: unknown route type {route_type!r}")
