@@ -172,14 +172,27 @@ def path_type(*, file_okay: bool = True, dir_okay: bool = True, output: bool = F
                 raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file")
             if not file_okay and path.exists() and not path.is_dir():
                 raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
-            if output and text != "-" and not path.parent.is_dir():
-                raise argparse.ArgumentTypeError(f"cannot write {text!r}: directory {str(path.parent)!r} does not "
-                                                 "exist; create it first")
+            if output and text != "-":
+                _check_output(text, path)
         except OSError as error:  # a directory above it that this user may not search, for one
             raise argparse.ArgumentTypeError(f"cannot look up {text!r}: {error.strerror or error}") from None
         return path
 
     return parse
+
+
+def _check_output(text: str, path: Path) -> None:
+    """Raise ``ArgumentTypeError`` unless ``path`` names a file that can be created or replaced."""
+    parent = path.parent
+    if text.endswith("/"):
+        raise argparse.ArgumentTypeError(f"{text!r} ends with '/', so it names a directory; expected a file")
+    if not parent.exists():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: directory {str(parent)!r} does not exist; "
+                                         "create it first")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: this user may not create files in {str(parent)!r}")
 
 
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:

@@ -746,6 +746,30 @@ def test_output_in_missing_directory_fails_before_collecting(tmp_path: Path, com
     assert "wrote" not in result.output
 
 
+def test_output_path_that_names_no_file(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("a file, not a directory\n")
+
+    under_file = invoke("collect", "-o", str(tmp_path / "plain" / "out.json"))
+    slash = invoke("collect", "-o", f"{tmp_path / 'newdir'}/")
+
+    assert under_file.exit_code == slash.exit_code == 2
+    assert f"cannot write '{tmp_path / 'plain' / 'out.json'}': '{tmp_path / 'plain'}' is not a directory" \
+        in under_file.output
+    assert f"'{tmp_path / 'newdir'}/' ends with '/', so it names a directory; expected a file" in slash.output
+    assert not (tmp_path / "newdir").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_output_in_directory_without_write_permission() -> None:
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "bundle", "-o",
+            "/etc/nd-bundle.tar.gz"]
+    completed = subprocess.run(argv, check=False, cwd="/", capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 2, completed.stderr
+    assert "cannot write '/etc/nd-bundle.tar.gz': this user may not create files in '/etc'" in completed.stderr
+    assert not Path("/etc/nd-bundle.tar.gz").exists()
+
+
 def test_module_runs_like_command(tmp_path: Path) -> None:
     import subprocess
     import sys
