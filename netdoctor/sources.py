@@ -126,8 +126,12 @@ def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
 
 def load_bundle_path(path: str | PathLike[str]) -> ClusterSnapshot:
     """Read a support bundle (a directory or an archive) through ``netdoctor.capture.bundle``."""
-    if not os.path.exists(path):
-        raise SourceError(f"bundle {path} not found; give the path of a bundle directory or archive")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        raise SourceError(f"bundle {path} not found; give the path of a bundle directory or archive") from None
+    except OSError as error:  # a directory above it that this user may not search, for one
+        raise SourceError(f"cannot read bundle {path}: {error.strerror or error}") from None
     from netdoctor.capture import ParseError
 
     try:

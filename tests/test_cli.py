@@ -770,6 +770,19 @@ def test_output_in_directory_without_write_permission() -> None:
     assert not Path("/etc/nd-bundle.tar.gz").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_bundle_under_unsearchable_directory(tmp_path: Path) -> None:
+    # tmp_path's directories are mode 0700 and root's, so user nobody may not search them.
+    case = tmp_path / "case"
+    (case / "nodes" / "n1").mkdir(parents=True)
+    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "check", "--bundle",
+            str(case)]
+    completed = subprocess.run(argv, check=False, cwd="/", capture_output=True, text=True, timeout=120)
+
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stderr.strip() == f"Error: cannot read bundle {case}: Permission denied"
+
+
 def test_module_runs_like_command(tmp_path: Path) -> None:
     import subprocess
     import sys
