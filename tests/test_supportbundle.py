@@ -222,6 +222,21 @@ def test_manifest_truncation_listed_as_gap(tmp_path: Path) -> None:
     assert snapshot.nodes[0].sysctls is not None
 
 
+def test_failed_capture_step_listed_as_gap(tmp_path: Path) -> None:
+    node = tmp_path / "nodes" / "node1"
+    node.mkdir(parents=True)
+    (node / "sysctl.txt").write_text("net.ipv4.ip_forward = 1\n")
+    steps = [{"node": "node1", "kind": "file", "file": "/etc/frr/daemons", "member": None,
+              "error": "cannot read /etc/frr/daemons: Permission denied"},
+             {"node": "node1", "kind": "command", "command": "sysctl -a", "member": "sysctl.txt", "error": None}]
+    (tmp_path / "manifest.json").write_text(json.dumps({"steps": steps}))
+
+    snapshot = load_bundle(tmp_path)
+
+    assert [(gap.node, gap.source, gap.reason) for gap in snapshot.gaps] == [
+        ("node1", "/etc/frr/daemons", "not captured: cannot read /etc/frr/daemons: Permission denied")]
+
+
 def test_invalid_manifest_is_one_gap(tmp_path: Path) -> None:
     (tmp_path / "nodes" / "node1").mkdir(parents=True)
     (tmp_path / "nodes" / "node1" / "sysctl.txt").write_text("net.ipv4.ip_forward = 1\n")

@@ -317,9 +317,11 @@ def _cluster_parser(function: str) -> Callable[..., Any]:
 
 
 def _manifest_gaps(data: bytes | None) -> list[Gap]:
-    """Return a gap for each member that ``manifest.json`` marks as cut by a capture cap.
+    """Return a gap for each member that ``manifest.json`` marks as cut by a capture cap, and each failed step.
 
-    A manifest that cannot be read adds one gap and hides nothing else.
+    A step that failed and wrote nothing (a file this user may not read, a
+    command that exited with an error) is a source the bundle lacks. A
+    manifest that cannot be read adds one gap and hides nothing else.
     """
     if data is None:
         return []
@@ -332,12 +334,16 @@ def _manifest_gaps(data: bytes | None) -> list[Gap]:
         return [Gap(None, "manifest", "manifest.json has no 'steps' list; cut members are not listed")]
     gaps = []
     for step in steps:
-        if not isinstance(step, dict) or not step.get("truncated"):
+        if not isinstance(step, dict):
             continue
         node = step.get("node") if isinstance(step.get("node"), str) else None
-        member = step.get("member") or step.get("command") or step.get("file") or "a member"
-        reason = step.get("error") or "cut by a capture cap"
-        gaps.append(Gap(node, str(member), f"captured only in part: {reason}"))
+        if step.get("truncated"):
+            member = step.get("member") or step.get("command") or step.get("file") or "a member"
+            reason = step.get("error") or "cut by a capture cap"
+            gaps.append(Gap(node, str(member), f"captured only in part: {reason}"))
+        elif step.get("error") and not step.get("member"):
+            what = step.get("command") or step.get("file") or "a capture step"
+            gaps.append(Gap(node, str(what), f"not captured: {step['error']}"))
     return gaps
 
 
