@@ -106,13 +106,22 @@ class NodeExecutor:
                              f"{completed.stderr.strip() or completed.stdout.strip()}")
         return completed.stdout
 
-    def succeeds(self, argv: list[str]) -> bool:
-        """Run a program in the node's namespace and tell whether it exited with status 0."""
+    def rule_absent(self, params: dict[str, Any]) -> bool:
+        """Tell whether the chain lacks the rule of an iptables operation; raise :class:`ApplyError` when that is unclear.
+
+        ``iptables -C`` exits with status 1 and "does a matching rule exist"
+        only for a rule that is not there. Any other failure (an unknown table,
+        option or namespace) is an error, not an answer.
+        """
+        program = "ip6tables" if params.get("family") == 6 else "iptables"
+        argv = [program, "-t", params["table"], "-C", params["chain"], *shlex.split(params["rule"])]
         try:
             self.run(argv)
-        except ApplyError:
-            return False
-        return True
+        except ApplyError as error:
+            if "does a matching rule exist" in str(error) and "exit status 1)" in str(error):
+                return True
+            raise
+        return False
 
     def ipr(self) -> Any:
         """Open a pyroute2 ``IPRoute`` in the node's namespace."""
@@ -632,13 +641,21 @@ def load_journal(path: Path) -> Journal:
         raise ApplyError(f"cannot read journal {path}: {error}") from None
     if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT:
         raise ApplyError(f"{path} is not a netdoctor journal (expected \"format\": \"{JOURNAL_FORMAT}\")")
-    plans = [FixPlan.from_json(item) for item in data.get("plans", [])]
-    entries = data.get("entries", [])
-    if not isinstance(entries, list):
-        raise ApplyError(f"{path}: 'entries' is not a list; the journal is damaged")
+    if not isinstance(data.get("plans", []), list) or not isinstance(data.get("entries"), list):
+        raise ApplyError(f"{path}: 'plans' and 'entries' must be lists; the journal is damaged, so it was not used")
+    try:
+        plans = [FixPlan.from_json(item) for item in data.get("plans", [])]
+    except (PlanError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ApplyError(f"{path}: a plan cannot be read ({error}); the journal is damaged, so it was not used") from None
+    entries = data["entries"]
     for number, entry in enumerate(entries):
         _check_entry(path, number, entry)
     return Journal(path, plans, entries, str(data.get("started", "")))
+
+
+#: The statuses an apply run writes into journal entries.
+ENTRY_STATUSES = frozenset({"running", "applied", "failed", "stopped", "display-only", "already-done",
+                            "not-confirmed"})
 
 
 def _check_entry(path: Path, number: int, entry: Any) -> None:
@@ -646,6 +663,8 @@ def _check_entry(path: Path, number: int, entry: Any) -> None:
     problem = None
     if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str) for key in ("node", "title", "status")):
         problem = "is not an object with the strings 'node', 'title' and 'status'"
+    elif entry["status"] not in ENTRY_STATUSES:
+        problem = f"has the status {entry['status']!r}, which no apply run writes"
     elif entry.get("undo") is not None and not (isinstance(entry["undo"], dict)
                                                 and isinstance(entry["undo"].get("kind"), str)
                                                 and isinstance(entry["undo"].get("params", {}), dict)):
@@ -762,11 +781,7 @@ def _already_reverted(operation: Operation, executor: NodeExecutor) -> bool:
     ``iptables -D`` fails for a rule that is not there. The other undo
     operations set a value again or report what is missing.
     """
-    if operation.kind != "iptables-delete":
-        return False
-    params = operation.params
-    program = "ip6tables" if params.get("family") == 6 else "iptables"
-    return not executor.succeeds([program, "-t", params["table"], "-C", params["chain"], *shlex.split(params["rule"])])
+    return operation.kind == "iptables-delete" and executor.rule_absent(operation.params)
 
 
 def _undo_operation(path: Path, number: int, entry: dict[str, Any], plans: dict[str, FixPlan]) -> Operation:
@@ -778,11 +793,31 @@ def _undo_operation(path: Path, number: int, entry: dict[str, Any], plans: dict[
     operation = Operation.from_json(entry["undo"])
     try:
         render_operation(plan, operation)
+        problem = _iptables_params_problem(operation)
     except (PlanError, KeyError, TypeError, ValueError, AttributeError) as error:
-        detail = f"missing parameter {error}" if isinstance(error, KeyError) else str(error)
-        raise ApplyError(f"{path}: entries[{number}] has an inverse {operation.kind!r} that cannot run ({detail}); "
-                         "the journal is damaged, so it was not used") from None
+        problem = f"missing parameter {error}" if isinstance(error, KeyError) else str(error)
+    if problem is None and operation.kind == "iptables-delete":
+        try:
+            NodeExecutor(plan).rule_absent(operation.params)
+        except ApplyError as error:
+            problem = str(error)
+    if problem is not None:
+        raise ApplyError(f"{path}: entries[{number}] has an inverse {operation.kind!r} that cannot run ({problem}); "
+                         "the journal is damaged, so it was not used")
     return operation
+
+
+def _iptables_params_problem(operation: Operation) -> str | None:
+    """Return what is wrong with an iptables operation's table, chain, rule and family, or None."""
+    if not operation.kind.startswith("iptables-"):
+        return None
+    params = operation.params
+    for key in ("table", "chain", "rule"):
+        if not isinstance(params.get(key), str) or not params[key].strip():
+            return f"'{key}' is {params.get(key)!r}, expected a non-empty string"
+    if params.get("family") not in (None, 4, 6) or isinstance(params.get("family"), bool):
+        return f"'family' is {params.get('family')!r}, expected 4 or 6"
+    return None
 
 
 def undo_journal(path: Path, echo: Callable[[str], None] = lambda line: None) -> int:

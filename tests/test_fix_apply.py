@@ -230,16 +230,20 @@ def test_undo_passes_over_rule_deleted_by_hand(broken: Any, tmp_path: Path) -> N
     assert undo_journal(journal) == 0
 
 
-def test_damaged_oldest_entry_stops_undo_before_any_change(broken: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", [{}, {"table": "nd-bogus"}, {"rule": "--nd-no-such-option x"}, {"chain": None}],
+                         ids=["no-params", "bogus-table", "bogus-rule", "null-chain"])
+def test_damaged_oldest_entry_stops_undo_before_any_change(broken: Any, tmp_path: Path,
+                                                           damage: dict[str, Any]) -> None:
     a, b, bindings = broken
     journal = tmp_path / "journal.json"
     apply_plans(build_plans(run_checks(_collect(a, b), load_checks()), bindings), journal, allow_disruptive=True)
     applied = _touched(_collect(a, b))
     document = json.loads(journal.read_text())
     oldest = next(number for number, entry in enumerate(document["entries"])
-                  if entry["status"] == "applied" and entry.get("undo"))
+                  if entry["status"] == "applied" and (entry.get("undo") or {}).get("kind") == "iptables-delete")
     intact = document["entries"][oldest]["undo"]
-    document["entries"][oldest]["undo"] = {"kind": intact["kind"], "params": {}}
+    params = {**intact["params"], **damage} if damage else {}
+    document["entries"][oldest]["undo"] = {"kind": intact["kind"], "params": params}
     journal.write_text(json.dumps(document))
 
     with pytest.raises(ApplyError, match=rf"entries\[{oldest}\] has an inverse '{intact['kind']}' that cannot run"):

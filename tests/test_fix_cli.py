@@ -118,7 +118,8 @@ def test_apply_with_undo_rejected(tmp_path: Path) -> None:
     ([42], "entries[0] is not an object with the strings 'node', 'title' and 'status'"),
     ([{"node": "n1", "title": "t", "status": "applied", "undo": "route-del"}],
      "entries[0] has an 'undo' that is not an operation"),
-    ({"node": "n1"}, "'entries' is not a list"),
+    ({"node": "n1"}, "'plans' and 'entries' must be lists"),
+    ([{"node": "n1", "title": "t", "status": "bogus"}], "entries[0] has the status 'bogus', which no apply run writes"),
     ([{"node": "n1", "title": "t", "status": "applied", "undo": {"kind": "route-del", "params": {}}}],
      "entries[0] is for node n1, which has no plan in the journal"),
 ])
