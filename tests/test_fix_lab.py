@@ -251,6 +251,23 @@ def test_routes_go_back_through_recreated_overlay(lab: LabState, tmp_path: Path)
         _heal(lab.state_dir)
 
 
+@pytest.mark.parametrize("lab", ["flannel-vxlan"], indirect=True)
+@pytest.mark.parametrize("fault_id", ["vtep-mismatch", "overlay-interface-missing", "icmp-blocked"])
+def test_heal_after_fix_leaves_a_healthy_lab(lab: LabState, fault_id: str, tmp_path: Path) -> None:
+    # The fix repairs the fault its own way; the heal that follows must still end in the lab's healthy state.
+    assert _heal(lab.state_dir) == []
+    faults.break_fault(load_state(lab.state_dir), fault_id, "node2")
+    result = _fix(lab, tmp_path / "journal.json")
+    assert result.exit_code == 0, result.output
+
+    faults.heal(load_state(lab.state_dir))
+
+    assert load_state(lab.state_dir).faults == []
+    assert [finding.summary for finding in _check(lab).findings] == []
+    probe = faults.probe_for(lab.plan, fault_id, "node2")
+    assert _ping_once(probe.source, probe.destination, FITTING_SIZE) is None
+
+
 @pytest.mark.parametrize("lab", ["ovs-gre"], indirect=True)
 def test_no_underlay_routes_while_ovs_bridge_is_missing(lab: LabState) -> None:
     assert _heal(lab.state_dir) == []

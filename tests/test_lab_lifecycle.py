@@ -276,3 +276,14 @@ def test_heal_names_the_fault_and_the_failed_line(base: Path) -> None:
     assert message.startswith(
         f"healing blackhole-route on node1 failed: ip -n {netns}: 'link set nd-no-such-link mtu 1500' failed: ")
     assert "; healed before it: mtu-mismatch on node2. 'netdoctor lab heal' starts again at this step" in message
+
+
+def test_heal_of_stacked_bgp_faults_waits_at_the_end(base: Path) -> None:
+    name = f"tq{_RUN}"
+    state = up(name, "calico-bgp", nodes=3, pods_per_node=1, state_dir=base / name)
+    # Healed newest first: while the session stays down, BGP cannot converge after ip-forward-disabled's heal.
+    break_fault(state, "bgp-peer-down", "node2")
+    break_fault(state, "ip-forward-disabled", "node2")
+
+    assert heal(state) == ["ip-forward-disabled on node2", "bgp-peer-down on node2"]
+    assert [pair for pair, result in ping_matrix(state.plan).items() if not result.ok] == []

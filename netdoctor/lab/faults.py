@@ -118,12 +118,16 @@ def _run(*argv: str) -> Step:
     return {"run": list(argv)}
 
 
-def run_step(state: LabState, step: Step) -> None:
-    """Run one recorded step."""
+def run_step(state: LabState, step: Step, wait: bool = True) -> None:
+    """Run one recorded step; without ``wait``, BGP steps restart sessions but do not wait for them.
+
+    A heal waits for BGP only at its last fault: faults not healed yet may
+    keep routes away until then.
+    """
     if "ip" in step:
         ip_batch_settled(step["ip"], step["lines"], tool=step.get("tool", "ip"))
     elif "run" in step:
-        run(step["run"])
+        _run_settled(step["run"])
     elif step.get("etcd") == "seed":
         if state.etcd_endpoint is None:
             raise LabError("the lab has no etcd endpoint recorded; recreate it with lab down and lab up")
@@ -142,11 +146,23 @@ def run_step(state: LabState, step: Step) -> None:
     elif "firewall" in step:
         firewall_rules(state.plan, state.plan.node(step["firewall"]))
     elif "wait-bgp" in step:
-        _wait_bgp(state)
+        if wait:
+            _wait_bgp(state)
     elif "reset-bgp" in step:
-        _reset_bgp(state, state.plan.node(step["reset-bgp"]))
+        _reset_bgp(state, state.plan.node(step["reset-bgp"]), wait)
     else:
         raise LabError(f"unknown undo step {step!r} in the state file")
+
+
+def _run_settled(argv: list[str]) -> None:
+    """Run a recorded command, taking an ``iptables -D`` of a rule that is gone already as done."""
+    try:
+        run(argv)
+    except LabError as error:
+        if "iptables" in argv and "-D" in argv and "does a matching rule exist" in str(error):
+            logger.debug("'%s' is done already: %s", " ".join(argv), error)
+            return
+        raise
 
 
 def _wait_bgp(state: LabState) -> None:
@@ -160,7 +176,7 @@ def _wait_bgp(state: LabState) -> None:
         frr.wait_converged(state)
 
 
-def _reset_bgp(state: LabState, node: NodePlan) -> None:
+def _reset_bgp(state: LabState, node: NodePlan, wait: bool = True) -> None:
     """Restart a node's BGP sessions after a fault that cut its LAN traffic, and wait until all are back.
 
     Keepalives lost during the fault leave hold timers that can expire seconds
@@ -170,13 +186,16 @@ def _reset_bgp(state: LabState, node: NodePlan) -> None:
         from netdoctor.lab import bird
 
         bird.reset_sessions(state, node)
-        bird.wait_established(state)
+        if wait:
+            bird.wait_established(state)
     elif state.plan.backend == "frr":
         from netdoctor.lab import frr
 
         frr.reset_sessions(state, node)
-        frr.wait_established(state)
-    _wait_bgp(state)
+        if wait:
+            frr.wait_established(state)
+    if wait:
+        _wait_bgp(state)
 
 
 def _healthy_route(plan: LabPlan, node: NodePlan, peer: NodePlan) -> str:
@@ -282,9 +301,22 @@ def _restore_vtep_lines(plan: LabPlan, target: NodePlan) -> list[str]:
     return lines
 
 
+#: The MAC that vtep-mismatch gives a node's flannel.1.
+_STRAY_VTEP_MAC = "0e:00:00:00:ff:ff"
+
+
 def _vtep_mismatch(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
-    ip_batch(target.netns, [f"link set {routing.VXLAN_DEVICE} address 0e:00:00:00:ff:ff"])
-    return [_ip(target.netns, *_restore_vtep_lines(state.plan, target))]
+    ip_batch(target.netns, [f"link set {routing.VXLAN_DEVICE} address {_STRAY_VTEP_MAC}"])
+    undo = [_ip(target.netns, *_restore_vtep_lines(state.plan, target))]
+    # 'netdoctor fix' may have taught the peers and the node's lease the new MAC; they learn the old one again.
+    ip_lines, bridge_lines = routing.vxlan_peer_lines(target)
+    for other in state.plan.peers(target):
+        undo += [_ip(other.netns, *ip_lines),
+                 _ip(other.netns, f"fdb del {_STRAY_VTEP_MAC} dev {routing.VXLAN_DEVICE} dst {target.lan_ip} self",
+                     *bridge_lines, tool="bridge")]
+    if state.etcd_endpoint is not None:
+        undo.append({"etcd": "seed"})
+    return undo
 
 
 def _tunnel_mesh_incomplete(state: LabState, target: NodePlan, peer: NodePlan) -> list[Step]:
@@ -359,10 +391,17 @@ def _route_wrong_nexthop(state: LabState, target: NodePlan, peer: NodePlan) -> l
                   f"set ip next-hop {UNUSED_LAN_IP}", "exit", f"router bgp {BGP_AS}", "address-family ipv4 unicast",
                   f"neighbor {peer.lan_ip} route-map LAB-WRONG-NEXTHOP in", "end",
                   f"clear bgp ipv4 unicast {peer.lan_ip} soft in")  # fmt: skip
-        _wait_route_via(target, peer.subnet, UNUSED_LAN_IP)
         undo_in = _vtysh_step(state, target, f"no neighbor {peer.lan_ip} route-map LAB-WRONG-NEXTHOP in")
         clear = _run("vtysh", "--vty_socket", str(frr.vty_dir(state, target)),
                      "-c", f"clear bgp ipv4 unicast {peer.lan_ip} soft in")  # fmt: skip
+        try:
+            _wait_route_via(target, peer.subnet, UNUSED_LAN_IP)
+        except LabError as error:
+            # Without a BGP route from the peer (another fault stops it) there is nothing to send the wrong way.
+            for step in (undo_in, clear):
+                run_step(state, step)
+            raise LabError(f"{error}; the node needs the BGP route from {peer.name} first, so heal the other "
+                           "faults and break this one again") from None
         return [undo_in, clear, {"wait-bgp": True}]
     wrong = {
         "flannel-vxlan": f"route replace {peer.subnet} via 10.244.250.0 dev {routing.VXLAN_DEVICE} onlink",
@@ -629,7 +668,7 @@ def heal(state: LabState) -> list[str]:
         # Each step leaves the state file once it has run, so a heal that failed part way resumes at the failed step.
         while active["undo"]:
             try:
-                run_step(state, active["undo"][0])
+                run_step(state, active["undo"][0], wait=len(state.faults) == 1)
             except LabError as error:
                 done = f"; healed before it: {', '.join(healed)}" if healed else ""
                 raise LabError(f"healing {active['fault']} on {active['node']} failed: {str(error).rstrip('.')}{done}. "
