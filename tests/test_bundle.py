@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -361,3 +362,20 @@ def test_route_destination_must_be_text(tmp_path: Path) -> None:
     assert snapshot.node("n1").routes is None
     assert [gap.reason for gap in snapshot.gaps] == [
         'nodes/n1/ip-route.json: route entry 0: \'dst\' is 5, expected a prefix such as "10.244.1.0/24" or "default"']
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("prefixlen", -1, "'prefixlen' is -1, expected 0 to 32"),
+    ("prefixlen", "24", "'prefixlen' is \"24\", expected 0 to 32"),
+    ("local", 7, "'local' is 7, expected an address"),
+])
+def test_address_entry_values_checked(tmp_path: Path, field: str, value: object, reason: str) -> None:
+    entry = {"family": "inet", "local": "10.0.0.1", "prefixlen": 24, field: value}
+    folder = _node_dir(tmp_path)
+    (folder / "ip-addr.json").write_text(json.dumps([{"ifindex": 2, "ifname": "eth0", "mtu": 1500, "flags": ["UP"],
+                                                      "addr_info": [entry]}]))
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.node("n1").interfaces is None
+    assert [gap.reason for gap in snapshot.gaps] == [f"nodes/n1/ip-addr.json: interface entry 0 (eth0), address 0: {reason}"]

@@ -454,10 +454,20 @@ def parse_ip_addr(text: str, source: str) -> tuple[Interface, ...]:
 def _json_address(source: str, where: str, item: dict[str, Any]) -> Address:
     try:
         family = _family_of(str(item["family"]))
-        local = str(item.get("local") or item["address"])
-        prefixlen = int(item["prefixlen"])
+        local = item.get("local") or item["address"]
+        prefixlen = item["prefixlen"]
     except (KeyError, ValueError, TypeError) as error:
         raise ParseError(source, None, f"{where}: invalid address entry ({error}): expected family, local and prefixlen") from None
+    if not isinstance(local, str):
+        raise ParseError(source, None, f"{where}: 'local' is {json.dumps(local)}, expected an address")
+    try:
+        parse_ip(local)
+    except AddressError as error:
+        raise ParseError(source, None, f"{where}: invalid address: {error}") from None
+    if not isinstance(prefixlen, int) or isinstance(prefixlen, bool) or not 0 <= prefixlen <= (
+            32 if family == AF_INET else 128):
+        raise ParseError(source, None, f"{where}: 'prefixlen' is {json.dumps(prefixlen)}, expected 0 to "
+                                       f"{32 if family == AF_INET else 128}")
     peer = item.get("address") if item.get("local") and item.get("address") not in (None, local) else None
     scope = item.get("scope", "global")
     if isinstance(scope, int) or str(scope).isdigit():
