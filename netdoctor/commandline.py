@@ -193,6 +193,8 @@ def _check_output(text: str, path: Path) -> None:
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: {str(parent)!r} is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: this user may not create files in {str(parent)!r}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: the file exists and this user may not replace it")
 
 
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -768,6 +769,22 @@ def test_output_in_directory_without_write_permission() -> None:
     assert completed.returncode == 2, completed.stderr
     assert "cannot write '/etc/nd-bundle.tar.gz': this user may not create files in '/etc'" in completed.stderr
     assert not Path("/etc/nd-bundle.tar.gz").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_output_file_the_user_may_not_replace() -> None:
+    # /tmp lets every user create files, but root's file in it stays root's.
+    handle, name = tempfile.mkstemp(prefix="nd-readonly-", suffix=".json")
+    os.close(handle)
+    try:
+        argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "collect", "-o",
+                name]
+        completed = subprocess.run(argv, check=False, cwd="/", capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(name)
+
+    assert completed.returncode == 2, completed.stderr
+    assert f"cannot write '{name}': the file exists and this user may not replace it" in completed.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
