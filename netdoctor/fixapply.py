@@ -111,7 +111,7 @@ class NodeExecutor:
 
         ``iptables -C`` exits with status 1 and "does a matching rule exist"
         only for a rule that is not there. Any other failure (an unknown table,
-        option or namespace) is an error, not an answer.
+        option or namespace) raises, as it tells nothing about the rule.
         """
         program = "ip6tables" if params.get("family") == 6 else "iptables"
         argv = [program, "-t", params["table"], "-C", params["chain"], *shlex.split(params["rule"])]

@@ -340,7 +340,7 @@ def test_good_json_keeps_text_beside_it_unread(tmp_path: Path) -> None:
     ('[{"ifindex": 1, "ifname": "lo", "flags": 7, "addr_info": []}]', "nodes/n1/ip-addr.json: "),
     ('[{"ifindex": 1, "ifname": "lo", "flags": [], "addr_info": 7}]', "nodes/n1/ip-addr.json: "),
 ])
-def test_mistyped_or_empty_json_is_a_gap_and_text_is_read(tmp_path: Path, damaged: str, reason: str) -> None:
+def test_unreadable_json_gives_way_to_text(tmp_path: Path, damaged: str, reason: str) -> None:
     folder = _node_dir(tmp_path)
     (folder / "ip-addr.txt").write_text(IP_ADDR)
     (folder / "ip-addr.json").write_text(damaged)

@@ -278,7 +278,7 @@ def test_heal_names_the_fault_and_the_failed_line(base: Path) -> None:
     assert "; healed before it: mtu-mismatch on node2. 'netdoctor lab heal' starts again at this step" in message
 
 
-def test_heal_of_stacked_bgp_faults_waits_at_the_end(base: Path) -> None:
+def test_heal_of_stacked_bgp_faults(base: Path) -> None:
     name = f"tq{_RUN}"
     state = up(name, "calico-bgp", nodes=3, pods_per_node=1, state_dir=base / name)
     # Healed newest first: while the session stays down, BGP cannot converge after ip-forward-disabled's heal.

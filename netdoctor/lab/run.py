@@ -79,9 +79,10 @@ _ABSENT = ("No such process", "Address not found", "Cannot assign requested addr
 def ip_batch_settled(netns: str, lines: Sequence[str], tool: str = "ip") -> None:
     """Run a batch like :func:`ip_batch`, taking a line whose change is made already as done.
 
-    An add of what exists or a delete of what is gone fails in ``ip``; the
-    lab's heal steps meet that when ``netdoctor fix`` or a person repaired the
-    fault first. Every other failure raises :class:`LabError` naming the line.
+    In ``ip``, an add of what exists fails, and so does a delete of what is
+    gone. The lab's heal steps meet that when ``netdoctor fix`` or a person
+    repaired the fault first. Every other failure raises :class:`LabError`
+    naming the line.
     """
     if not lines:
         return
