@@ -791,9 +791,10 @@ def _undo_operation(path: Path, number: int, entry: dict[str, Any], plans: dict[
         raise ApplyError(f"{path}: entries[{number}] is for node {entry['node']}, which has no plan in the journal; "
                          "the journal is damaged, so it was not used")
     operation = Operation.from_json(entry["undo"])
+    problem = _iptables_params_problem(operation)
     try:
-        render_operation(plan, operation)
-        problem = _iptables_params_problem(operation)
+        if problem is None:
+            render_operation(plan, operation)
     except (PlanError, KeyError, TypeError, ValueError, AttributeError) as error:
         problem = f"missing parameter {error}" if isinstance(error, KeyError) else str(error)
     if problem is None and operation.kind == "iptables-delete":

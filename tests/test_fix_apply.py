@@ -230,8 +230,9 @@ def test_undo_passes_over_rule_deleted_by_hand(broken: Any, tmp_path: Path) -> N
     assert undo_journal(journal) == 0
 
 
-@pytest.mark.parametrize("damage", [{}, {"table": "nd-bogus"}, {"rule": "--nd-no-such-option x"}, {"chain": None}],
-                         ids=["no-params", "bogus-table", "bogus-rule", "null-chain"])
+@pytest.mark.parametrize("damage", [{}, {"table": "nd-bogus"}, {"rule": "--nd-no-such-option x"}, {"chain": None},
+                                    {"rule": 7}],
+                         ids=["no-params", "bogus-table", "bogus-rule", "null-chain", "number-rule"])
 def test_damaged_oldest_entry_stops_undo_before_any_change(broken: Any, tmp_path: Path,
                                                            damage: dict[str, Any]) -> None:
     a, b, bindings = broken
