@@ -110,8 +110,9 @@ class NodeExecutor:
         """Tell whether the chain lacks the rule of an iptables operation; raise :class:`ApplyError` when that is unclear.
 
         ``iptables -C`` exits with status 1 and "does a matching rule exist"
-        only for a rule that is not there. Any other failure (an unknown table,
-        option or namespace) raises, as it tells nothing about the rule.
+        only for a rule that is not there. Any other failure (an unknown
+        table, option or namespace) raises :class:`ApplyError`, because it
+        leaves the rule's presence unknown.
         """
         program = "ip6tables" if params.get("family") == 6 else "iptables"
         argv = [program, "-t", params["table"], "-C", params["chain"], *shlex.split(params["rule"])]

@@ -313,7 +313,8 @@ def test_damaged_json_falls_back_to_text_beside_it(tmp_path: Path) -> None:
     snapshot = load_bundle(tmp_path)
 
     node = snapshot.node("n1")
-    assert node.interfaces is not None and node.interface("lo") is not None
+    assert node.interfaces is not None
+    assert node.interface("lo") is not None
     assert [provenance.origin for provenance in node.provenance if provenance.source == "interfaces"] == \
         ["bundle:nodes/n1/ip-addr.txt"]
     reasons = [gap.reason for gap in snapshot.gaps if gap.source == "interfaces"]

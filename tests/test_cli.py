@@ -753,7 +753,8 @@ def test_output_path_that_names_no_file(tmp_path: Path) -> None:
     under_file = invoke("collect", "-o", str(tmp_path / "plain" / "out.json"))
     slash = invoke("collect", "-o", f"{tmp_path / 'newdir'}/")
 
-    assert under_file.exit_code == slash.exit_code == 2
+    assert under_file.exit_code == 2
+    assert slash.exit_code == 2
     assert f"cannot write '{tmp_path / 'plain' / 'out.json'}': '{tmp_path / 'plain'}' is not a directory" \
         in under_file.output
     assert f"'{tmp_path / 'newdir'}/' ends with '/', so it names a directory; expected a file" in slash.output
@@ -789,7 +790,7 @@ def test_output_file_the_user_may_not_replace() -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
 def test_bundle_under_unsearchable_directory(tmp_path: Path) -> None:
-    # tmp_path's directories are mode 0700 and root's, so user nobody may not search them.
+    # tmp_path's directories have mode 0700 and belong to root, so user nobody cannot search them.
     case = tmp_path / "case"
     (case / "nodes" / "n1").mkdir(parents=True)
     argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *netdoctor_command(), "check", "--bundle",

@@ -342,8 +342,8 @@ def _manifest_gaps(data: bytes | None) -> list[Gap]:
             reason = step.get("error") or "cut by a capture cap"
             gaps.append(Gap(node, str(member), f"captured only in part: {reason}"))
         elif step.get("error") and not step.get("member"):
-            what = step.get("command") or step.get("file") or "a capture step"
-            gaps.append(Gap(node, str(what), f"not captured: {step['error']}"))
+            origin = step.get("command") or step.get("file") or "a capture step"
+            gaps.append(Gap(node, str(origin), f"not captured: {step['error']}"))
     return gaps
 
 
