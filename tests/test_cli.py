@@ -489,6 +489,48 @@ def test_gzip_snapshot_gets_hint(tmp_path: Path, snapshot_file: Path) -> None:
     assert_one_line_error(completed, "looks gzip-compressed")
 
 
+def test_snapshot_that_is_not_utf8_names_the_byte(tmp_path: Path, snapshot_file: Path) -> None:
+    text = snapshot_file.read_bytes()
+    bad = tmp_path / "latin1.json"
+    bad.write_bytes(text[:100] + b"\xe9" + text[101:])
+
+    completed = run_cli("check", "--snapshot", str(bad), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(bad), "not UTF-8 text", "at byte 100", "save the file as UTF-8")
+
+
+def test_snapshot_with_byte_order_mark_reads_like_without(tmp_path: Path, snapshot_file: Path) -> None:
+    marked = tmp_path / "marked.json"
+    marked.write_bytes(b"\xef\xbb\xbf" + snapshot_file.read_bytes())
+
+    plain = run_cli("check", "--json", "--snapshot", str(snapshot_file), cwd=tmp_path)
+    completed = run_cli("check", "--json", "--snapshot", str(marked), cwd=tmp_path)
+
+    assert completed.stderr == ""
+    assert (completed.returncode, completed.stdout) == (plain.returncode, plain.stdout)
+
+
+def test_snapshot_read_from_pipe(tmp_path: Path, snapshot_file: Path) -> None:
+    # A pipe cannot be memory-mapped, so it is read instead.
+    plain = run_cli("check", "--json", "--snapshot", str(snapshot_file), cwd=tmp_path)
+    environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    completed = subprocess.run([*netdoctor_command(), "check", "--json", "--snapshot", "/dev/stdin"],
+                               input=snapshot_file.read_text(), check=False, cwd=tmp_path, env=environment,
+                               capture_output=True, text=True, timeout=120)
+
+    assert completed.stderr == ""
+    assert (completed.returncode, completed.stdout) == (plain.returncode, plain.stdout)
+
+
+def test_empty_snapshot_file_is_invalid_json(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.touch()
+
+    completed = run_cli("check", "--snapshot", str(empty), cwd=tmp_path)
+
+    assert_one_line_error(completed, str(empty), "invalid JSON at line 1 column 1")
+
+
 def test_tui_two_sources_rejected_before_terminal(tmp_path: Path, snapshot_file: Path) -> None:
     # Without a terminal on stdin, the conflict is still what is reported.
     completed = run_cli("--snapshot", str(snapshot_file), "--bundle", str(tmp_path), cwd=tmp_path)
