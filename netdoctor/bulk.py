@@ -21,6 +21,9 @@ import numpy as np
 #: Buffer formats of the integer columns of tables (the struct codes ``array`` uses).
 _INTEGER_FORMATS = frozenset("bBhHiIlLqQ")
 
+#: Greater than every ``network << 8 | length`` key of an IPv4 prefix.
+_PAST_LAST = np.uint64(1 << 41)
+
 #: A numpy.ndarray of an integer or boolean dtype.
 IntArray = Any
 
@@ -63,28 +66,30 @@ def best_rows(dst: IntArray, dst_len: IntArray, low: int, high: int, route_lengt
     """
     nets, lens, keys = primed
     count = high - low
-    best = np.full(len(keys), -1, dtype=np.int32)
     if count == 0 or len(keys) == 0:
-        return best, np.zeros(0, dtype=np.int64)
-    route_keys = (dst[low:high].astype(np.uint64) << np.uint64(8)) | dst_len[low:high].astype(np.uint64)
-    shared = np.flatnonzero(route_keys[:-1] == route_keys[1:]) + low
-    pending = np.arange(len(keys))
-    for length in [None, *route_lengths]:
+        return np.full(len(keys), -1, dtype=np.int32), np.zeros(0, dtype=np.int64)
+    # One key past the last route, larger than any prefix's key, so that every search result can be read.
+    route_keys = np.empty(count + 1, dtype=np.uint64)
+    route_keys[count] = _PAST_LAST
+    body = route_keys[:count]
+    np.left_shift(dst[low:high], 8, out=body, dtype=np.uint64)
+    body |= dst_len[low:high]
+    shared = np.flatnonzero(body[:-1] == body[1:]) + low
+    # An exact route is the most specific one there can be.
+    found = route_keys.searchsorted(keys)
+    hit = route_keys[found] == keys
+    best = np.where(hit, found + low, -1).astype(np.int32)
+    pending = np.flatnonzero(~hit)
+    for length in route_lengths:
         if not len(pending):
             break
-        if length is None:
-            # An exact route is the most specific one there can be.
-            chosen, wanted = pending, keys
-        else:
-            chosen = pending[lens[pending] >= length]
-            mask = np.uint64((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
-            wanted = ((nets[chosen] & mask) << np.uint64(8)) | np.uint64(length)
-        found: IntArray = np.searchsorted(route_keys, wanted)
-        inside = np.minimum(found, count - 1)
-        hit = (found < count) & (route_keys[inside] == wanted)
+        chosen = pending[lens[pending] >= length]
+        mask = np.uint64((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
+        wanted = ((nets[chosen] & mask) << np.uint64(8)) | np.uint64(length)
+        found = route_keys.searchsorted(wanted)
+        hit = route_keys[found] == wanted
         best[chosen[hit]] = found[hit] + low
-        pending = np.flatnonzero(best == -1) if length is None else np.setdiff1d(pending, chosen[hit],
-                                                                                 assume_unique=True)
+        pending = np.setdiff1d(pending, chosen[hit], assume_unique=True)
     return best, shared
 
 
