@@ -111,8 +111,7 @@ def _is_direct_routing(facts: NodeFacts, cluster: ClusterFacts) -> bool:
     candidates = {family: facts.routes.rows_where("protocol", family, DIRECT_ROUTE_PROTOCOLS.__contains__)
                   for family in facts.routes.families()}
     lengths, types = facts.routes.cells("dst_len"), facts.routes.cells("type")
-    # Calico nodes have a few such routes among thousands, so their gateways are read one by one.
-    gateways = facts.routes.cells_for("gateway", sum(map(len, candidates.values())))
+    gateways = facts.routes.cells("gateway")
     # A route counts for any peer when its gateway is in the node's underlay (owner None), and for one node's subnets
     # when its gateway is that node's address. A row is judged when a pair reads it.
     owners = {family: _gateway_owners(facts, cluster, family, set(map(gateways.__getitem__, rows)))

@@ -56,8 +56,6 @@ VPN_KINDS = frozenset({"tun", "tap", "wireguard", "ppp"})
 
 #: Rows searched one by one in a node's best rows before a full scan is cheaper.
 _INDEX_SEARCH_LIMIT = 16
-#: :meth:`RouteIndex.cells_for` decodes a whole column when the rows to read are at least 1 in this many.
-_SPARSE_READS_PER_ROW = 100
 
 #: Node × IPv4 pod subnet pairs from which the route indexes resolve them with numpy
 #: (:mod:`netdoctor.bulk`). Below this, importing numpy would cost more than it saves.
@@ -175,8 +173,8 @@ class RouteIndex:
         self._bulk_columns: dict[str, Any] = {}
         #: The result of :meth:`default_device`, once computed (a list, since None is a possible result).
         self._default_device: list[str | None] = []
-        # A bisection reads a few rows of these, so they are not decoded whole.
-        families, tables = table.sparse_cells("family"), table.sparse_cells("table")
+        # Decoding a whole column of 5,000 rows costs about as much as reading two of its rows alone.
+        families, tables = table.cells("family"), table.cells("table")
         self._dst = table.cells("dst")
         self._dst_len = table.cells("dst_len")
         self._types = table.cells("type")
@@ -321,18 +319,6 @@ class RouteIndex:
         if column is None:
             column = self._cells[name] = self._table.cells(name)
         return column
-
-    def cells_for(self, name: str, rows: int) -> Sequence[Any]:
-        """Return one column for reading ``rows`` of its rows.
-
-        A column that is not decoded yet stays packed when the rows are few, and
-        each row read decodes only its own bytes. Decoding a whole column of
-        5,000 32-bit values took as long as reading 128 of its rows one by one.
-        """
-        column = self._cells.get(name)
-        if column is not None or rows * _SPARSE_READS_PER_ROW >= len(self._table):
-            return self.cells(name)
-        return self._table.sparse_cells(name)
 
     def inside_range(self, prefix: Prefix) -> range:
         """Return the main-table rows whose destination address lies inside ``prefix``, of any length."""

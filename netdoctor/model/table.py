@@ -613,20 +613,6 @@ class Table(Generic[R]):
             stored = self._unpacked(positions[name])
         return stored
 
-    def sparse_cells(self, name: str) -> Sequence[Any]:
-        """Return one column indexable by row, for reading a few rows, as a bisection does.
-
-        Unlike :meth:`cells`, a column still kept as base64 is not decoded
-        whole: each row read decodes only that row's bytes. Use :meth:`cells`
-        for scans.
-        """
-        positions = type(self).__dict__.get("_positions")
-        if positions is None:
-            positions = {column.name: position for position, column in enumerate(self.COLUMNS)}
-            type(self)._positions = positions
-        stored: Sequence[Any] = self._columns[positions[name]]
-        return stored
-
     def interned(self, name: str) -> tuple[list[str], array]:
         """Return a string column as its distinct values and, per row, the position of its value.
 
