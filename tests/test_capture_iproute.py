@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -419,3 +422,57 @@ def test_ip_route_out_of_range_number_rejected() -> None:
 
     with pytest.raises(ParseError, match="ip-route.txt, line 2: scope 300 is out of range"):
         parse_ip_route(text, "ip-route.txt")
+
+
+_ADDRESS_ENTRY = {"ifindex": 2, "ifname": "eth0", "mtu": 1500, "flags": ["UP"], "operstate": "UP",
+                  "addr_info": [{"family": "inet", "local": "10.0.0.1", "prefixlen": 24, "scope": "global"}]}
+_ROUTE_ENTRY = {"dst": "10.1.0.0/24", "gateway": "10.0.0.2", "dev": "eth0", "protocol": "bird", "flags": []}
+_NEIGHBOUR_ENTRY = {"dst": "10.0.0.2", "dev": "eth0", "lladdr": "02:00:00:00:00:02", "state": ["REACHABLE"]}
+_FDB_ENTRY = {"mac": "02:00:00:00:00:02", "ifname": "flannel.1", "dst": "10.0.0.2", "flags": ["self"],
+              "state": "permanent"}
+
+
+def _with(entry: dict[str, object], value: object, *path: str | int) -> str:
+    changed = json.loads(json.dumps(entry))
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return json.dumps([changed])
+
+
+@pytest.mark.parametrize(("parser", "entry", "path", "value", "message"), [
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("ifname",), 5, "interface entry 0: 'ifname' is 5, expected a string"),
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("flags",), [1], "'flags' is [1], expected a list of strings"),
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("operstate",), {}, "'operstate' is {}, expected a string"),
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("addr_info", 0, "family"), 2, "address 0: 'family' is 2"),
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("addr_info", 0, "scope"), [0], "'scope' is [0], expected a string or an"),
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("addr_info", 0, "label"), 7, "'label' is 7, expected a string"),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("dev",), 5, "route entry 0: 'dev' is 5, expected a string"),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("table",), [254], "'table' is [254], expected a string or an integer"),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("protocol",), 1.5, "'protocol' is 1.5"),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("type",), 1, "'type' is 1, expected a string"),
+    (parse_ip_neigh_json, _NEIGHBOUR_ENTRY, ("dst",), 5, "neighbour entry 0: 'dst' is 5, expected a string"),
+    (parse_ip_neigh_json, _NEIGHBOUR_ENTRY, ("dev",), ["eth0"], "'dev' is [\"eth0\"], expected a string"),
+    (parse_ip_neigh_json, _NEIGHBOUR_ENTRY, ("state",), 2, "'state' is 2, expected a list of strings"),
+    (parse_bridge_fdb_json, _FDB_ENTRY, ("ifname",), 5, "FDB entry 0: 'ifname' is 5, expected a string"),
+    (parse_bridge_fdb_json, _FDB_ENTRY, ("dst",), 5, "FDB entry 0: 'dst' is 5, expected a string"),
+    (parse_bridge_fdb_json, _FDB_ENTRY, ("vlan",), True, "'vlan' is true, expected a string or an integer"),
+])
+def test_json_field_of_wrong_type_names_it(parser: Any, entry: dict[str, object], path: tuple[str | int, ...],
+                                           value: object, message: str) -> None:
+    # str() of a wrong value would give a plausible name ("5", "['eth0']") that no check could tell from a real one.
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parser(_with(entry, value, *path), "capture.json")
+
+
+@pytest.mark.parametrize(("parser", "entry", "path", "value"), [
+    (parse_ip_addr_json, _ADDRESS_ENTRY, ("addr_info", 0, "scope"), 0),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("table",), 254),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("scope",), 0),
+    (parse_ip_neigh_json, _NEIGHBOUR_ENTRY, ("state",), "STALE"),
+    (parse_bridge_fdb_json, _FDB_ENTRY, ("vlan",), 10),
+])
+def test_json_field_in_its_other_form_is_read(parser: Any, entry: dict[str, object], path: tuple[str | int, ...],
+                                              value: object) -> None:
+    assert len(parser(_with(entry, value, *path), "capture.json")) == 1

@@ -193,6 +193,34 @@ def _load_json(text: str, source: str) -> list[Any]:
     return data
 
 
+def _json_text(source: str, where: str, item: dict[str, Any], key: str, default: str | None = None, *,
+               number: bool = False) -> str | None:
+    """Return a text field of an ``ip -j`` entry, or ``default`` when the entry has none.
+
+    With ``number``, an integer is taken too and returned as its digits, for
+    fields such as a table or VLAN that either form can name. A value of
+    another type raises :class:`ParseError` naming the field, so that the
+    bundle reader records a gap instead of keeping the value's Python text.
+    """
+    value = item.get(key, default)
+    if value is None or isinstance(value, str):
+        return value
+    if number and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    expected = "a string or an integer" if number else "a string"
+    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected {expected}")
+
+
+def _json_words(source: str, where: str, item: dict[str, Any], key: str) -> list[str]:
+    """Return a field that ``ip -j`` prints as a list of words (flags, states); one word alone is taken too."""
+    value = item.get(key, [])
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(word, str) for word in value):
+        return value
+    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected a list of strings")
+
+
 # ---------------------------------------------------------------------------
 # ip addr (text)
 
@@ -453,7 +481,7 @@ def parse_ip_addr(text: str, source: str) -> tuple[Interface, ...]:
 
 def _json_address(source: str, where: str, item: dict[str, Any]) -> Address:
     try:
-        family = _family_of(str(item["family"]))
+        family = _family_of(item["family"])  # a string: the caller keeps only "inet" and "inet6" entries
         local = item.get("local") or item["address"]
         prefixlen = item["prefixlen"]
     except (KeyError, ValueError, TypeError) as error:
@@ -468,15 +496,15 @@ def _json_address(source: str, where: str, item: dict[str, Any]) -> Address:
             32 if family == AF_INET else 128):
         raise ParseError(source, None, f"{where}: 'prefixlen' is {json.dumps(prefixlen)}, expected 0 to "
                                        f"{32 if family == AF_INET else 128}")
-    peer = item.get("address") if item.get("local") and item.get("address") not in (None, local) else None
-    scope = item.get("scope", "global")
-    if isinstance(scope, int) or str(scope).isdigit():
+    peer = _json_text(source, where, item, "address") if item.get("local") else None
+    scope = _json_text(source, where, item, "scope", "global", number=True) or "global"
+    if scope.isdigit():
         scope = scope_name(int(scope))
     flags = tuple(name for name in ADDRESS_FLAGS if item.get(name) is True)
     return Address(
-        family=family, address=local, prefixlen=prefixlen, scope=str(scope),
-        peer=str(peer) if peer else None, broadcast=item.get("broadcast"),
-        label=item.get("label") if family == AF_INET else None, flags=flags,
+        family=family, address=local, prefixlen=prefixlen, scope=scope,
+        peer=peer if peer and peer != local else None, broadcast=_json_text(source, where, item, "broadcast"),
+        label=_json_text(source, where, item, "label") if family == AF_INET else None, flags=flags,
     )
 
 
@@ -487,13 +515,15 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
     by_name = {str(item.get("ifname")): item.get("ifindex") for item in items}
     for position, item in enumerate(items):
         where = f"interface entry {position}"
+        name = _json_text(source, where, item, "ifname")
         try:
-            name = str(item["ifname"])
             index = int(item["ifindex"])
             mtu = int(item["mtu"])
         except (KeyError, ValueError, TypeError) as error:
             raise ParseError(source, None, f"{where}: missing or invalid {error}: expected ifname, ifindex and mtu") from None
-        flags = tuple(str(flag) for flag in item.get("flags", ()))
+        if name is None:
+            raise ParseError(source, None, f"{where}: no 'ifname'")
+        flags = tuple(_json_words(source, where, item, "flags"))
         linkinfo = item.get("linkinfo") or {}
         kind = linkinfo.get("info_kind")
         data = linkinfo.get("info_data") or {}
@@ -524,17 +554,17 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
             name=name,
             index=index,
             kind=kind or infer_kind(name, item.get("link_type"), flags),
-            state=str(item.get("operstate", "UNKNOWN")),
+            state=_json_text(source, where, item, "operstate", "UNKNOWN") or "UNKNOWN",
             mtu=mtu,
             flags=flags,
             mac=mac_or_none(item.get("address")),
-            master=item.get("master"),
+            master=_json_text(source, where, item, "master"),
             link_index=int(link_index) if link_index is not None else None,
             link_netns=str(netnsid) if netnsid is not None else None,
             addresses=tuple(
                 _json_address(source, f"{where} ({name}), address {n}", address)
                 for n, address in enumerate(item.get("addr_info", ()))
-                if address.get("family") in ("inet", "inet6")
+                if _json_text(source, f"{where} ({name}), address {n}", address, "family") in ("inet", "inet6")
             ),
             vxlan=vxlan,
             tunnel=tunnel,
@@ -736,7 +766,7 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
     if not isinstance(destination, str):
         raise ParseError(source, None, f"{where}: 'dst' is {json.dumps(destination)}, expected a prefix such as "
                                        "\"10.244.1.0/24\" or \"default\"")
-    route_type = str(item.get("type", "unicast"))
+    route_type = _json_text(source, where, item, "type", "unicast") or "unicast"
     if route_type not in ROUTE_TYPES:
         raise ParseError(source, None, f"{where}: unknown route type {route_type!r}")
     gateway = item.get("gateway")
@@ -749,8 +779,8 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
     except AddressError as error:
         raise ParseError(source, None, f"{where}: invalid destination: {error}") from None
     flags = 0
-    for flag in item.get("flags", ()):
-        flags |= _ROUTE_FLAG_BITS.get(str(flag), 0)
+    for flag in _json_words(source, where, item, "flags"):
+        flags |= _ROUTE_FLAG_BITS.get(flag, 0)
     mtu = 0
     for metric in item.get("metrics", ()):
         if isinstance(metric, dict) and "mtu" in metric:
@@ -762,18 +792,19 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
         )
         for hop in item.get("nexthops", ())
     )
-    scope = item.get("scope", "global")
+    scope = _json_text(source, where, item, "scope", "global", number=True) or "global"
     route = Route(
         family=family,
-        table=table_number(source, None, str(item.get("table", "main")), table_names),
+        table=table_number(source, None, _json_text(source, where, item, "table", "main", number=True) or "main",
+                           table_names),
         dst=dst,
         dst_len=dst_len,
         type=ROUTE_TYPES[route_type],
-        protocol=protocol_text(str(item.get("protocol", "boot"))),
-        scope=scope if isinstance(scope, int) else scope_number(source, None, str(scope)),
+        protocol=protocol_text(_json_text(source, where, item, "protocol", "boot", number=True) or "boot"),
+        scope=int(scope) if scope.isdigit() else scope_number(source, None, scope),
         metric=int(item.get("metric", 0)),
         gateway=_ip(source, None, gateway, family)[1] if gateway else 0,
-        dev=str(item.get("dev", "")),
+        dev=_json_text(source, where, item, "dev", "") or "",
         prefsrc=_ip(source, None, prefsrc, family)[1] if prefsrc else 0,
         flags=flags,
         nhid=int(item.get("nhid", 0)),
@@ -967,14 +998,13 @@ def parse_ip_neigh_json(text: str, source: str) -> NeighbourTable:
     """Parse ``ip -j neigh`` output into a neighbour table."""
     rows: list[Neighbour] = []
     for position, item in enumerate(_load_json(text, source)):
-        if "dst" not in item:
-            raise ParseError(source, None, f"neighbour entry {position}: no 'dst'")
-        states = item.get("state", [])
-        if isinstance(states, str):
-            states = [states]
+        where = f"neighbour entry {position}"
+        destination = _json_text(source, where, item, "dst")
+        if destination is None:
+            raise ParseError(source, None, f"{where}: no 'dst'")
         rows.append(_neighbour(
-            source, None, str(item["dst"]), item.get("dev"), item.get("lladdr"),
-            [str(state) for state in states], "router" in item,
+            source, None, destination, _json_text(source, where, item, "dev"), _json_text(source, where, item, "lladdr"),
+            _json_words(source, where, item, "state"), "router" in item,
         ))
     return NeighbourTable.from_rows(rows)
 
@@ -1050,16 +1080,19 @@ def parse_bridge_fdb_json(text: str, source: str) -> FdbTable:
     """Parse ``bridge -j fdb`` output into an FDB table."""
     rows: list[FdbEntry] = []
     for position, item in enumerate(_load_json(text, source)):
-        if "mac" not in item or "ifname" not in item:
-            raise ParseError(source, None, f"FDB entry {position}: expected 'mac' and 'ifname'")
-        values = {"mac": str(item["mac"]), "dev": str(item["ifname"])}
+        where = f"FDB entry {position}"
+        mac, device = _json_text(source, where, item, "mac"), _json_text(source, where, item, "ifname")
+        if mac is None or device is None:
+            raise ParseError(source, None, f"{where}: expected 'mac' and 'ifname'")
+        values = {"mac": mac, "dev": device}
         for key in ("dst", "vlan", "vni", "port", "master"):
-            if key in item:
-                values[key] = str(item[key])
+            value = _json_text(source, where, item, key, number=key in ("vlan", "vni", "port"))
+            if value is not None:
+                values[key] = value
         flags = 0
-        for flag in item.get("flags", ()):
-            flags |= FDB_FLAGS.get(str(flag), 0)
-        state_text = str(item.get("state", ""))
+        for flag in _json_words(source, where, item, "flags"):
+            flags |= FDB_FLAGS.get(flag, 0)
+        state_text = _json_text(source, where, item, "state", "") or ""
         if not state_text:
             state = NUD_STATES["REACHABLE"]
         elif state_text in _FDB_STATES:
