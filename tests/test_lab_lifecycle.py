@@ -287,3 +287,15 @@ def test_heal_of_stacked_bgp_faults(base: Path) -> None:
 
     assert heal(state) == ["ip-forward-disabled on node2", "bgp-peer-down on node2"]
     assert [pair for pair, result in ping_matrix(state.plan).items() if not result.ok] == []
+
+
+def test_route_missing_on_a_route_already_gone(base: Path) -> None:
+    name = f"tg{_RUN}"
+    state = up(name, "direct-routing", nodes=2, pods_per_node=1, state_dir=base / name)
+    node1, node2 = state.plan.node("node1"), state.plan.node("node2")
+    # What bgp-peer-down does to the routes of a BGP lab, done by hand.
+    nslib.sh(f"ip -n {node1.netns} route del {node2.subnet}")
+
+    with pytest.raises(LabError, match=f"node1 has no route to node2's pod subnet {node2.subnet} to delete"):
+        break_fault(state, "route-missing", "node1")
+    assert load_state(base / name).faults == []
