@@ -511,7 +511,6 @@ def test_snapshot_with_byte_order_mark_reads_like_without(tmp_path: Path, snapsh
 
 
 def test_snapshot_read_from_pipe(tmp_path: Path, snapshot_file: Path) -> None:
-    # A pipe cannot be memory-mapped, so it is read instead.
     plain = run_cli("check", "--json", "--snapshot", str(snapshot_file), cwd=tmp_path)
     environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
     completed = subprocess.run([*netdoctor_command(), "check", "--json", "--snapshot", "/dev/stdin"],
@@ -520,6 +519,13 @@ def test_snapshot_read_from_pipe(tmp_path: Path, snapshot_file: Path) -> None:
 
     assert completed.stderr == ""
     assert (completed.returncode, completed.stdout) == (plain.returncode, plain.stdout)
+
+
+def test_device_as_snapshot_is_refused_before_reading(tmp_path: Path) -> None:
+    # /dev/zero never ends, so reading it would take all memory.
+    completed = run_cli("check", "--snapshot", "/dev/zero", cwd=tmp_path)
+
+    assert_one_line_error(completed, "cannot read snapshot file /dev/zero: it is a device, not a file")
 
 
 def test_empty_snapshot_file_is_invalid_json(tmp_path: Path) -> None:
