@@ -476,3 +476,37 @@ def test_json_field_of_wrong_type_names_it(parser: Any, entry: dict[str, object]
 def test_json_field_in_its_other_form_is_read(parser: Any, entry: dict[str, object], path: tuple[str | int, ...],
                                               value: object) -> None:
     assert len(parser(_with(entry, value, *path), "capture.json")) == 1
+
+
+@pytest.mark.parametrize(("path", "value", "message"), [
+    (("flags",), [1], ": 'flags' is [1], expected a list of strings"),
+    (("flags",), ["onlink", None], ": 'flags' is [\"onlink\", null], expected a list of strings"),
+    (("gateway",), 1, ": 'gateway' is 1, expected a string"),
+    (("metric",), "high", ": 'metric' is \"high\", expected an integer"),
+    (("metric",), True, ": 'metric' is true, expected an integer"),
+    (("nhid",), 1.5, ": 'nhid' is 1.5, expected an integer"),
+    (("metrics",), [{"mtu": "1450"}], ", metrics: 'mtu' is \"1450\", expected an integer"),
+    (("nexthops",), [{"gateway": 5, "dev": "eth0"}], ", next hop 0: 'gateway' is 5, expected a string"),
+])
+def test_route_json_field_of_wrong_type_names_it(path: tuple[str, ...], value: object, message: str) -> None:
+    # The parser's fast path hands such entries to the checked one, whose error names the field.
+    text = json.dumps([_ROUTE_ENTRY, _ROUTE_ENTRY, *json.loads(_with(_ROUTE_ENTRY, value, *path))])
+    with pytest.raises(ParseError, match=re.escape(f"route entry 2{message}")):
+        parse_ip_route_json(text, "capture.json")
+
+
+def test_route_json_flag_given_as_one_word() -> None:
+    table = parse_ip_route_json(_with(_ROUTE_ENTRY, "onlink", "flags"), "capture.json")
+
+    assert next(iter(table)).flags == RTNH_F_ONLINK
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("x", "interface entry 0: 'ifindex' is \"x\", expected an integer"),
+    (None, "interface entry 0: no 'ifindex'"),
+])
+def test_interface_index_of_wrong_type_names_it(value: object, message: str) -> None:
+    text = _with(_ADDRESS_ENTRY, value, "ifindex") if value is not None else json.dumps(
+        [{key: item for key, item in _ADDRESS_ENTRY.items() if key != "ifindex"}])
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_ip_addr_json(text, "capture.json")

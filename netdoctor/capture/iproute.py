@@ -211,6 +211,20 @@ def _json_text(source: str, where: str, item: dict[str, Any], key: str, default:
     raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected {expected}")
 
 
+def _json_number(source: str, where: str, item: dict[str, Any], key: str, default: int | None = None) -> int:
+    """Return an integer field of an ``ip -j`` entry, or ``default`` when the entry has none.
+
+    Raises :class:`ParseError` naming the field for a missing field without a
+    default, and for a value that is not a JSON integer.
+    """
+    value = item.get(key, default)
+    if value.__class__ is int:
+        return value
+    if value is None:
+        raise ParseError(source, None, f"{where}: no {key!r}")
+    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected an integer")
+
+
 def _json_words(source: str, where: str, item: dict[str, Any], key: str) -> list[str]:
     """Return a field that ``ip -j`` prints as a list of words (flags, states); one word alone is taken too."""
     value = item.get(key, [])
@@ -516,13 +530,9 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
     for position, item in enumerate(items):
         where = f"interface entry {position}"
         name = _json_text(source, where, item, "ifname")
-        try:
-            index = int(item["ifindex"])
-            mtu = int(item["mtu"])
-        except (KeyError, ValueError, TypeError) as error:
-            raise ParseError(source, None, f"{where}: missing or invalid {error}: expected ifname, ifindex and mtu") from None
         if name is None:
             raise ParseError(source, None, f"{where}: no 'ifname'")
+        index, mtu = _json_number(source, where, item, "ifindex"), _json_number(source, where, item, "mtu")
         flags = tuple(_json_words(source, where, item, "flags"))
         linkinfo = item.get("linkinfo") or {}
         kind = linkinfo.get("info_kind")
@@ -769,10 +779,10 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
     route_type = _json_text(source, where, item, "type", "unicast") or "unicast"
     if route_type not in ROUTE_TYPES:
         raise ParseError(source, None, f"{where}: unknown route type {route_type!r}")
-    gateway = item.get("gateway")
+    gateway = _json_text(source, where, item, "gateway")
     if gateway is None and isinstance(item.get("via"), dict):
         raise ParseError(source, None, f"{where}: a gateway of the other address family (RFC 5549) is not supported")
-    prefsrc = item.get("prefsrc")
+    prefsrc = _json_text(source, where, item, "prefsrc")
     family = AF_INET6 if ":" in destination or (gateway and ":" in gateway) or "pref" in item else AF_INET
     try:
         family, dst, dst_len = parse_prefix(destination, family)
@@ -784,13 +794,14 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
     mtu = 0
     for metric in item.get("metrics", ()):
         if isinstance(metric, dict) and "mtu" in metric:
-            mtu = int(metric["mtu"])
+            mtu = _json_number(source, f"{where}, metrics", metric, "mtu")
     nexthops = tuple(
         NextHop(
-            hop.get("gateway"), hop.get("dev"), int(hop.get("weight", 1)),
-            sum(_ROUTE_FLAG_BITS.get(str(flag), 0) for flag in hop.get("flags", ())),
+            _json_text(source, f"{where}, next hop {n}", hop, "gateway"), _json_text(source, f"{where}, next hop {n}", hop, "dev"),
+            _json_number(source, f"{where}, next hop {n}", hop, "weight", 1),
+            sum(_ROUTE_FLAG_BITS.get(flag, 0) for flag in _json_words(source, f"{where}, next hop {n}", hop, "flags")),
         )
-        for hop in item.get("nexthops", ())
+        for n, hop in enumerate(item.get("nexthops", ()))
     )
     scope = _json_text(source, where, item, "scope", "global", number=True) or "global"
     route = Route(
@@ -802,12 +813,12 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
         type=ROUTE_TYPES[route_type],
         protocol=protocol_text(_json_text(source, where, item, "protocol", "boot", number=True) or "boot"),
         scope=int(scope) if scope.isdigit() else scope_number(source, None, scope),
-        metric=int(item.get("metric", 0)),
+        metric=_json_number(source, where, item, "metric", 0),
         gateway=_ip(source, None, gateway, family)[1] if gateway else 0,
         dev=_json_text(source, where, item, "dev", "") or "",
         prefsrc=_ip(source, None, prefsrc, family)[1] if prefsrc else 0,
         flags=flags,
-        nhid=int(item.get("nhid", 0)),
+        nhid=_json_number(source, where, item, "nhid", 0),
         mtu=mtu,
         nexthops=nexthops,
     )
@@ -819,10 +830,11 @@ def _json_route_rows(
 ) -> list[tuple[Any, ...]]:
     """Convert ``ip -j route`` entries to plain row tuples with the values :func:`_json_route` gives.
 
-    Entries without a ``via`` object are converted here, with IPv4
-    destinations parsed inline and the text of tables, protocols, scopes and
-    gateways looked up once per distinct value. The others, and entries whose
-    ``dev`` is not a string, go through :func:`_json_route`. Nothing is range-checked here, and an invalid
+    Entries without ``via``, ``metrics`` and ``nexthops`` are converted here,
+    with IPv4 destinations parsed inline and the text of tables, protocols,
+    scopes and gateways looked up once per distinct value. The others, and
+    entries whose ``dev`` is not a string, go through :func:`_json_route`.
+    Nothing is range-checked here, and an invalid
     value may raise any exception: the caller then reruns :func:`_json_route`
     on every entry, which raises the error of the first invalid entry.
     """
@@ -839,7 +851,8 @@ def _json_route_rows(
     for item in items:
         get = item.get
         dev = get("dev", "")
-        if "via" in item or type(dev) is not str:
+        # Metrics and next hops are rare, and read as _json_route reads them.
+        if "via" in item or "metrics" in item or "nexthops" in item or type(dev) is not str:
             # An error raised here is raised again, with the entry's position, by the caller's rerun.
             append(_json_route(source, "route entry", item, table_names))
             continue
@@ -884,28 +897,21 @@ def _json_route_rows(
         if scope_id is None:
             scope_id = scopes[scope] = scope_number(source, None, scope)
         flags = 0
-        for flag in get("flags", ()):
-            flags |= flag_bits.get(str(flag), 0)
-
-        # Metrics and next hops are rare and read as _json_route reads them.
-        mtu = 0
-        if "metrics" in item:
-            for metric in item["metrics"]:
-                if isinstance(metric, dict) and "mtu" in metric:
-                    mtu = int(metric["mtu"])
-        nexthops: tuple[NextHop, ...] = ()
-        if "nexthops" in item:
-            nexthops = tuple(
-                NextHop(
-                    hop.get("gateway"), hop.get("dev"), int(hop.get("weight", 1)),
-                    sum(flag_bits.get(str(flag), 0) for flag in hop.get("flags", ())),
-                )
-                for hop in item["nexthops"]
-            )
+        route_flags = get("flags", ())
+        if route_flags:
+            if route_flags.__class__ is not list:
+                raise TypeError("flags")
+            for flag in route_flags:
+                if flag.__class__ is not str:
+                    raise TypeError("flags")
+                flags |= flag_bits.get(flag, 0)
+        metric, nhid = get("metric", 0), get("nhid", 0)
+        if metric.__class__ is not int or nhid.__class__ is not int:
+            raise TypeError("metric")
 
         append((
             family, table_id, dst, dst_len, route_types[get("type", "unicast")], protocol_label, scope_id,
-            get("metric", 0), gateway_value, dev, prefsrc_value, flags, get("nhid", 0), mtu, nexthops,
+            metric, gateway_value, dev, prefsrc_value, flags, nhid, 0, (),
         ))
     return rows
 
