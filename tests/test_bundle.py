@@ -380,3 +380,68 @@ def test_address_entry_values_checked(tmp_path: Path, field: str, value: object,
 
     assert snapshot.node("n1").interfaces is None
     assert [gap.reason for gap in snapshot.gaps] == [f"nodes/n1/ip-addr.json: interface entry 0 (eth0), address 0: {reason}"]
+
+
+_IPV4_ROUTES = "default via 192.0.2.1 dev eth0 proto static\n192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.10\n"
+_IPV6_ROUTES = "2001:db8::/64 dev eth0 proto kernel metric 256 pref medium\ndefault via fe80::1 dev eth0 metric 1024 pref medium\n"
+_IPV4_AND_IPV6_JSON = json.dumps([
+    {"dst": "192.0.2.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link", "flags": []},
+    {"dst": "2001:db8::/64", "dev": "eth0", "protocol": "kernel", "metric": 256, "flags": [], "pref": "medium"},
+])
+
+
+def _destinations(snapshot: object) -> list[str]:
+    routes = snapshot.node("n1").routes  # type: ignore[attr-defined]
+    assert routes is not None
+    return sorted(route.destination for route in routes)
+
+
+def test_ipv6_route_text_joins_ipv4_routes(tmp_path: Path) -> None:
+    # 'netdoctor bundle' writes each family's text to its own file.
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.txt").write_text(_IPV4_ROUTES)
+    (folder / "ip6-route.txt").write_text(_IPV6_ROUTES)
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.gaps == ()
+    assert _destinations(snapshot) == ["0.0.0.0/0", "192.0.2.0/24", "2001:db8::/64", "::/0"]
+    assert sorted(item.origin for item in snapshot.node("n1").provenance if item.source == "routes") == [
+        "bundle:nodes/n1/ip-route.txt", "bundle:nodes/n1/ip6-route.txt"]
+
+
+def test_ipv6_routes_kept_when_damaged_json_gives_way_to_text(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.json").write_text('[{"dst": 5}]')
+    (folder / "ip-route.txt").write_text(_IPV4_ROUTES)
+    (folder / "ip6-route.txt").write_text(_IPV6_ROUTES)
+
+    snapshot = load_bundle(tmp_path)
+
+    assert _destinations(snapshot) == ["0.0.0.0/0", "192.0.2.0/24", "2001:db8::/64", "::/0"]
+    assert [gap.reason for gap in snapshot.gaps][1] == (
+        "nodes/n1/ip-route.json could not be read, so nodes/n1/ip-route.txt was read instead")
+
+
+def test_ipv6_route_text_unread_beside_json_of_both_families(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.json").write_text(_IPV4_AND_IPV6_JSON)
+    (folder / "ip6-route.txt").write_text(_IPV6_ROUTES)
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.gaps == ()
+    assert _destinations(snapshot) == ["192.0.2.0/24", "2001:db8::/64"]
+    assert "ip6-route.txt" in snapshot.node("n1").extra_files
+
+
+def test_damaged_ipv6_route_file_is_a_routes_gap(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.txt").write_text(_IPV4_ROUTES)
+    (folder / "ip6-route.txt").write_text("2001:db8::/64 frobnicate 3\n")
+
+    snapshot = load_bundle(tmp_path)
+
+    assert _destinations(snapshot) == ["0.0.0.0/0", "192.0.2.0/24"]
+    assert [(gap.source, gap.reason.split(",")[0]) for gap in snapshot.gaps] == [
+        ("routes", "nodes/n1/ip6-route.txt")]

@@ -28,6 +28,8 @@ from typing import Any
 
 from netdoctor.capture import ParseError
 from netdoctor.model import ClusterSnapshot, Gap, NodeSnapshot, Provenance
+from netdoctor.model.addr import AF_INET6
+from netdoctor.model.routes import RouteTable
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,9 @@ class _FileSpec:
     kwargs: tuple[tuple[str, Any], ...] = ()
 
 
+#: The field of the IPv6 route files while a node loads; their routes join the node's routes.
+_IPV6_ROUTES = "ipv6_routes"
+
 #: Per-node files, by name.
 NODE_FILES: dict[str, _FileSpec] = {
     "ip-addr.json": _FileSpec("interfaces", "iproute", "parse_ip_addr_json", 0),
@@ -66,6 +71,9 @@ NODE_FILES: dict[str, _FileSpec] = {
     "ifconfig.txt": _FileSpec("interfaces", "ifconfig", "parse_ifconfig", 2),
     "ip-route.json": _FileSpec("routes", "iproute", "parse_ip_route_json", 0),
     "ip-route.txt": _FileSpec("routes", "iproute", "parse_ip_route", 1),
+    # IPv6 routes, when the IPv4 file lacks them (see _add_ipv6_routes).
+    "ip6-route.json": _FileSpec(_IPV6_ROUTES, "iproute", "parse_ip_route_json", 0),
+    "ip6-route.txt": _FileSpec(_IPV6_ROUTES, "iproute", "parse_ip_route", 1, (("family", 6),)),
     "ip-neigh.json": _FileSpec("neighbours", "iproute", "parse_ip_neigh_json", 0),
     "ip-neigh.txt": _FileSpec("neighbours", "iproute", "parse_ip_neigh", 1),
     "bridge-fdb.json": _FileSpec("fdb", "iproute", "parse_bridge_fdb_json", 0),
@@ -245,6 +253,7 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
     values: dict[str, Any] = {}
     provenance: list[Provenance] = []
     for field_name, ranks in sorted(candidates.items()):
+        shown = "routes" if field_name == _IPV6_ROUTES else field_name
         parts: list[Any] = []
         # Files of better ranks that did not parse.
         failed: list[str] = []
@@ -262,16 +271,16 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
                                                        "'ip -j' prints at least '[]'")
                     parts.append(_parser(spec)(text, source, **dict(spec.kwargs)))
                 except ParseError as error:
-                    gaps.append(Gap(name, field_name, str(error)))
+                    gaps.append(Gap(name, shown, str(error)))
                     continue
                 except Exception as error:  # a parser that met a value of a type it does not expect
                     logger.debug("parsing %s", source, exc_info=True)
-                    gaps.append(Gap(name, field_name, f"{source}: cannot be read: {type(error).__name__}: {error}"))
+                    gaps.append(Gap(name, shown, f"{source}: cannot be read: {type(error).__name__}: {error}"))
                     continue
                 read.append(source)
-                provenance.append(Provenance(field_name, f"bundle:{source}"))
+                provenance.append(Provenance(shown, f"bundle:{source}"))
             if read and failed:
-                gaps.append(Gap(name, field_name,
+                gaps.append(Gap(name, shown,
                                 f"{', '.join(failed)} could not be read, so {', '.join(read)} was read instead"))
             failed += [f"nodes/{name}/{file_name}" for file_name, _ in ranks[rank] if f"nodes/{name}/{file_name}" not in read]
         if not parts:
@@ -281,11 +290,33 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
         else:
             values[field_name] = parts[0]
 
+    _add_ipv6_routes(values, provenance, extra)
     firewalld = _load_firewalld(name, files, gaps, provenance)
     if firewalld is not None:
         values["firewalld"] = firewalld
 
     return NodeSnapshot(name=name, provenance=tuple(provenance), extra_files=tuple(sorted(extra)), **values)
+
+
+def _add_ipv6_routes(values: dict[str, Any], provenance: list[Provenance], extra: list[str]) -> None:
+    """Join the routes of ``ip6-route.*`` to the node's routes, unless those already hold IPv6 routes.
+
+    ``netdoctor bundle`` runs ``ip -4`` and ``ip -6`` for each form. Its
+    ``ip-route.json`` holds both families, so ``ip6-route.json`` exists only
+    when the two outputs could not be merged. Its ``ip-route.txt`` holds IPv4
+    only, with the IPv6 routes in ``ip6-route.txt``.
+    """
+    ipv6 = values.pop(_IPV6_ROUTES, None)
+    if ipv6 is None:
+        return
+    routes = values.get("routes")
+    if routes is not None and len(routes) and routes.cells("family")[len(routes) - 1] == AF_INET6:
+        # Rows sort by family, so the last row tells whether there are IPv6 routes.
+        for item in [item for item in provenance if item.source == "routes" and "/ip6-route." in item.origin]:
+            provenance.remove(item)
+            extra.append(item.origin.rsplit("/", 1)[1])
+        return
+    values["routes"] = ipv6 if routes is None else RouteTable.concat([routes, ipv6])
 
 
 def _load_firewalld(name: str, files: Mapping[str, bytes], gaps: list[Gap], provenance: list[Provenance]) -> Any:
