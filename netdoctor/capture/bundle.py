@@ -253,7 +253,7 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
     values: dict[str, Any] = {}
     provenance: list[Provenance] = []
     for field_name, ranks in sorted(candidates.items()):
-        shown = "routes" if field_name == _IPV6_ROUTES else field_name
+        snapshot_field = "routes" if field_name == _IPV6_ROUTES else field_name
         parts: list[Any] = []
         # Files of better ranks that did not parse.
         failed: list[str] = []
@@ -271,16 +271,16 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
                                                        "'ip -j' prints at least '[]'")
                     parts.append(_parser(spec)(text, source, **dict(spec.kwargs)))
                 except ParseError as error:
-                    gaps.append(Gap(name, shown, str(error)))
+                    gaps.append(Gap(name, snapshot_field, str(error)))
                     continue
                 except Exception as error:  # a parser that met a value of a type it does not expect
                     logger.debug("parsing %s", source, exc_info=True)
-                    gaps.append(Gap(name, shown, f"{source}: cannot be read: {type(error).__name__}: {error}"))
+                    gaps.append(Gap(name, snapshot_field, f"{source}: cannot be read: {type(error).__name__}: {error}"))
                     continue
                 read.append(source)
-                provenance.append(Provenance(shown, f"bundle:{source}"))
+                provenance.append(Provenance(snapshot_field, f"bundle:{source}"))
             if read and failed:
-                gaps.append(Gap(name, shown,
+                gaps.append(Gap(name, snapshot_field,
                                 f"{', '.join(failed)} could not be read, so {', '.join(read)} was read instead"))
             failed += [f"nodes/{name}/{file_name}" for file_name, _ in ranks[rank] if f"nodes/{name}/{file_name}" not in read]
         if not parts:
@@ -302,7 +302,7 @@ def _add_ipv6_routes(values: dict[str, Any], provenance: list[Provenance], extra
     """Join the routes of ``ip6-route.*`` to the node's routes, unless those already hold IPv6 routes.
 
     ``netdoctor bundle`` runs ``ip -4`` and ``ip -6`` for each form. Its
-    ``ip-route.json`` holds both families, so ``ip6-route.json`` exists only
+    ``ip-route.json`` has the routes of both families, so ``ip6-route.json`` exists only
     when the two outputs could not be merged. Its ``ip-route.txt`` holds IPv4
     only, with the IPv6 routes in ``ip6-route.txt``.
     """
@@ -311,7 +311,7 @@ def _add_ipv6_routes(values: dict[str, Any], provenance: list[Provenance], extra
         return
     routes = values.get("routes")
     if routes is not None and len(routes) and routes.cells("family")[len(routes) - 1] == AF_INET6:
-        # Rows sort by family, so the last row tells whether there are IPv6 routes.
+        # Rows sort by family, so the last row is an IPv6 route exactly when the table has one.
         for item in [item for item in provenance if item.source == "routes" and "/ip6-route." in item.origin]:
             provenance.remove(item)
             extra.append(item.origin.rsplit("/", 1)[1])
