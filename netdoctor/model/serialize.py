@@ -389,15 +389,19 @@ def _address_problem(address: Address) -> str | None:
 def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapshot:
     """Parse snapshot JSON text."""
     with gc_paused():
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SchemaError(_json_error(where, error)) from None
-        except RecursionError:
-            raise SchemaError(f"{where}: invalid JSON: nested too deeply") from None
-        except ValueError as error:  # an integer longer than int() accepts (sys.get_int_max_str_digits)
-            raise SchemaError(f"{where}: invalid JSON: {_number_error(error)}") from None
-        return load_snapshot(data, where, consume=True)
+        return load_snapshot(_parsed(text, where), where, consume=True)
+
+
+def _parsed(text: str | bytes, where: str) -> Any:
+    """Return the data of JSON text; invalid JSON raises :class:`SchemaError` naming ``where``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SchemaError(_json_error(where, error)) from None
+    except RecursionError:
+        raise SchemaError(f"{where}: invalid JSON: nested too deeply") from None
+    except ValueError as error:  # an integer longer than int() accepts (sys.get_int_max_str_digits)
+        raise SchemaError(f"{where}: invalid JSON: {_number_error(error)}") from None
 
 
 def _number_error(error: ValueError) -> str:
@@ -418,16 +422,8 @@ def read_snapshot(path: str | PathLike[str]) -> ClusterSnapshot:
     """
     # The decoder creates no reference cycles, so collections during a large load would free nothing.
     with gc_paused():
-        text = read_text(path)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SchemaError(_json_error(str(path), error)) from None
-        except RecursionError:
-            raise SchemaError(f"{path}: invalid JSON: nested too deeply") from None
-        except ValueError as error:  # an integer longer than int() accepts (sys.get_int_max_str_digits)
-            raise SchemaError(f"{path}: invalid JSON: {_number_error(error)}") from None
-        del text
+        # The text is an argument of _parsed only, so it is freed once parsed.
+        data = _parsed(read_text(path), str(path))
         return load_snapshot(data, str(path), consume=True)
 
 
@@ -447,19 +443,11 @@ def read_text(path: str | PathLike[str]) -> str:
             # A device such as /dev/zero would be read until memory runs out.
             raise OSError(errno.ENODEV, "it is a device, not a file")
         data = stream.read()
-    with memoryview(data) as view:
-        return _utf8_text(view, path)
-
-
-def _utf8_text(data: memoryview, path: str | PathLike[str]) -> str:
-    """Decode ``data`` as UTF-8 after an optional byte order mark; the error names the file and the byte."""
     if data[:2] == b"\x1f\x8b":
         raise SchemaError(f"{path}: not UTF-8 text: it looks gzip-compressed, so decompress it first (gunzip)")
-    start = len(codecs.BOM_UTF8) if data[:3] == codecs.BOM_UTF8 else 0
-    # A slice of the view shares the buffer; the with block releases it so that the mapping can close.
-    with data[start:] as body:
-        try:
-            return str(body, "utf-8")
-        except UnicodeDecodeError as error:
-            problem = f"{error.reason} at byte {start + error.start:,}"
-    raise SchemaError(f"{path}: not UTF-8 text: {problem}; save the file as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        # The decoder reports positions after the byte order mark.
+        position = error.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        raise SchemaError(f"{path}: not UTF-8 text: {error.reason} at byte {position:,}; save the file as UTF-8") from None
