@@ -363,8 +363,9 @@ def _route_missing(state: LabState, target: NodePlan, peer: NodePlan) -> list[St
         _wait_route_gone(target, peer.subnet)
         return [_vtysh_step(state, peer, f"network {peer.subnet}"), {"wait-bgp": True}]
     if not run(["ip", "-n", target.netns, "route", "show", peer.subnet]).strip():
-        raise LabError(f"{target.name} has no route to {peer.name}'s pod subnet {peer.subnet} to delete; another "
-                       "fault may have removed it ('netdoctor lab status' lists the active faults)")
+        cause = ("another fault may have removed it ('netdoctor lab status' lists the active faults)" if state.faults
+                 else "no fault is active, so it was removed outside the lab")
+        raise LabError(f"{target.name} has no route to {peer.name}'s pod subnet {peer.subnet} to delete; {cause}")
     ip_batch(target.netns, [f"route del {peer.subnet}"])
     return [_ip(target.netns, _healthy_route(plan, target, peer))]
 
