@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from netdoctor.capture import ParseError
 from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip, parse_mac, parse_prefix
-from netdoctor.model.node import Address, Interface, TunnelInfo, VxlanInfo
+from netdoctor.model.node import MAX_MTU, Address, Interface, TunnelInfo, VxlanInfo
 from netdoctor.model.routes import (
     NEXTHOP_FLAG_NAMES,
     NTF_EXT_LEARNED,
@@ -193,6 +193,10 @@ def _load_json(text: str, source: str) -> list[Any]:
     return data
 
 
+#: The largest value of the kernel's 32-bit fields (indexes, metrics, table numbers).
+_U32_MAX = 2**32 - 1
+
+
 def _json_text(source: str, where: str, item: dict[str, Any], key: str, default: str | None = None, *,
                number: bool = False) -> str | None:
     """Return a text field of an ``ip -j`` entry, or ``default`` when the entry has none.
@@ -205,24 +209,45 @@ def _json_text(source: str, where: str, item: dict[str, Any], key: str, default:
     value = item.get(key, default)
     if value is None or isinstance(value, str):
         return value
-    if number and isinstance(value, int) and not isinstance(value, bool):
+    if number and value.__class__ is int and 0 <= value <= _U32_MAX:
         return str(value)
-    expected = "a string or an integer" if number else "a string"
+    expected = f"a string or an integer from 0 to {_U32_MAX}" if number else "a string"
     raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected {expected}")
 
 
-def _json_number(source: str, where: str, item: dict[str, Any], key: str, default: int | None = None) -> int:
+def _json_number(source: str, where: str, item: dict[str, Any], key: str, default: int | None = None, *,
+                 low: int = 0, high: int = _U32_MAX) -> int:
     """Return an integer field of an ``ip -j`` entry, or ``default`` when the entry has none.
 
     Raises :class:`ParseError` naming the field for a missing field without a
-    default, and for a value that is not a JSON integer.
+    default, and for a value that is not a JSON integer from ``low`` to ``high``.
     """
     value = item.get(key, default)
-    if value.__class__ is int:
+    if value.__class__ is int and low <= value <= high:
         return value
     if value is None:
         raise ParseError(source, None, f"{where}: no {key!r}")
-    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected an integer")
+    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected an integer from {low} to {high}")
+
+
+def _json_object(source: str, where: str, item: dict[str, Any], key: str) -> dict[str, Any]:
+    """Return an object field of an ``ip -j`` entry, empty when the entry has none."""
+    value = item.get(key)
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected an object")
+
+
+def _json_objects(source: str, where: str, item: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """Return a field that ``ip -j`` prints as a list of objects (addresses, next hops), empty when absent."""
+    value = item.get(key)
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(entry, dict) for entry in value):
+        return value
+    raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected a list of objects")
 
 
 def _json_words(source: str, where: str, item: dict[str, Any], key: str) -> list[str]:
@@ -532,15 +557,18 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
         name = _json_text(source, where, item, "ifname")
         if name is None:
             raise ParseError(source, None, f"{where}: no 'ifname'")
-        index, mtu = _json_number(source, where, item, "ifindex"), _json_number(source, where, item, "mtu")
+        index = _json_number(source, where, item, "ifindex", low=1, high=2**31 - 1)
+        mtu = _json_number(source, where, item, "mtu", high=MAX_MTU)
         flags = tuple(_json_words(source, where, item, "flags"))
-        linkinfo = item.get("linkinfo") or {}
-        kind = linkinfo.get("info_kind")
-        data = linkinfo.get("info_data") or {}
-        link_index = item.get("link_index")
-        if link_index is None and item.get("link") in by_name:
-            link_index = by_name[item["link"]]
-        netnsid = item.get("link_netnsid", item.get("link_netns"))
+        linkinfo = _json_object(source, where, item, "linkinfo")
+        kind = _json_text(source, f"{where}, linkinfo", linkinfo, "info_kind")
+        data = _json_object(source, f"{where}, linkinfo", linkinfo, "info_data")
+        link_index = _json_number(source, where, item, "link_index", -1, low=-1, high=2**31 - 1)
+        link = _json_text(source, where, item, "link")
+        if link_index < 0 and link in by_name:
+            link_index = by_name[link]
+        netnsid = _json_text(source, where, item, "link_netnsid" if "link_netnsid" in item else "link_netns",
+                             number=True)
 
         vxlan = None
         tunnel = None
@@ -548,7 +576,7 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
             if "id" not in data:
                 raise ParseError(source, None, f"{where}: vxlan info_data without 'id'")
             vxlan = VxlanInfo(
-                vni=int(data["id"]), local=data.get("local") or data.get("local6"),
+                vni=_json_number(source, f"{where}, info_data", data, "id"), local=data.get("local") or data.get("local6"),
                 remote=data.get("remote") or data.get("group") or data.get("remote6") or data.get("group6"),
                 port=data.get("port"), dev=data.get("link"), learning=data.get("learning"),
             )
@@ -567,13 +595,13 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
             state=_json_text(source, where, item, "operstate", "UNKNOWN") or "UNKNOWN",
             mtu=mtu,
             flags=flags,
-            mac=mac_or_none(item.get("address")),
+            mac=mac_or_none(_json_text(source, where, item, "address")),
             master=_json_text(source, where, item, "master"),
-            link_index=int(link_index) if link_index is not None else None,
-            link_netns=str(netnsid) if netnsid is not None else None,
+            link_index=link_index if link_index >= 0 else None,
+            link_netns=netnsid,
             addresses=tuple(
                 _json_address(source, f"{where} ({name}), address {n}", address)
-                for n, address in enumerate(item.get("addr_info", ()))
+                for n, address in enumerate(_json_objects(source, where, item, "addr_info"))
                 if _json_text(source, f"{where} ({name}), address {n}", address, "family") in ("inet", "inet6")
             ),
             vxlan=vxlan,
@@ -792,16 +820,16 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
     for flag in _json_words(source, where, item, "flags"):
         flags |= _ROUTE_FLAG_BITS.get(flag, 0)
     mtu = 0
-    for metric in item.get("metrics", ()):
-        if isinstance(metric, dict) and "mtu" in metric:
+    for metric in _json_objects(source, where, item, "metrics"):
+        if "mtu" in metric:
             mtu = _json_number(source, f"{where}, metrics", metric, "mtu")
     nexthops = tuple(
         NextHop(
             _json_text(source, f"{where}, next hop {n}", hop, "gateway"), _json_text(source, f"{where}, next hop {n}", hop, "dev"),
-            _json_number(source, f"{where}, next hop {n}", hop, "weight", 1),
+            _json_number(source, f"{where}, next hop {n}", hop, "weight", 1, low=1, high=256),
             sum(_ROUTE_FLAG_BITS.get(flag, 0) for flag in _json_words(source, f"{where}, next hop {n}", hop, "flags")),
         )
-        for n, hop in enumerate(item.get("nexthops", ()))
+        for n, hop in enumerate(_json_objects(source, where, item, "nexthops"))
     )
     scope = _json_text(source, where, item, "scope", "global", number=True) or "global"
     route = Route(
@@ -858,7 +886,9 @@ def _json_route_rows(
             continue
 
         destination = item["dst"]
-        gateway = get("gateway")
+        gateway, prefsrc = get("gateway"), get("prefsrc")
+        if (gateway is not None and gateway.__class__ is not str) or (prefsrc is not None and prefsrc.__class__ is not str):
+            raise TypeError("gateway")
         if ":" in destination or (gateway and ":" in gateway) or "pref" in item:
             family, dst, dst_len = parse_prefix(destination, AF_INET6)
         else:
@@ -877,7 +907,6 @@ def _json_route_rows(
             gateway_value = known.get(gateway, -1)
             if gateway_value < 0:
                 gateway_value = known[gateway] = _ip(source, None, gateway, family)[1]
-        prefsrc = get("prefsrc")
         prefsrc_value = 0
         if prefsrc:
             prefsrc_value = known.get(prefsrc, -1)
@@ -898,7 +927,7 @@ def _json_route_rows(
             scope_id = scopes[scope] = scope_number(source, None, scope)
         flags = 0
         route_flags = get("flags", ())
-        if route_flags:
+        if route_flags != ():
             if route_flags.__class__ is not list:
                 raise TypeError("flags")
             for flag in route_flags:
@@ -906,7 +935,7 @@ def _json_route_rows(
                     raise TypeError("flags")
                 flags |= flag_bits.get(flag, 0)
         metric, nhid = get("metric", 0), get("nhid", 0)
-        if metric.__class__ is not int or nhid.__class__ is not int:
+        if metric.__class__ is not int or nhid.__class__ is not int or not 0 <= metric <= _U32_MAX:
             raise TypeError("metric")
 
         append((

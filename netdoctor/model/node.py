@@ -13,6 +13,9 @@ from netdoctor.model.addr import parse_prefix
 from netdoctor.model.record import record
 from netdoctor.model.routes import FdbTable, NeighbourTable, RouteTable
 
+#: The largest MTU Linux accepts (``IP_MAX_MTU``, 2^31 - 1 in the kernel's netdevice code).
+MAX_MTU = 2**31 - 1
+
 
 @record
 class Address:
