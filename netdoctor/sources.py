@@ -117,6 +117,10 @@ def load_snapshot_file(path: str | PathLike[str]) -> ClusterSnapshot:
         raise SourceError(f"cannot read snapshot file {path}: {error.strerror or error}") from None
     except SchemaError as error:
         raise invalid_snapshot(path, error) from None
+    except MemoryError:
+        # Raised while reading an endless pipe too; the partial text is freed by now.
+        raise SourceError(f"cannot read snapshot file {path}: not enough memory to load it (loading takes about "
+                          "twice the file's size)") from None
     if not snapshot.nodes and snapshot.etcd is None:
         # A check of nothing would report a healthy cluster.
         raise SourceError(f"snapshot file {path} has no nodes and no etcd keys, so there is nothing to check; "

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -510,6 +511,16 @@ def test_snapshot_with_byte_order_mark_reads_like_without(tmp_path: Path, snapsh
     assert (completed.returncode, completed.stdout) == (plain.returncode, plain.stdout)
 
 
+def test_snapshot_with_two_byte_order_marks_names_the_second(tmp_path: Path, snapshot_file: Path) -> None:
+    marked = tmp_path / "marked.json"
+    marked.write_bytes(b"\xef\xbb\xbf" * 2 + snapshot_file.read_bytes())
+
+    completed = run_cli("check", "--snapshot", str(marked), cwd=tmp_path)
+
+    assert_one_line_error(completed, "invalid JSON at line 1 column 1: a byte order mark where the JSON should start")
+    assert "utf-8-sig" not in completed.stderr
+
+
 def test_snapshot_read_from_pipe(tmp_path: Path, snapshot_file: Path) -> None:
     plain = run_cli("check", "--json", "--snapshot", str(snapshot_file), cwd=tmp_path)
     environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
@@ -526,6 +537,15 @@ def test_device_as_snapshot_is_refused_before_reading(tmp_path: Path) -> None:
     completed = run_cli("check", "--snapshot", "/dev/zero", cwd=tmp_path)
 
     assert_one_line_error(completed, "cannot read snapshot file /dev/zero: it is a device, not a file")
+
+
+def test_endless_pipe_as_snapshot_ends_with_one_line(tmp_path: Path) -> None:
+    # Under a 1 GB address-space limit, reading the output of yes runs out of memory in about a second.
+    script = f"ulimit -v 1000000; yes | {shlex.join(netdoctor_command())} check --snapshot /dev/stdin"
+    completed = subprocess.run(["bash", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True,
+                               timeout=120)
+
+    assert_one_line_error(completed, "cannot read snapshot file /dev/stdin: not enough memory to load it")
 
 
 def test_empty_snapshot_file_is_invalid_json(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip
 from netdoctor.model.cluster import ClusterSnapshot
-from netdoctor.model.node import Address, NodeSnapshot
+from netdoctor.model.node import MAX_MTU, Address, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
 from netdoctor.model.record_decoder import Decoder, compile_record_decoder
 from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
@@ -347,10 +347,6 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
     return replace(snapshot, nodes=tuple(nodes))
 
 
-#: The largest MTU Linux accepts (``IP_MAX_MTU``, 2^31 - 1 in the kernel's netdevice code).
-MAX_MTU = 2**31 - 1
-
-
 def _check_node(node: NodeSnapshot, where: str) -> None:
     """Reject values the type hints allow but no collector writes: names that would garble
     a report, impossible MTUs and addresses that do not parse.
@@ -411,7 +407,11 @@ def _number_error(error: ValueError) -> str:
 
 def _json_error(where: str, error: json.JSONDecodeError) -> str:
     # json's messages name the position separately ("Unterminated string starting at").
-    return f"{where}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg.removesuffix(' at')}"
+    message = error.msg.removesuffix(" at")
+    if message.startswith("Unexpected UTF-8 BOM"):
+        # read_text takes one byte order mark off, so in a file this is a second one. json's advice names a codec.
+        message = "a byte order mark where the JSON should start; remove it"
+    return f"{where}: invalid JSON at line {error.lineno} column {error.colno}: {message}"
 
 
 def read_snapshot(path: str | PathLike[str]) -> ClusterSnapshot:
