@@ -445,3 +445,29 @@ def test_damaged_ipv6_route_file_is_a_routes_gap(tmp_path: Path) -> None:
     assert _destinations(snapshot) == ["0.0.0.0/0", "192.0.2.0/24"]
     assert [(gap.source, gap.reason.split(",")[0]) for gap in snapshot.gaps] == [
         ("routes", "nodes/n1/ip6-route.txt")]
+
+
+def test_ipv6_routes_alone_are_not_a_route_table(tmp_path: Path) -> None:
+    # Checks read a node's route table as complete, so IPv6 routes alone would make every IPv4 route look missing.
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.json").write_text('[{"dst": 5}]')
+    (folder / "ip6-route.txt").write_text(_IPV6_ROUTES)
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.node("n1").routes is None
+    assert "ip6-route.txt" in snapshot.node("n1").extra_files
+    assert snapshot.gaps[-1].reason == (
+        "nodes/n1/ip6-route.txt not read: without a readable ip-route.json or ip-route.txt, the IPv6 routes alone "
+        "would make every IPv4 route look missing")
+
+
+def test_ipv6_route_text_beside_json_of_both_families_is_not_parsed(tmp_path: Path) -> None:
+    folder = _node_dir(tmp_path)
+    (folder / "ip-route.json").write_text(_IPV4_AND_IPV6_JSON)
+    (folder / "ip6-route.txt").write_text("2001:db8::/64 frobnicate 3\n")
+
+    snapshot = load_bundle(tmp_path)
+
+    assert snapshot.gaps == ()
+    assert _destinations(snapshot) == ["192.0.2.0/24", "2001:db8::/64"]

@@ -252,8 +252,12 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
 
     values: dict[str, Any] = {}
     provenance: list[Provenance] = []
-    for field_name, ranks in sorted(candidates.items()):
+    # The IPv6 route files come last, as whether they are read depends on the routes read before.
+    for field_name, ranks in sorted(candidates.items(), key=lambda item: (item[0] == _IPV6_ROUTES, item[0])):
         snapshot_field = "routes" if field_name == _IPV6_ROUTES else field_name
+        if field_name == _IPV6_ROUTES and not _ipv6_routes_wanted(name, values.get("routes"), ranks, gaps):
+            extra.extend(file_name for files_of_rank in ranks.values() for file_name, _ in files_of_rank)
+            continue
         parts: list[Any] = []
         # Files of better ranks that did not parse.
         failed: list[str] = []
@@ -290,7 +294,9 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
         else:
             values[field_name] = parts[0]
 
-    _add_ipv6_routes(values, provenance, extra)
+    if _IPV6_ROUTES in values:
+        ipv6 = values.pop(_IPV6_ROUTES)
+        values["routes"] = RouteTable.concat([values["routes"], ipv6])
     firewalld = _load_firewalld(name, files, gaps, provenance)
     if firewalld is not None:
         values["firewalld"] = firewalld
@@ -298,25 +304,23 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
     return NodeSnapshot(name=name, provenance=tuple(provenance), extra_files=tuple(sorted(extra)), **values)
 
 
-def _add_ipv6_routes(values: dict[str, Any], provenance: list[Provenance], extra: list[str]) -> None:
-    """Join the routes of ``ip6-route.*`` to the node's routes, unless those already hold IPv6 routes.
+def _ipv6_routes_wanted(node: str, routes: RouteTable | None, ranks: Mapping[int, list[tuple[str, _FileSpec]]],
+                        gaps: list[Gap]) -> bool:
+    """Tell whether the node's ``ip6-route.*`` files are to be read and their routes joined to ``routes``.
 
     ``netdoctor bundle`` runs ``ip -4`` and ``ip -6`` for each form. Its
-    ``ip-route.json`` has the routes of both families, so ``ip6-route.json`` exists only
-    when the two outputs could not be merged. Its ``ip-route.txt`` holds IPv4
-    only, with the IPv6 routes in ``ip6-route.txt``.
+    ``ip-route.json`` has the routes of both families, so ``ip6-route.json``
+    exists only when the two outputs could not be merged. Its ``ip-route.txt``
+    has IPv4 routes only, and the IPv6 routes are in ``ip6-route.txt``.
     """
-    ipv6 = values.pop(_IPV6_ROUTES, None)
-    if ipv6 is None:
-        return
-    routes = values.get("routes")
-    if routes is not None and len(routes) and routes.cells("family")[len(routes) - 1] == AF_INET6:
-        # Rows sort by family, so the last row is an IPv6 route exactly when the table has one.
-        for item in [item for item in provenance if item.source == "routes" and "/ip6-route." in item.origin]:
-            provenance.remove(item)
-            extra.append(item.origin.rsplit("/", 1)[1])
-        return
-    values["routes"] = ipv6 if routes is None else RouteTable.concat([routes, ipv6])
+    if routes is None:
+        # A table of IPv6 routes alone would make every IPv4 route look missing.
+        names = ", ".join(f"nodes/{node}/{file_name}" for files in ranks.values() for file_name, _ in files)
+        gaps.append(Gap(node, "routes", f"{names} not read: without a readable ip-route.json or ip-route.txt, the "
+                                        "IPv6 routes alone would make every IPv4 route look missing"))
+        return False
+    # Rows sort by family, so the last row is an IPv6 route exactly when the table has one.
+    return not len(routes) or routes.cells("family")[len(routes) - 1] != AF_INET6
 
 
 def _load_firewalld(name: str, files: Mapping[str, bytes], gaps: list[Gap], provenance: list[Provenance]) -> Any:
