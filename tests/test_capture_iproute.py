@@ -523,3 +523,17 @@ def test_interface_index_of_wrong_type_names_it(value: object, message: str) -> 
         [{key: item for key, item in _ADDRESS_ENTRY.items() if key != "ifindex"}])
     with pytest.raises(ParseError, match=re.escape(message)):
         parse_ip_addr_json(text, "capture.json")
+
+
+@pytest.mark.parametrize(("parser", "entry", "path", "value", "message"), [
+    (parse_ip_route_json, _ROUTE_ENTRY, ("prefsrc",), "bogus", "route entry 0: invalid IP address 'bogus'"),
+    (parse_ip_route_json, _ROUTE_ENTRY, ("nexthops",), [{"gateway": "bogus", "dev": "eth0"}],
+     "route entry 0, next hop 0: invalid IP address 'bogus'"),
+    (parse_ip_neigh_json, _NEIGHBOUR_ENTRY, ("dst",), "bogus", "neighbour entry 0: invalid IP address 'bogus'"),
+    (parse_bridge_fdb_json, _FDB_ENTRY, ("dst",), "bogus", "FDB entry 0: invalid IP address 'bogus'"),
+])
+def test_json_value_error_names_the_entry(parser: Any, entry: dict[str, object], path: tuple[str | int, ...],
+                                          value: object, message: str) -> None:
+    # In a file of 100,000 routes, an error without the entry's position cannot be found.
+    with pytest.raises(ParseError, match=re.escape(f"capture.json: {message}")):
+        parser(_with(entry, value, *path), "capture.json")

@@ -250,6 +250,24 @@ def _json_objects(source: str, where: str, item: dict[str, Any], key: str) -> li
     raise ParseError(source, None, f"{where}: {key!r} is {json.dumps(value)}, expected a list of objects")
 
 
+def _json_gateway(source: str, where: str, item: dict[str, Any], family: int) -> str | None:
+    """Return the ``gateway`` of a route's next hop as written, after checking that it is an address of ``family``."""
+    gateway = _json_text(source, where, item, "gateway")
+    if gateway:
+        try:
+            _ip(source, None, gateway, family)
+        except ParseError as error:
+            raise ParseError(source, None, f"{where}: {error.message}") from None
+    return gateway
+
+
+def _named(error: ParseError, source: str, where: str) -> ParseError:
+    """Return ``error`` with the entry's position before its message, unless it names a line or the entry already."""
+    if error.line is not None or error.message.startswith(where):
+        return error
+    return ParseError(source, None, f"{where}: {error.message}")
+
+
 def _json_words(source: str, where: str, item: dict[str, Any], key: str) -> list[str]:
     """Return a field that ``ip -j`` prints as a list of words (flags, states); one word alone is taken too."""
     value = item.get(key, [])
@@ -825,7 +843,7 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
             mtu = _json_number(source, f"{where}, metrics", metric, "mtu")
     nexthops = tuple(
         NextHop(
-            _json_text(source, f"{where}, next hop {n}", hop, "gateway"), _json_text(source, f"{where}, next hop {n}", hop, "dev"),
+            _json_gateway(source, f"{where}, next hop {n}", hop, family), _json_text(source, f"{where}, next hop {n}", hop, "dev"),
             _json_number(source, f"{where}, next hop {n}", hop, "weight", 1, low=1, high=256),
             sum(_ROUTE_FLAG_BITS.get(flag, 0) for flag in _json_words(source, f"{where}, next hop {n}", hop, "flags")),
         )
@@ -962,9 +980,13 @@ def parse_ip_route_json(text: str, source: str, *, table_names: Mapping[str, int
             return RouteTable.from_tuples(_json_route_rows(source, items, table_names))
         except (ParseError, KeyError, ValueError, TypeError, AttributeError, OverflowError, OSError):
             pass
-        return RouteTable.from_rows(
-            _json_route(source, f"route entry {position}", item, table_names) for position, item in enumerate(items)
-        )
+        routes = []
+        for position, item in enumerate(items):
+            try:
+                routes.append(_json_route(source, f"route entry {position}", item, table_names))
+            except ParseError as error:
+                raise _named(error, source, f"route entry {position}") from None
+        return RouteTable.from_rows(routes)
 
 
 # ---------------------------------------------------------------------------
@@ -1037,10 +1059,13 @@ def parse_ip_neigh_json(text: str, source: str) -> NeighbourTable:
         destination = _json_text(source, where, item, "dst")
         if destination is None:
             raise ParseError(source, None, f"{where}: no 'dst'")
-        rows.append(_neighbour(
-            source, None, destination, _json_text(source, where, item, "dev"), _json_text(source, where, item, "lladdr"),
-            _json_words(source, where, item, "state"), "router" in item,
-        ))
+        try:
+            rows.append(_neighbour(
+                source, None, destination, _json_text(source, where, item, "dev"),
+                _json_text(source, where, item, "lladdr"), _json_words(source, where, item, "state"), "router" in item,
+            ))
+        except ParseError as error:
+            raise _named(error, source, where) from None
     return NeighbourTable.from_rows(rows)
 
 
@@ -1136,7 +1161,10 @@ def parse_bridge_fdb_json(text: str, source: str) -> FdbTable:
             state = _number(source, None, "state", state_text[6:])
         else:
             raise ParseError(source, None, f"FDB entry {position}: unknown state {state_text!r}")
-        rows.append(_fdb_entry(source, None, values, flags, state))
+        try:
+            rows.append(_fdb_entry(source, None, values, flags, state))
+        except ParseError as error:
+            raise _named(error, source, where) from None
     return FdbTable.from_rows(rows)
 
 
