@@ -410,7 +410,7 @@ def test_ipv6_route_text_joins_ipv4_routes(tmp_path: Path) -> None:
         "bundle:nodes/n1/ip-route.txt", "bundle:nodes/n1/ip6-route.txt"]
 
 
-def test_ipv6_routes_kept_when_damaged_json_gives_way_to_text(tmp_path: Path) -> None:
+def test_ipv6_routes_kept_on_text_fallback(tmp_path: Path) -> None:
     folder = _node_dir(tmp_path)
     (folder / "ip-route.json").write_text('[{"dst": 5}]')
     (folder / "ip-route.txt").write_text(_IPV4_ROUTES)
@@ -423,7 +423,7 @@ def test_ipv6_routes_kept_when_damaged_json_gives_way_to_text(tmp_path: Path) ->
         "nodes/n1/ip-route.json could not be read, so nodes/n1/ip-route.txt was read instead")
 
 
-def test_ipv6_route_text_unread_beside_json_of_both_families(tmp_path: Path) -> None:
+def test_ipv6_text_unused_beside_full_json(tmp_path: Path) -> None:
     folder = _node_dir(tmp_path)
     (folder / "ip-route.json").write_text(_IPV4_AND_IPV6_JSON)
     (folder / "ip6-route.txt").write_text(_IPV6_ROUTES)
@@ -462,7 +462,7 @@ def test_ipv6_routes_alone_are_not_a_route_table(tmp_path: Path) -> None:
         "would make every IPv4 route look missing")
 
 
-def test_ipv6_route_text_beside_json_of_both_families_is_not_parsed(tmp_path: Path) -> None:
+def test_ipv6_text_unparsed_beside_full_json(tmp_path: Path) -> None:
     folder = _node_dir(tmp_path)
     (folder / "ip-route.json").write_text(_IPV4_AND_IPV6_JSON)
     (folder / "ip6-route.txt").write_text("2001:db8::/64 frobnicate 3\n")

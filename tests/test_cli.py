@@ -511,7 +511,7 @@ def test_snapshot_with_byte_order_mark_reads_like_without(tmp_path: Path, snapsh
     assert (completed.returncode, completed.stdout) == (plain.returncode, plain.stdout)
 
 
-def test_snapshot_with_two_byte_order_marks_names_the_second(tmp_path: Path, snapshot_file: Path) -> None:
+def test_second_byte_order_mark_named(tmp_path: Path, snapshot_file: Path) -> None:
     marked = tmp_path / "marked.json"
     marked.write_bytes(b"\xef\xbb\xbf" * 2 + snapshot_file.read_bytes())
 

@@ -71,7 +71,7 @@ NODE_FILES: dict[str, _FileSpec] = {
     "ifconfig.txt": _FileSpec("interfaces", "ifconfig", "parse_ifconfig", 2),
     "ip-route.json": _FileSpec("routes", "iproute", "parse_ip_route_json", 0),
     "ip-route.txt": _FileSpec("routes", "iproute", "parse_ip_route", 1),
-    # IPv6 routes, when the IPv4 file lacks them (see _add_ipv6_routes).
+    # IPv6 routes, when the IPv4 file lacks them (see _ipv6_routes_needed).
     "ip6-route.json": _FileSpec(_IPV6_ROUTES, "iproute", "parse_ip_route_json", 0),
     "ip6-route.txt": _FileSpec(_IPV6_ROUTES, "iproute", "parse_ip_route", 1, (("family", 6),)),
     "ip-neigh.json": _FileSpec("neighbours", "iproute", "parse_ip_neigh_json", 0),
@@ -255,7 +255,7 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
     # The IPv6 route files come last, as whether they are read depends on the routes read before.
     for field_name, ranks in sorted(candidates.items(), key=lambda item: (item[0] == _IPV6_ROUTES, item[0])):
         snapshot_field = "routes" if field_name == _IPV6_ROUTES else field_name
-        if field_name == _IPV6_ROUTES and not _ipv6_routes_wanted(name, values.get("routes"), ranks, gaps):
+        if field_name == _IPV6_ROUTES and not _ipv6_routes_needed(name, values.get("routes"), ranks, gaps):
             extra.extend(file_name for files_of_rank in ranks.values() for file_name, _ in files_of_rank)
             continue
         parts: list[Any] = []
@@ -304,7 +304,7 @@ def _load_node(name: str, files: Mapping[str, bytes], gaps: list[Gap]) -> NodeSn
     return NodeSnapshot(name=name, provenance=tuple(provenance), extra_files=tuple(sorted(extra)), **values)
 
 
-def _ipv6_routes_wanted(node: str, routes: RouteTable | None, ranks: Mapping[int, list[tuple[str, _FileSpec]]],
+def _ipv6_routes_needed(node: str, routes: RouteTable | None, ranks: Mapping[int, list[tuple[str, _FileSpec]]],
                         gaps: list[Gap]) -> bool:
     """Tell whether the node's ``ip6-route.*`` files are to be read and their routes joined to ``routes``.
 
