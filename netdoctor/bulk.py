@@ -85,9 +85,9 @@ def best_rows(dst: IntArray, dst_len: IntArray, low: int, high: int, route_lengt
             break
         chosen = pending[lens[pending] >= length]
         mask = np.uint64((0xFFFFFFFF << (32 - length)) & 0xFFFFFFFF)
-        wanted = ((nets[chosen] & mask) << np.uint64(8)) | np.uint64(length)
-        found = route_keys.searchsorted(wanted)
-        hit = route_keys[found] == wanted
+        covering = ((nets[chosen] & mask) << np.uint64(8)) | np.uint64(length)
+        found = route_keys.searchsorted(covering)
+        hit = route_keys[found] == covering
         best[chosen[hit]] = found[hit] + low
         pending = np.setdiff1d(pending, chosen[hit], assume_unique=True)
     return best, shared
