@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from netdoctor.capture import ParseError
+from netdoctor.capture import ParseError, iproute
 from netdoctor.capture.ifconfig import parse_ifconfig
 from netdoctor.capture.iproute import (
     parse_bridge_fdb,
@@ -28,6 +30,7 @@ from netdoctor.model.routes import (
     RTNH_F_LINKDOWN,
     RTNH_F_ONLINK,
     Route,
+    RouteTable,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ip"
@@ -273,6 +276,51 @@ def test_route_invalid_input(text: str, message: str) -> None:
     with pytest.raises(ParseError, match=message) as raised:
         parse_ip_route(text, "routes.txt")
     assert raised.value.line == 1
+
+
+_ROUTE_WORDS = st.lists(st.sampled_from([
+    ["via", "192.0.2.1"], ["via", "192.0.2.9"], ["via", "2001:db8::1"], ["via", "300.0.0.1"], ["via", "inet6"],
+    ["dev", "eth0"], ["dev", "tunl0"], ["proto", "bird"], ["proto", "12"], ["table", "local"], ["table", "7"],
+    ["table", "custom"], ["scope", "link"], ["scope", "far"], ["src", "192.0.2.2"], ["src", "2001:db8::2"],
+    ["metric", "100"], ["metric", "5000000000"], ["metric", "ten"], ["onlink"], ["linkdown"], ["offload"],
+    ["pref", "medium"], ["mtu", "lock", "1400"], ["mtu"], ["frobnicate", "3"],
+]), max_size=4).map(lambda groups: [word for group in groups for word in group])
+
+
+@st.composite
+def _route_lines(draw: st.DrawFn) -> str:
+    """Draw route text whose lines often repeat the words after the destination, with invalid words among them."""
+    tails = draw(st.lists(_ROUTE_WORDS, min_size=1, max_size=3))
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        head = draw(st.sampled_from([[], ["blackhole"], ["local"]]))
+        destination = draw(st.sampled_from(["10.0.0.0/8", "10.1.0.0/26", "default", "2001:db8::/64", "10.0.0.0/33",
+                                            "10.0.0.1"]))
+        via = draw(st.sampled_from([[], ["via", "192.0.2.3"], ["via", "2001:db8::3"], ["via", "192.0.2.300"]]))
+        lines.append(" ".join(head + [destination] + via + draw(st.sampled_from(tails))))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_route_lines())
+def test_route_words_read_once_per_tail_give_what_each_line_gives(text: str) -> None:
+    # The parser reads the words after a destination and gateway once per distinct sequence. Reading every line
+    # in full gives the same routes, or the same error at the same line.
+    def line_by_line() -> list[Route]:
+        return [
+            iproute._route_from_words("routes.txt", line, words, hops, None, None)
+            for line, words, hops in iproute._logical_route_lines(text, "routes.txt")
+        ]
+
+    try:
+        expected: object = list(RouteTable.from_rows(line_by_line()))
+    except ParseError as error:
+        expected = (error.line, str(error))
+    try:
+        parsed: object = list(parse_ip_route(text, "routes.txt"))
+    except ParseError as error:
+        parsed = (error.line, str(error))
+    assert parsed == expected
 
 
 def test_route_table_names_mapping() -> None:

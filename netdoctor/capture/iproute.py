@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from functools import lru_cache
 from socket import inet_aton
 from typing import Any, TypeVar
 
@@ -636,9 +637,9 @@ def _logical_route_lines(text: str, source: str) -> Iterator[tuple[int, list[str
     """Yield each route's words and the words of its ``nexthop`` continuation lines."""
     current: tuple[int, list[str], list[list[str]]] | None = None
     for number, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip():
-            continue
         words = raw.split()
+        if not words:
+            continue
         if raw[0].isspace():
             if current is None or words[0] != "nexthop":
                 raise ParseError(source, number, f"unexpected indented line {raw.strip()[:60]!r}: expected 'nexthop ...' after a route")
@@ -688,10 +689,14 @@ def _nexthop_from_words(source: str, line: int, words: list[str], family: int) -
     return NextHop(gateway, dev, weight, flags)
 
 
-def _route_from_words(
-    source: str, line: int, words: list[str], hops: list[list[str]],
-    family: int | None, table_names: Mapping[str, int] | None, checked: bool = True,
-) -> Route:
+#: Fields read from the words after a route's destination: the gateway as written, the device, table, protocol,
+#: scope, metric, next-hop id, MTU, flags, the preferred source as written, and whether an IPv6-only keyword
+#: (``pref``) was seen.
+_RouteTail = tuple["str | None", "str | None", int, str, int, int, int, int, int, "str | None", bool]
+
+
+def _route_head(source: str, line: int, words: list[str]) -> tuple[int, str, str]:
+    """Return the position of the word after the destination, the route type and the destination."""
     position = 0
     route_type = "unicast"
     if words[0] in ROUTE_TYPES:
@@ -699,10 +704,13 @@ def _route_from_words(
         position = 1
     if position >= len(words):
         raise ParseError(source, line, f"'{route_type}' without a destination")
-    destination = words[position]
-    position += 1
+    return position + 1, route_type, words[position]
 
-    values: dict[str, Any] = {"table": ROUTE_TABLES["main"], "protocol": "boot", "scope": 0, "metric": 0, "flags": 0, "nhid": 0, "mtu": 0}
+
+def _route_tail(source: str, line: int, words: list[str], position: int,
+                table_names: Mapping[str, int] | None) -> _RouteTail:
+    """Return the fields that the keywords of a route line give, from ``position`` on."""
+    table, protocol, scope, metric, flags, nhid, mtu = ROUTE_TABLES["main"], "boot", 0, 0, 0, 0, 0
     gateway: str | None = None
     prefsrc: str | None = None
     dev: str | None = None
@@ -711,7 +719,7 @@ def _route_from_words(
         word = words[position]
         argument = words[position + 1] if position + 1 < len(words) else None
         if word in _ROUTE_FLAG_BITS:
-            values["flags"] |= _ROUTE_FLAG_BITS[word]
+            flags |= _ROUTE_FLAG_BITS[word]
             position += 1
             continue
         if word in _ROUTE_SKIP_FLAGS:
@@ -726,24 +734,24 @@ def _route_from_words(
         elif word == "dev":
             dev = argument
         elif word == "table":
-            values["table"] = table_number(source, line, argument, table_names)
+            table = table_number(source, line, argument, table_names)
         elif word == "proto":
-            values["protocol"] = protocol_text(argument)
+            protocol = protocol_text(argument)
         elif word == "scope":
-            values["scope"] = scope_number(source, line, argument)
+            scope = scope_number(source, line, argument)
         elif word == "src":
             prefsrc = argument
         elif word == "metric":
-            values["metric"] = _number(source, line, "metric", argument)
+            metric = _number(source, line, "metric", argument)
         elif word == "nhid":
-            values["nhid"] = _number(source, line, "nhid", argument)
+            nhid = _number(source, line, "nhid", argument)
         elif word == "mtu":
             if argument == "lock":
                 if position + 2 >= len(words):
                     raise ParseError(source, line, "'mtu lock' without a value")
                 position += 1
                 argument = words[position + 1]
-            values["mtu"] = _number(source, line, "MTU", argument)
+            mtu = _number(source, line, "MTU", argument)
         elif word in _ROUTE_SKIP_WITH_VALUE:
             if word == "pref":
                 seen_ipv6_only = True
@@ -754,26 +762,82 @@ def _route_from_words(
         else:
             raise ParseError(source, line, f"unknown route keyword {word!r}")
         position += 2
+    return gateway, dev, table, protocol, scope, metric, nhid, mtu, flags, prefsrc, seen_ipv6_only
 
+
+#: Parsed destinations and addresses, kept because a cluster's route files repeat them: every Calico node routes
+#: each peer's block via that peer.
+_cached_prefix = lru_cache(maxsize=1 << 16)(parse_prefix)
+_cached_ip = lru_cache(maxsize=1 << 16)(parse_ip)
+
+
+def _route_row(source: str, line: int, route_type: str, destination: str, tail: _RouteTail,
+               family: int | None) -> tuple[Any, ...]:
+    """Return the fields of a route without next hops, in :class:`Route` order."""
+    gateway, dev, table, protocol, scope, metric, nhid, mtu, flags, prefsrc, seen_ipv6_only = tail
     if family is None:
         if ":" in destination or (gateway and ":" in gateway) or (prefsrc and ":" in prefsrc) or seen_ipv6_only:
             family = AF_INET6
         else:
             family = AF_INET
     try:
-        parsed_family, dst, dst_len = parse_prefix(destination, family)
+        parsed_family, dst, dst_len = _cached_prefix(destination, family)
     except AddressError as error:
         raise ParseError(source, line, f"invalid destination: {error}") from None
-    gateway_value = _ip(source, line, gateway, parsed_family)[1] if gateway else 0
-    prefsrc_value = _ip(source, line, prefsrc, parsed_family)[1] if prefsrc else 0
-    nexthops = tuple(_nexthop_from_words(source, line, hop, parsed_family) for hop in hops)
-    route = Route(
-        family=parsed_family, table=values["table"], dst=dst, dst_len=dst_len,
-        type=ROUTE_TYPES[route_type], protocol=values["protocol"], scope=values["scope"],
-        metric=values["metric"], gateway=gateway_value, dev=dev or "", prefsrc=prefsrc_value,
-        flags=values["flags"], nhid=values["nhid"], mtu=values["mtu"], nexthops=nexthops,
-    )
+    return (parsed_family, table, dst, dst_len, ROUTE_TYPES[route_type], protocol, scope, metric,
+            _address_value(source, line, gateway, parsed_family) if gateway else 0, dev or "",
+            _address_value(source, line, prefsrc, parsed_family) if prefsrc else 0, flags, nhid, mtu, ())
+
+
+def _address_value(source: str, line: int, text: str, family: int) -> int:
+    try:
+        parsed_family, value = _cached_ip(text)
+    except AddressError as error:
+        raise ParseError(source, line, str(error)) from None
+    if parsed_family != family:
+        raise ParseError(source, line, f"{text!r} is not an IPv{family} address")
+    return value
+
+
+def _route_from_words(
+    source: str, line: int, words: list[str], hops: list[list[str]],
+    family: int | None, table_names: Mapping[str, int] | None, checked: bool = True,
+) -> Route:
+    position, route_type, destination = _route_head(source, line, words)
+    row = _route_row(source, line, route_type, destination, _route_tail(source, line, words, position, table_names),
+                     family)
+    route = Route._make((*row[:-1], tuple(_nexthop_from_words(source, line, hop, row[0]) for hop in hops)))
     return _in_range(source, line, RouteTable, route) if checked else route
+
+
+def _route_rows(text: str, source: str, family: int | None, table_names: Mapping[str, int] | None) -> list[Any]:
+    """Return the fields of every route in ``text``, as :func:`_route_from_words` reads them, without range checks.
+
+    Most routes of a table share the words after their destination and
+    gateway: every route of one routing daemon over one device has the same
+    ``dev``, ``proto`` and flags. Those words are read once per distinct
+    sequence and kept for the routes that repeat them.
+    """
+    tails: dict[tuple[str, ...], _RouteTail] = {}
+    rows: list[Any] = []
+    for line, words, hops in _logical_route_lines(text, source):
+        if hops:
+            rows.append(_route_from_words(source, line, words, hops, family, table_names, checked=False))
+            continue
+        position, route_type, destination = _route_head(source, line, words)
+        gateway = None
+        if len(words) > position + 1 and words[position] == "via" and words[position + 1] not in ("inet", "inet6"):
+            gateway = words[position + 1]
+            position += 2
+        key = tuple(words[position:])
+        tail = tails.get(key)
+        if tail is None:
+            tail = tails[key] = _route_tail(source, line, words, position, table_names)
+        if gateway is not None and tail[0] is None:
+            # A later 'via' in the line overrides this one, as _route_tail reads it.
+            tail = (gateway, *tail[1:])
+        rows.append(_route_row(source, line, route_type, destination, tail, family))
+    return rows
 
 
 def _in_range(source: str, line: int | None, table: type[Table[Any]], row: _Row) -> _Row:
@@ -796,18 +860,27 @@ def parse_ip_route(
     """
     with gc_paused():
         # The table's typed arrays range-check every number in one pass. Only when one does
-        # not fit are the lines checked one by one, to name the first bad line.
-        rows = [
-            _route_from_words(source, line, words, hops, family, table_names, checked=False)
-            for line, words, hops in _logical_route_lines(text, source)
-        ]
+        # not fit, or a later line is invalid, are the lines checked one by one, to name the first bad line.
+        try:
+            rows = _route_rows(text, source, family, table_names)
+        except ParseError as error:
+            _check_ranges(text, source, family, table_names, error.line)
+            raise
         try:
             table: RouteTable = RouteTable.from_tuples(rows)
         except OverflowError:
-            for line, words, hops in _logical_route_lines(text, source):
-                _route_from_words(source, line, words, hops, family, table_names)
+            _check_ranges(text, source, family, table_names, None)
             raise
         return table
+
+
+def _check_ranges(text: str, source: str, family: int | None, table_names: Mapping[str, int] | None,
+                  before: int | None) -> None:
+    """Raise :class:`ParseError` for the first route whose numbers do not fit the table, up to line ``before``."""
+    for line, words, hops in _logical_route_lines(text, source):
+        if before is not None and line >= before:
+            return
+        _route_from_words(source, line, words, hops, family, table_names)
 
 
 # ---------------------------------------------------------------------------
