@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 from fuzzing import mutations, parse_or_reject
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from samples import sample
 
-from netdoctor.capture import ParseError
+from netdoctor.capture import ParseError, iptables
 from netdoctor.capture.iptables import parse_iptables_save
 
 
@@ -172,3 +174,34 @@ def test_fuzz_random_text(text):
 @given(mutations(sample("iptables-save-counters-nft.txt")))
 def test_fuzz_mutated_sample(text):
     parse_or_reject(parse_iptables_save, text)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=" \t\r\n\x0b\x1c\"'\\-!abé", max_size=24))
+def test_rule_words_split_as_shlex_splits(text):
+    # ASCII rules without single quotes or backslashes are split without shlex, into the same words.
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        expected: object = list(lexer)
+    except ValueError as error:
+        expected = f"cannot split the rule into words: {error}"
+    try:
+        words: object = iptables._tokenize(text, "rules.txt", 1)
+    except ParseError as error:
+        words = error.message
+    assert words == expected
+
+
+def test_many_chains_parse_by_name():
+    chains = [f"KUBE-SVC-{number:04d}" for number in range(300)]
+    text = "\n".join(
+        ["*nat"] + [f":{chain} - [0:0]" for chain in chains]
+        + [f'-A {chain} -m comment --comment "svc {chain}" -j KUBE-MARK-MASQ' for chain in reversed(chains)]
+        + ["COMMIT"]
+    )
+    table = parse_iptables_save(text, "iptables-save").table("nat")
+    assert table is not None
+    assert [rule.chain for rule in table.rules] == list(reversed(chains))
+    assert table.rules[0].matches[0].options[0].values == (f"svc {chains[-1]}",)
