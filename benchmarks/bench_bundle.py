@@ -6,6 +6,10 @@ A synthetic Calico cluster is rendered as the text files of a capture bundle
 figure is ``load_bundle`` of that directory over ``json.loads`` of the same
 cluster's snapshot JSON, both in this process, after one warm-up read so that
 both read from the page cache.
+
+A second figure parses one node's ``iptables-save`` with kube-proxy's rules
+for 4,000 services, against ``json.loads`` of the same ruleset as snapshot
+JSON.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from common import Figure, time_call
 
 from netdoctor import synthetic
 from netdoctor.capture.bundle import load_bundle
+from netdoctor.capture.iptables import parse_iptables_save
 from netdoctor.model import ClusterSnapshot, Interface, NodeSnapshot
-from netdoctor.model.serialize import read_snapshot
+from netdoctor.model.serialize import read_snapshot, to_json
 
 SIZE = 1000
 QUICK_SIZE = 20
+#: ClusterIP services in the kube-proxy iptables-save figure, full and quick.
+SERVICES = 4000
+QUICK_SERVICES = 100
 FAULTS = ("route-missing", "stale-blackhole")
 
 _LINK_TYPES = {"loopback": "loopback", "ipip": "ipip"}
@@ -105,4 +113,17 @@ def figures(quick: bool) -> list[Figure]:
         f"bundle load, Calico text capture, N={nodes:,}", measured, floor, None,
         notes={"bundle_mib": round(size_mib, 1), "json_mib": round(len(text) / 2**20, 1),
                "same_findings_as_snapshot": same, "gaps": len(loaded.gaps)},
-    )]
+    ), iptables_figure(QUICK_SERVICES if quick else SERVICES)]
+
+
+def iptables_figure(services: int) -> Figure:
+    """Measure parsing one node's iptables-save with kube-proxy's rules against json.loads of the parsed ruleset."""
+    saved = synthetic.iptables_save(synthetic.plan("calico", 3, services=services))
+    ruleset = parse_iptables_save(saved, "iptables-save")
+    text = json.dumps(to_json(ruleset))
+    floor = time_call("json.loads", lambda: json.loads(text), repeat=5)
+    measured = time_call("parse_iptables_save", lambda: parse_iptables_save(saved, "iptables-save"), repeat=5)
+    return Figure(
+        f"iptables-save of one node, {services:,} kube-proxy services", measured, floor, None,
+        notes={"lines": saved.count("\n"), "rules": sum(len(table.rules) for table in ruleset.tables)},
+    )

@@ -20,6 +20,12 @@ Addressing, for node ``i`` (0-based, up to 65,000 nodes):
 Calico clusters larger than a few hundred nodes peer with route reflectors
 rather than a full BGP mesh, so here every node has two BGP sessions, to nodes
 0 and 1, and those two have one session to every node.
+
+With ``services``, every node also has the iptables rules that kube-proxy
+writes for that many ClusterIP services in ``10.96.0.0/12``, on port 80. Each
+service has one pod endpoint, on the nodes in turn, and five nat rules. Every
+tenth service has no endpoint instead, and one filter rule that rejects its
+traffic.
 """
 
 from __future__ import annotations
@@ -74,6 +80,8 @@ FAULTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: The largest cluster the addressing plan supports.
 MAX_NODES = 65_000
+#: The maximum number of services: the addresses that this generator numbers in ``10.96.0.0/12``.
+MAX_SERVICES = 250 * 4096
 
 COLLECTED_AT = "2026-01-15T09:30:00+00:00"
 MAIN = ROUTE_TABLES["main"]
@@ -92,25 +100,26 @@ POD_NETWORK = (10 << 24) | (128 << 16)
 FLANNEL_CONFIG = '{"Network": "10.128.0.0/9", "SubnetLen": 24, "Backend": {"Type": "vxlan"}}'
 FLANNEL_PREFIX = "/coreos.com/network"
 
-IPTABLES = """\
-*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:KUBE-FORWARD - [0:0]
--A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
--A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
--A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -s 10.128.0.0/9 -d 10.128.0.0/9 -j RETURN
--A POSTROUTING -s 10.128.0.0/9 ! -d 224.0.0.0/4 -j MASQUERADE
-COMMIT
-"""
+#: The chains and rules of the filter and nat tables on every node, without kube-proxy's service rules.
+FILTER_CHAINS = (":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":KUBE-FORWARD - [0:0]")
+FILTER_RULES = (
+    '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+    "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+    '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
+)
+NAT_CHAINS = (":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]")
+NAT_RULES = (
+    "-A POSTROUTING -s 10.128.0.0/9 -d 10.128.0.0/9 -j RETURN",
+    "-A POSTROUTING -s 10.128.0.0/9 ! -d 224.0.0.0/4 -j MASQUERADE",
+)
+
+
+def _iptables_text(filter_lines: Iterable[str], nat_lines: Iterable[str]) -> str:
+    return "".join(line + "\n" for line in ("*filter", *filter_lines, "COMMIT", "*nat", *nat_lines, "COMMIT"))
+
+
+#: The ``iptables-save`` output of every node of a cluster without services.
+IPTABLES = _iptables_text(FILTER_CHAINS + FILTER_RULES, NAT_CHAINS + NAT_RULES)
 
 SYSCTLS = (
     ("net.bridge.bridge-nf-call-iptables", "1"),
@@ -131,6 +140,8 @@ class Plan:
     faults: dict[str, tuple[int, int]]
     seed: int
     pods_per_node: int = 3
+    #: kube-proxy ClusterIP services on every node.
+    services: int = 0
 
 
 def node_name(index: int) -> str:
@@ -160,12 +171,14 @@ def _mac(rng: random.Random) -> int:
     return (0x02 << 40) | rng.getrandbits(40)
 
 
-def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1) -> Plan:
+def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, services: int = 0) -> Plan:
     """Validate the request and choose, from ``seed``, the node or pair each fault hits."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     if not 2 <= nodes <= MAX_NODES:
         raise ValueError(f"node count {nodes} is out of range; choose 2 to {MAX_NODES}")
+    if not 0 <= services <= MAX_SERVICES:
+        raise ValueError(f"service count {services} is out of range; choose 0 to {MAX_SERVICES}")
     requested = list(dict.fromkeys(faults))  # a repeated fault is injected once
     for fault in requested:
         if fault not in FAULTS:
@@ -186,15 +199,17 @@ def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1) ->
         peer = rng.randrange(low, nodes - 1)
         peer += peer >= node
         chosen[fault] = (node, peer)
-    return Plan(backend, nodes, chosen, seed)
+    return Plan(backend, nodes, chosen, seed, services=services)
 
 
-def generate(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1) -> ClusterSnapshot:
+def generate(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, services: int = 0) -> ClusterSnapshot:
     """Build a synthetic cluster of ``nodes`` nodes running ``backend``, with ``faults`` injected.
 
-    Raises ValueError naming the bad backend, size or fault.
+    ``services`` adds kube-proxy's rules for that many ClusterIP services to
+    every node. Raises ValueError naming the bad backend, size, fault or
+    service count.
     """
-    chosen = plan(backend, nodes, faults, seed)
+    chosen = plan(backend, nodes, faults, seed, services)
     macs = _vtep_macs(chosen)
     builder: Callable[[Plan, int, list[int]], NodeSnapshot] = _BUILDERS[backend]
     snapshots = tuple(builder(chosen, index, macs) for index in range(nodes))
@@ -229,15 +244,57 @@ def _sysctls(chosen: Plan, index: int) -> Sysctls:
     return Sysctls(tuple((key, "0" if key == "net.ipv4.ip_forward" else value) for key, value in SYSCTLS))
 
 
-_RULESET: IptablesRuleset | None = None
+_RULESETS: dict[tuple[str, int, int], IptablesRuleset] = {}
 
 
-def _iptables() -> IptablesRuleset:
+def _iptables(chosen: Plan) -> IptablesRuleset:
     # One parsed ruleset serves every node: snapshots are immutable.
-    global _RULESET
-    if _RULESET is None:
-        _RULESET = parse_iptables_save(IPTABLES, "synthetic iptables-save")
-    return _RULESET
+    key = (chosen.backend, chosen.nodes, chosen.services)
+    if key not in _RULESETS:
+        _RULESETS.clear()
+        _RULESETS[key] = parse_iptables_save(iptables_save(chosen), "synthetic iptables-save")
+    return _RULESETS[key]
+
+
+def iptables_save(chosen: Plan) -> str:
+    """Return the ``iptables-save`` output of every node of ``chosen``: :data:`IPTABLES` and kube-proxy's rules."""
+    if not chosen.services:
+        return IPTABLES
+    filter_chains = [*FILTER_CHAINS, ":KUBE-SERVICES - [0:0]"]
+    portals = '-m comment --comment "kubernetes service portals" -j KUBE-SERVICES'
+    filter_rules = [*FILTER_RULES, f"-A FORWARD -m conntrack --ctstate NEW {portals}"]
+    nat_chains = [*NAT_CHAINS, ":KUBE-SERVICES - [0:0]", ":KUBE-MARK-MASQ - [0:0]", ":KUBE-POSTROUTING - [0:0]"]
+    # kube-proxy puts its POSTROUTING jump first: it masquerades only packets that KUBE-MARK-MASQ marked.
+    nat_rules = ['-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+                 *NAT_RULES,
+                 f"-A PREROUTING {portals}",
+                 f"-A OUTPUT {portals}",
+                 "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+                 "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+                 "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
+                 ('-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+                  "-j MASQUERADE --random-fully")]
+    first_block = _block26 if chosen.backend == "calico" else _subnet24
+    for number in range(chosen.services):
+        address = f"10.{96 + number // 250 // 256}.{number // 250 % 256}.{number % 250 + 1}"
+        name = f"default/service-{number}:http"
+        if number % 10 == 9:
+            filter_rules.append(f'-A KUBE-SERVICES -d {address}/32 -p tcp -m comment --comment "{name} has no endpoints" '
+                                "-m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable")
+            continue
+        node = number % chosen.nodes
+        endpoint = _ip(first_block(node) + 2 + number // chosen.nodes % chosen.pods_per_node)
+        service, backend = f"KUBE-SVC-{number:016X}", f"KUBE-SEP-{number:016X}"
+        nat_chains += [f":{service} - [0:0]", f":{backend} - [0:0]"]
+        cluster_ip = f'-d {address}/32 -p tcp -m comment --comment "{name} cluster IP" -m tcp --dport 80'
+        nat_rules += [
+            f"-A KUBE-SERVICES {cluster_ip} -j {service}",
+            f"-A {service} ! -s 10.128.0.0/9 {cluster_ip} -j KUBE-MARK-MASQ",
+            f'-A {service} -m comment --comment "{name} -> {endpoint}:8080" -j {backend}',
+            f'-A {backend} -s {endpoint}/32 -m comment --comment "{name}" -j KUBE-MARK-MASQ',
+            f'-A {backend} -p tcp -m comment --comment "{name}" -m tcp -j DNAT --to-destination {endpoint}:8080',
+        ]
+    return _iptables_text(filter_chains + filter_rules, nat_chains + nat_rules)
 
 
 def _eth0(index: int, mac: int, mtu: int = 1500) -> Interface:
@@ -317,7 +374,7 @@ def _calico(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         for peer in peers
     )
     return NodeSnapshot(
-        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(),
+        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen),
         sysctls=_sysctls(chosen, index), bgp=sessions,
     )
 
@@ -338,7 +395,7 @@ def _direct(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         if peer != index and peer != missing:
             rows.append((4, MAIN, _subnet24(peer), 24, UNICAST, "static", 0, 0, lan_address(peer), "eth0", 0, 0, 0, 0, ()))
     return NodeSnapshot(
-        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(),
+        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen),
         sysctls=_sysctls(chosen, index),
     )
 
@@ -378,7 +435,7 @@ def _flannel(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
                                    ("FLANNEL_MTU", "1450"), ("FLANNEL_IPMASQ", "true")))
     return NodeSnapshot(
         node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows),
-        neighbours=NeighbourTable.from_rows(neighbours), fdb=FdbTable.from_rows(fdb), iptables=_iptables(),
+        neighbours=NeighbourTable.from_rows(neighbours), fdb=FdbTable.from_rows(fdb), iptables=_iptables(chosen),
         sysctls=_sysctls(chosen, index), flannel_env=env,
     )
 
@@ -420,7 +477,7 @@ def _ovs(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         options = (("key", "flow"), ("remote_ip", _ip(lan_address(peer))))
         ports.append(OvsPort(name, (OvsInterface(name, "vxlan", options),)))
     return NodeSnapshot(
-        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(),
+        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen),
         sysctls=_sysctls(chosen, index), ovs=(OvsBridge("br0", tuple(ports)),),
     )
 
@@ -450,11 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", action="append", default=[], choices=sorted(FAULTS),
                         help="inject a fault; repeat for several")
     parser.add_argument("--seed", type=int, default=1, help="seed that places the faults and picks MACs (default: 1)")
+    parser.add_argument("--services", type=int, default=0,
+                        help="kube-proxy ClusterIP services whose iptables rules every node gets (default: 0)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
     try:
         options = parser.parse_args(argv)
         try:
-            snapshot = generate(options.backend, options.nodes, options.fault, options.seed)
+            snapshot = generate(options.backend, options.nodes, options.fault, options.seed, options.services)
         except ValueError as error:
             parser.error(str(error))
         try:

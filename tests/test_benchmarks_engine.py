@@ -32,13 +32,17 @@ def test_quick_engine_and_bundle_figures(tmp_path: Path) -> None:
         "check, flannel-vxlan, N=20",
         "check, direct-routing, N=20",
         "check, ovs-vxlan, N=20",
+        "check, Calico, N=20, 50 kube-proxy services",
         "bundle load, Calico text capture, N=20",
+        "iptables-save of one node, 100 kube-proxy services",
     ]
     for figure in data["figures"]:
         assert figure["measured"]["median"] > 0
         assert figure["floor"]["median"] > 0
     assert data["figures"][0]["measured"]["peak_rss_mib"] > 0
-    assert data["figures"][6]["notes"]["same_findings_as_snapshot"] is True
+    assert data["figures"][6]["notes"]["iptables_rules_per_node"] > 4 * 50
+    assert data["figures"][7]["notes"]["same_findings_as_snapshot"] is True
+    assert data["figures"][8]["notes"]["rules"] > 4 * 100
     assert data["machine"]["cores"] >= 1
     assert "| check, Calico, N=20 |" in completed.stdout
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,36 @@ def _reported(snapshot: ClusterSnapshot) -> set[str]:
 @pytest.mark.parametrize("backend", synthetic.BACKENDS)
 def test_clean_cluster_has_no_findings(backend: str) -> None:
     assert _reported(synthetic.generate(backend, 9)) == set()
+
+
+@pytest.mark.parametrize("backend", synthetic.BACKENDS)
+def test_services_add_no_findings(backend: str) -> None:
+    assert _reported(synthetic.generate(backend, 9, services=120)) == set()
+
+
+def test_services_keep_faults_reported() -> None:
+    faults = ["route-missing", "stale-blackhole", "ip-forward-off"]
+    assert _reported(synthetic.generate("calico", 9, faults, services=40)) == synthetic.expected_checks(faults)
+
+
+def test_services_add_kube_proxy_rules() -> None:
+    ruleset = synthetic.generate("calico", 4, services=20).nodes[0].iptables
+    assert ruleset is not None
+    nat, filter_table = ruleset.table("nat"), ruleset.table("filter")
+    assert nat is not None
+    assert filter_table is not None
+    # 18 services with an endpoint get five rules each; the two without one get a REJECT rule.
+    assert len(nat.rules_of("KUBE-SERVICES")) == 18
+    assert len(nat.rules) == len(synthetic.NAT_RULES) + 7 + 18 * 5
+    assert [rule.target for rule in filter_table.rules_of("KUBE-SERVICES")] == ["REJECT", "REJECT"]
+    # Service 5's endpoint is node 1's second pod, in node 1's Calico block.
+    assert "DNAT --to-destination 10.128.0.67:8080" in nat.rules_of("KUBE-SEP-0000000000000005")[1].text
+
+
+def test_command_writes_services(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.json"
+    assert synthetic.main(["--nodes", "3", "--services", "5", "-o", str(path)]) == 0
+    assert read_snapshot(path) == synthetic.generate("calico", 3, services=5)
 
 
 @pytest.mark.parametrize(
@@ -65,9 +96,10 @@ def test_calico_routes_grow_with_square() -> None:
         (("calico", 1, ()), "node count 1 is out of range"),
         (("calico", 10, ("mtu",)), "unknown fault 'mtu'"),
         (("ovs-vxlan", 10, ("stale-blackhole",)), "does not apply to ovs-vxlan"),
+        (("calico", 10, (), 1, -1), "service count -1 is out of range"),
     ],
 )
-def test_bad_request_is_named(arguments: tuple[str, int, tuple[str, ...]], message: str) -> None:
+def test_bad_request_is_named(arguments: tuple[Any, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         synthetic.generate(*arguments)
 
