@@ -31,6 +31,7 @@ from netdoctor.model.node import (
     FirewalldZone,
     Provenance,
 )
+from netdoctor.model.table import decimal_value
 from netdoctor.target import CollectionError, Target
 
 logger = logging.getLogger(__name__)
@@ -175,10 +176,11 @@ def _zone_from_xml(name: str, root: ElementTree.Element, default: bool) -> Firew
 
 
 def _policy_from_xml(name: str, root: ElementTree.Element) -> FirewalldPolicy:
-    priority_text = root.get("priority")
+    priority_text = root.get("priority") or ""
+    priority = decimal_value(priority_text.removeprefix("-"))
     return FirewalldPolicy(
         name=name,
-        priority=int(priority_text) if priority_text and priority_text.lstrip("-").isdigit() else -1,
+        priority=-1 if priority is None else -priority if priority_text.startswith("-") else priority,
         target=root.get("target", "CONTINUE"),
         ingress_zones=_names(root, "ingress-zone"),
         egress_zones=_names(root, "egress-zone"),

@@ -12,6 +12,7 @@ from netdoctor.fixers.support import shared_vtep_mac
 from netdoctor.flannel import DEFAULT_PREFIX, prefixes
 from netdoctor.model import Finding, Interface
 from netdoctor.model.addr import AF_INET
+from netdoctor.model.table import decimal_value
 
 #: Finding settings as the flannel-backend-mismatch check names them, and their key in ``Backend``.
 BACKEND_KEYS = {"backend type": "Type", "VNI": "VNI", "port": "Port"}
@@ -45,7 +46,8 @@ def restore_flannel_backend(finding: Finding, context: FixContext) -> Iterator[N
         network = facts.pod_networks[0].text if facts.pod_networks else "<POD NETWORK>"
         backend: dict[str, object] = {"Type": "vxlan"}
         name = BACKEND_KEYS.get(setting, setting)
-        backend[name] = int(expected) if expected.isdigit() else expected
+        number = decimal_value(expected)
+        backend[name] = expected if number is None else number
         value = json.dumps({"Network": network, "Backend": backend})
         display = [
             f"# most nodes run {setting} {expected}; this node runs {finding.detail('value')}",

@@ -10,6 +10,7 @@ from netdoctor.facts import ClusterFacts, NodeFacts, cluster_facts
 from netdoctor.fix import Condition, FixContext, NodeStep, Operation, Safety, Step, fixer
 from netdoctor.fixers.mesh import TUNNEL_TYPES
 from netdoctor.model import Finding, Interface
+from netdoctor.model.table import decimal_value
 
 
 def _limit(node: NodeFacts, peers: list[NodeFacts], usual: int | None = None) -> int | None:
@@ -102,7 +103,7 @@ def _routed_limit(finding: Finding) -> int | None:
     smallest underlay MTU among the routing nodes, which the check computed from the same snapshot.
     """
     limit = finding.detail("limit")
-    return int(limit) if limit is not None and limit.isdigit() else None
+    return decimal_value(limit) if limit is not None else None
 
 
 @fixer("lower-pod-mtu", title="Lower pod and overlay MTUs to what the overlay carries", checks=("mtu-mismatch",))

@@ -37,6 +37,7 @@ from netdoctor.log import get_logger
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
 from netdoctor.model.addr import AddressError, parse_ip, parse_prefix, width
 from netdoctor.model.record import field, record, record_spec, replace
+from netdoctor.model.table import decimal_value
 
 logger = get_logger(__name__)
 
@@ -553,9 +554,8 @@ def _compile_conditions(rule: IptablesRule) -> list[_Test] | None:
 @lru_cache(maxsize=256)
 def _protocol_number(text: str) -> int | None:
     text = text.lower()
-    if text.isdigit():
-        return int(text)
-    return PROTOCOLS.get(text)
+    number = decimal_value(text)
+    return PROTOCOLS.get(text) if number is None else number
 
 
 @lru_cache(maxsize=16384)
@@ -796,9 +796,11 @@ def _icmp_test(value: str) -> _MatchTest:
         expected_type, expected_code = ICMP_TYPES[value]
     else:
         type_text, _, code_text = value.partition("/")
-        if not type_text.isdigit() or (code_text and not code_text.isdigit()):
+        number = decimal_value(type_text)
+        code = decimal_value(code_text) if code_text else None
+        if number is None or (code_text and code is None):
             return lambda packet: False if packet.icmp_type is None else None
-        expected_type, expected_code = int(type_text), int(code_text) if code_text else None
+        expected_type, expected_code = number, code
     if expected_type == -1:
         return lambda packet: packet.icmp_type is not None
 

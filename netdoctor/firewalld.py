@@ -36,6 +36,7 @@ from netdoctor.log import get_logger
 from netdoctor.model.addr import AddressError, network_of, parse_ip, parse_prefix
 from netdoctor.model.node import FirewalldPolicy, FirewalldState, FirewalldZone
 from netdoctor.model.record import record
+from netdoctor.model.table import decimal_value
 
 logger = get_logger(__name__)
 
@@ -295,9 +296,8 @@ def _service_index(state: FirewalldState) -> dict[str, tuple[tuple[str, ...], tu
 
 def _protocol_number(name: str) -> int | None:
     name = name.lower()
-    if name.isdigit():
-        return int(name)
-    return PROTOCOLS.get(name)
+    number = decimal_value(name)
+    return PROTOCOLS.get(name) if number is None else number
 
 
 def _port_entry_matches(entry: str, packet: Packet, *, source: bool = False) -> bool:

@@ -303,7 +303,7 @@ def _route_lines(draw: st.DrawFn) -> str:
 
 @settings(max_examples=400, deadline=None)
 @given(_route_lines())
-def test_route_words_read_once_per_tail_give_what_each_line_gives(text: str) -> None:
+def test_route_tail_cache_matches_line_parse(text: str) -> None:
     # The parser reads the words after a destination and gateway once per distinct sequence. Reading every line
     # in full gives the same routes, or the same error at the same line.
     def line_by_line() -> list[Route]:
@@ -321,6 +321,27 @@ def test_route_words_read_once_per_tail_give_what_each_line_gives(text: str) -> 
     except ParseError as error:
         parsed = (error.line, str(error))
     assert parsed == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        ("table ²", "unknown routing table name '²'"),
+        ("scope ²", "unknown scope '²'"),
+        ("table " + "7" * 5000, "unknown routing table name"),
+    ],
+    ids=["superscript table", "superscript scope", "5000-digit table"],
+)
+def test_route_non_ascii_or_huge_number_rejected(words: str, message: str) -> None:
+    # str.isdigit accepts superscripts, which int() rejects, and int() rejects over 4,300 digits.
+    with pytest.raises(ParseError, match=message) as raised:
+        parse_ip_route(f"10.0.0.0/8 dev eth0 {words}\n", "routes.txt")
+    assert raised.value.line == 1
+
+
+def test_route_superscript_protocol_kept_as_name() -> None:
+    route = next(iter(parse_ip_route("10.0.0.0/8 dev eth0 proto ²\n", "routes.txt")))
+    assert route.protocol == "²"
 
 
 def test_route_table_names_mapping() -> None:

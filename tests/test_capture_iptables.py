@@ -205,3 +205,10 @@ def test_many_chains_parse_by_name():
     assert table is not None
     assert [rule.chain for rule in table.rules] == list(reversed(chains))
     assert table.rules[0].matches[0].options[0].values == (f"svc {chains[-1]}",)
+
+
+def test_superscript_counter_rejected():
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -c ² 5 -j ACCEPT\nCOMMIT\n"
+    with pytest.raises(ParseError, match="'-c' must be followed by two counters") as raised:
+        parse_iptables_save(text, "iptables-save")
+    assert raised.value.line == 3

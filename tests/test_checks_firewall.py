@@ -253,3 +253,15 @@ def test_tested_prefixes_per_field(ruleset) -> None:  # type: ignore[no-untyped-
     assert compiled.tested_prefixes("FORWARD", "dst") == {"198.51.100.0/24"}
     # -m addrtype compares the destination with the node's addresses, which no prefix describes.
     assert CompiledRuleset(local).tested_prefixes("INPUT", "dst") is None
+
+
+def test_superscript_icmp_type_is_unknown_name() -> None:
+    # str.isdigit accepts '²', which int() rejects: it is an ICMP type name that the walk does not know.
+    ruleset = iptables("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                       "-A INPUT -p icmp -m icmp --icmp-type ² -j ACCEPT\nCOMMIT\n")
+
+    result = evaluate(ruleset, "INPUT", Packet("icmp", "192.0.2.12", "192.0.2.11", "eth0", icmp_type=8, icmp_code=0))
+
+    assert result.verdict == "UNKNOWN"
+    assert result.rule is not None
+    assert result.rule.line == 5

@@ -53,6 +53,7 @@ from netdoctor.model.serialize import (
     load_snapshot,
     loads_snapshot,
 )
+from netdoctor.model.table import decimal_value
 
 
 def full_node(name: str) -> NodeSnapshot:
@@ -438,3 +439,12 @@ def test_truncated_json_message_reads_whole() -> None:
         loads_snapshot('{"schema": "netdoctor.snapshot/1", "source": "cut', "case.json")
 
     assert str(raised.value).endswith("Unterminated string starting")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0), ("4294967296", 4294967296), ("", None), ("-1", None), ("1.5", None), ("²", None), ("٣", None),
+     ("9" * 5000, None)],
+)
+def test_decimal_value_reads_ascii_digits_only(text: str, value: int | None) -> None:
+    assert decimal_value(text) == value

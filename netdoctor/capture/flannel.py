@@ -7,6 +7,7 @@ import re
 
 from netdoctor.capture import ParseError
 from netdoctor.model.node import FlannelSubnetEnv
+from netdoctor.model.table import decimal_value
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +43,11 @@ def parse_subnet_env(text: str, source: str) -> FlannelSubnetEnv:
     mtu: int | None = None
     if "FLANNEL_MTU" in fields:
         number, value = fields["FLANNEL_MTU"]
-        if not value.isdigit():
+        mtu = decimal_value(value)
+        if mtu is None:
             raise ParseError(
                 source, number, f"invalid FLANNEL_MTU {value!r}: expected a whole number of bytes"
             )
-        mtu = int(value)
 
     ipmasq: bool | None = None
     if "FLANNEL_IPMASQ" in fields:

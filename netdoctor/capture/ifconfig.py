@@ -20,6 +20,7 @@ from netdoctor.capture import ParseError
 from netdoctor.capture.iproute import infer_kind, mac_or_none
 from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip
 from netdoctor.model.node import Address, Interface
+from netdoctor.model.table import decimal_value
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +76,10 @@ def _address(source: str, line: int, words: list[str], ifname: str) -> Address |
             raise ParseError(source, line, f"'inet6' without an address on {ifname}")
         local, slash, length = text.partition("/")
         length = length if slash else (_after(words, "prefixlen") or "128")
-        if not length.isdigit():
+        length_value = decimal_value(length)
+        if length_value is None:
             raise ParseError(source, line, f"invalid IPv6 prefix length {length!r} on {ifname}")
-        plen = int(length)
+        plen = length_value
         broadcast = peer = None
     try:
         parsed_family, _ = parse_ip(local)

@@ -56,7 +56,7 @@ from netdoctor.model.routes import (
     Route,
     RouteTable,
 )
-from netdoctor.model.table import Table, gc_paused
+from netdoctor.model.table import Table, decimal_value, gc_paused
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,9 @@ def mac_or_none(text: str | None) -> str | None:
 
 def table_number(source: str, line: int | None, text: str, names: Mapping[str, int] | None = None) -> int:
     """Return the id of a routing table written as a number or a name."""
-    if text.isdigit():
-        return int(text)
+    number = decimal_value(text)
+    if number is not None:
+        return number
     if text in ROUTE_TABLES:
         return ROUTE_TABLES[text]
     if names and text in names:
@@ -154,8 +155,9 @@ def table_number(source: str, line: int | None, text: str, names: Mapping[str, i
 
 def scope_number(source: str, line: int | None, text: str) -> int:
     """Return the number of a route or address scope written as a name or a number."""
-    if text.isdigit():
-        return int(text)
+    number = decimal_value(text)
+    if number is not None:
+        return number
     if text in ROUTE_SCOPES:
         return ROUTE_SCOPES[text]
     raise ParseError(source, line, f"unknown scope {text!r}: expected global, site, link, host, nowhere or a number")
@@ -168,9 +170,8 @@ def scope_name(number: int) -> str:
 
 def protocol_text(text: str) -> str:
     """Normalize a route protocol: a number with an ``rt_protos`` name becomes that name."""
-    if text.isdigit():
-        return ROUTE_PROTOCOL_NAMES.get(int(text), text)
-    return text
+    number = decimal_value(text)
+    return text if number is None else ROUTE_PROTOCOL_NAMES.get(number, text)
 
 
 def _family_of(text: str) -> int:
@@ -473,9 +474,8 @@ def parse_ip_addr(text: str, source: str) -> tuple[Interface, ...]:
             raise ParseError(source, number, f"no 'mtu' on the line of {name}")
         link_index: int | None = None
         if peer is not None and peer != "NONE":
-            if peer.startswith("if") and peer[2:].isdigit():
-                link_index = int(peer[2:])
-            else:
+            link_index = decimal_value(peer[2:]) if peer.startswith("if") else None
+            if link_index is None:
                 peer_names[len(interfaces)] = peer
 
         link_type: str | None = None
@@ -556,7 +556,7 @@ def _json_address(source: str, where: str, item: dict[str, Any]) -> Address:
                                        f"{32 if family == AF_INET else 128}")
     peer = _json_text(source, where, item, "address") if item.get("local") else None
     scope = _json_text(source, where, item, "scope", "global", number=True) or "global"
-    if scope.isdigit():
+    if decimal_value(scope) is not None:
         scope = scope_name(int(scope))
     flags = tuple(name for name in ADDRESS_FLAGS if item.get(name) is True)
     return Address(
@@ -931,7 +931,7 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
         dst_len=dst_len,
         type=ROUTE_TYPES[route_type],
         protocol=protocol_text(_json_text(source, where, item, "protocol", "boot", number=True) or "boot"),
-        scope=int(scope) if scope.isdigit() else scope_number(source, None, scope),
+        scope=scope_number(source, None, scope),
         metric=_json_number(source, where, item, "metric", 0),
         gateway=_ip(source, None, gateway, family)[1] if gateway else 0,
         dev=_json_text(source, where, item, "dev", "") or "",

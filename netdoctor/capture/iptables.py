@@ -22,6 +22,7 @@ from netdoctor.model.node import (
     IptablesRuleset,
     IptablesTable,
 )
+from netdoctor.model.table import decimal_value
 
 logger = logging.getLogger(__name__)
 
@@ -296,13 +297,11 @@ class _RuleBuilder:
         return tokens[index], index + 1
 
     def _counters(self, tokens: list[str], index: int) -> int:
-        if (
-            index + 1 >= len(tokens)
-            or not tokens[index].isdigit()
-            or not tokens[index + 1].isdigit()
-        ):
+        packets = decimal_value(tokens[index]) if index < len(tokens) else None
+        byte_count = decimal_value(tokens[index + 1]) if index + 1 < len(tokens) else None
+        if packets is None or byte_count is None:
             raise self.fail("'-c' must be followed by two counters: packets and bytes")
-        self.packets, self.bytes = int(tokens[index]), int(tokens[index + 1])
+        self.packets, self.bytes = packets, byte_count
         return index + 2
 
     def _option(self, tokens: list[str], index: int, name: str, negated: bool) -> int:

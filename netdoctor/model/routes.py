@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from netdoctor.model.addr import AF_INET, format_ip, format_mac, format_prefix, parse_ip
-from netdoctor.model.table import Column, SchemaError, Table, number_text
+from netdoctor.model.table import Column, SchemaError, Table, decimal_value, number_text
 
 #: Route types as rtnetlink numbers them (``RTN_*``), by the names iproute2 prints.
 ROUTE_TYPES = {
@@ -49,9 +49,8 @@ def protocol_name(number: int) -> str:
 
 def protocol_number(name: str) -> int:
     """Return the number of a protocol name or decimal string; raise ``KeyError`` if unknown."""
-    if name.isdigit():
-        return int(name)
-    return ROUTE_PROTOCOLS[name]
+    number = decimal_value(name)
+    return ROUTE_PROTOCOLS[name] if number is None else number
 
 
 class NextHop(NamedTuple):

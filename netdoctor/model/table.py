@@ -41,6 +41,21 @@ class SchemaError(ValueError):
     """A table in a snapshot file does not match the table's schema."""
 
 
+def decimal_value(text: str) -> int | None:
+    """Return the value of a string of ASCII digits, or None for any other string.
+
+    ``str.isdigit`` also accepts superscripts and the digits of other scripts,
+    which ``int`` rejects or reads, and ``int`` rejects a string longer than
+    ``sys.get_int_max_str_digits()`` (4,300 digits by default).
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
 def number_text(value: int) -> str:
     """Return an integer for an error message, shortened to its first digits and length when it is very long."""
     text = str(value)
