@@ -110,6 +110,12 @@ _ROUTE_FLAG_BITS = {name: bit for bit, name in NEXTHOP_FLAG_NAMES.items()}
 # small value helpers
 
 
+#: Parsed destinations and addresses, kept because a cluster's route files repeat them: every Calico node routes
+#: each peer's block via that peer.
+_cached_prefix = lru_cache(maxsize=1 << 16)(parse_prefix)
+_cached_ip = lru_cache(maxsize=1 << 16)(parse_ip)
+
+
 def _number(source: str, line: int | None, what: str, text: str) -> int:
     try:
         return int(text, 0) if text.startswith("0x") else int(text)
@@ -119,7 +125,7 @@ def _number(source: str, line: int | None, what: str, text: str) -> int:
 
 def _ip(source: str, line: int | None, text: str, family: int | None = None) -> tuple[int, int]:
     try:
-        parsed = parse_ip(text)
+        parsed = _cached_ip(text)
     except AddressError as error:
         raise ParseError(source, line, str(error)) from None
     if family is not None and parsed[0] != family:
@@ -765,12 +771,6 @@ def _route_tail(source: str, line: int, words: list[str], position: int,
     return gateway, dev, table, protocol, scope, metric, nhid, mtu, flags, prefsrc, seen_ipv6_only
 
 
-#: Parsed destinations and addresses, kept because a cluster's route files repeat them: every Calico node routes
-#: each peer's block via that peer.
-_cached_prefix = lru_cache(maxsize=1 << 16)(parse_prefix)
-_cached_ip = lru_cache(maxsize=1 << 16)(parse_ip)
-
-
 def _route_row(source: str, line: int, route_type: str, destination: str, tail: _RouteTail,
                family: int | None) -> tuple[Any, ...]:
     """Return the fields of a route without next hops, in :class:`Route` order."""
@@ -785,18 +785,8 @@ def _route_row(source: str, line: int, route_type: str, destination: str, tail: 
     except AddressError as error:
         raise ParseError(source, line, f"invalid destination: {error}") from None
     return (parsed_family, table, dst, dst_len, ROUTE_TYPES[route_type], protocol, scope, metric,
-            _address_value(source, line, gateway, parsed_family) if gateway else 0, dev or "",
-            _address_value(source, line, prefsrc, parsed_family) if prefsrc else 0, flags, nhid, mtu, ())
-
-
-def _address_value(source: str, line: int, text: str, family: int) -> int:
-    try:
-        parsed_family, value = _cached_ip(text)
-    except AddressError as error:
-        raise ParseError(source, line, str(error)) from None
-    if parsed_family != family:
-        raise ParseError(source, line, f"{text!r} is not an IPv{family} address")
-    return value
+            _ip(source, line, gateway, parsed_family)[1] if gateway else 0, dev or "",
+            _ip(source, line, prefsrc, parsed_family)[1] if prefsrc else 0, flags, nhid, mtu, ())
 
 
 def _route_from_words(
