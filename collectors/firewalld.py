@@ -178,9 +178,13 @@ def _zone_from_xml(name: str, root: ElementTree.Element, default: bool) -> Firew
 def _policy_from_xml(name: str, root: ElementTree.Element) -> FirewalldPolicy:
     priority_text = root.get("priority") or ""
     priority = decimal_value(priority_text.removeprefix("-"))
+    if priority is None:
+        priority = -1
+    elif priority_text.startswith("-"):
+        priority = -priority
     return FirewalldPolicy(
         name=name,
-        priority=-1 if priority is None else -priority if priority_text.startswith("-") else priority,
+        priority=priority,
         target=root.get("target", "CONTINUE"),
         ingress_zones=_names(root, "ingress-zone"),
         egress_zones=_names(root, "egress-zone"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -104,3 +105,10 @@ def test_host_root_without_running_firewalld_is_skipped() -> None:
 
     assert part.values == {}
     assert part.gaps == []
+
+
+@pytest.mark.parametrize(("text", "priority"), [("-5", -5), ("30", 30), ("²", -1), ("--5", -1), ("", -1)])
+def test_policy_priority_read_as_whole_number(text: str, priority: int) -> None:
+    root = ElementTree.fromstring(f'<policy priority="{text}" target="ACCEPT"><ingress-zone name="public"/></policy>')
+
+    assert firewalld._policy_from_xml("allow-host", root).priority == priority
