@@ -25,6 +25,7 @@ from pathlib import Path
 from common import Figure, Timing, child_python, time_command
 
 import netdoctor.synthetic
+from netdoctor.model.serialize import SNAPSHOT_SCHEMA
 
 #: Sizes of the full run and of the smoke test.
 SIZES = (100, 500, 1000, 2000, 5000)
@@ -62,11 +63,13 @@ def cache_dir() -> Path:
 def snapshot_file(nodes: int, backend: str = BACKEND, faults: tuple[str, ...] = FAULTS, services: int = 0) -> Path:
     """Return the generated snapshot file of ``nodes`` nodes, writing it first if it is not cached.
 
-    The file name carries a digest of the generator's source, so a changed
-    generator never reuses an old file.
+    The file name carries a digest of the generator's source and of the
+    snapshot schema tag, so a changed generator or file format never reuses an
+    old file.
     """
     source = Path(netdoctor.synthetic.__file__).read_bytes()
-    digest = hashlib.sha256(source + repr((backend, nodes, faults, services)).encode()).hexdigest()[:12]
+    identity = repr((SNAPSHOT_SCHEMA, backend, nodes, faults, services)).encode()
+    digest = hashlib.sha256(source + identity).hexdigest()[:12]
     path = cache_dir() / f"{backend}-{nodes}{f'-{services}-services' if services else ''}-{digest}.json"
     if not path.exists():
         print(f"bench: generating {path.name}", file=sys.stderr, flush=True)

@@ -2,7 +2,8 @@
 
 The codec walks the model's records by their type hints, so a field added to
 the model is written and read without extra code. Fields equal to their default
-are left out of the JSON. Columnar tables use their own packed form.
+are left out of the JSON. Columnar tables use their own packed form, and
+iptables rules are kept once per distinct rule (:mod:`netdoctor.model.rule_pool`).
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from netdoctor.model.cluster import ClusterSnapshot
 from netdoctor.model.node import MAX_MTU, Address, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
 from netdoctor.model.record_decoder import Decoder, compile_record_decoder
+from netdoctor.model.rule_pool import POOL_KEY, RULESET_FIELDS, RulePool, RuleReader
 from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
 
 if TYPE_CHECKING:
     from os import PathLike
 
-SNAPSHOT_SCHEMA = "netdoctor.snapshot/1"
+SNAPSHOT_SCHEMA = "netdoctor.snapshot/2"
+#: The tag of snapshots that keep every iptables rule in its node; this version reads them too.
+INLINE_RULES_SCHEMA = "netdoctor.snapshot/1"
 
 
 def to_json(value: Any) -> Any:
@@ -273,9 +277,35 @@ def _decode_str(data: Any, where: str | None) -> str:
 _SCALARS: dict[Any, Decoder] = {bool: _decode_bool, int: _decode_int, str: _decode_str}
 
 
+_NODE_FIELDS = record_spec(NodeSnapshot).names  # type: ignore[union-attr]
+
+
 def dump_snapshot(snapshot: ClusterSnapshot) -> dict[str, Any]:
-    """Return the JSON data of a snapshot, with its schema tag first."""
-    return {"schema": SNAPSHOT_SCHEMA, **to_json(snapshot)}
+    """Return the JSON data of a snapshot: its schema tag, its nodes, the rules they share, then the rest."""
+    pool = RulePool()
+    data: dict[str, Any] = {"schema": SNAPSHOT_SCHEMA}
+    if snapshot.nodes:
+        data["nodes"] = [_node_json(node, pool) for node in snapshot.nodes]
+    if pool.bodies:
+        data[POOL_KEY] = pool.bodies
+    data.update(to_json(replace(snapshot, nodes=())))
+    return data
+
+
+def _node_json(node: NodeSnapshot, pool: RulePool) -> dict[str, Any]:
+    """Return a node's JSON as :func:`to_json` does, with references to ``pool`` in place of iptables rules."""
+    data = to_json(replace(node, **dict.fromkeys(RULESET_FIELDS)))
+    if all(getattr(node, name) is None for name in RULESET_FIELDS):
+        return data
+    # The fields keep the model's order, as to_json writes them.
+    ordered: dict[str, Any] = {}
+    for name in _NODE_FIELDS:
+        ruleset = getattr(node, name) if name in RULESET_FIELDS else None
+        if ruleset is not None:
+            ordered[name] = pool.ruleset_json(ruleset, to_json)
+        elif name in data:
+            ordered[name] = data[name]
+    return ordered
 
 
 def dumps_snapshot(snapshot: ClusterSnapshot) -> str:
@@ -286,22 +316,25 @@ def dumps_snapshot(snapshot: ClusterSnapshot) -> str:
 def write_snapshot(snapshot: ClusterSnapshot, stream: typing.TextIO) -> None:
     """Write a snapshot as the same JSON text as :func:`dumps_snapshot`, one node at a time.
 
-    Only one node's JSON is in memory at once, which matters for clusters of
-    thousands of nodes.
+    Only one node's JSON is in memory at once, besides the distinct iptables
+    rules, which matters for clusters of thousands of nodes.
     """
     if not snapshot.nodes:
         stream.write(dumps_snapshot(snapshot))
         return
-    # The fields after the node list, as dumps_snapshot writes them: the node list is
-    # the first field after the schema, and an empty one is left out as a default.
+    # The fields after the node list and the shared rules, as dumps_snapshot writes them.
     opening = f'{{"schema":{json.dumps(SNAPSHOT_SCHEMA)}'
     rest = json.dumps(dump_snapshot(replace(snapshot, nodes=())), separators=(",", ":"))[len(opening):]
     stream.write(opening + ',"nodes":[')
+    pool = RulePool()
     for index, node in enumerate(snapshot.nodes):
         if index:
             stream.write(",")
-        stream.write(json.dumps(to_json(node), separators=(",", ":")))
-    stream.write("]" + rest)
+        stream.write(json.dumps(_node_json(node, pool), separators=(",", ":")))
+    stream.write("]")
+    if pool.bodies:
+        stream.write(f',"{POOL_KEY}":' + json.dumps(pool.bodies, separators=(",", ":")))
+    stream.write(rest)
 
 
 def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) -> ClusterSnapshot:
@@ -318,19 +351,29 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
             f"{{\"schema\": \"{SNAPSHOT_SCHEMA}\", ...}} (write one with netdoctor collect -o FILE)"
         )
     schema = data.get("schema")
-    if schema != SNAPSHOT_SCHEMA:
+    if schema not in (SNAPSHOT_SCHEMA, INLINE_RULES_SCHEMA):
         raise SchemaError(
-            f"{where}: schema {schema!r} is not supported; this netdoctor reads {SNAPSHOT_SCHEMA!r}."
-            " Collect the snapshot again with this version (netdoctor collect -o FILE)."
+            f"{where}: schema {schema!r} is not supported; this netdoctor reads {SNAPSHOT_SCHEMA!r} and "
+            f"{INLINE_RULES_SCHEMA!r}. Collect the snapshot again with this version (netdoctor collect -o FILE)."
         )
-    body = {key: value for key, value in data.items() if key not in ("schema", "nodes")}
+    if schema == INLINE_RULES_SCHEMA and POOL_KEY in data:
+        raise SchemaError(f"$.{POOL_KEY}: unknown field in a {INLINE_RULES_SCHEMA} snapshot; shared rules "
+                          f"came with {SNAPSHOT_SCHEMA}")
+    body = {key: value for key, value in data.items() if key not in ("schema", "nodes", POOL_KEY)}
     items = data.get("nodes", [])
     if not isinstance(items, list):
         raise SchemaError("$.nodes: expected a list")
+    rules = RuleReader(data.get(POOL_KEY, []), from_json) if schema == SNAPSHOT_SCHEMA else None
     nodes = []
     for index in range(len(items)):
         path = f"$.nodes[{index}]"
-        node = from_json(NodeSnapshot, items[index], path)
+        if rules is None:
+            node = from_json(NodeSnapshot, items[index], path)
+        else:
+            item, held = rules.hold(items[index], path)
+            node = from_json(NodeSnapshot, item, path)
+            if held:
+                node = rules.restore(node, held, path)
         _check_node(node, path)
         for name in ("routes", "neighbours", "fdb"):
             table = getattr(node, name)
