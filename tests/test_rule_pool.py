@@ -162,16 +162,23 @@ def _with_reference(reference: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("reference", "message"),
     [
-        ([9, 3], r"rules\[0\]\[0\]: invalid rule position 9; \$\.iptables_rules contains 4 rule\(s\), at positions from 0"),
-        ([-1, 3], r"rules\[0\]\[0\]: invalid rule position -1;"),
-        ([True, 3], r"rules\[0\]\[0\]: invalid rule position True;"),
-        ([3.0, 3], r"rules\[0\]\[0\]: invalid rule position 3\.0;"),
-        ([3, "12"], r"rules\[0\]\[1\]: expected an integer line number"),
-        ([3, 12, "1", 0], r"rules\[0\]\[2\]: expected an integer or null"),
-        ([3], r"rules\[0\]: expected a rule object, or a reference \[rule, line\]"),
+        ([9, 3], r"rules\[0\]\[0\]: expected a position in \$\.iptables_rules, an integer from 0 to 3, got 9$"),
+        ([-1, 3], r"rules\[0\]\[0\]: expected a position .*, got -1$"),
+        ([True, 3], r"rules\[0\]\[0\]: expected a position .*, got true$"),
+        ([None, 3], r"rules\[0\]\[0\]: expected a position .*, got null$"),
+        ([3.0, 3], r"rules\[0\]\[0\]: expected a position .*, got 3\.0$"),
+        (["0", 3], r"rules\[0\]\[0\]: expected a position .*, got \"0\"$"),
+        ([[3], 12], r"rules\[0\]\[0\]: expected a position .*, got \[3\]$"),
+        ([3, "12"], r"rules\[0\]\[1\]: expected a line number, an integer from 1, got \"12\"$"),
+        ([3, 0], r"rules\[0\]\[1\]: expected a line number, an integer from 1, got 0$"),
+        ([3, -8], r"rules\[0\]\[1\]: expected a line number, an integer from 1, got -8$"),
+        ([3, 12, "1", 0], r"rules\[0\]\[2\]: expected a counter, an integer from 0 to 18446744073709551615, or null"),
+        ([3, 12, 0, -2], r"rules\[0\]\[3\]: expected a counter, .*, got -2$"),
+        ([3, 12, 0, 2**64], r"rules\[0\]\[3\]: expected a counter, .*, got 18446744073709551616$"),
+        ([3, 12, None, 5], r"rules\[0\]: expected packets and bytes both null or both set, got \[null, 5\]$"),
+        ([3], r"rules\[0\]: expected a rule object, or a reference \[rule, line\] .*, got \[3\]$"),
         ([3, 12, 0], r"rules\[0\]: expected a rule object"),
-        ("3", r"rules\[0\]: expected a rule object"),
-        ([[3], 12], r"rules\[0\]\[0\]: invalid rule position \[3\];"),
+        ("3", r"rules\[0\]: expected a rule object, .*, got \"3\"$"),
         ({"chain": "FORWARD"}, r"rules\[0\]: missing required field\(s\) line, text"),
     ],
 )
@@ -202,6 +209,18 @@ def test_bad_shared_rule_names_its_path(change: Any, message: str) -> None:
     change(data["iptables_rules"])
 
     with pytest.raises(SchemaError, match=message):
+        load_snapshot(data, "case.json")
+
+
+@pytest.mark.parametrize("pool", [None, []])
+def test_reference_without_pool(pool: Any) -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    if pool is None:
+        del data["iptables_rules"]
+    else:
+        data["iptables_rules"] = pool
+
+    with pytest.raises(SchemaError, match=r"rules\[0\]: a reference to a shared rule, but \$\.iptables_rules is missing"):
         load_snapshot(data, "case.json")
 
 

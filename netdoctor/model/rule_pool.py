@@ -17,6 +17,7 @@ still share their entries.
 
 from __future__ import annotations
 
+import json
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -29,6 +30,8 @@ from netdoctor.model.table import SchemaError, number_text
 POOL_KEY = "iptables_rules"
 #: The node parts that hold iptables rulesets.
 RULESET_FIELDS = ("iptables", "ip6tables")
+#: The largest packet or byte counter: the kernel keeps them as 64-bit unsigned integers.
+MAX_COUNTER = 2**64 - 1
 #: Rule fields that each reference carries, in the reference's order after the rule's position.
 PLACE_FIELDS = ("line", "packets", "bytes")
 _SPEC = record_spec(IptablesRule)
@@ -104,9 +107,9 @@ class RuleReader:
 
         The node's JSON is copied where it changes, so the caller's data stays as it was.
         """
-        held: list[tuple[str, int, list[Any]]] = []
+        held_rules: list[tuple[str, int, list[Any]]] = []
         if not isinstance(node, dict):
-            return node, held
+            return node, held_rules
         copied = None
         for name in RULESET_FIELDS:
             ruleset = node.get(name)
@@ -115,17 +118,17 @@ class RuleReader:
             tables = list(ruleset["tables"])
             for number, table in enumerate(tables):
                 if isinstance(table, dict) and "rules" in table:
-                    held.append((name, number, table["rules"]))
+                    held_rules.append((name, number, table["rules"]))
                     tables[number] = {key: value for key, value in table.items() if key != "rules"}
             if copied is None:
                 copied = dict(node)
             copied[name] = {**ruleset, "tables": tables}
-        return (node if copied is None else copied), held
+        return (node if copied is None else copied), held_rules
 
-    def restore(self, node: NodeSnapshot, held: list[tuple[str, int, list[Any]]], where: str) -> NodeSnapshot:
+    def restore(self, node: NodeSnapshot, held_rules: list[tuple[str, int, list[Any]]], where: str) -> NodeSnapshot:
         """Return the node with the rules that :meth:`hold` held back, resolved and checked."""
         changes: dict[str, IptablesRuleset] = {}
-        for name, number, entries in held:
+        for name, number, entries in held_rules:
             path = f"{where}.{name}.tables[{number}].rules"
             if not isinstance(entries, list):
                 raise SchemaError(f"{path}: expected a list")
@@ -171,23 +174,33 @@ class RuleReader:
     def _resolve(self, entry: Any, where: str) -> IptablesRule:
         if entry.__class__ is not list or len(entry) not in (2, 4):
             raise SchemaError(f"{where}: expected a rule object, or a reference [rule, line] or "
-                              "[rule, line, packets, bytes]")
+                              f"[rule, line, packets, bytes], got {_json_text(entry)}")
         position, line, *counters = entry
+        if not self._bases:
+            raise SchemaError(f"{where}: a reference to a shared rule, but $.{POOL_KEY} is missing or empty; "
+                              "collect the snapshot again (netdoctor collect -o FILE)")
         if position.__class__ is not int or not 0 <= position < len(self._bases):
-            raise SchemaError(f"{where}[0]: invalid rule position {_shown(position)}; $.{POOL_KEY} contains "
-                              f"{len(self._bases)} rule(s), at positions from 0")
-        if line.__class__ is not int:
-            raise SchemaError(f"{where}[1]: expected an integer line number")
+            raise SchemaError(f"{where}[0]: expected a position in $.{POOL_KEY}, an integer from 0 to "
+                              f"{len(self._bases) - 1}, got {_json_text(position)}")
+        if line.__class__ is not int or line < 1:
+            raise SchemaError(f"{where}[1]: expected a line number, an integer from 1, got {_json_text(line)}")
         for offset, value in enumerate(counters, start=2):
-            if value is not None and value.__class__ is not int:
-                raise SchemaError(f"{where}[{offset}]: expected an integer or null")
+            if value is not None and (value.__class__ is not int or not 0 <= value <= MAX_COUNTER):
+                raise SchemaError(f"{where}[{offset}]: expected a counter, an integer from 0 to {MAX_COUNTER}, or "
+                                  f"null, got {_json_text(value)}")
+        if counters and (counters[0] is None) != (counters[1] is None):
+            raise SchemaError(f"{where}: expected packets and bytes both null or both set, got "
+                              f"{_json_text(counters)}")
         changes = dict(zip(PLACE_FIELDS, [line, *counters]))
         return replace(self._bases[position], **changes)
 
 
-def _shown(value: Any) -> str:
-    """Return a JSON value for an error message, quoting a long number by its length."""
+def _json_text(value: Any) -> str:
+    """Return a JSON value as the file writes it, for an error message; a long number is quoted by its length."""
     if value.__class__ is int:
         return number_text(value)
-    text = repr(value)
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -370,10 +370,10 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         if rules is None:
             node = from_json(NodeSnapshot, items[index], path)
         else:
-            item, held = rules.hold(items[index], path)
+            item, held_rules = rules.hold(items[index], path)
             node = from_json(NodeSnapshot, item, path)
-            if held:
-                node = rules.restore(node, held, path)
+            if held_rules:
+                node = rules.restore(node, held_rules, path)
         _check_node(node, path)
         for name in ("routes", "neighbours", "fdb"):
             table = getattr(node, name)
