@@ -120,6 +120,16 @@ def test_inline_schema_rejects_pool() -> None:
         load_snapshot(data, "case.json")
 
 
+def test_inline_schema_names_references() -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    del data["iptables_rules"]
+    data["schema"] = INLINE_RULES_SCHEMA
+
+    with pytest.raises(SchemaError, match=r"rules\[0\]: expected an object \(rule references need the schema "
+                                          r"'netdoctor\.snapshot/2', not 'netdoctor\.snapshot/1'\)$"):
+        load_snapshot(data, "case.json")
+
+
 def test_current_schema_accepts_inline_rules() -> None:
     snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
     data = dump_snapshot(snapshot)

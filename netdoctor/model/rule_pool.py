@@ -28,7 +28,7 @@ from netdoctor.model.table import SchemaError, number_text
 
 #: The top-level key of the shared rules.
 POOL_KEY = "iptables_rules"
-#: The node parts that hold iptables rulesets.
+#: The node parts that contain iptables rulesets.
 RULESET_FIELDS = ("iptables", "ip6tables")
 #: The largest packet or byte counter: the kernel keeps them as 64-bit unsigned integers.
 MAX_COUNTER = 2**64 - 1
@@ -48,8 +48,8 @@ class RulePool:
         #: The JSON of each distinct rule, without its line and counters.
         self.bodies: list[dict[str, Any]] = []
         self._positions: dict[Any, int] = {}
-        # Snapshots built by one parser run share rule objects; their ids skip the hashing of
-        # equal rules. Every rule stays alive while its snapshot is written, so no id is reused.
+        # Nodes parsed in one process share rule objects, so a rule's id skips the hashing of equal
+        # rules. Every rule stays alive while its snapshot is written, so no id is reused.
         self._by_id: dict[int, int] = {}
 
     def reference(self, rule: IptablesRule, to_json: Any) -> list[int | None]:
@@ -81,6 +81,20 @@ class RulePool:
         if tables:
             data["tables"] = tables
         return data
+
+
+def has_references(node: Any) -> bool:
+    """Tell whether a node's JSON lists a rule as a reference (a JSON list) in any table."""
+    if not isinstance(node, dict):
+        return False
+    for name in RULESET_FIELDS:
+        ruleset = node.get(name)
+        tables = ruleset.get("tables") if isinstance(ruleset, dict) else None
+        for table in tables if isinstance(tables, list) else ():
+            rules = table.get("rules") if isinstance(table, dict) else None
+            if isinstance(rules, list) and any(isinstance(entry, list) for entry in rules):
+                return True
+    return False
 
 
 class RuleReader:
@@ -196,7 +210,7 @@ class RuleReader:
 
 
 def _json_text(value: Any) -> str:
-    """Return a JSON value as the file writes it, for an error message; a long number is quoted by its length."""
+    """Return a JSON value as the file writes it, for an error message. A long number is quoted by its length."""
     if value.__class__ is int:
         return number_text(value)
     try:

@@ -25,14 +25,14 @@ from netdoctor.model.cluster import ClusterSnapshot
 from netdoctor.model.node import MAX_MTU, Address, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
 from netdoctor.model.record_decoder import Decoder, compile_record_decoder
-from netdoctor.model.rule_pool import POOL_KEY, RULESET_FIELDS, RulePool, RuleReader
+from netdoctor.model.rule_pool import POOL_KEY, RULESET_FIELDS, RulePool, RuleReader, has_references
 from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
 
 if TYPE_CHECKING:
     from os import PathLike
 
 SNAPSHOT_SCHEMA = "netdoctor.snapshot/2"
-#: The tag of snapshots that keep every iptables rule in its node; this version reads them too.
+#: The tag of snapshots that keep every iptables rule in its node. This version reads them too.
 INLINE_RULES_SCHEMA = "netdoctor.snapshot/1"
 
 
@@ -357,8 +357,8 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
             f"{INLINE_RULES_SCHEMA!r}. Collect the snapshot again with this version (netdoctor collect -o FILE)."
         )
     if schema == INLINE_RULES_SCHEMA and POOL_KEY in data:
-        raise SchemaError(f"$.{POOL_KEY}: unknown field in a {INLINE_RULES_SCHEMA} snapshot; shared rules "
-                          f"came with {SNAPSHOT_SCHEMA}")
+        raise SchemaError(f"$.{POOL_KEY}: unknown field in a {INLINE_RULES_SCHEMA} snapshot; shared rules need "
+                          f"the schema {SNAPSHOT_SCHEMA!r}, so collect the snapshot again (netdoctor collect -o FILE)")
     body = {key: value for key, value in data.items() if key not in ("schema", "nodes", POOL_KEY)}
     items = data.get("nodes", [])
     if not isinstance(items, list):
@@ -368,7 +368,7 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
     for index in range(len(items)):
         path = f"$.nodes[{index}]"
         if rules is None:
-            node = from_json(NodeSnapshot, items[index], path)
+            node = _inline_rules_node(items[index], path)
         else:
             item, held_rules = rules.hold(items[index], path)
             node = from_json(NodeSnapshot, item, path)
@@ -388,6 +388,18 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         raise SchemaError(f"$.nodes: duplicate node name(s) {', '.join(map(repr, repeated))}")
     snapshot: ClusterSnapshot = from_json(ClusterSnapshot, body, "$")
     return replace(snapshot, nodes=tuple(nodes))
+
+
+def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
+    """Build a node of a snapshot whose rules are inline, saying so when its error comes from a rule reference."""
+    try:
+        node: NodeSnapshot = from_json(NodeSnapshot, item, path)
+    except SchemaError as error:
+        if has_references(item):
+            raise SchemaError(f"{error} (rule references need the schema {SNAPSHOT_SCHEMA!r}, not "
+                              f"{INLINE_RULES_SCHEMA!r})") from None
+        raise
+    return node
 
 
 def _check_node(node: NodeSnapshot, where: str) -> None:
