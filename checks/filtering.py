@@ -30,7 +30,7 @@ from netdoctor.facts import (
     prefix_contains,
 )
 from netdoctor.firewall import CompiledRuleset, Packet, Verdict
-from netdoctor.model import ClusterSnapshot, Evidence, Finding, Route, Severity, make_details
+from netdoctor.model import ClusterSnapshot, Evidence, Finding, Gap, Route, Severity, make_details
 from netdoctor.model.addr import AF_INET, AddressError, format_ip, network_of, parse_ip
 from netdoctor.model.record import record
 
@@ -68,6 +68,30 @@ def _verdict_evidence(node: str, verdict: Verdict) -> Evidence:
     if verdict.rule is not None:
         return Evidence(node, "iptables", f"-A {verdict.rule.text}", verdict.rule.line)
     return Evidence(node, "iptables", f":{verdict.chain} {verdict.verdict}")
+
+
+class _Undecided:
+    """The nodes where one check met a firewall walk that the evaluator could not decide, one gap per node.
+
+    Such a walk gives no verdict on the traffic, so the check reports neither a
+    finding nor a clean result for it. The gap names the packet and the rule.
+    """
+
+    def __init__(self, check_id: str) -> None:
+        self.source = f"check:{check_id}"
+        self.nodes: set[str] = set()
+
+    def gap(self, node: str, verdict: Verdict | None, question: str) -> Gap | None:
+        """Return the gap for ``node`` when ``verdict`` is undecided and the node has none yet, else None."""
+        if verdict is None or verdict.verdict != "UNKNOWN" or node in self.nodes:
+            return None
+        self.nodes.add(node)
+        if verdict.rule is not None:
+            line = f" (line {verdict.rule.line})" if verdict.rule.line else ""
+            where = f" at '-A {verdict.rule.text}'{line}"
+        else:
+            where = f" in chain {verdict.chain}"
+        return Gap(node, self.source, f"could not tell {question}: {verdict.reason}{where}, so that traffic was not judged")
 
 
 def _past(verdict: str) -> str:
@@ -401,7 +425,7 @@ def _scan_positions(rows: array, index: array, codes: set[int], usable: Callable
 
 
 @check("icmp-blocked", title="ICMP blocked where TCP and UDP pass", severity=Severity.WARNING, backends=("any",))
-def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
     """ICMP echo or "fragmentation needed" is dropped or rejected by the node's filter rules.
 
     What it checks:
@@ -421,11 +445,12 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         makes ping-based health checks and diagnosis report a working path as
         down.
     Known problems:
-        Rules using match modules the evaluator does not read (``-m set``,
-        ``-m recent``, ...) stop the evaluation and nothing is reported, unless
-        the rule only logs or counts (``-j LOG``, ``-j NFLOG``). nftables
-        rules outside iptables-save and firewalld zones are not read, and
-        firewalld's effect on forwarded ICMP is not evaluated.
+        A rule with a match module the evaluator does not read (``-m set``,
+        ``-m recent``, ...) stops the walk, unless the rule only logs or counts
+        (``-j LOG``, ``-j NFLOG``). The node then gets a gap naming the rule
+        instead of a finding. nftables rules outside iptables-save and
+        firewalld zones are not read, and firewalld's effect on forwarded ICMP
+        is not evaluated.
     Example:
         ``node1: ICMP echo-request from 10.0.0.52 to 10.0.0.51 on INPUT is
         REJECT by '-A INPUT -p icmp -j REJECT --reject-with icmp-host-prohibited'``.
@@ -434,20 +459,21 @@ def icmp_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         ICMP.
     """
     facts = cluster_facts(snapshot)
+    undecided = _Undecided("icmp-blocked")
     for name, node in sorted(facts.nodes.items()):
         has_filter = _iptables(node, "filter") is not None
         if not has_filter and node.node.firewalld is None:
             continue
-        yield from _icmp_on_input(facts, node)
+        yield from _icmp_on_input(facts, node, undecided)
         if has_filter:
-            yield from _icmp_on_forward(facts, node)
+            yield from _icmp_on_forward(facts, node, undecided)
 
 
 _ICMP_PACKETS = (("echo-request", 8, 0, "NEW"), ("echo-reply", 0, 0, "ESTABLISHED"),
                  ("fragmentation-needed", 3, 4, "RELATED"))
 
 
-def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
+def _icmp_on_input(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided) -> Iterator[Finding | Gap]:
     if not node.underlay_subnets or _input_never_blocks(node):
         return
     _, cidr, device = node.underlay_subnets[0]
@@ -464,6 +490,9 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                         ctstate=state, local_addresses=local)
         if iptables is not None:
             verdict = iptables.evaluate("INPUT", packet)
+            gap = undecided.gap(node.name, verdict, f"whether ICMP {label} from {source} to {address} passes INPUT")
+            if gap is not None:
+                yield gap
             if verdict.blocks:
                 yield Finding(
                     check="icmp-blocked",
@@ -501,27 +530,33 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                 )
 
 
+def _blocks_or_undecided(verdict: Verdict) -> bool:
+    """Tell whether a walk's verdict drops or rejects the packet, or could not be decided."""
+    return verdict.blocks or verdict.verdict == "UNKNOWN"
+
+
 def _input_never_blocks(node: NodeFacts) -> bool:
-    """Tell whether the node has no firewalld data and its INPUT chain gives every packet one verdict that does not block."""
+    """Tell whether the node has no firewalld data and its INPUT chain gives every packet one decided verdict that does not block."""
     if node.node.firewalld is not None:
         return False
     iptables = _iptables(node, "filter")
     verdict = iptables.fixed_verdict("INPUT") if iptables is not None else None
-    return verdict is not None and not verdict.blocks
+    return verdict is not None and not _blocks_or_undecided(verdict)
 
 
-def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
+def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided) -> Iterator[Finding | Gap]:
     iptables = _iptables(node, "filter")
     assert iptables is not None
     tcp_verdict = _path_tcp_verdict(node, iptables)
     if tcp_verdict is not None:
-        # Every path gets the same verdicts, so a finding needs TCP accepted and some ICMP packet blocked.
+        # Every path gets the same verdicts, so a finding or gap needs TCP accepted and some ICMP packet
+        # blocked or undecided.
         if tcp_verdict.verdict != "ACCEPT":
             return
         local = _local_addresses(node)
         if not any(
-            iptables.evaluate("FORWARD", Packet("icmp", "", "", icmp_type=icmp_type, icmp_code=code, ctstate=state,
-                                                local_addresses=local)).blocks
+            _blocks_or_undecided(iptables.evaluate("FORWARD", Packet("icmp", "", "", icmp_type=icmp_type, icmp_code=code,
+                                                                     ctstate=state, local_addresses=local)))
             for _, icmp_type, code, state in _ICMP_PACKETS
         ):
             return
@@ -538,12 +573,17 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
                 packet = Packet("icmp", tcp.src, tcp.dst, tcp.in_interface, tcp.out_interface, icmp_type=icmp_type,
                                 icmp_code=code, ctstate=state, local_addresses=tcp.local_addresses)
                 verdict = iptables.evaluate("FORWARD", packet)
-                if not verdict.blocks:
+                if not _blocks_or_undecided(verdict):
                     continue
                 if tcp is traffic.outgoing:
                     described = f"from {path.local_pod} to {path.peer}'s pod {path.peer_pod}"
                 else:
                     described = f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"
+                if not verdict.blocks:
+                    gap = undecided.gap(node.name, verdict, f"whether forwarded ICMP {label} {described} passes FORWARD")
+                    if gap is not None:
+                        yield gap
+                    continue
                 yield Finding(
                     check="icmp-blocked",
                     severity=Severity.WARNING,
@@ -563,7 +603,7 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts) -> Iterator[Finding]:
 
 
 @check("forward-policy-drop", title="Forwarded pod traffic dropped", severity=Severity.ERROR, backends=("any",))
-def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
     """Pod traffic to or from a peer's pods meets a FORWARD DROP policy or catch-all REJECT.
 
     What it checks:
@@ -581,9 +621,9 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         accept pod traffic first, every connection between pods on different
         nodes is dropped while node-to-node traffic works.
     Known problems:
-        One peer per outgoing device is evaluated. Rules with match modules the
-        evaluator does not read give no verdict and nothing is reported, unless
-        the rule only logs or counts.
+        One peer per outgoing device is evaluated. A rule with a match module
+        the evaluator does not read gives no verdict, unless the rule only logs
+        or counts. The node then gets a gap naming the rule instead of a finding.
         Traffic bridged inside the node (OVS's br0 on docker0) reaches FORWARD
         only with br_netfilter, which is not checked.
     Example:
@@ -594,6 +634,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         the policy to ACCEPT also opens forwarding for non-pod traffic.
     """
     facts = cluster_facts(snapshot)
+    undecided = _Undecided("forward-policy-drop")
     for name, node in sorted(facts.nodes.items()):
         if node.node.firewalld is None:
             iptables = _iptables(node, "filter")
@@ -601,6 +642,10 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                 continue
             tcp_verdict = _path_tcp_verdict(node, iptables)
             if tcp_verdict is not None and not tcp_verdict.blocks:
+                # Every pod path gets this verdict.
+                gap = undecided.gap(name, tcp_verdict, "whether TCP between pods on different nodes passes FORWARD")
+                if gap is not None:
+                    yield gap
                 continue
         for traffic in _forward_traffic(facts, node):
             path = traffic.path
@@ -628,6 +673,10 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                         )
                         continue
                 if verdict is None or not verdict.blocks:
+                    gap = undecided.gap(name, verdict, f"whether TCP {packet.src} -> {packet.dst} ({direction} "
+                                        f"{path.peer}'s pods) passes FORWARD")
+                    if gap is not None:
+                        yield gap
                     continue
                 yield Finding(
                     check="forward-policy-drop",
@@ -777,7 +826,7 @@ def _is_ipv4(text: str) -> bool:
 
 @check("overlay-port-blocked", title="Overlay traffic blocked on arrival", severity=Severity.ERROR,
        backends=("flannel-udp", "flannel-vxlan", "ovs", "calico", "direct-routing"))
-def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
     """The node's packet filter drops or rejects the encapsulated traffic its peers send it.
 
     What it checks:
@@ -798,9 +847,9 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         a firewalld zone without the overlay's port, silently breaks every
         pod-to-pod path between nodes while node-to-node ping and SSH work.
     Known problems:
-        Rules with match modules the evaluator does not read (``-m set``,
-        ``-m recent``, ...) stop the evaluation and nothing is reported, unless
-        the rule only logs or counts. Filtering in raw nftables tables that
+        A rule with a match module the evaluator does not read (``-m set``,
+        ``-m recent``, ...) stops the walk, unless the rule only logs or
+        counts. The node then gets a gap naming the rule instead of a finding. Filtering in raw nftables tables that
         neither iptables-save nor firewalld shows is not read. One peer address
         per node is evaluated, so a rule that allows only some peers is judged
         by that peer.
@@ -815,6 +864,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
     """
     facts = cluster_facts(snapshot)
     backends = detect_backends(snapshot)
+    undecided = _Undecided("overlay-port-blocked")
     for name, node in sorted(facts.nodes.items()):
         firewalld = node.node.firewalld
         iptables = _iptables(node, "filter")
@@ -831,6 +881,10 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
                             dport=item.dport, local_addresses=local)
             if iptables is not None:
                 verdict = iptables.evaluate("INPUT", packet)
+                gap = undecided.gap(name, verdict, f"whether {item.label} ({item.reason}) from {source} to {address} "
+                                    "passes INPUT")
+                if gap is not None:
+                    yield gap
                 if verdict.blocks:
                     described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
                     yield Finding(
@@ -868,7 +922,7 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding]:
 
 
 @check("pod-traffic-masqueraded", title="Pod-to-pod traffic masqueraded", severity=Severity.WARNING, backends=("any",))
-def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
+def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
     """A MASQUERADE or SNAT rule rewrites the source of pod traffic bound for another node's pods.
 
     What it checks:
@@ -886,9 +940,10 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         ``--ip-masq`` rules) exempts the pod network, so the peer sees the
         node's address instead of the pod's.
     Known problems:
-        One peer per outgoing device is evaluated. Rules with match modules the
-        evaluator does not read stop the walk and nothing is reported, unless
-        the rule only logs or counts. Paths
+        One peer per outgoing device is evaluated. A rule with a match module
+        the evaluator does not read stops the walk, unless the rule only logs
+        or counts. The node then gets a gap naming the rule instead of a
+        finding. Paths
         that stay on the pod bridge (OVS's br0 inside docker0) never leave by
         another device and are not evaluated.
     Example:
@@ -901,6 +956,7 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         for traffic to the outside and needs ``--ip-masq`` on flanneld instead.
     """
     facts = cluster_facts(snapshot)
+    undecided = _Undecided("pod-traffic-masqueraded")
     for name, node in sorted(facts.nodes.items()):
         firewalld = node.node.firewalld
         iptables = _iptables(node, "nat")
@@ -909,6 +965,10 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
         if firewalld is None and iptables is not None:
             shared = _path_nat_verdict(facts, node, iptables)
             if shared is not None and shared.verdict not in ("MASQUERADE", "SNAT"):
+                # Every pod path gets this verdict.
+                gap = undecided.gap(name, shared, "whether nat POSTROUTING translates TCP between pods on different nodes")
+                if gap is not None:
+                    yield gap
                 continue
         local = _local_addresses(node)
         for path in pod_paths(facts, node):
@@ -917,6 +977,9 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding]:
             described = f"TCP {path.local_pod} -> {path.peer}'s pod {path.peer_pod} (out {path.peer_device})"
             if iptables is not None:
                 verdict = iptables.evaluate("POSTROUTING", packet, table="nat")
+                gap = undecided.gap(name, verdict, f"whether nat POSTROUTING translates {described}")
+                if gap is not None:
+                    yield gap
                 if verdict.verdict in ("MASQUERADE", "SNAT"):
                     yield Finding(
                         check="pod-traffic-masqueraded",

@@ -1,7 +1,10 @@
 """The checks engine: the check registry, and running checks over a snapshot.
 
 A check is a pure function from a :class:`ClusterSnapshot` to findings, declared
-with :func:`check` in a module of ``netdoctor.checks``. The catalogue index in
+with :func:`check` in a module of ``netdoctor.checks``. A check may also yield
+a :class:`Gap` with source ``check:ID`` for a node where it could not decide,
+for example when a firewall walk meets a match module the evaluator does not
+read. The report lists such gaps after the snapshot's. The catalogue index in
 ``netdoctor.checks`` maps each check id to its module, so a run imports only the
 modules of the checks it runs.
 """
@@ -17,7 +20,7 @@ from netdoctor.model.record import field, record
 
 logger = get_logger(__name__)
 
-CheckFunction = Callable[[ClusterSnapshot], Iterable[Finding]]
+CheckFunction = Callable[[ClusterSnapshot], Iterable[Finding | Gap]]
 
 #: The fixed headings of a check's docstring, in order.
 DOC_HEADINGS = ("What it checks", "Why it matters", "Known problems", "Example", "Fix safety")
@@ -123,7 +126,7 @@ def load_checks(ids: Iterable[str] | None = None) -> list[CheckSpec]:
 
 @record
 class Report:
-    """The result of running checks: sorted findings, the snapshot's gaps and any check that failed."""
+    """The result of running checks: sorted findings, and gaps: the snapshot's, then those of checks that failed or could not decide."""
 
     snapshot: ClusterSnapshot
     checks: tuple[str, ...]
@@ -183,7 +186,13 @@ def _run_each(snapshot: ClusterSnapshot, specs: Iterable[CheckSpec], findings: l
             logger.exception("check %s failed", spec.id)
             gaps.append(Gap(None, f"check:{spec.id}", f"the check failed: {type(error).__name__}: {error}"))
             continue
-        for finding in produced:
-            if finding.check != spec.id:
-                raise RuntimeError(f"check {spec.id} produced a finding for {finding.check}")
-        findings.extend(produced)
+        source = f"check:{spec.id}"
+        for item in produced:
+            if isinstance(item, Gap):
+                if item.source != source:
+                    raise RuntimeError(f"check {spec.id} produced a gap of {item.source}")
+                gaps.append(item)
+            elif item.check != spec.id:
+                raise RuntimeError(f"check {spec.id} produced a finding for {item.check}")
+            else:
+                findings.append(item)

@@ -18,6 +18,7 @@ from netdoctor.model import (
     ClusterSnapshot,
     Finding,
     FlannelSubnetEnv,
+    Gap,
     Interface,
     IptablesRuleset,
     NodeSnapshot,
@@ -147,9 +148,15 @@ def ovs_node(i: int, *, bridge_mtu: int = 1462, enslaved: bool = True) -> NodeSn
 
 
 def run(snapshot: ClusterSnapshot, check_id: str) -> list[Finding]:
-    """Run one check and return its findings."""
+    """Run one check and return its findings, without the gaps of nodes where it could not decide."""
     (spec,) = load_checks([check_id])
-    return sorted(spec.function(snapshot), key=Finding.sort_key)
+    return sorted((item for item in spec.function(snapshot) if isinstance(item, Finding)), key=Finding.sort_key)
+
+
+def run_gaps(snapshot: ClusterSnapshot, check_id: str) -> list[Gap]:
+    """Run one check and return the gaps it reports for nodes where it could not decide."""
+    (spec,) = load_checks([check_id])
+    return [item for item in spec.function(snapshot) if isinstance(item, Gap)]
 
 
 def test_facts_find_pod_bridges_and_subnets() -> None:

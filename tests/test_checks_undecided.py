@@ -1,0 +1,112 @@
+"""Firewall checks report a gap, not a clean result, for a node whose walk meets a rule they cannot evaluate."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_checks_support import flannel_cluster, iptables, run, run_gaps
+
+from netdoctor.engine import load_checks, run_checks
+from netdoctor.model import Gap
+
+FILTER_HEAD = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD {forward} [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+NAT_HEAD = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+
+
+def _filter(rules: str, forward: str = "ACCEPT") -> str:
+    return FILTER_HEAD.format(forward=forward) + rules.strip() + "\nCOMMIT\n"
+
+
+def test_input_ipset_one_gap_per_node() -> None:
+    rules = _filter("-A INPUT -m set --match-set blocklist src -j DROP\n-A INPUT -p icmp -j REJECT")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    # Three ICMP packets meet the same rule, so the node gets one gap, and the REJECT behind it gives no finding.
+    assert run(snapshot, "icmp-blocked") == []
+    assert run_gaps(snapshot, "icmp-blocked") == [Gap(
+        "node1", "check:icmp-blocked",
+        "could not tell whether ICMP echo-request from 192.0.2.12 to 192.0.2.11 passes INPUT: unknown match: -m set "
+        "at '-A INPUT -m set --match-set blocklist src -j DROP' (line 5), so that traffic was not judged",
+    )]
+
+
+def test_decided_walks_give_no_gap() -> None:
+    rules = _filter("-A INPUT -p icmp -j REJECT\n-A INPUT -m set --match-set blocklist src -j DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    assert len(run(snapshot, "icmp-blocked")) == 3
+    assert run_gaps(snapshot, "icmp-blocked") == []
+
+
+def test_forwarded_icmp_undecided() -> None:
+    rules = _filter("-A FORWARD -p tcp -j ACCEPT\n-A FORWARD -p icmp -m recent --rcheck --name probes -j DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    assert run(snapshot, "icmp-blocked") == []
+    (gap,) = run_gaps(snapshot, "icmp-blocked")
+    assert gap.node == "node1"
+    assert gap.reason.startswith("could not tell whether forwarded ICMP echo-request from 198.51.100.2 to node2's pod "
+                                 "198.51.100.66 passes FORWARD: unknown match: -m recent at '-A FORWARD -p icmp")
+
+
+def test_forward_shared_verdict_undecided() -> None:
+    # No rule tests an address or device, so one walk gives the verdict of every pod path.
+    rules = _filter("-A FORWARD -m set --match-set allowed src -j ACCEPT", forward="DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    assert run(snapshot, "forward-policy-drop") == []
+    assert [(gap.node, gap.reason) for gap in run_gaps(snapshot, "forward-policy-drop")] == [(
+        "node1",
+        ("could not tell whether TCP between pods on different nodes passes FORWARD: unknown match: -m set at "
+         "'-A FORWARD -m set --match-set allowed src -j ACCEPT' (line 5), so that traffic was not judged"),
+    )]
+
+
+def test_forward_undecided_and_dropped() -> None:
+    rules = _filter("-A FORWARD -i docker0 -m set --match-set allowed dst -j ACCEPT", forward="DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    findings = run(snapshot, "forward-policy-drop")
+    (gap,) = run_gaps(snapshot, "forward-policy-drop")
+
+    assert [finding.summary.split(" is ")[0] for finding in findings] == [
+        "node1: TCP 198.51.100.66 -> 198.51.100.2 (from node2's pods, in flannel.1, out docker0)",
+    ]
+    assert gap.reason.startswith("could not tell whether TCP 198.51.100.2 -> 198.51.100.66 (to node2's pods) passes "
+                                 "FORWARD: unknown match: -m set")
+
+
+def test_overlay_port_undecided() -> None:
+    rules = _filter("-A INPUT -m set --match-set peers src -j ACCEPT\n"
+                    "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    assert run(snapshot, "overlay-port-blocked") == []
+    (gap,) = run_gaps(snapshot, "overlay-port-blocked")
+    assert gap.reason.startswith("could not tell whether udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to "
+                                 "192.0.2.11 passes INPUT: unknown match: -m set")
+
+
+def test_nat_undecided() -> None:
+    rules = NAT_HEAD + "-A POSTROUTING -m set --match-set outside dst -j MASQUERADE\nCOMMIT\n"
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    assert run(snapshot, "pod-traffic-masqueraded") == []
+    (gap,) = run_gaps(snapshot, "pod-traffic-masqueraded")
+    assert gap.node == "node1"
+    assert "nat POSTROUTING" in gap.reason
+    assert "-m set" in gap.reason
+
+
+def test_report_check_gaps_after_snapshot() -> None:
+    rules = _filter("-A INPUT -m set --match-set blocklist src -j DROP", forward="DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+    snapshot = replace(snapshot, gaps=(Gap("node2", "sysctls", "permission denied"),))
+
+    report = run_checks(snapshot, load_checks(["forward-policy-drop", "icmp-blocked", "overlay-port-blocked"]))
+
+    assert [(gap.node, gap.source) for gap in report.gaps] == [
+        ("node2", "sysctls"), ("node1", "check:icmp-blocked"), ("node1", "check:overlay-port-blocked"),
+    ]
+    # The FORWARD policy drops pod traffic before any undecided rule, so that check reports a finding, not a gap.
+    assert [finding.check for finding in report.findings] == ["forward-policy-drop", "forward-policy-drop"]
