@@ -278,6 +278,19 @@ def test_route_invalid_input(text: str, message: str) -> None:
     assert raised.value.line == 1
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("9" * 5000, "far too large"), ("x" * 5000, "expected a number")],
+)
+def test_route_error_cuts_a_long_value(value: str, problem: str) -> None:
+    with pytest.raises(ParseError) as raised:
+        parse_ip_route(f"10.0.0.0/8 dev eth0 metric {value}\n", "routes.txt")
+
+    message = str(raised.value)
+    assert f"invalid metric '{value[:40]}'... (5,000 characters): {problem}" in message
+    assert len(message) < 200
+
+
 _ROUTE_WORDS = st.lists(st.sampled_from([
     ["via", "192.0.2.1"], ["via", "192.0.2.9"], ["via", "2001:db8::1"], ["via", "300.0.0.1"], ["via", "inet6"],
     ["dev", "eth0"], ["dev", "tunl0"], ["proto", "bird"], ["proto", "12"], ["table", "local"], ["table", "7"],

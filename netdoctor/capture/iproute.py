@@ -116,11 +116,24 @@ _cached_prefix = lru_cache(maxsize=1 << 16)(parse_prefix)
 _cached_ip = lru_cache(maxsize=1 << 16)(parse_ip)
 
 
+#: Maximum length of a value that parse errors quote whole. A longer value is cut, and its length given.
+_QUOTED_LIMIT = 40
+
+
+def _quoted(text: str) -> str:
+    """Return ``text`` quoted for an error message, cut after :data:`_QUOTED_LIMIT` characters."""
+    if len(text) <= _QUOTED_LIMIT:
+        return repr(text)
+    return f"{text[:_QUOTED_LIMIT]!r}... ({len(text):,} characters)"
+
+
 def _number(source: str, line: int | None, what: str, text: str) -> int:
     try:
         return int(text, 0) if text.startswith("0x") else int(text)
     except ValueError:
-        raise ParseError(source, line, f"invalid {what} {text!r}: expected a number") from None
+        # CPython rejects decimal text of more than 4,300 digits by default, and no field of ip's output is that long.
+        problem = "far too large" if text.isascii() and text.isdigit() else "expected a number"
+        raise ParseError(source, line, f"invalid {what} {_quoted(text)}: {problem}") from None
 
 
 def _ip(source: str, line: int | None, text: str, family: int | None = None) -> tuple[int, int]:
