@@ -552,6 +552,10 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided
         # Every path gets the same verdicts, so a finding or gap needs TCP accepted and some ICMP packet
         # blocked or undecided.
         if tcp_verdict.verdict != "ACCEPT":
+            gap = undecided.gap(node.name, tcp_verdict, "whether TCP between pods on different nodes passes FORWARD, "
+                                "the traffic that forwarded ICMP is compared with")
+            if gap is not None:
+                yield gap
             return
         local = _local_addresses(node)
         if not any(
@@ -563,10 +567,15 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided
     for traffic in _forward_traffic(facts, node):
         path = traffic.path
         directions = []
-        if traffic.outgoing_verdict is not None and traffic.outgoing_verdict.verdict == "ACCEPT":
-            directions.append(traffic.outgoing)
-        if traffic.incoming_verdict is not None and traffic.incoming_verdict.verdict == "ACCEPT":
-            directions.append(traffic.incoming)
+        for tcp, tcp_path_verdict in ((traffic.outgoing, traffic.outgoing_verdict),
+                                      (traffic.incoming, traffic.incoming_verdict)):
+            if tcp_path_verdict is not None and tcp_path_verdict.verdict == "ACCEPT":
+                directions.append(tcp)
+                continue
+            gap = undecided.gap(node.name, tcp_path_verdict, f"whether TCP {tcp.src} -> {tcp.dst} passes FORWARD, "
+                                "the traffic that forwarded ICMP is compared with")
+            if gap is not None:
+                yield gap
         for label, icmp_type, code, state in _ICMP_PACKETS:
             # One finding per ICMP type and path: the first direction that blocks it.
             for tcp in directions:

@@ -320,7 +320,8 @@ def add_check_command(parser: ArgumentParser) -> None:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="Exit 2 after the report when any source was not collected or did not parse (any gap).",
+        help="Exit 2 after the report when it has any gap: a source that was not collected or did not parse, "
+        "or a check that failed or could not decide on a node.",
     )
     parser.set_defaults(handler=check)
 
@@ -373,7 +374,11 @@ def _check(args: Namespace) -> int:
 
     if args.strict and report.gaps:
         where = "in the report's gaps" if args.as_json else "listed above"
-        echo(f"Error: --strict: the input is incomplete ({len(report.gaps)} gap(s), {where})", err=True)
+        checks = sum(1 for gap in report.gaps if gap.source.startswith("check:"))
+        parts = [f"{len(report.gaps) - checks} not collected"] if checks < len(report.gaps) else []
+        parts += [f"{checks} not checked"] if checks else []
+        echo(f"Error: --strict: the report is incomplete ({len(report.gaps)} gap(s): {', '.join(parts)}; {where})",
+             err=True)
         return 2
     return exit_code(report, Severity.parse(args.fail_on))
 

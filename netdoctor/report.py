@@ -137,10 +137,15 @@ def render_human(report: Report, console: Console) -> None:
         for finding in findings:
             _render_finding(finding, console)
 
-    if report.gaps:
+    # Gaps of checks (source "check:ID") are parts that were collected but not judged.
+    unchecked = [gap for gap in report.gaps if gap.source.startswith("check:")]
+    uncollected = [gap for gap in report.gaps if not gap.source.startswith("check:")]
+    for heading, gaps in (("NOT COLLECTED", uncollected), ("NOT CHECKED", unchecked)):
+        if not gaps:
+            continue
         console.print()
-        console.print(Text(f"NOT COLLECTED ({len(report.gaps)})", style="bold"))
-        for gap in report.gaps:
+        console.print(Text(f"{heading} ({len(gaps)})", style="bold"))
+        for gap in gaps:
             where = gap.node if gap.node is not None else "cluster"
             console.print(Text(f"  {where}: {gap.source}: {gap.reason}"))
 

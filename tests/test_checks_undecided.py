@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from io import StringIO
 
+from rich.console import Console
 from test_checks_support import flannel_cluster, iptables, run, run_gaps
 
 from netdoctor.engine import load_checks, run_checks
 from netdoctor.model import Gap
+from netdoctor.report import render_human
 
 FILTER_HEAD = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD {forward} [0:0]\n:OUTPUT ACCEPT [0:0]\n"
 NAT_HEAD = "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
@@ -110,3 +113,44 @@ def test_report_check_gaps_after_snapshot() -> None:
     ]
     # The FORWARD policy drops pod traffic before any undecided rule, so that check reports a finding, not a gap.
     assert [finding.check for finding in report.findings] == ["forward-policy-drop", "forward-policy-drop"]
+
+
+def test_icmp_undecided_when_tcp_undecided() -> None:
+    # icmp-blocked reports ICMP blocked where TCP passes, so an undecided TCP walk leaves ICMP unjudged.
+    rules = _filter("-A FORWARD -p tcp -m set --match-set allowed src -j ACCEPT\n-A FORWARD -p icmp -j DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    assert run(snapshot, "icmp-blocked") == []
+    (gap,) = run_gaps(snapshot, "icmp-blocked")
+    assert gap.reason.startswith("could not tell whether TCP between pods on different nodes passes FORWARD, the "
+                                 "traffic that forwarded ICMP is compared with: unknown match: -m set")
+
+
+def test_icmp_undecided_when_path_tcp_undecided() -> None:
+    # The rule tests a device, so each pod path is walked on its own.
+    rules = _filter("-A FORWARD -i docker0 -p tcp -m set --match-set allowed dst -j ACCEPT\n"
+                    "-A FORWARD -p tcp -j ACCEPT\n-A FORWARD -p icmp -j DROP")
+    snapshot = flannel_cluster(2, iptables=iptables(rules))
+
+    findings = run(snapshot, "icmp-blocked")
+    (gap,) = run_gaps(snapshot, "icmp-blocked")
+
+    # TCP from node2's pods is accepted, so ICMP that way is reported; the other direction is not judged.
+    assert {finding.summary.split(" is ")[0] for finding in findings} == {
+        f"node1: forwarded ICMP {label} from node2's pod 198.51.100.66 to 198.51.100.2"
+        for label in ("echo-request", "echo-reply", "fragmentation-needed")
+    }
+    assert gap.reason.startswith("could not tell whether TCP 198.51.100.2 -> 198.51.100.66 passes FORWARD")
+
+
+def test_human_report_separates_check_gaps() -> None:
+    rules = _filter("-A INPUT -m set --match-set blocklist src -j DROP")
+    snapshot = replace(flannel_cluster(2, iptables=iptables(rules)), gaps=(Gap("node2", "sysctls", "permission denied"),))
+    report = run_checks(snapshot, load_checks(["icmp-blocked"]))
+    console = Console(file=StringIO(), width=400, color_system=None)
+
+    render_human(report, console)
+
+    text = console.file.getvalue()
+    assert "NOT COLLECTED (1)\n  node2: sysctls: permission denied\n" in text
+    assert "NOT CHECKED (1)\n  node1: check:icmp-blocked: could not tell whether ICMP echo-request" in text

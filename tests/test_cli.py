@@ -201,7 +201,7 @@ def test_strict_json_keeps_report(tmp_path: Path, snapshot_file: Path) -> None:
     assert completed.returncode == 2
     assert json.loads(completed.stdout)["gaps"]
     assert "Traceback" not in completed.stderr
-    assert "Error: --strict: the input is incomplete (1 gap(s), in the report's gaps)" in completed.stderr
+    assert "Error: --strict: the report is incomplete (1 gap(s): 1 not collected; in the report's gaps)" in completed.stderr
 
 
 def test_report_json_with_findings(check_schema: dict[str, Any]) -> None:
