@@ -341,7 +341,7 @@ def test_route_tail_cache_matches_line_parse(text: str) -> None:
     [
         ("table ²", "unknown routing table name '²'"),
         ("scope ²", "unknown scope '²'"),
-        ("table " + "7" * 5000, "unknown routing table name"),
+        ("table " + "7" * 5000, "invalid routing table .7777777.*far too large"),
     ],
     ids=["superscript table", "superscript scope", "5000-digit table"],
 )
@@ -619,3 +619,30 @@ def test_json_value_error_names_the_entry(parser: Any, entry: dict[str, object],
     # In a file of 100,000 routes, an error without the entry's position cannot be found.
     with pytest.raises(ParseError, match=re.escape(f"capture.json: {message}")):
         parser(_with(entry, value, *path), "capture.json")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"10.0.0.0/8 dev eth0 table {'9' * 5000}", "invalid routing table '9999"),
+        (f"10.0.0.0/8 dev eth0 scope {'9' * 5000}", "invalid scope '9999"),
+        (f"10.0.0.0/8 via {'x' * 5000} dev eth0", "invalid IP address 'xxxx"),
+        (f"{'x' * 5000} dev eth0", "invalid destination: invalid IP address 'xxxx"),
+        (f"10.0.0.0/8 dev eth0 {'w' * 5000} 1", "unknown route keyword 'wwww"),
+        (f"10.0.0.0/8 dev eth0 metric 0x{'f' * 5000}", "metric a number of 20,000 bits is out of range"),
+    ],
+)
+def test_route_errors_stay_short(line: str, message: str) -> None:
+    with pytest.raises(ParseError) as raised:
+        parse_ip_route(line + "\n", "routes.txt")
+
+    assert message in str(raised.value)
+    assert len(str(raised.value)) < 200
+    assert raised.value.line == 1
+
+
+def test_route_json_with_too_many_digits() -> None:
+    text = f'[{{"dst": "10.0.0.0/8", "dev": "eth0", "metric": {"9" * 5000}}}]'
+
+    with pytest.raises(ParseError, match="a number has more than 4,300 digits"):
+        parse_ip_route_json(text, "routes.json")

@@ -17,3 +17,8 @@ class ParseError(ValueError):
         self.message = message
         where = f"{source}, line {line}" if line is not None else source
         super().__init__(f"{where}: {message}")
+
+
+#: The error for JSON with an integer literal that CPython does not convert: by default it converts at most
+#: 4,300 decimal digits, and ``json.loads`` raises a plain ValueError for a longer one.
+TOO_MANY_DIGITS = "invalid JSON: a number has more than 4,300 digits, longer than any value a command prints"

@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any
 
-from netdoctor.capture import ParseError
+from netdoctor.capture import TOO_MANY_DIGITS, ParseError
 from netdoctor.model.cluster import EtcdData, KubeNode
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ def load_json(text: str, source: str) -> Any:
         ) from None
     except RecursionError:
         raise ParseError(source, None, "invalid JSON: nested too deeply to read") from None
+    except ValueError:
+        # CPython's default limit on converting decimal text to int raises this while parsing.
+        raise ParseError(source, None, TOO_MANY_DIGITS) from None
 
 
 def line_of(text: str, needle: str) -> int | None:

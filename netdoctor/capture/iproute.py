@@ -32,8 +32,9 @@ from functools import lru_cache
 from socket import inet_aton
 from typing import Any, TypeVar
 
-from netdoctor.capture import ParseError
+from netdoctor.capture import TOO_MANY_DIGITS, ParseError
 from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip, parse_mac, parse_prefix
+from netdoctor.model.addr import quoted_text as _quoted
 from netdoctor.model.node import MAX_MTU, Address, Interface, TunnelInfo, VxlanInfo
 from netdoctor.model.routes import (
     NEXTHOP_FLAG_NAMES,
@@ -116,17 +117,6 @@ _cached_prefix = lru_cache(maxsize=1 << 16)(parse_prefix)
 _cached_ip = lru_cache(maxsize=1 << 16)(parse_ip)
 
 
-#: Maximum length of a value that parse errors quote whole. A longer value is cut, and its length given.
-_QUOTED_LIMIT = 40
-
-
-def _quoted(text: str) -> str:
-    """Return ``text`` quoted for an error message, cut after :data:`_QUOTED_LIMIT` characters."""
-    if len(text) <= _QUOTED_LIMIT:
-        return repr(text)
-    return f"{text[:_QUOTED_LIMIT]!r}... ({len(text):,} characters)"
-
-
 def _number(source: str, line: int | None, what: str, text: str) -> int:
     try:
         return int(text, 0) if text.startswith("0x") else int(text)
@@ -142,7 +132,7 @@ def _ip(source: str, line: int | None, text: str, family: int | None = None) -> 
     except AddressError as error:
         raise ParseError(source, line, str(error)) from None
     if family is not None and parsed[0] != family:
-        raise ParseError(source, line, f"{text!r} is not an IPv{family} address")
+        raise ParseError(source, line, f"{_quoted(text)} is not an IPv{family} address")
     return parsed
 
 
@@ -166,9 +156,11 @@ def table_number(source: str, line: int | None, text: str, names: Mapping[str, i
         return ROUTE_TABLES[text]
     if names and text in names:
         return names[text]
+    if text.isascii() and text.isdigit():
+        raise ParseError(source, line, f"invalid routing table {_quoted(text)}: far too large")
     raise ParseError(
         source, line,
-        f"unknown routing table name {text!r}: pass the rt_tables mapping or capture with 'ip -N' for numbers",
+        f"unknown routing table name {_quoted(text)}: pass the rt_tables mapping or capture with 'ip -N' for numbers",
     )
 
 
@@ -179,7 +171,9 @@ def scope_number(source: str, line: int | None, text: str) -> int:
         return number
     if text in ROUTE_SCOPES:
         return ROUTE_SCOPES[text]
-    raise ParseError(source, line, f"unknown scope {text!r}: expected global, site, link, host, nowhere or a number")
+    if text.isascii() and text.isdigit():
+        raise ParseError(source, line, f"invalid scope {_quoted(text)}: far too large")
+    raise ParseError(source, line, f"unknown scope {_quoted(text)}: expected global, site, link, host, nowhere or a number")
 
 
 def scope_name(number: int) -> str:
@@ -206,6 +200,9 @@ def _load_json(text: str, source: str) -> list[Any]:
         data = json.loads(text) if text.strip() else []
     except json.JSONDecodeError as error:
         raise ParseError(source, error.lineno, f"invalid JSON ({error.msg}): expected 'ip -j' output") from None
+    except ValueError:
+        # CPython's default limit on converting decimal text to int raises this while parsing.
+        raise ParseError(source, None, TOO_MANY_DIGITS) from None
     if not isinstance(data, list):
         raise ParseError(source, 1, "expected a JSON list of objects, as 'ip -j' prints")
     for position, item in enumerate(data):
@@ -393,7 +390,7 @@ def _address_from_words(source: str, line: int, words: list[str], ifname: str) -
             label = word
             position += 1
         else:
-            raise ParseError(source, line, f"unknown word {word!r} in the address of {ifname}")
+            raise ParseError(source, line, f"unknown word {_quoted(word)} in the address of {ifname}")
     return Address(
         family=family, address=local, prefixlen=plen, scope=scope, peer=peer,
         broadcast=broadcast, label=label, flags=tuple(flags),
@@ -412,7 +409,7 @@ def _hex_address_flags(source: str, line: int, text: str) -> list[str]:
     try:
         bits = int(text, 16)
     except ValueError:
-        raise ParseError(source, line, f"invalid address flags {text!r}: expected hex digits") from None
+        raise ParseError(source, line, f"invalid address flags {_quoted(text)}: expected hex digits") from None
     names = [name for bit, name in _ADDRESS_FLAG_BITS.items() if bits & bit]
     unknown = bits & ~sum(_ADDRESS_FLAG_BITS)
     if unknown:
@@ -704,7 +701,7 @@ def _nexthop_from_words(source: str, line: int, words: list[str], family: int) -
         elif word in _ROUTE_SKIP_FLAGS:
             position += 1
         else:
-            raise ParseError(source, line, f"unknown word {word!r} in a nexthop line")
+            raise ParseError(source, line, f"unknown word {_quoted(word)} in a nexthop line")
     return NextHop(gateway, dev, weight, flags)
 
 
@@ -779,7 +776,7 @@ def _route_tail(source: str, line: int, words: list[str], position: int,
         elif word == "encap":
             raise ParseError(source, line, "lightweight tunnel routes ('encap') are not supported")
         else:
-            raise ParseError(source, line, f"unknown route keyword {word!r}")
+            raise ParseError(source, line, f"unknown route keyword {_quoted(word)}")
         position += 2
     return gateway, dev, table, protocol, scope, metric, nhid, mtu, flags, prefsrc, seen_ipv6_only
 
@@ -900,7 +897,7 @@ def _json_route(source: str, where: str, item: dict[str, Any], table_names: Mapp
                                        "\"10.244.1.0/24\" or \"default\"")
     route_type = _json_text(source, where, item, "type", "unicast") or "unicast"
     if route_type not in ROUTE_TYPES:
-        raise ParseError(source, None, f"{where}: unknown route type {route_type!r}")
+        raise ParseError(source, None, f"{where}: unknown route type {_quoted(route_type)}")
     gateway = _json_text(source, where, item, "gateway")
     if gateway is None and isinstance(item.get("via"), dict):
         raise ParseError(source, None, f"{where}: a gateway of the other address family (RFC 5549) is not supported")
@@ -1078,7 +1075,7 @@ def _neighbour(
     state = 0
     for name in states:
         if name not in NUD_STATES:
-            raise ParseError(source, line, f"unknown neighbour state {name!r}")
+            raise ParseError(source, line, f"unknown neighbour state {_quoted(name)}")
         state |= NUD_STATES[name]
     mac = 0
     if lladdr:
@@ -1122,7 +1119,7 @@ def parse_ip_neigh(text: str, source: str) -> NeighbourTable:
                 states.append(word)
                 position += 1
             else:
-                raise ParseError(source, number, f"unknown word {word!r} in a neighbour entry")
+                raise ParseError(source, number, f"unknown word {_quoted(word)} in a neighbour entry")
         rows.append(_neighbour(source, number, words[0], dev, lladdr, states, router))
     return NeighbourTable.from_rows(rows)
 
@@ -1207,7 +1204,7 @@ def parse_bridge_fdb(text: str, source: str) -> FdbTable:
                 state = _number(source, number, "state", word[6:])
                 position += 1
             else:
-                raise ParseError(source, number, f"unknown word {word!r} in an FDB entry")
+                raise ParseError(source, number, f"unknown word {_quoted(word)} in an FDB entry")
         rows.append(_fdb_entry(source, number, values, flags, NUD_STATES["REACHABLE"] if state is None else state))
     return FdbTable.from_rows(rows)
 
@@ -1236,7 +1233,7 @@ def parse_bridge_fdb_json(text: str, source: str) -> FdbTable:
         elif state_text.startswith("state="):
             state = _number(source, None, "state", state_text[6:])
         else:
-            raise ParseError(source, None, f"FDB entry {position}: unknown state {state_text!r}")
+            raise ParseError(source, None, f"FDB entry {position}: unknown state {_quoted(state_text)}")
         try:
             rows.append(_fdb_entry(source, None, values, flags, state))
         except ParseError as error:

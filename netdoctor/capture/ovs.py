@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from netdoctor.capture import ParseError
+from netdoctor.capture import TOO_MANY_DIGITS, ParseError
 from netdoctor.model.node import OvsBridge, OvsInterface, OvsPort
 
 logger = logging.getLogger(__name__)
@@ -218,6 +218,9 @@ def _read_tables(text: str, source: str) -> dict[str, list[tuple[dict[str, Any],
             ) from None
         except RecursionError:
             raise ParseError(source, line, "invalid JSON: nested too deeply to read") from None
+        except ValueError:
+            # CPython's default limit on converting decimal text to int raises this while parsing.
+            raise ParseError(source, line, TOO_MANY_DIGITS) from None
 
         if (
             not isinstance(document, dict)

@@ -23,8 +23,19 @@ AF_INET6 = 6
 _WIDTH = {AF_INET: 32, AF_INET6: 128}
 
 
+#: Maximum length of a value that error messages quote whole. A longer value is cut, and its length given.
+QUOTED_LIMIT = 40
+
+
 class AddressError(ValueError):
     """An IP address, prefix or MAC address that cannot be parsed."""
+
+
+def quoted_text(text: str) -> str:
+    """Return ``text`` quoted for an error message, cut after :data:`QUOTED_LIMIT` characters."""
+    if len(text) <= QUOTED_LIMIT:
+        return repr(text)
+    return f"{text[:QUOTED_LIMIT]!r}... ({len(text):,} characters)"
 
 
 def width(family: int) -> int:
@@ -36,7 +47,7 @@ def _v6(text: str) -> int:
     try:
         return int.from_bytes(inet_pton(_SOCKET_AF_INET6, text), "big")
     except (OSError, ValueError):
-        raise AddressError(f"invalid IP address {text!r}") from None
+        raise AddressError(f"invalid IP address {quoted_text(text)}") from None
 
 
 def parse_ip(text: str) -> tuple[int, int]:
@@ -46,7 +57,7 @@ def parse_ip(text: str) -> tuple[int, int]:
     try:
         return AF_INET, int.from_bytes(inet_aton(text), "big")
     except (OSError, ValueError):
-        raise AddressError(f"invalid IP address {text!r}") from None
+        raise AddressError(f"invalid IP address {quoted_text(text)}") from None
 
 
 def parse_prefix(text: str, family: int | None = None) -> tuple[int, int, int]:
@@ -61,15 +72,15 @@ def parse_prefix(text: str, family: int | None = None) -> tuple[int, int, int]:
     addr, sep, length = text.partition("/")
     fam, value = parse_ip(addr)
     if family is not None and fam != family:
-        raise AddressError(f"{text!r} is not an IPv{family} prefix")
+        raise AddressError(f"{quoted_text(text)} is not an IPv{family} prefix")
     if not sep:
         return fam, value, _WIDTH[fam]
     try:
         plen = int(length)
     except ValueError:
-        raise AddressError(f"invalid prefix length in {text!r}") from None
+        raise AddressError(f"invalid prefix length in {quoted_text(text)}") from None
     if not 0 <= plen <= _WIDTH[fam]:
-        raise AddressError(f"prefix length out of range in {text!r}")
+        raise AddressError(f"prefix length out of range in {quoted_text(text)}")
     return fam, value, plen
 
 
@@ -117,7 +128,7 @@ def parse_mac(text: str) -> int:
     """Parse a colon-separated MAC address into a 48-bit integer."""
     parts = text.split(":")
     if len(parts) != 6:
-        raise AddressError(f"invalid MAC address {text!r}")
+        raise AddressError(f"invalid MAC address {quoted_text(text)}")
     try:
         value = 0
         for part in parts:
@@ -126,7 +137,7 @@ def parse_mac(text: str) -> int:
                 raise ValueError
             value = value << 8 | octet
     except ValueError:
-        raise AddressError(f"invalid MAC address {text!r}") from None
+        raise AddressError(f"invalid MAC address {quoted_text(text)}") from None
     return value
 
 
@@ -143,4 +154,4 @@ def ip_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise AddressError(f"invalid CIDR {text!r}") from None
+        raise AddressError(f"invalid CIDR {quoted_text(text)}") from None

@@ -58,7 +58,11 @@ def decimal_value(text: str) -> int | None:
 
 def number_text(value: int) -> str:
     """Return an integer for an error message, shortened to its first digits and length when it is very long."""
-    text = str(value)
+    try:
+        text = str(value)
+    except ValueError:
+        # CPython converts at most 4,300 digits by default, and hex input such as 0xfff... can be longer.
+        return f"a number of {value.bit_length():,} bits"
     return text if len(text) <= 24 else f"{text[:12]}... ({len(text.lstrip('-'))} digits)"
 
 
