@@ -340,7 +340,11 @@ def runbook(netns: str | None, lab_name: str | None, lab_state_dir: Path | None,
     plans = build_plans(report, source.bindings, etcd_endpoint=source.etcd_endpoint, nodes=node_names, checks=check_ids)
     findings = [f"`{finding.check}` ({finding.severity.label}): {finding.summary}" for finding in report.findings
                 if (not check_ids or finding.check in check_ids)]
-    text = render_runbook(plans, source.snapshot.source, findings)
+    # As with the findings, gaps of checks that were not requested are left out. With --node, so are other nodes' gaps.
+    gaps = [f"{gap.node or 'cluster'}: `{gap.source}`: {gap.reason}" for gap in report.gaps
+            if (not check_ids or not gap.source.startswith("check:") or gap.source[6:] in check_ids)
+            and (not node_names or gap.node is None or gap.node in node_names)]
+    text = render_runbook(plans, source.snapshot.source, findings, gaps)
     if output is None:
         echo(text, nl=False)
         return

@@ -111,8 +111,12 @@ def render_script(plans: list[FixPlan], source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None = None) -> str:
-    """Render plans as a Markdown runbook: per node, each step's why, commands, verification and roll back."""
+def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None = None,
+                   gaps: list[str] | None = None) -> str:
+    """Render plans as a Markdown runbook: per node, each step's why, commands, verification and roll back.
+
+    ``gaps`` lists what netdoctor could not collect or check, which no step covers.
+    """
     order = (f"Built from {source}. Steps are in dependency order: etcd data, then sysctls and files, links, "
              "neighbours and FDB, routes, filter rules, daemons, and last the display-only steps that restart services.")
     levels = ("Safety levels: **safe** adds or corrects state without cutting traffic; **disruptive** interrupts "
@@ -120,6 +124,10 @@ def render_runbook(plans: list[FixPlan], source: str, findings: list[str] | None
     lines = ["# netdoctor runbook", "", order, "", levels, ""]
     if findings:
         lines += ["## Findings", ""] + [f"- {summary}" for summary in findings] + [""]
+    if gaps:
+        lines += ["## Not collected or not checked", "",
+                  "netdoctor could not look at these parts, so no step below covers them.", ""]
+        lines += [f"- {gap}" for gap in gaps] + [""]
     if not plans:
         lines += ["Nothing to fix: no finding has a fixer.", ""]
     for plan in plans:

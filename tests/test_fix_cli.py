@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -225,3 +226,21 @@ def test_lab_plan_file_journal_in_lab_state(tmp_path: Path, monkeypatch: pytest.
     journals = list((tmp_path / "labs" / "jtest" / "journals").glob("fix-*.json"))
     assert len(journals) == 1
     assert f"journal {journals[0]}" in result.output
+
+
+def test_runbook_lists_gaps_of_requested_checks(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(CASE, bundle)
+    (bundle / "nodes" / "node1" / "iptables-save.txt").write_text(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+        "-A INPUT -m set --match-set blocklist src -j DROP\nCOMMIT\n"
+    )
+
+    listed = invoke("runbook", "--bundle", str(bundle))
+    other_check = invoke("runbook", "--bundle", str(bundle), "--check", "ip-forward-disabled")
+
+    assert listed.exit_code == 0, listed.output
+    assert "## Not collected or not checked" in listed.output
+    assert "- node1: `check:icmp-blocked`: could not tell whether ICMP echo-request" in listed.output
+    assert other_check.exit_code == 0, other_check.output
+    assert "check:icmp-blocked" not in other_check.output
