@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from io import StringIO
 
+import pytest
 from rich.console import Console
 from test_checks_support import flannel_cluster, iptables, run, run_gaps
 
@@ -41,17 +42,6 @@ def test_decided_walks_give_no_gap() -> None:
     assert run_gaps(snapshot, "icmp-blocked") == []
 
 
-def test_forwarded_icmp_undecided() -> None:
-    rules = _filter("-A FORWARD -p tcp -j ACCEPT\n-A FORWARD -p icmp -m recent --rcheck --name probes -j DROP")
-    snapshot = flannel_cluster(2, iptables=iptables(rules))
-
-    assert run(snapshot, "icmp-blocked") == []
-    (gap,) = run_gaps(snapshot, "icmp-blocked")
-    assert gap.node == "node1"
-    assert gap.reason.startswith("could not tell whether forwarded ICMP echo-request from 198.51.100.2 to node2's pod "
-                                 "198.51.100.66 passes FORWARD: unknown match: -m recent at '-A FORWARD -p icmp")
-
-
 def test_forward_shared_verdict_undecided() -> None:
     # No rule tests an address or device, so one walk gives the verdict of every pod path.
     rules = _filter("-A FORWARD -m set --match-set allowed src -j ACCEPT", forward="DROP")
@@ -79,26 +69,36 @@ def test_forward_undecided_and_dropped() -> None:
                                  "FORWARD: unknown match: -m set")
 
 
-def test_overlay_port_undecided() -> None:
-    rules = _filter("-A INPUT -m set --match-set peers src -j ACCEPT\n"
-                    "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+@pytest.mark.parametrize(
+    ("rules", "check_id", "reason"),
+    [
+        (_filter("-A FORWARD -p tcp -j ACCEPT\n-A FORWARD -p icmp -m recent --rcheck --name probes -j DROP"),
+         "icmp-blocked",
+         ("could not tell whether forwarded ICMP echo-request from 198.51.100.2 to node2's pod 198.51.100.66 passes "
+          "FORWARD: unknown match: -m recent at '-A FORWARD -p icmp")),
+        # icmp-blocked reports ICMP blocked where TCP passes, so an undecided TCP walk leaves ICMP unjudged.
+        (_filter("-A FORWARD -p tcp -m set --match-set allowed src -j ACCEPT\n-A FORWARD -p icmp -j DROP"),
+         "icmp-blocked",
+         ("could not tell whether TCP between pods on different nodes passes FORWARD, the traffic that forwarded ICMP "
+          "is compared with: unknown match: -m set")),
+        (_filter("-A INPUT -m set --match-set peers src -j ACCEPT\n-A INPUT -j REJECT --reject-with icmp-host-prohibited"),
+         "overlay-port-blocked",
+         ("could not tell whether udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to 192.0.2.11 passes INPUT: "
+          "unknown match: -m set")),
+        (NAT_HEAD + "-A POSTROUTING -m set --match-set outside dst -j MASQUERADE\nCOMMIT\n",
+         "pod-traffic-masqueraded",
+         "could not tell whether nat POSTROUTING translates TCP between pods on different nodes: unknown match: -m set"),
+    ],
+    ids=["forwarded icmp", "tcp undecided", "overlay port", "nat"],
+)
+def test_undecided_walk_gives_gap(rules: str, check_id: str, reason: str) -> None:
     snapshot = flannel_cluster(2, iptables=iptables(rules))
 
-    assert run(snapshot, "overlay-port-blocked") == []
-    (gap,) = run_gaps(snapshot, "overlay-port-blocked")
-    assert gap.reason.startswith("could not tell whether udp/8472 (flannel.1 (flannel VXLAN)) from 192.0.2.12 to "
-                                 "192.0.2.11 passes INPUT: unknown match: -m set")
+    gaps = run_gaps(snapshot, check_id)
 
-
-def test_nat_undecided() -> None:
-    rules = NAT_HEAD + "-A POSTROUTING -m set --match-set outside dst -j MASQUERADE\nCOMMIT\n"
-    snapshot = flannel_cluster(2, iptables=iptables(rules))
-
-    assert run(snapshot, "pod-traffic-masqueraded") == []
-    (gap,) = run_gaps(snapshot, "pod-traffic-masqueraded")
-    assert gap.node == "node1"
-    assert "nat POSTROUTING" in gap.reason
-    assert "-m set" in gap.reason
+    assert run(snapshot, check_id) == []
+    assert [gap.node for gap in gaps] == ["node1"]
+    assert gaps[0].reason.startswith(reason)
 
 
 def test_report_check_gaps_after_snapshot() -> None:
@@ -113,17 +113,6 @@ def test_report_check_gaps_after_snapshot() -> None:
     ]
     # The FORWARD policy drops pod traffic before any undecided rule, so that check reports a finding, not a gap.
     assert [finding.check for finding in report.findings] == ["forward-policy-drop", "forward-policy-drop"]
-
-
-def test_icmp_undecided_when_tcp_undecided() -> None:
-    # icmp-blocked reports ICMP blocked where TCP passes, so an undecided TCP walk leaves ICMP unjudged.
-    rules = _filter("-A FORWARD -p tcp -m set --match-set allowed src -j ACCEPT\n-A FORWARD -p icmp -j DROP")
-    snapshot = flannel_cluster(2, iptables=iptables(rules))
-
-    assert run(snapshot, "icmp-blocked") == []
-    (gap,) = run_gaps(snapshot, "icmp-blocked")
-    assert gap.reason.startswith("could not tell whether TCP between pods on different nodes passes FORWARD, the "
-                                 "traffic that forwarded ICMP is compared with: unknown match: -m set")
 
 
 def test_icmp_undecided_when_path_tcp_undecided() -> None:
