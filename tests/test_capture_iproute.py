@@ -641,6 +641,18 @@ def test_route_errors_stay_short(line: str, message: str) -> None:
     assert raised.value.line == 1
 
 
+@pytest.mark.parametrize("value", ["1_000", "+5", "-1", "\u0661\u0662", "0x", "0x1_0", "0xfg"])
+def test_route_number_only_ascii_digits(value: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(f"invalid metric {value!r}: expected a number")):
+        parse_ip_route(f"10.0.0.0/8 dev eth0 metric {value}\n", "routes.txt")
+
+
+def test_route_hex_number_read() -> None:
+    (route,) = parse_ip_route("10.0.0.0/8 dev eth0 metric 0x1F\n", "routes.txt")
+
+    assert route.metric == 31
+
+
 def test_route_json_with_too_many_digits() -> None:
     text = f'[{{"dst": "10.0.0.0/8", "dev": "eth0", "metric": {"9" * 5000}}}]'
 

@@ -118,12 +118,17 @@ _cached_ip = lru_cache(maxsize=1 << 16)(parse_ip)
 
 
 def _number(source: str, line: int | None, what: str, text: str) -> int:
-    try:
-        return int(text, 0) if text.startswith("0x") else int(text)
-    except ValueError:
-        # CPython rejects decimal text of more than 4,300 digits by default, and no field of ip's output is that long.
-        problem = "far too large" if text.isascii() and text.isdigit() else "expected a number"
-        raise ParseError(source, line, f"invalid {what} {_quoted(text)}: {problem}") from None
+    hexadecimal = text.startswith("0x")
+    digits = text[2:] if hexadecimal else text
+    problem = "expected a number"
+    # int() also reads signs, underscores and the digits of other scripts, which ip never prints.
+    if digits.isascii() and (digits.isalnum() if hexadecimal else digits.isdigit()):
+        try:
+            return int(digits, 16 if hexadecimal else 10)
+        except ValueError:
+            # CPython rejects decimal text of more than 4,300 digits by default, and no field of ip's output is that long.
+            problem = problem if hexadecimal else "far too large"
+    raise ParseError(source, line, f"invalid {what} {_quoted(text)}: {problem}")
 
 
 def _ip(source: str, line: int | None, text: str, family: int | None = None) -> tuple[int, int]:
