@@ -81,17 +81,17 @@ class _Undecided:
         self.source = f"check:{check_id}"
         self.nodes: set[str] = set()
 
-    def gap(self, node: str, verdict: Verdict | None, question: str) -> Gap | None:
-        """Return the gap for ``node`` when ``verdict`` is undecided and the node has none yet, else None."""
+    def gaps(self, node: str, verdict: Verdict | None, question: str) -> tuple[Gap, ...]:
+        """Return the gap for ``node`` when ``verdict`` is undecided and the node has none yet, else nothing."""
         if verdict is None or verdict.verdict != "UNKNOWN" or node in self.nodes:
-            return None
+            return ()
         self.nodes.add(node)
         if verdict.rule is not None:
             line = f" (line {verdict.rule.line})" if verdict.rule.line else ""
             where = f" at '-A {verdict.rule.text}'{line}"
         else:
             where = f" in chain {verdict.chain}"
-        return Gap(node, self.source, f"could not tell {question}: {verdict.reason}{where}, so that traffic was not judged")
+        return (Gap(node, self.source, f"could not tell {question}: {verdict.reason}{where}, so that traffic was not judged"),)
 
 
 def _past(verdict: str) -> str:
@@ -490,9 +490,7 @@ def _icmp_on_input(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided) 
                         ctstate=state, local_addresses=local)
         if iptables is not None:
             verdict = iptables.evaluate("INPUT", packet)
-            gap = undecided.gap(node.name, verdict, f"whether ICMP {label} from {source} to {address} passes INPUT")
-            if gap is not None:
-                yield gap
+            yield from undecided.gaps(node.name, verdict, f"whether ICMP {label} from {source} to {address} passes INPUT")
             if verdict.blocks:
                 yield Finding(
                     check="icmp-blocked",
@@ -552,10 +550,8 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided
         # Every path gets the same verdicts, so a finding or gap needs TCP accepted and some ICMP packet
         # blocked or undecided.
         if tcp_verdict.verdict != "ACCEPT":
-            gap = undecided.gap(node.name, tcp_verdict, "whether TCP between pods on different nodes passes FORWARD, "
-                                "the traffic that forwarded ICMP is compared with")
-            if gap is not None:
-                yield gap
+            yield from undecided.gaps(node.name, tcp_verdict, "whether TCP between pods on different nodes passes FORWARD, "
+                                      "the traffic that forwarded ICMP is compared with")
             return
         local = _local_addresses(node)
         if not any(
@@ -572,10 +568,8 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided
             if tcp_path_verdict is not None and tcp_path_verdict.verdict == "ACCEPT":
                 directions.append(tcp)
                 continue
-            gap = undecided.gap(node.name, tcp_path_verdict, f"whether TCP {tcp.src} -> {tcp.dst} passes FORWARD, "
-                                "the traffic that forwarded ICMP is compared with")
-            if gap is not None:
-                yield gap
+            yield from undecided.gaps(node.name, tcp_path_verdict, f"whether TCP {tcp.src} -> {tcp.dst} passes FORWARD, "
+                                      "the traffic that forwarded ICMP is compared with")
         for label, icmp_type, code, state in _ICMP_PACKETS:
             # One finding per ICMP type and path: the first direction that blocks it.
             for tcp in directions:
@@ -589,9 +583,7 @@ def _icmp_on_forward(facts: ClusterFacts, node: NodeFacts, undecided: _Undecided
                 else:
                     described = f"from {path.peer}'s pod {path.peer_pod} to {path.local_pod}"
                 if not verdict.blocks:
-                    gap = undecided.gap(node.name, verdict, f"whether forwarded ICMP {label} {described} passes FORWARD")
-                    if gap is not None:
-                        yield gap
+                    yield from undecided.gaps(node.name, verdict, f"whether forwarded ICMP {label} {described} passes FORWARD")
                     continue
                 yield Finding(
                     check="icmp-blocked",
@@ -652,9 +644,7 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
             tcp_verdict = _path_tcp_verdict(node, iptables)
             if tcp_verdict is not None and not tcp_verdict.blocks:
                 # Every pod path gets this verdict.
-                gap = undecided.gap(name, tcp_verdict, "whether TCP between pods on different nodes passes FORWARD")
-                if gap is not None:
-                    yield gap
+                yield from undecided.gaps(name, tcp_verdict, "whether TCP between pods on different nodes passes FORWARD")
                 continue
         for traffic in _forward_traffic(facts, node):
             path = traffic.path
@@ -682,10 +672,8 @@ def forward_policy_drop(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
                         )
                         continue
                 if verdict is None or not verdict.blocks:
-                    gap = undecided.gap(name, verdict, f"whether TCP {packet.src} -> {packet.dst} ({direction} "
-                                        f"{path.peer}'s pods) passes FORWARD")
-                    if gap is not None:
-                        yield gap
+                    yield from undecided.gaps(name, verdict, f"whether TCP {packet.src} -> {packet.dst} ({direction} "
+                                              f"{path.peer}'s pods) passes FORWARD")
                     continue
                 yield Finding(
                     check="forward-policy-drop",
@@ -890,10 +878,8 @@ def overlay_port_blocked(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap]:
                             dport=item.dport, local_addresses=local)
             if iptables is not None:
                 verdict = iptables.evaluate("INPUT", packet)
-                gap = undecided.gap(name, verdict, f"whether {item.label} ({item.reason}) from {source} to {address} "
-                                    "passes INPUT")
-                if gap is not None:
-                    yield gap
+                yield from undecided.gaps(name, verdict, f"whether {item.label} ({item.reason}) from {source} to {address} "
+                                          "passes INPUT")
                 if verdict.blocks:
                     described = f"{item.label} ({item.reason}) from {source} to {address} in {device}"
                     yield Finding(
@@ -975,9 +961,7 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap
             shared = _path_nat_verdict(facts, node, iptables)
             if shared is not None and shared.verdict not in ("MASQUERADE", "SNAT"):
                 # Every pod path gets this verdict.
-                gap = undecided.gap(name, shared, "whether nat POSTROUTING translates TCP between pods on different nodes")
-                if gap is not None:
-                    yield gap
+                yield from undecided.gaps(name, shared, "whether nat POSTROUTING translates TCP between pods on different nodes")
                 continue
         local = _local_addresses(node)
         for path in pod_paths(facts, node):
@@ -986,9 +970,7 @@ def pod_traffic_masqueraded(snapshot: ClusterSnapshot) -> Iterator[Finding | Gap
             described = f"TCP {path.local_pod} -> {path.peer}'s pod {path.peer_pod} (out {path.peer_device})"
             if iptables is not None:
                 verdict = iptables.evaluate("POSTROUTING", packet, table="nat")
-                gap = undecided.gap(name, verdict, f"whether nat POSTROUTING translates {described}")
-                if gap is not None:
-                    yield gap
+                yield from undecided.gaps(name, verdict, f"whether nat POSTROUTING translates {described}")
                 if verdict.verdict in ("MASQUERADE", "SNAT"):
                     yield Finding(
                         check="pod-traffic-masqueraded",
