@@ -374,7 +374,7 @@ def _check(args: Namespace) -> int:
 
     if args.strict and report.gaps:
         where = "in the report's gaps" if args.as_json else "listed above"
-        checks = sum(1 for gap in report.gaps if gap.source.startswith("check:"))
+        checks = sum(1 for gap in report.gaps if gap.check_id is not None)
         parts = [f"{len(report.gaps) - checks} not collected"] if checks < len(report.gaps) else []
         parts += [f"{checks} not checked"] if checks else []
         echo(f"Error: --strict: the report is incomplete ({len(report.gaps)} gap(s): {', '.join(parts)}; {where})",

@@ -342,7 +342,7 @@ def runbook(netns: str | None, lab_name: str | None, lab_state_dir: Path | None,
                 if (not check_ids or finding.check in check_ids)]
     # As with the findings, gaps of checks that were not requested are left out. With --node, so are other nodes' gaps.
     gaps = [f"{gap.node or 'cluster'}: `{gap.source}`: {gap.reason}" for gap in report.gaps
-            if (not check_ids or not gap.source.startswith("check:") or gap.source[6:] in check_ids)
+            if (not check_ids or gap.check_id is None or gap.check_id in check_ids)
             and (not node_names or gap.node is None or gap.node in node_names)]
     text = render_runbook(plans, source.snapshot.source, findings, gaps)
     if output is None:

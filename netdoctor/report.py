@@ -137,9 +137,9 @@ def render_human(report: Report, console: Console) -> None:
         for finding in findings:
             _render_finding(finding, console)
 
-    # Gaps of checks (source "check:ID") are parts that were collected but not judged.
-    unchecked = [gap for gap in report.gaps if gap.source.startswith("check:")]
-    uncollected = [gap for gap in report.gaps if not gap.source.startswith("check:")]
+    # Gaps of checks are parts that were collected but not judged.
+    unchecked = [gap for gap in report.gaps if gap.check_id is not None]
+    uncollected = [gap for gap in report.gaps if gap.check_id is None]
     for heading, gaps in (("NOT COLLECTED", uncollected), ("NOT CHECKED", unchecked)):
         if not gaps:
             continue

@@ -111,6 +111,7 @@ def test_report_check_gaps_after_snapshot() -> None:
     assert [(gap.node, gap.source) for gap in report.gaps] == [
         ("node2", "sysctls"), ("node1", "check:icmp-blocked"), ("node1", "check:overlay-port-blocked"),
     ]
+    assert [gap.check_id for gap in report.gaps] == [None, "icmp-blocked", "overlay-port-blocked"]
     # The FORWARD policy drops pod traffic before any undecided rule, so that check reports a finding, not a gap.
     assert [finding.check for finding in report.findings] == ["forward-policy-drop", "forward-policy-drop"]
 

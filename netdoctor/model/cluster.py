@@ -8,14 +8,20 @@ from netdoctor.model.record import record
 
 @record
 class Gap:
-    """A source that could not be collected or parsed, and why.
+    """A source that could not be collected or parsed, or a check that failed or could not decide, and why.
 
-    ``node`` is None for a cluster-level source such as etcd.
+    ``node`` is None for a cluster-level source such as etcd. A check's gap has
+    the source ``check:ID``.
     """
 
     node: str | None
     source: str
     reason: str
+
+    @property
+    def check_id(self) -> str | None:
+        """The id of the check that reported the gap, or None for a gap in what was collected."""
+        return self.source.removeprefix("check:") if self.source.startswith("check:") else None
 
 
 @record
