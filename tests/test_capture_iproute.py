@@ -278,6 +278,43 @@ def test_route_invalid_input(text: str, message: str) -> None:
     assert raised.value.line == 1
 
 
+MULTIPATH_HEAD = """\
+default via 198.51.100.1 dev eth0
+10.3.0.0/16 proto zebra metric 20
+\tnexthop via 198.51.100.2 dev eth0 weight 1
+"""
+
+
+@pytest.mark.parametrize(
+    ("nexthop", "message"),
+    [
+        ("nexthop via 198.51.100.300 dev eth0 weight 1", "invalid IP address '198.51.100.300'"),
+        ("nexthop via 2001:db8::1 dev eth0", "'2001:db8::1' is not an IPv4 address"),
+        ("nexthop via inet6 2001:db8::1 dev eth0", "other address family"),
+        ("nexthop via 198.51.100.3 dev eth0 frobnicate", "unknown word 'frobnicate' in a nexthop line"),
+        ("nexthop via 198.51.100.3 dev eth0 weight ten", "invalid weight 'ten': expected a number"),
+        ("nexthop via 198.51.100.3 dev eth0 weight", "'weight' without a value in a nexthop"),
+    ],
+)
+def test_route_nexthop_error_names_its_line(nexthop: str, message: str) -> None:
+    text = MULTIPATH_HEAD + f"\t{nexthop}\n10.4.0.0/16 dev eth0\n"
+    with pytest.raises(ParseError, match=message) as raised:
+        parse_ip_route(text, "routes.txt")
+
+    assert raised.value.source == "routes.txt"
+    assert raised.value.line == 4
+    assert str(raised.value).startswith("routes.txt, line 4: ")
+
+
+def test_route_error_on_first_line_before_nexthop() -> None:
+    # The route's metric does not fit the table and its nexthop is invalid. The route's own line comes first.
+    text = "10.3.0.0/16 proto zebra metric 5000000000\n\tnexthop via 198.51.100.2 dev eth0 weight ten\n"
+    with pytest.raises(ParseError, match="metric 5000000000 is out of range") as raised:
+        parse_ip_route(text, "routes.txt")
+
+    assert raised.value.line == 1
+
+
 @pytest.mark.parametrize(
     ("value", "problem"),
     [("9" * 5000, "far too large"), ("x" * 5000, "expected a number")],

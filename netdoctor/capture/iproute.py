@@ -654,9 +654,9 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
 # ip route (text)
 
 
-def _logical_route_lines(text: str, source: str) -> Iterator[tuple[int, list[str], list[list[str]]]]:
-    """Yield each route's words and the words of its ``nexthop`` continuation lines."""
-    current: tuple[int, list[str], list[list[str]]] | None = None
+def _logical_route_lines(text: str, source: str) -> Iterator[tuple[int, list[str], list[tuple[int, list[str]]]]]:
+    """Yield each route's line number and words, and the line number and words of its ``nexthop`` lines."""
+    current: tuple[int, list[str], list[tuple[int, list[str]]]] | None = None
     for number, raw in enumerate(text.splitlines(), 1):
         words = raw.split()
         if not words:
@@ -664,7 +664,7 @@ def _logical_route_lines(text: str, source: str) -> Iterator[tuple[int, list[str
         if raw[0].isspace():
             if current is None or words[0] != "nexthop":
                 raise ParseError(source, number, f"unexpected indented line {raw.strip()[:60]!r}: expected 'nexthop ...' after a route")
-            current[2].append(words)
+            current[2].append((number, words))
             continue
         if current is not None:
             yield current
@@ -805,14 +805,21 @@ def _route_row(source: str, line: int, route_type: str, destination: str, tail: 
 
 
 def _route_from_words(
-    source: str, line: int, words: list[str], hops: list[list[str]],
+    source: str, line: int, words: list[str], hops: list[tuple[int, list[str]]],
     family: int | None, table_names: Mapping[str, int] | None, checked: bool = True,
 ) -> Route:
+    """Build the route of one route line and its ``nexthop`` lines, each error naming the line it is on.
+
+    With ``checked``, the numbers of the route line are checked against the
+    table's columns before the ``nexthop`` lines are read, so that an error
+    names the first invalid line.
+    """
     position, route_type, destination = _route_head(source, line, words)
     row = _route_row(source, line, route_type, destination, _route_tail(source, line, words, position, table_names),
                      family)
-    route = Route._make((*row[:-1], tuple(_nexthop_from_words(source, line, hop, row[0]) for hop in hops)))
-    return _in_range(source, line, RouteTable, route) if checked else route
+    if checked:
+        _in_range(source, line, RouteTable, row)
+    return Route._make((*row[:-1], tuple(_nexthop_from_words(source, number, hop, row[0]) for number, hop in hops)))
 
 
 def _route_rows(text: str, source: str, family: int | None, table_names: Mapping[str, int] | None) -> list[Any]:
@@ -881,7 +888,11 @@ def parse_ip_route(
 
 def _check_ranges(text: str, source: str, family: int | None, table_names: Mapping[str, int] | None,
                   before: int | None) -> None:
-    """Raise :class:`ParseError` for the first route whose numbers do not fit the table, up to line ``before``."""
+    """Raise :class:`ParseError` for the first route that starts before line ``before`` and has an error.
+
+    The error is a number that does not fit the table or, for the route whose
+    ``nexthop`` line is ``before``, that line's own error.
+    """
     for line, words, hops in _logical_route_lines(text, source):
         if before is not None and line >= before:
             return
