@@ -93,6 +93,8 @@ _MODULE_FIELDS: dict[str, frozenset[str]] = {
     "physdev": frozenset({"physdev_in", "physdev_out"}),
 }
 
+#: Chains one walk may nest through ``-j`` jumps, counting the chain it starts in. Chains that jump to each other
+#: with ``-j`` reach this limit.
 _MAX_DEPTH = 64
 #: Jumps and gotos one walk may take. The kernel rejects rulesets whose chains loop, so only a
 #: capture edited by hand reaches this, through chains that go to each other with ``-g``.
@@ -300,8 +302,6 @@ class _CompiledTable:
         stack: list[tuple[str, int]] = [(chain, 0)]
         jumps = 0
         while stack:
-            if len(stack) > _MAX_DEPTH:
-                return Verdict("UNKNOWN", None, stack[-1][0], f"chain jumps nest deeper than {_MAX_DEPTH}")
             current, position = stack.pop()
             compiled = self._compiled.get(current)
             if compiled is None:
@@ -334,6 +334,10 @@ class _CompiledTable:
                         return Verdict("UNKNOWN", entry.rule, current,
                                        f"the walk took more than {_MAX_JUMPS} jumps: the chains loop")
                     if not entry.rule.goto:
+                        # The jump pushes its return point and the chain it enters.
+                        if len(stack) + 2 > _MAX_DEPTH:
+                            return Verdict("UNKNOWN", entry.rule, current,
+                                           f"chain jumps nest deeper than {_MAX_DEPTH}: the chains may loop")
                         stack.append((current, position))
                     stack.append((entry.target, 0))
                     break

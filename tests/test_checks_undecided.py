@@ -101,6 +101,32 @@ def test_undecided_walk_gives_gap(rules: str, check_id: str, reason: str) -> Non
     assert gaps[0].reason.startswith(reason)
 
 
+@pytest.mark.parametrize(
+    ("rules", "reason"),
+    [
+        # Gotos do not nest, so the walk counts jumps and gives up at the one past the limit.
+        ("-A INPUT -g A\n-A A -g B\n-A B -g A",
+         "the walk took more than 100000 jumps: the chains loop at '-A B -g A' (line 9)"),
+        # Jumps nest, so the walk gives up at the jump that would nest one chain too deep.
+        ("-A INPUT -j A\n-A A -j B\n-A B -j A",
+         "chain jumps nest deeper than 64: the chains may loop at '-A A -j B' (line 8)"),
+    ],
+    ids=["goto loop", "jump loop"],
+)
+def test_loop_gap_names_rule(rules: str, reason: str) -> None:
+    chains = ":A - [0:0]\n:B - [0:0]\n"
+    snapshot = flannel_cluster(2, iptables=iptables(_filter(chains + rules)))
+
+    gaps = run_gaps(snapshot, "icmp-blocked")
+
+    assert run(snapshot, "icmp-blocked") == []
+    assert [(gap.node, gap.source) for gap in gaps] == [("node1", "check:icmp-blocked")]
+    assert gaps[0].reason == (
+        f"could not tell whether ICMP echo-request from 192.0.2.12 to 192.0.2.11 passes INPUT: {reason}, "
+        "so that traffic was not judged"
+    )
+
+
 def test_report_check_gaps_after_snapshot() -> None:
     rules = _filter("-A INPUT -m set --match-set blocklist src -j DROP", forward="DROP")
     snapshot = flannel_cluster(2, iptables=iptables(rules))
