@@ -31,11 +31,15 @@ from netdoctor.facts import (
 )
 from netdoctor.firewall import CompiledRuleset, Packet, Verdict
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Gap, Route, Severity, make_details
-from netdoctor.model.addr import AF_INET, AddressError, format_ip, network_of, parse_ip
+from netdoctor.model.addr import AF_INET, AddressError, format_ip, network_of, parse_ip, quoted_text
 from netdoctor.model.record import record
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
 OUTSIDE_ADDRESS = "192.0.2.10"
+
+#: Maximum length of a rule, ``-A`` included, that a gap reason quotes whole. A longer rule is cut and its length
+#: given, and the reason also names the rule's line when the capture gives one.
+RULE_QUOTE_LIMIT = 120
 
 
 def _host_in(prefix: Prefix) -> str:
@@ -88,7 +92,8 @@ class _Undecided:
         self.nodes.add(node)
         if verdict.rule is not None:
             line = f" (line {verdict.rule.line})" if verdict.rule.line else ""
-            where = f" at '-A {verdict.rule.text}'{line}"
+            rule = quoted_text(f"-A {verdict.rule.text}", RULE_QUOTE_LIMIT)
+            where = f" at {rule}{line}"
         else:
             where = f" in chain {verdict.chain}"
         return (Gap(node, self.source, f"could not tell {question}: {verdict.reason}{where}, so that traffic was not judged"),)

@@ -34,6 +34,21 @@ def test_input_ipset_one_gap_per_node() -> None:
     )]
 
 
+def test_long_rule_cut_in_gap() -> None:
+    comment = "probes from the monitoring hosts, rate-limited per source so a burst does not fill the table"
+    rule = f'-A INPUT -p icmp -m comment --comment "{comment}" -m recent --rcheck --seconds 60 --name probes -j DROP'
+    snapshot = flannel_cluster(2, iptables=iptables(_filter(rule)))
+
+    (gap,) = run_gaps(snapshot, "icmp-blocked")
+
+    assert len(rule) == 186
+    assert gap.reason == (
+        "could not tell whether ICMP echo-request from 192.0.2.12 to 192.0.2.11 passes INPUT: unknown match: "
+        "-m recent at '-A INPUT -p icmp -m comment --comment \"probes from the monitoring hosts, rate-limited per "
+        "source so a burst does not fil'... (186 characters) (line 5), so that traffic was not judged"
+    )
+
+
 def test_decided_walks_give_no_gap() -> None:
     rules = _filter("-A INPUT -p icmp -j REJECT\n-A INPUT -m set --match-set blocklist src -j DROP")
     snapshot = flannel_cluster(2, iptables=iptables(rules))

@@ -45,7 +45,7 @@ from netdoctor.model import (
     TunnelInfo,
     VxlanInfo,
 )
-from netdoctor.model.addr import parse_ip, parse_mac
+from netdoctor.model.addr import parse_ip, parse_mac, quoted_text
 from netdoctor.model.serialize import (
     SNAPSHOT_SCHEMA,
     dump_snapshot,
@@ -391,6 +391,22 @@ def test_long_mtu_shortened_in_error() -> None:
 
     assert "mtu: 999999999999... (401 digits) is out of range (0 to" in message
     assert "9" * 30 not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "quoted"),
+    [
+        ("a" * 40, None, repr("a" * 40)),
+        ("a" * 41, None, f"{'a' * 40!r}... (41 characters)"),
+        ("b" * 120, 120, repr("b" * 120)),
+        ("b" * 1500, 120, f"{'b' * 120!r}... (1,500 characters)"),
+    ],
+    ids=["40 default", "41 default", "120 limit", "1500 limit"],
+)
+def test_quoted_text_cuts_at_limit(text: str, limit: int | None, quoted: str) -> None:
+    result = quoted_text(text) if limit is None else quoted_text(text, limit)
+
+    assert result == quoted
 
 
 def test_rejects_negative_mtu() -> None:

@@ -31,11 +31,11 @@ class AddressError(ValueError):
     """An IP address, prefix or MAC address that cannot be parsed."""
 
 
-def quoted_text(text: str) -> str:
-    """Return ``text`` quoted for an error message, cut after :data:`QUOTED_LIMIT` characters."""
-    if len(text) <= QUOTED_LIMIT:
+def quoted_text(text: str, limit: int = QUOTED_LIMIT) -> str:
+    """Return ``text`` quoted for a message, cut after ``limit`` characters with its full length given."""
+    if len(text) <= limit:
         return repr(text)
-    return f"{text[:QUOTED_LIMIT]!r}... ({len(text):,} characters)"
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def width(family: int) -> int:
