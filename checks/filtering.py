@@ -64,7 +64,7 @@ def _iptables(node: NodeFacts, table: str) -> CompiledRuleset | None:
         return None
     compiled: CompiledRuleset | None = node.memo.get("compiled iptables")
     if compiled is None:
-        compiled = node.memo["compiled iptables"] = CompiledRuleset(node.node.iptables)
+        compiled = node.memo["compiled iptables"] = CompiledRuleset(node.node.iptables, node.shared)
     return compiled if compiled.has_table(table) else None
 
 

@@ -700,6 +700,9 @@ class NodeFacts:
     #: Values that checks derive from these facts alone, computed by the first check that needs one
     #: and shared with the others, by name.
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: One dictionary for every node of the snapshot, for values that nodes with equal parts share,
+    #: such as compiled iptables tables.
+    shared: dict[Any, Any] = field(default_factory=dict, repr=False)
     #: ``pod_subnets()`` once computed; the facts are complete before any check reads them.
     _pod_subnets: list[PodSubnet] | None = field(default=None, repr=False)
 
@@ -867,7 +870,8 @@ def cluster_facts(snapshot: ClusterSnapshot) -> ClusterFacts:
 
 
 def _compute(snapshot: ClusterSnapshot) -> ClusterFacts:
-    nodes = {node.name: _base_facts(node) for node in snapshot.nodes}
+    shared: dict[Any, Any] = {}
+    nodes = {node.name: _base_facts(node, shared) for node in snapshot.nodes}
     kube = {item.name: item for item in snapshot.kube_nodes or ()}
     network_config, backend, leases_raw = _read_flannel_etcd(snapshot)
 
@@ -965,9 +969,9 @@ def _prime_pod_subnets(nodes: dict[str, NodeFacts]) -> tuple[Owners, list[tuple[
 
 
 
-def _base_facts(node: NodeSnapshot) -> NodeFacts:
+def _base_facts(node: NodeSnapshot, shared: dict[Any, Any]) -> NodeFacts:
     index = RouteIndex(node.routes) if node.routes is not None else None
-    facts = NodeFacts(node.name, node, index)
+    facts = NodeFacts(node.name, node, index, shared=shared)
     if node.routes is None or index is None or AF_INET not in index._range:
         return facts
     low, high = index._range[AF_INET]

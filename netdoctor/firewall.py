@@ -30,6 +30,7 @@ that differ only in fields no rule tests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from functools import lru_cache
 from operator import attrgetter
 
@@ -199,12 +200,18 @@ class CompiledRuleset:
     conditions are parsed into tests the first time a walk reaches the rule,
     so a walk that ends early in a long chain parses only the rules before its
     verdict.
+
+    Rulesets built with one ``shared`` dictionary share the compiled form of a
+    table whose chains and rules are the same tuples, as a snapshot loads them
+    for nodes with equal tables, so kube-proxy's rules are compiled once for
+    the cluster instead of once per node.
     """
 
-    __slots__ = ("_fixed", "_ruleset", "_tables")
+    __slots__ = ("_fixed", "_ruleset", "_shared", "_tables")
 
-    def __init__(self, ruleset: IptablesRuleset) -> None:
+    def __init__(self, ruleset: IptablesRuleset, shared: dict[Any, Any] | None = None) -> None:
         self._ruleset = ruleset
+        self._shared = shared
         self._tables: dict[str, _CompiledTable | None] = {}
         #: ``(table, chain)`` -> the result of :meth:`fixed_verdict`.
         self._fixed: dict[tuple[str, str], Verdict | None] = {}
@@ -266,7 +273,17 @@ class CompiledRuleset:
             return self._tables[table]
         except KeyError:
             found = self._ruleset.table(table)
-            compiled = self._tables[table] = _CompiledTable(found) if found is not None else None
+            compiled = None
+            if found is not None and self._shared is None:
+                compiled = _CompiledTable(found)
+            elif found is not None:
+                # The entry holds the tuples, so their ids stay unique while the dictionary lives.
+                key = (found.name, id(found.chains), id(found.rules))
+                entry = self._shared.get(key)
+                if entry is None:
+                    entry = self._shared[key] = (found.chains, found.rules, _CompiledTable(found))
+                compiled = entry[2]
+            self._tables[table] = compiled
             return compiled
 
 

@@ -1,4 +1,4 @@
-"""The snapshot JSON keeps each distinct iptables rule once, and nodes refer to it."""
+"""The snapshot JSON keeps each distinct iptables rule and chain once, and nodes refer to them."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from netdoctor.model.node import (
 from netdoctor.model.record import replace
 from netdoctor.model.serialize import (
     INLINE_RULES_SCHEMA,
+    RULE_REFERENCES_SCHEMA,
     SNAPSHOT_SCHEMA,
     dump_snapshot,
     dumps_snapshot,
@@ -58,6 +59,19 @@ def rules_of(node: NodeSnapshot) -> list[IptablesRule]:
     return [rule for table in node.iptables.tables for rule in table.rules]
 
 
+def as_references(rules: dict[str, Any]) -> list[list[Any]]:
+    """Return a table's rules JSON in the reference-list form that netdoctor.snapshot/2 writes."""
+    lines = [line for first, count in rules["line"] for line in range(first, first + count)]
+    if "packets" not in rules:
+        return [[position, line] for position, line in zip(rules["rule"], lines, strict=True)]
+    return [list(entry) for entry in zip(rules["rule"], lines, rules["packets"], rules["bytes"], strict=True)]
+
+
+def table_json(data: dict[str, Any], node: int = 0, table: int = 1) -> dict[str, Any]:
+    found: dict[str, Any] = data["nodes"][node]["iptables"]["tables"][table]
+    return found
+
+
 def test_pool_shares_equal_rules() -> None:
     snapshot = ClusterSnapshot(tuple(node_with(f"node-{number}", KUBE_PROXY) for number in range(50)))
 
@@ -66,10 +80,15 @@ def test_pool_shares_equal_rules() -> None:
 
     assert data["schema"] == SNAPSHOT_SCHEMA
     assert len(data["iptables_rules"]) == 4
-    assert data["nodes"][7]["iptables"]["tables"][0]["rules"] == [[0, 5], [1, 6], [2, 7]]
+    assert len(data["iptables_chains"]) == 5
+    assert table_json(data, 7, 0) == {"name": "nat", "chains": [0, 1, 2], "rules": {"rule": [0, 1, 2], "line": [[5, 3]]}}
+    assert table_json(data, 7, 1) == {"name": "filter", "chains": [3, 4], "rules": {"rule": [3], "line": [[12, 1]]}}
     assert loaded == snapshot
     first, last = rules_of(loaded.nodes[0]), rules_of(loaded.nodes[-1])
     assert all(one is other for one, other in zip(first, last, strict=True))
+    first_tables, last_tables = loaded.nodes[0].iptables.tables, loaded.nodes[-1].iptables.tables  # type: ignore[union-attr]
+    assert all(one.chains is other.chains and one.rules is other.rules
+               for one, other in zip(first_tables, last_tables, strict=True))
 
 
 def test_pool_shifted_rule_keeps_line() -> None:
@@ -80,7 +99,7 @@ def test_pool_shifted_rule_keeps_line() -> None:
     loaded = load_snapshot(json.loads(json.dumps(data)))
 
     assert len(data["iptables_rules"]) == 5
-    assert data["nodes"][1]["iptables"]["tables"][0]["rules"] == [[4, 5], [0, 6], [1, 7], [2, 8]]
+    assert table_json(data, 1, 0)["rules"] == {"rule": [4, 0, 1, 2], "line": [[5, 4]]}
     assert loaded == snapshot
     assert [rule.line for rule in rules_of(loaded.node("node-b"))] == [5, 6, 7, 8, 13]
 
@@ -94,8 +113,11 @@ def test_reference_carries_counters() -> None:
     data = dump_snapshot(snapshot)
 
     assert len(data["iptables_rules"]) == 2
-    assert data["nodes"][1]["iptables"]["tables"][0]["rules"] == [[0, 3, 9, 540], [1, 4, 0, 0]]
+    assert table_json(data, 1, 0)["rules"] == {"rule": [0, 1], "line": [[3, 2]], "packets": [9, 0], "bytes": [540, 0]}
     assert "packets" not in data["iptables_rules"][0]
+    # The built-in chain's counters differ, so each node has its own entry for it.
+    assert table_json(data, 0, 0)["chains"] == [0]
+    assert table_json(data, 1, 0)["chains"] == [0]
     loaded = loads_snapshot(json.dumps(data))
     assert loaded == snapshot
     assert rules_of(loaded.node("node-b"))[0].packets == 9
@@ -104,7 +126,7 @@ def test_reference_carries_counters() -> None:
 def test_inline_schema_loads_equal() -> None:
     snapshot = synthetic.generate("calico", 4, ["stale-blackhole"], services=12)
     older = dump_snapshot(snapshot)
-    del older["iptables_rules"]
+    del older["iptables_rules"], older["iptables_chains"]
     older["schema"] = INLINE_RULES_SCHEMA
     for node, item in zip(snapshot.nodes, older["nodes"], strict=True):
         item["iptables"] = to_json(node.iptables)
@@ -122,19 +144,50 @@ def test_inline_schema_rejects_pool() -> None:
 
 def test_inline_schema_names_references() -> None:
     data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
-    del data["iptables_rules"]
+    del data["iptables_rules"], data["iptables_chains"]
     data["schema"] = INLINE_RULES_SCHEMA
 
-    with pytest.raises(SchemaError, match=r"rules\[0\]: expected an object \(rule references need the schema "
-                                          r"'netdoctor\.snapshot/2', not 'netdoctor\.snapshot/1'\)$"):
+    with pytest.raises(SchemaError, match=r"chains\[0\]: expected an object \(references to shared rules or chains "
+                                          r"need the schema 'netdoctor\.snapshot/3', not 'netdoctor\.snapshot/1'\)$"):
+        load_snapshot(data, "case.json")
+
+
+def test_reference_schema_loads_equal() -> None:
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY), node_with("node-b", KUBE_PROXY)))
+    older = dump_snapshot(snapshot)
+    older["schema"] = RULE_REFERENCES_SCHEMA
+    chains = older.pop("iptables_chains")
+    for item in older["nodes"]:
+        for table in item["iptables"]["tables"]:
+            table["chains"] = [chains[position] for position in table["chains"]]
+            table["rules"] = as_references(table["rules"])
+
+    assert load_snapshot(older) == snapshot
+
+
+def test_reference_schema_rejects_shared_chains() -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    data["schema"] = RULE_REFERENCES_SCHEMA
+
+    with pytest.raises(SchemaError, match=r"\$\.iptables_chains: unknown field in a netdoctor\.snapshot/2 snapshot; "
+                                          r"shared chains need the schema 'netdoctor\.snapshot/3'"):
         load_snapshot(data, "case.json")
 
 
 def test_current_schema_accepts_inline_rules() -> None:
     snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
     data = dump_snapshot(snapshot)
-    del data["iptables_rules"]
+    del data["iptables_rules"], data["iptables_chains"]
     data["nodes"][0]["iptables"] = to_json(snapshot.nodes[0].iptables)
+
+    assert load_snapshot(data) == snapshot
+
+
+def test_current_schema_accepts_reference_lists() -> None:
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
+    data = dump_snapshot(snapshot)
+    for table in data["nodes"][0]["iptables"]["tables"]:
+        table["rules"] = as_references(table["rules"])
 
     assert load_snapshot(data) == snapshot
 
@@ -160,12 +213,14 @@ def test_pool_compares_rules_by_value() -> None:
 
     data = dump_snapshot(ClusterSnapshot((node("a", rule), node("b", equal), node("c", negated))))
 
-    assert [item["iptables"]["tables"][0]["rules"] for item in data["nodes"]] == [[[0, 3]], [[0, 3]], [[1, 3]]]
+    assert [item["iptables"]["tables"][0]["rules"]["rule"] for item in data["nodes"]] == [[0], [0], [1]]
 
 
 def _with_reference(reference: Any) -> dict[str, Any]:
     data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
-    data["nodes"][0]["iptables"]["tables"][1]["rules"][0] = reference
+    table = table_json(data)
+    table["rules"] = as_references(table["rules"])
+    table["rules"][0] = reference
     return data
 
 
@@ -199,9 +254,10 @@ def test_bad_reference_names_its_path(reference: Any, message: str) -> None:
 
 def test_reference_list_not_a_list() -> None:
     data = _with_reference([3, 12])
-    data["nodes"][0]["iptables"]["tables"][1]["rules"] = {"0": [3, 12]}
+    table_json(data)["rules"] = "0"
 
-    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.iptables\.tables\[1\]\.rules: expected a list"):
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.iptables\.tables\[1\]\.rules: expected an object with "
+                                          r"'rule' and 'line', or a list$"):
         load_snapshot(data, "case.json")
 
 
@@ -224,13 +280,130 @@ def test_bad_shared_rule_names_its_path(change: Any, message: str) -> None:
 
 @pytest.mark.parametrize("pool", [None, []])
 def test_reference_without_pool(pool: Any) -> None:
-    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    data = _with_reference([3, 12])
     if pool is None:
         del data["iptables_rules"]
     else:
         data["iptables_rules"] = pool
 
-    with pytest.raises(SchemaError, match=r"rules\[0\]: a reference to a shared rule, but \$\.iptables_rules is missing"):
+    with pytest.raises(SchemaError, match=r"tables\[0\]\.rules\.rule: positions of shared rules, but \$\.iptables_rules "
+                                          r"is missing or empty; collect the snapshot again"):
+        load_snapshot(data, "case.json")
+    del table_json(data, table=0)["rules"]
+    with pytest.raises(SchemaError, match=r"tables\[1\]\.rules\[0\]: a reference to a shared rule, but "
+                                          r"\$\.iptables_rules is missing"):
+        load_snapshot(data, "case.json")
+
+
+def _with_rules(change: Any) -> dict[str, Any]:
+    """Return a one-node snapshot's JSON whose filter table's rules object ``change`` has edited."""
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY.replace(
+        "-A FORWARD -s", "-A FORWARD -p icmp -j ACCEPT\n-A FORWARD -s")),)))
+    change(table_json(data)["rules"])
+    return data
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda rules: rules.update(rule=[3, 9]), r"rules\.rule\[1\]: expected a position in \$\.iptables_rules, an "
+                                                 r"integer from 0 to 4, got 9$"),
+        (lambda rules: rules.update(rule=[3, True]), r"rules\.rule\[1\]: expected a position .*, got true$"),
+        (lambda rules: rules.update(rule=[3, 4.0]), r"rules\.rule\[1\]: expected a position .*, got 4\.0$"),
+        (lambda rules: rules.update(rule=[-1, 3]), r"rules\.rule\[0\]: expected a position .*, got -1$"),
+        (lambda rules: rules.update(rule=[[3], 4]), r"rules\.rule\[0\]: expected a position .*, got \[3\]$"),
+        (lambda rules: rules.update(rule="34"), r"rules\.rule: expected a list$"),
+        (lambda rules: rules.pop("rule"), r"rules\.rule: missing$"),
+        (lambda rules: rules.pop("line"), r"rules\.line: missing$"),
+        (lambda rules: rules.update(line=[[12, 1]]), r"rules\.line: the runs cover 1 line\(s\), but 'rule' lists 2 "
+                                                    r"rule\(s\); give one line per rule$"),
+        (lambda rules: rules.update(line=[[0, 2]]), r"rules\.line\[0\]: expected \[first line, number of lines\], two "
+                                                   r"integers from 1, got \[0, 2\]$"),
+        (lambda rules: rules.update(line=[[12, 1], [14, 0]]), r"rules\.line\[1\]: expected \[first line.*, got \[14, 0\]$"),
+        (lambda rules: rules.update(line=[12, 2]), r"rules\.line\[0\]: expected \[first line.*, got 12$"),
+        (lambda rules: rules.update(line=[[12, 2.0]]), r"rules\.line\[0\]: expected \[first line.*, got \[12, 2\.0\]$"),
+        (lambda rules: rules.update(packets=[1, 2]), r"rules\.bytes: expected a list of 2 counter\(s\), one per rule"),
+        (lambda rules: rules.update(packets=[1], bytes=[1]), r"rules\.packets: expected a list of 2 counter\(s\)"),
+        (lambda rules: rules.update(packets=[1, -1], bytes=[1, 1]), r"rules\.packets\[1\]: expected a counter, an "
+                                                                   r"integer from 0 to 18446744073709551615, or null, got -1$"),
+        (lambda rules: rules.update(packets=[1, None], bytes=[1, 1]), r"rules: rule 1 has packets null and bytes 1; "
+                                                                     r"expected both null or both set$"),
+        (lambda rules: rules.update(lines=[]), r"rules: unknown field\(s\) \"lines\"; expected rule, line, packets, bytes$"),
+    ],
+)
+def test_bad_rules_object_names_its_path(change: Any, message: str) -> None:
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.iptables\.tables\[1\]\." + message):
+        load_snapshot(_with_rules(change), "case.json")
+
+
+def test_rules_object_reads_runs_and_counters() -> None:
+    data = _with_rules(lambda rules: rules.update(rule=[4, 3], line=[[20, 1], [30, 1]], packets=[None, 6],
+                                                  bytes=[None, 360]))
+
+    loaded = load_snapshot(data)
+
+    forward = rules_of(loaded.nodes[0])[-2:]
+    assert [(rule.line, rule.packets, rule.bytes) for rule in forward] == [(20, None, None), (30, 6, 360)]
+    assert forward[0].text == "FORWARD -s 10.244.0.0/16 -j ACCEPT"
+
+
+def test_equal_integers_after_a_bad_table_still_fail() -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY), node_with("node-b", KUBE_PROXY))))
+    table_json(data, 1)["rules"]["rule"] = [True]
+
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[1\]\.iptables\.tables\[1\]\.rules\.rule\[0\]: expected a "
+                                          r"position .*, got true$"):
+        load_snapshot(data, "case.json")
+
+
+@pytest.mark.parametrize(
+    ("chains", "message"),
+    [
+        ([3, 9], r"chains\[1\]: expected a position in \$\.iptables_chains, an integer from 0 to 4, got 9$"),
+        ([3, -1], r"chains\[1\]: expected a position .*, got -1$"),
+        ([3, True], r"chains\[1\]: expected a chain object or a position in \$\.iptables_chains, got true$"),
+        ([3, "INPUT"], r"chains\[1\]: expected a chain object or a position .*, got \"INPUT\"$"),
+        ([3, {"name": 4}], r"chains\[1\]\.name: expected a string"),
+        ("34", r"chains: expected a list$"),
+    ],
+)
+def test_bad_chain_position_names_its_path(chains: Any, message: str) -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    table_json(data)["chains"] = chains
+
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.iptables\.tables\[1\]\." + message):
+        load_snapshot(data, "case.json")
+
+
+def test_chain_objects_mix_with_positions() -> None:
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
+    data = dump_snapshot(snapshot)
+    table_json(data)["chains"] = [3, {"name": "FORWARD", "policy": "DROP", "packets": 0, "bytes": 0}]
+
+    assert load_snapshot(data) == snapshot
+
+
+@pytest.mark.parametrize("pool", [None, []])
+def test_chain_position_without_pool(pool: Any) -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    if pool is None:
+        del data["iptables_chains"]
+    else:
+        data["iptables_chains"] = pool
+
+    with pytest.raises(SchemaError, match=r"tables\[0\]\.chains\[0\]: a position of a shared chain, but "
+                                          r"\$\.iptables_chains is missing or empty"):
+        load_snapshot(data, "case.json")
+
+
+def test_bad_shared_chain_names_its_path() -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    data["iptables_chains"][2]["policy"] = 1
+
+    with pytest.raises(SchemaError, match=r"\$\.iptables_chains\[2\]\.policy: expected a string"):
+        load_snapshot(data, "case.json")
+    data["iptables_chains"] = {}
+    with pytest.raises(SchemaError, match=r"\$\.iptables_chains: expected a list"):
         load_snapshot(data, "case.json")
 
 

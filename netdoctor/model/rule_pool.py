@@ -1,18 +1,25 @@
-"""The shared iptables rules of a snapshot's JSON.
+"""The shared iptables rules and chains of a snapshot's JSON.
 
 kube-proxy and the network plugins write the same rules on every node: a
-cluster with 1,000 ClusterIP services has about 4,600 of them on each node.
-Written out per node, a 1,000-node snapshot of such a cluster would hold 4.6
-million rule objects, and loading it would need about 12 GiB. The JSON
-therefore keeps each distinct rule once, in the top-level list
-``iptables_rules``, without its line number and counters. A node's table lists
-references instead: ``[rule, line]``, or ``[rule, line, packets, bytes]`` when
-the capture has counters. Rules that are equal on every node, at the same line,
-load as one shared object.
+cluster with 1,000 ClusterIP services has about 4,600 rules and 2,000 chains
+on each node. Written out per node, a 1,000-node snapshot of such a cluster
+would hold 4.6 million rule objects, and loading it would need about 12 GiB.
+The JSON therefore keeps each distinct rule once, in the top-level list
+``iptables_rules``, without its line number and counters, and each distinct
+chain declaration once, in ``iptables_chains``. A node's table lists the
+positions of its chains, and its rules as three parallel parts: the positions
+of the rules, their line numbers as runs of consecutive lines, and, when the
+capture has counters, the counters. Rules that are equal on every node, at
+the same line, load as one shared object, and tables whose chains or rules are
+equal on several nodes share one tuple of them.
 
 A rule's line number is not part of the shared entry. One extra rule near the
 top of a node's table shifts the line of every rule after it, and those rules
 still share their entries.
+
+Earlier schemas wrote a rule as a reference list ``[rule, line]`` (or
+``[rule, line, packets, bytes]``) and a chain as an object; the reader accepts
+both forms.
 """
 
 from __future__ import annotations
@@ -22,38 +29,46 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from netdoctor.model.node import IptablesRule, IptablesRuleset, NodeSnapshot
+from netdoctor.model.node import IptablesChain, IptablesRule, IptablesRuleset, NodeSnapshot
 from netdoctor.model.record import record_spec, replace
 from netdoctor.model.table import SchemaError, number_text
 
 #: The top-level key of the shared rules.
 POOL_KEY = "iptables_rules"
+#: The top-level key of the shared chain declarations.
+CHAIN_POOL_KEY = "iptables_chains"
 #: The node parts that contain iptables rulesets.
 RULESET_FIELDS = ("iptables", "ip6tables")
 #: The largest packet or byte counter: the kernel keeps them as 64-bit unsigned integers.
 MAX_COUNTER = 2**64 - 1
 #: Rule fields that each reference carries, in the reference's order after the rule's position.
 PLACE_FIELDS = ("line", "packets", "bytes")
+#: The keys of a table's ``rules`` object.
+RULES_KEYS = ("rule", "line", "packets", "bytes")
 _SPEC = record_spec(IptablesRule)
 assert _SPEC is not None
 #: Rule fields kept once in the shared list.
 _BODY_FIELDS = tuple(name for name in _SPEC.names if name not in PLACE_FIELDS)
 _body_key = attrgetter(*_BODY_FIELDS)
+_chain_key = attrgetter("name", "policy", "packets", "bytes")
 
 
 class RulePool:
-    """Collects the distinct rules of the nodes written so far, in order of first use."""
+    """Collects the distinct rules and chains of the nodes written so far, in order of first use."""
 
     def __init__(self) -> None:
         #: The JSON of each distinct rule, without its line and counters.
         self.bodies: list[dict[str, Any]] = []
+        #: The JSON of each distinct chain declaration.
+        self.chains: list[dict[str, Any]] = []
         self._positions: dict[Any, int] = {}
+        self._chain_positions: dict[Any, int] = {}
         # Nodes parsed in one process share rule objects, so a rule's id skips the hashing of equal
         # rules. Every rule stays alive while its snapshot is written, so no id is reused.
         self._by_id: dict[int, int] = {}
 
-    def reference(self, rule: IptablesRule, to_json: Any) -> list[int | None]:
-        """Return the JSON reference to ``rule``, adding its body to the list when it is new."""
+    def position(self, rule: IptablesRule, to_json: Any) -> int:
+        """Return the position of ``rule`` in the shared list, adding its body when it is new."""
         position = self._by_id.get(id(rule))
         if position is None:
             key = _body_key(rule)
@@ -65,18 +80,41 @@ class RulePool:
                     body.pop(name, None)
                 self.bodies.append(body)
             self._by_id[id(rule)] = position
-        if rule.packets is None and rule.bytes is None:
-            return [position, rule.line]
-        return [position, rule.line, rule.packets, rule.bytes]
+        return position
+
+    def chain_position(self, declared: IptablesChain, to_json: Any) -> int:
+        """Return the position of a chain declaration in the shared list, adding it when it is new."""
+        key = _chain_key(declared)
+        position = self._chain_positions.get(key)
+        if position is None:
+            position = self._chain_positions[key] = len(self.chains)
+            self.chains.append(to_json(declared))
+        return position
+
+    def rules_json(self, rules: tuple[IptablesRule, ...], to_json: Any) -> dict[str, Any]:
+        """Return a table's rules as the positions of their shared entries, runs of lines and counters."""
+        runs: list[list[int]] = []
+        for rule in rules:
+            if runs and rule.line == runs[-1][0] + runs[-1][1]:
+                runs[-1][1] += 1
+            else:
+                runs.append([rule.line, 1])
+        data: dict[str, Any] = {"rule": [self.position(rule, to_json) for rule in rules], "line": runs}
+        if any(rule.packets is not None or rule.bytes is not None for rule in rules):
+            data["packets"] = [rule.packets for rule in rules]
+            data["bytes"] = [rule.bytes for rule in rules]
+        return data
 
     def ruleset_json(self, ruleset: IptablesRuleset, to_json: Any) -> dict[str, Any]:
-        """Return a ruleset's JSON with references in place of its rules."""
+        """Return a ruleset's JSON with positions in the shared lists in place of its chains and rules."""
         data: dict[str, Any] = to_json(replace(ruleset, tables=()))
         tables = []
         for table in ruleset.tables:
-            entry = to_json(replace(table, rules=()))
+            entry = to_json(replace(table, chains=(), rules=()))
+            if table.chains:
+                entry["chains"] = [self.chain_position(declared, to_json) for declared in table.chains]
             if table.rules:
-                entry["rules"] = [self.reference(rule, to_json) for rule in table.rules]
+                entry["rules"] = self.rules_json(table.rules, to_json)
             tables.append(entry)
         if tables:
             data["tables"] = tables
@@ -84,23 +122,31 @@ class RulePool:
 
 
 def has_references(node: Any) -> bool:
-    """Tell whether a node's JSON lists a rule as a reference (a JSON list) in any table."""
+    """Tell whether a node's JSON refers to shared rules or chains in any table."""
     if not isinstance(node, dict):
         return False
     for name in RULESET_FIELDS:
         ruleset = node.get(name)
         tables = ruleset.get("tables") if isinstance(ruleset, dict) else None
         for table in tables if isinstance(tables, list) else ():
-            rules = table.get("rules") if isinstance(table, dict) else None
-            if isinstance(rules, list) and any(isinstance(entry, list) for entry in rules):
+            if not isinstance(table, dict):
+                continue
+            rules, chains = table.get("rules"), table.get("chains")
+            if isinstance(rules, dict) or (isinstance(rules, list) and any(isinstance(entry, list) for entry in rules)):
+                return True
+            if isinstance(chains, list) and any(entry.__class__ is int for entry in chains):
                 return True
     return False
 
 
 class RuleReader:
-    """Resolves the references of a snapshot's nodes to rules, sharing equal rules between nodes."""
+    """Resolves the references of a snapshot's nodes to rules and chains, sharing equal ones between nodes.
 
-    def __init__(self, bodies: Any, from_json: Any) -> None:
+    ``chain_bodies`` is None for a schema without shared chains: its tables
+    declare chains as objects, and its rules are reference lists.
+    """
+
+    def __init__(self, bodies: Any, from_json: Any, chain_bodies: Any = None) -> None:
         if not isinstance(bodies, list):
             raise SchemaError(f"$.{POOL_KEY}: expected a list")
         self._bases: list[IptablesRule] = []
@@ -113,17 +159,28 @@ class RuleReader:
                     raise SchemaError(f"{where}.{name}: invalid field in a shared rule; give the {name} in each "
                                       "reference to the rule")
             self._bases.append(from_json(IptablesRule, {**body, "line": 0}, where))
+        self._shares_chains = chain_bodies is not None
+        if self._shares_chains and not isinstance(chain_bodies, list):
+            raise SchemaError(f"$.{CHAIN_POOL_KEY}: expected a list")
+        self._chains: list[IptablesChain] = [
+            from_json(IptablesChain, body, f"$.{CHAIN_POOL_KEY}[{position}]")
+            for position, body in enumerate(chain_bodies or ())
+        ]
         self._rules: dict[tuple[int, int], IptablesRule] = {}
+        #: The rules, or the chains, of tables seen before, by their JSON as a key.
+        self._rule_tuples: dict[Any, tuple[IptablesRule, ...]] = {}
+        self._chain_tuples: dict[tuple[int, ...], tuple[IptablesChain, ...]] = {}
         self._from_json = from_json
 
-    def hold(self, node: Any, where: str) -> tuple[Any, list[tuple[str, int, list[Any]]]]:
-        """Return the node's JSON without rules in its tables, and those rules' JSON to :meth:`restore`.
+    def hold(self, node: Any, where: str) -> tuple[Any, list[tuple[str, int, str, Any]]]:
+        """Return the node's JSON without rules (and shared chains) in its tables, and those parts to :meth:`restore`.
 
         The node's JSON is copied where it changes, so the caller's data stays as it was.
         """
-        held_rules: list[tuple[str, int, list[Any]]] = []
+        held: list[tuple[str, int, str, Any]] = []
         if not isinstance(node, dict):
-            return node, held_rules
+            return node, held
+        fields = ("chains", "rules") if self._shares_chains else ("rules",)
         copied = None
         for name in RULESET_FIELDS:
             ruleset = node.get(name)
@@ -131,30 +188,153 @@ class RuleReader:
                 continue
             tables = list(ruleset["tables"])
             for number, table in enumerate(tables):
-                if isinstance(table, dict) and "rules" in table:
-                    held_rules.append((name, number, table["rules"]))
-                    tables[number] = {key: value for key, value in table.items() if key != "rules"}
+                if not isinstance(table, dict):
+                    continue
+                taken = [field for field in fields if field in table]
+                if taken:
+                    held.extend((name, number, field, table[field]) for field in taken)
+                    tables[number] = {key: value for key, value in table.items() if key not in taken}
             if copied is None:
                 copied = dict(node)
             copied[name] = {**ruleset, "tables": tables}
-        return (node if copied is None else copied), held_rules
+        return (node if copied is None else copied), held
 
-    def restore(self, node: NodeSnapshot, held_rules: list[tuple[str, int, list[Any]]], where: str) -> NodeSnapshot:
-        """Return the node with the rules that :meth:`hold` held back, resolved and checked."""
+    def restore(self, node: NodeSnapshot, held: list[tuple[str, int, str, Any]], where: str) -> NodeSnapshot:
+        """Return the node with the parts that :meth:`hold` held back, resolved and checked."""
         changes: dict[str, IptablesRuleset] = {}
-        for name, number, entries in held_rules:
-            path = f"{where}.{name}.tables[{number}].rules"
-            if not isinstance(entries, list):
-                raise SchemaError(f"{path}: expected a list")
-            rules = self._known(entries)
-            for position, rule in enumerate(rules):
-                if rule is None:
-                    rules[position] = self._rule(entries[position], f"{path}[{position}]")
+        for name, number, field, entries in held:
+            path = f"{where}.{name}.tables[{number}].{field}"
+            value = self._chain_list(entries, path) if field == "chains" else self._rule_list(entries, path)
             ruleset: IptablesRuleset = changes.get(name) or getattr(node, name)
             tables = list(ruleset.tables)
-            tables[number] = replace(tables[number], rules=tuple(rules))
+            tables[number] = replace(tables[number], **{field: value})
             changes[name] = replace(ruleset, tables=tuple(tables))
         return replace(node, **changes) if changes else node
+
+    def _rule_list(self, entries: Any, path: str) -> tuple[IptablesRule, ...]:
+        if entries.__class__ is dict and self._shares_chains:
+            return self._compact_rules(entries, path)
+        if not isinstance(entries, list):
+            expected = "an object with 'rule' and 'line', or a list" if self._shares_chains else "a list"
+            raise SchemaError(f"{path}: expected {expected}")
+        rules = self._known(entries)
+        for position, rule in enumerate(rules):
+            if rule is None:
+                rules[position] = self._rule(entries[position], f"{path}[{position}]")
+        return tuple(rules)
+
+    def _compact_rules(self, data: dict[str, Any], path: str) -> tuple[IptablesRule, ...]:
+        """Resolve a table's rules written as positions, runs of lines and optional counters."""
+        unknown = set(data) - set(RULES_KEYS)
+        if unknown:
+            raise SchemaError(f"{path}: unknown field(s) {', '.join(sorted(map(_json_text, unknown)))}; "
+                              f"expected {', '.join(RULES_KEYS)}")
+        for key in ("rule", "line"):
+            if not isinstance(data.get(key), list):
+                raise SchemaError(f"{path}.{key}: expected a list" if key in data else f"{path}.{key}: missing")
+        positions: list[Any] = data["rule"]
+        runs: list[Any] = data["line"]
+        total = 0
+        for number, run in enumerate(runs):
+            if (run.__class__ is not list or len(run) != 2 or run[0].__class__ is not int
+                    or run[1].__class__ is not int or run[0] < 1 or run[1] < 1):
+                raise SchemaError(f"{path}.line[{number}]: expected [first line, number of lines], two integers "
+                                  f"from 1, got {_json_text(run)}")
+            total += run[1]
+        if total != len(positions):
+            raise SchemaError(f"{path}.line: the runs cover {total} line(s), but 'rule' lists {len(positions)} "
+                              "rule(s); give one line per rule")
+        counters = self._counters(data, len(positions), path)
+        # Only integers make a key: True and 1.0 equal 1 as keys. Equal integers were checked with the key's table.
+        integers = set(map(type, positions)) <= {int}
+        key = (tuple(positions), tuple(map(tuple, runs)), counters) if integers else None
+        found = self._rule_tuples.get(key)
+        if found is not None:
+            return found
+        self._check_positions(positions, f"{path}.rule")
+        lines = [line for first, count in runs for line in range(first, first + count)]
+        rules: list[IptablesRule] = []
+        if counters is None:
+            known = self._rules
+            for position, line in zip(positions, lines):
+                rule = known.get((position, line))
+                if rule is None:
+                    rule = known[position, line] = replace(self._bases[position], line=line)
+                rules.append(rule)
+        else:
+            for position, line, packets, count in zip(positions, lines, *counters):
+                rules.append(replace(self._bases[position], line=line, packets=packets, bytes=count))
+        found = self._rule_tuples[key] = tuple(rules)
+        return found
+
+    def _check_positions(self, positions: list[Any], path: str) -> None:
+        """Raise for the first item of ``positions`` that is no position in the shared rules."""
+        size = len(self._bases)
+        # Checking the classes first keeps True and 1.0 out: they compare equal to 1.
+        if not positions or (set(map(type, positions)) == {int} and 0 <= min(positions) and max(positions) < size):
+            return
+        if not size:
+            raise SchemaError(f"{path}: positions of shared rules, but $.{POOL_KEY} is missing or empty; "
+                              "collect the snapshot again (netdoctor collect -o FILE)")
+        for number, position in enumerate(positions):
+            if position.__class__ is not int or not 0 <= position < size:
+                raise SchemaError(f"{path}[{number}]: expected a position in $.{POOL_KEY}, an integer from 0 to "
+                                  f"{size - 1}, got {_json_text(position)}")
+
+    @staticmethod
+    def _counters(data: dict[str, Any], count: int, path: str) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+        """Return the checked packet and byte counters of a compact rule list, or None when it has none."""
+        if "packets" not in data and "bytes" not in data:
+            return None
+        columns = []
+        for key in ("packets", "bytes"):
+            values = data.get(key)
+            if not isinstance(values, list) or len(values) != count:
+                raise SchemaError(f"{path}.{key}: expected a list of {count} counter(s), one per rule, as "
+                                  "'packets' and 'bytes' come together")
+            for number, value in enumerate(values):
+                if value is not None and (value.__class__ is not int or not 0 <= value <= MAX_COUNTER):
+                    raise SchemaError(f"{path}.{key}[{number}]: expected a counter, an integer from 0 to "
+                                      f"{MAX_COUNTER}, or null, got {_json_text(value)}")
+            columns.append(tuple(values))
+        packets, counted = columns
+        for number, (first, second) in enumerate(zip(packets, counted)):
+            if (first is None) != (second is None):
+                raise SchemaError(f"{path}: rule {number} has packets {_json_text(first)} and bytes "
+                                  f"{_json_text(second)}; expected both null or both set")
+        return packets, counted
+
+    def _chain_list(self, entries: Any, path: str) -> tuple[IptablesChain, ...]:
+        """Resolve a table's chains: positions in the shared chains, or chain objects."""
+        if not isinstance(entries, list):
+            raise SchemaError(f"{path}: expected a list")
+        size = len(self._chains)
+        if entries and set(map(type, entries)) == {int}:
+            # Equal integers were checked with the table that made the key.
+            key = tuple(entries)
+            found = self._chain_tuples.get(key)
+            if found is not None:
+                return found
+            if 0 <= min(entries) and max(entries) < size:
+                found = self._chain_tuples[key] = tuple(map(self._chains.__getitem__, entries))
+                return found
+        chains: list[IptablesChain] = []
+        for number, entry in enumerate(entries):
+            where = f"{path}[{number}]"
+            if entry.__class__ is dict:
+                chains.append(self._from_json(IptablesChain, entry, where))
+            elif entry.__class__ is not int:
+                raise SchemaError(f"{where}: expected a chain object or a position in $.{CHAIN_POOL_KEY}, got "
+                                  f"{_json_text(entry)}")
+            elif not size:
+                raise SchemaError(f"{where}: a position of a shared chain, but $.{CHAIN_POOL_KEY} is missing or "
+                                  "empty; collect the snapshot again (netdoctor collect -o FILE)")
+            elif not 0 <= entry < size:
+                raise SchemaError(f"{where}: expected a position in $.{CHAIN_POOL_KEY}, an integer from 0 to "
+                                  f"{size - 1}, got {_json_text(entry)}")
+            else:
+                chains.append(self._chains[entry])
+        return tuple(chains)
 
     def _known(self, entries: list[Any]) -> list[Any]:
         """Return the rule of each reference seen before, and None for the others.

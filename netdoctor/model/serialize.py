@@ -3,7 +3,8 @@
 The codec walks the model's records by their type hints, so a field added to
 the model is written and read without extra code. Fields equal to their default
 are left out of the JSON. Columnar tables use their own packed form, and
-iptables rules are kept once per distinct rule (:mod:`netdoctor.model.rule_pool`).
+iptables rules and chains are kept once per distinct rule or chain
+(:mod:`netdoctor.model.rule_pool`).
 """
 
 from __future__ import annotations
@@ -25,15 +26,27 @@ from netdoctor.model.cluster import ClusterSnapshot
 from netdoctor.model.node import MAX_MTU, Address, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
 from netdoctor.model.record_decoder import Decoder, compile_record_decoder
-from netdoctor.model.rule_pool import POOL_KEY, RULESET_FIELDS, RulePool, RuleReader, has_references
+from netdoctor.model.rule_pool import (
+    CHAIN_POOL_KEY,
+    POOL_KEY,
+    RULESET_FIELDS,
+    RulePool,
+    RuleReader,
+    has_references,
+)
 from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
 
 if TYPE_CHECKING:
     from os import PathLike
 
-SNAPSHOT_SCHEMA = "netdoctor.snapshot/2"
+SNAPSHOT_SCHEMA = "netdoctor.snapshot/3"
+#: The tag of snapshots that share iptables rules as reference lists and keep chains in each node.
+#: This version reads them too.
+RULE_REFERENCES_SCHEMA = "netdoctor.snapshot/2"
 #: The tag of snapshots that keep every iptables rule in its node. This version reads them too.
 INLINE_RULES_SCHEMA = "netdoctor.snapshot/1"
+#: Every schema tag this version reads.
+READ_SCHEMAS = (SNAPSHOT_SCHEMA, RULE_REFERENCES_SCHEMA, INLINE_RULES_SCHEMA)
 
 
 def to_json(value: Any) -> Any:
@@ -281,13 +294,15 @@ _NODE_FIELDS = record_spec(NodeSnapshot).names  # type: ignore[union-attr]
 
 
 def dump_snapshot(snapshot: ClusterSnapshot) -> dict[str, Any]:
-    """Return the JSON data of a snapshot: its schema tag, its nodes, the rules they share, then the rest."""
+    """Return the JSON data of a snapshot: its schema tag, its nodes, the rules and chains they share, then the rest."""
     pool = RulePool()
     data: dict[str, Any] = {"schema": SNAPSHOT_SCHEMA}
     if snapshot.nodes:
         data["nodes"] = [_node_json(node, pool) for node in snapshot.nodes]
     if pool.bodies:
         data[POOL_KEY] = pool.bodies
+    if pool.chains:
+        data[CHAIN_POOL_KEY] = pool.chains
     data.update(to_json(replace(snapshot, nodes=())))
     return data
 
@@ -317,12 +332,12 @@ def write_snapshot(snapshot: ClusterSnapshot, stream: typing.TextIO) -> None:
     """Write a snapshot as the same JSON text as :func:`dumps_snapshot`, one node at a time.
 
     Only one node's JSON is in memory at once, besides the distinct iptables
-    rules, which matters for clusters of thousands of nodes.
+    rules and chains, which matters for clusters of thousands of nodes.
     """
     if not snapshot.nodes:
         stream.write(dumps_snapshot(snapshot))
         return
-    # The fields after the node list and the shared rules, as dumps_snapshot writes them.
+    # The fields after the node list and the shared rules and chains, as dumps_snapshot writes them.
     opening = f'{{"schema":{json.dumps(SNAPSHOT_SCHEMA)}'
     rest = json.dumps(dump_snapshot(replace(snapshot, nodes=())), separators=(",", ":"))[len(opening):]
     stream.write(opening + ',"nodes":[')
@@ -334,6 +349,8 @@ def write_snapshot(snapshot: ClusterSnapshot, stream: typing.TextIO) -> None:
     stream.write("]")
     if pool.bodies:
         stream.write(f',"{POOL_KEY}":' + json.dumps(pool.bodies, separators=(",", ":")))
+    if pool.chains:
+        stream.write(f',"{CHAIN_POOL_KEY}":' + json.dumps(pool.chains, separators=(",", ":")))
     stream.write(rest)
 
 
@@ -351,19 +368,25 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
             f"{{\"schema\": \"{SNAPSHOT_SCHEMA}\", ...}} (write one with netdoctor collect -o FILE)"
         )
     schema = data.get("schema")
-    if schema not in (SNAPSHOT_SCHEMA, INLINE_RULES_SCHEMA):
+    if schema not in READ_SCHEMAS:
         raise SchemaError(
-            f"{where}: schema {schema!r} is not supported; this netdoctor reads {SNAPSHOT_SCHEMA!r} and "
-            f"{INLINE_RULES_SCHEMA!r}. Collect the snapshot again with this version (netdoctor collect -o FILE)."
+            f"{where}: schema {schema!r} is not supported; this netdoctor reads "
+            f"{', '.join(map(repr, READ_SCHEMAS[:-1]))} and {READ_SCHEMAS[-1]!r}. Collect the snapshot again with "
+            "this version (netdoctor collect -o FILE)."
         )
-    if schema == INLINE_RULES_SCHEMA and POOL_KEY in data:
-        raise SchemaError(f"$.{POOL_KEY}: unknown field in a {INLINE_RULES_SCHEMA} snapshot; shared rules need "
-                          f"the schema {SNAPSHOT_SCHEMA!r}, so collect the snapshot again (netdoctor collect -o FILE)")
-    body = {key: value for key, value in data.items() if key not in ("schema", "nodes", POOL_KEY)}
+    for key, needs in ((POOL_KEY, RULE_REFERENCES_SCHEMA), (CHAIN_POOL_KEY, SNAPSHOT_SCHEMA)):
+        if key in data and READ_SCHEMAS.index(schema) > READ_SCHEMAS.index(needs):
+            shared = "rules" if key == POOL_KEY else "chains"
+            raise SchemaError(f"$.{key}: unknown field in a {schema} snapshot; shared {shared} need the schema "
+                              f"{needs!r} or later, so collect the snapshot again (netdoctor collect -o FILE)")
+    body = {key: value for key, value in data.items() if key not in ("schema", "nodes", POOL_KEY, CHAIN_POOL_KEY)}
     items = data.get("nodes", [])
     if not isinstance(items, list):
         raise SchemaError("$.nodes: expected a list")
-    rules = RuleReader(data.get(POOL_KEY, []), from_json) if schema == SNAPSHOT_SCHEMA else None
+    rules = None
+    if schema != INLINE_RULES_SCHEMA:
+        chains = data.get(CHAIN_POOL_KEY, []) if schema == SNAPSHOT_SCHEMA else None
+        rules = RuleReader(data.get(POOL_KEY, []), from_json, chains)
     nodes = []
     for index in range(len(items)):
         path = f"$.nodes[{index}]"
@@ -396,8 +419,8 @@ def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
         node: NodeSnapshot = from_json(NodeSnapshot, item, path)
     except SchemaError as error:
         if has_references(item):
-            raise SchemaError(f"{error} (rule references need the schema {SNAPSHOT_SCHEMA!r}, not "
-                              f"{INLINE_RULES_SCHEMA!r})") from None
+            raise SchemaError(f"{error} (references to shared rules or chains need the schema "
+                              f"{SNAPSHOT_SCHEMA!r}, not {INLINE_RULES_SCHEMA!r})") from None
         raise
     return node
 
