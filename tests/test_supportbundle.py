@@ -1,4 +1,5 @@
-"""Support bundle parts that need no namespaces: anonymization, redaction, manifest gaps and the CLI's input errors.
+"""Support bundle parts that need no namespaces: anonymization, redaction, manifest gaps, a bundle written
+from fixture captures and the CLI's input errors.
 
 The anonymization test runs every capture case (copied into a temporary
 folder) through the anonymizer and requires the same check ids, severities and
@@ -14,6 +15,7 @@ import random
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -23,8 +25,14 @@ from cli_runner import invoke
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netdoctor.capture.bundle import load_bundle, read_bundle_files
+from netdoctor.capture.bundle import (
+    SNAPSHOT_FILE,
+    SUPPORT_BUNDLE_FILES,
+    load_bundle,
+    read_bundle_files,
+)
 from netdoctor.engine import Report, load_checks, run_checks
+from netdoctor.supportbundle import capture as capture_module
 from netdoctor.supportbundle.anonymize import AnonymizeError, Anonymizer, parse_key
 from netdoctor.supportbundle.redact import (
     REDACTED,
@@ -33,6 +41,8 @@ from netdoctor.supportbundle.redact import (
     key_file_paths,
     redact_text,
 )
+from netdoctor.supportbundle.writer import TOP_FOLDER, write_bundle
+from netdoctor.target import Target
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 CASES = REPOSITORY.parent / "shared" / "cases"
@@ -257,6 +267,33 @@ def test_truncated_member_named_rest_loads(tmp_path: Path) -> None:
     assert any("nodes/node1/ip-addr.txt" in gap.reason for gap in snapshot.gaps), snapshot.gaps
     assert len(snapshot.nodes) == len(list((copy / "nodes").iterdir()))
     assert all(node.interfaces is not None for node in snapshot.nodes if node.name != "node1")
+
+
+def test_own_bundle_files_not_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The commands print a fixture node's captures and firewalld is not asked whether it runs, so the
+    # bundle needs neither root nor a namespace and reads nothing of the host's.
+    captures = REPOSITORY / "fixtures" / "cases" / "overlay-port-blocked-pass" / "nodes" / "node1"
+    commands = tuple((path.name, ("cat", str(path))) for path in sorted(captures.iterdir()))
+    monkeypatch.setattr(capture_module, "COMMANDS", (*commands, ("ip-rule.txt", ("echo", "0: from all lookup local"))))
+    monkeypatch.setattr(capture_module, "_firewalld_steps", lambda target: [])
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "sysctl.conf").write_text("net.ipv4.ip_forward = 1\n")
+    archive = tmp_path / "case.tar.gz"
+
+    write_bundle([Target("node1", root=root)], archive, source="test")
+    snapshot = load_bundle(archive)
+
+    with tarfile.open(archive) as opened:
+        top_files = {name.removeprefix(f"{TOP_FOLDER}/") for name in opened.getnames() if name.count("/") == 1}
+        written = opened.extractfile(f"{TOP_FOLDER}/{SNAPSHOT_FILE}")
+        assert written is not None
+        written_snapshot = json.loads(written.read())
+    assert top_files == SUPPORT_BUNDLE_FILES
+    assert snapshot.extra_files == ("nodes/node1/files/etc/sysctl.conf",)
+    assert written_snapshot["extra_files"] == ["nodes/node1/files/etc/sysctl.conf"]
+    assert snapshot.node("node1").extra_files == ("ip-rule.txt",)
+    assert snapshot.node("node1").iptables is not None
 
 
 def test_cli_reveal_needs_key(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ The layout is documented in ``docs/bundle-layout.md``::
 
 A missing file means "not captured" and leaves that part ``None``. A file that
 does not parse becomes a gap naming the file and line; the rest still loads.
-Files the layout does not name are kept by name in the snapshot. Archives are
+Files the layout does not name are kept by name in the snapshot, except those
+that ``netdoctor bundle`` adds beside the captures. Archives are
 read member by member into memory and never extracted, and members that could
 escape or flood the reader are rejected before anything is parsed.
 """
@@ -93,6 +94,16 @@ FIREWALLD_FILES = ("firewalld.txt", "firewalld-default-zone.txt", "firewalld-pol
 
 #: Fields that several files may fill together; their parts are concatenated.
 _MERGED_FIELDS = {"bgp"}
+
+# The files that netdoctor.supportbundle.writer writes beside ``nodes/``, named once for it and this reader.
+MANIFEST_FILE = "manifest.json"
+SNAPSHOT_FILE = "snapshot.json"
+REPORT_JSON_FILE = "report.json"
+REPORT_MARKDOWN_FILE = "report.md"
+LOG_FILE = "netdoctor.log"
+#: The names above. The manifest is read for its gaps. The snapshot, reports and log are netdoctor's own
+#: output and are not read. None of them is listed in ``extra_files``.
+SUPPORT_BUNDLE_FILES = frozenset({MANIFEST_FILE, SNAPSHOT_FILE, REPORT_JSON_FILE, REPORT_MARKDOWN_FILE, LOG_FILE})
 
 
 def _parser(spec: _FileSpec) -> Callable[..., Any]:
@@ -395,7 +406,7 @@ def load_bundle(path: str | Path) -> ClusterSnapshot:
             per_node.setdefault(parts[1], {})[parts[2]] = data
         elif len(parts) == 2 and parts[0] == "cluster":
             cluster_files[parts[1]] = data
-        else:
+        elif file_path not in SUPPORT_BUNDLE_FILES:
             extra.append(file_path)
 
     gaps: list[Gap] = []
@@ -428,7 +439,7 @@ def load_bundle(path: str | Path) -> ClusterSnapshot:
         except ParseError as error:
             gaps.append(Gap(None, file_name.removesuffix(".json"), str(error)))
 
-    gaps.extend(_manifest_gaps(files.get("manifest.json")))
+    gaps.extend(_manifest_gaps(files.get(MANIFEST_FILE)))
     if not per_node:
         gaps.append(Gap(None, "nodes", "no node was captured: the bundle has no nodes/<node>/ folder"))
 

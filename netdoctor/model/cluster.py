@@ -76,7 +76,9 @@ class ClusterSnapshot:
     source: str = "local"
     #: ISO 8601 time of collection, UTC.
     collected_at: str = ""
-    #: Bundle files outside any node's folder that no parser reads, kept by name.
+    #: Bundle files that no parser reads and that are not directly in a ``nodes/<node>/`` folder, such as
+    #: ``cluster/events.json`` or ``nodes/<node>/files/etc/sysctl.conf``, kept by name. The files that
+    #: ``netdoctor bundle`` writes beside ``nodes/`` (manifest, snapshot, reports and log) are not listed.
     extra_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

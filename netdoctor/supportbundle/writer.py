@@ -26,6 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from netdoctor.capture.bundle import (
+    LOG_FILE,
+    MANIFEST_FILE,
+    REPORT_JSON_FILE,
+    REPORT_MARKDOWN_FILE,
+    SNAPSHOT_FILE,
+    load_bundle,
+)
 from netdoctor.model import ClusterSnapshot
 from netdoctor.supportbundle.anonymize import Anonymizer
 from netdoctor.supportbundle.capture import (
@@ -282,7 +290,6 @@ def _write_archive(
     output: Path,
     options: BundleOptions,
 ) -> BundleResult:
-    from netdoctor.capture.bundle import load_bundle
     from netdoctor.engine import load_checks, run_checks
     from netdoctor.fix import attach_fixes
     from netdoctor.model.serialize import dumps_snapshot
@@ -302,17 +309,17 @@ def _write_archive(
     manifest_text = manifest.to_json()
     if anonymizer is not None:
         manifest_text = anonymizer.text(manifest_text)
-    (top / "manifest.json").write_text(manifest_text, encoding="utf-8")
+    (top / MANIFEST_FILE).write_text(manifest_text, encoding="utf-8")
 
     started = time.monotonic()
     snapshot = load_bundle(top)
     report = attach_fixes(run_checks(snapshot, load_checks()))
     logger.info("checked the bundle in %.2f s: %d finding(s), %d gap(s)", time.monotonic() - started,
                 len(report.findings), len(report.gaps))  # fmt: skip
-    (top / "snapshot.json").write_text(dumps_snapshot(snapshot) + "\n", encoding="utf-8")
-    (top / "report.json").write_text(dumps_report(report), encoding="utf-8")
-    (top / "report.md").write_text(render_markdown(report), encoding="utf-8")
-    (top / "netdoctor.log").write_text(_transform(log_text, anonymizer, options.redact, "netdoctor.log"), encoding="utf-8")
+    (top / SNAPSHOT_FILE).write_text(dumps_snapshot(snapshot) + "\n", encoding="utf-8")
+    (top / REPORT_JSON_FILE).write_text(dumps_report(report), encoding="utf-8")
+    (top / REPORT_MARKDOWN_FILE).write_text(render_markdown(report), encoding="utf-8")
+    (top / LOG_FILE).write_text(_transform(log_text, anonymizer, options.redact, LOG_FILE), encoding="utf-8")
 
     _pack(top, output)
     mapping_path = None
