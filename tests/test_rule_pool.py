@@ -421,3 +421,64 @@ def test_pool_shrinks_kube_proxy_file() -> None:
 
     # Forty nodes' references and routes, not twenty times two nodes' copies of about 900 rules.
     assert many < 5 * two
+
+
+def _without_chain(data: dict[str, Any], table: int, chain: str) -> dict[str, Any]:
+    """Drop the declaration of ``chain`` from the first node's iptables table number ``table``."""
+    entry = data["nodes"][0]["iptables"]["tables"][table]
+    entry["chains"] = [item for item in entry["chains"] if item["name"] != chain]
+    return data
+
+
+def test_undeclared_chain_rejected() -> None:
+    data = _without_chain(dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),))), 0, "KUBE-SVC-A")
+
+    with pytest.raises(SchemaError) as raised:
+        load_snapshot(data, "case.json")
+
+    message = str(raised.value)
+    assert message.startswith("$.nodes[0].iptables.tables[0].rules[2]: rule for chain 'KUBE-SVC-A', ")
+    assert "table 'nat' of node 'node-a' does not declare" in message
+    assert 'add {"name": "KUBE-SVC-A"} to $.nodes[0].iptables.tables[0].chains' in message
+
+
+def test_undeclared_chain_of_shared_rule_rejected() -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    data["iptables_rules"][3]["chain"] = "KUBE-FORWARD"
+
+    with pytest.raises(SchemaError, match=r"^\$\.nodes\[0\]\.iptables\.tables\[1\]\.rules\[0\]: rule for chain "
+                                          r"'KUBE-FORWARD', which table 'filter' of node 'node-a' does not declare"):
+        load_snapshot(data, "case.json")
+
+
+def test_undeclared_chain_rejected_inline() -> None:
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
+    data = dump_snapshot(snapshot)
+    del data["iptables_rules"]
+    data["schema"] = INLINE_RULES_SCHEMA
+    ruleset = to_json(replace(snapshot.nodes[0].iptables, family=6))
+    ruleset["tables"][0]["chains"] = [chain for chain in ruleset["tables"][0]["chains"] if chain["name"] != "KUBE-SVC-A"]
+    data["nodes"][0] = {"name": "node-a", "ip6tables": ruleset}
+
+    with pytest.raises(SchemaError, match=r"^\$\.nodes\[0\]\.ip6tables\.tables\[0\]\.rules\[2\]: rule for chain "
+                                          r"'KUBE-SVC-A'"):
+        load_snapshot(data, "case.json")
+
+
+@pytest.mark.parametrize(("table", "chain"), [(0, "PREROUTING"), (1, "FORWARD")])
+def test_undeclared_builtin_chain_accepted(table: int, chain: str) -> None:
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
+    data = _without_chain(dump_snapshot(snapshot), table, chain)
+
+    loaded = load_snapshot(data, "case.json")
+
+    assert rules_of(loaded.nodes[0]) == rules_of(snapshot.nodes[0])
+
+
+def test_builtin_chain_of_other_table_rejected() -> None:
+    text = "*raw\n:PREROUTING ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j NOTRACK\nCOMMIT\n"
+    data = _without_chain(dump_snapshot(ClusterSnapshot((node_with("node-a", text),))), 0, "FORWARD")
+
+    with pytest.raises(SchemaError, match=r"rules\[0\]: rule for chain 'FORWARD', which table 'raw' of node 'node-a' "
+                                          r"does not declare"):
+        load_snapshot(data, "case.json")

@@ -159,6 +159,18 @@ class IptablesChain:
     bytes: int | None = None
 
 
+#: The built-in chains of each table, the same for iptables and ip6tables. iptables-restore accepts a
+#: rule for one of them without a ``:CHAIN`` line, and rejects a rule for any other undeclared chain
+#: (iptables 1.8.9, legacy and nf_tables).
+BUILTIN_CHAINS: dict[str, frozenset[str]] = {
+    "filter": frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+    "nat": frozenset({"PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"}),
+    "mangle": frozenset({"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}),
+    "raw": frozenset({"PREROUTING", "OUTPUT"}),
+    "security": frozenset({"INPUT", "FORWARD", "OUTPUT"}),
+}
+
+
 @record
 class IptablesTable:
     """One ``*table`` section of ``iptables-save``: its chains and rules in order."""

@@ -19,11 +19,12 @@ import sys
 import types
 import typing
 from functools import cache
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip
 from netdoctor.model.cluster import ClusterSnapshot
-from netdoctor.model.node import MAX_MTU, Address, NodeSnapshot
+from netdoctor.model.node import BUILTIN_CHAINS, MAX_MTU, Address, IptablesTable, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
 from netdoctor.model.record_decoder import Decoder, compile_record_decoder
 from netdoctor.model.rule_pool import (
@@ -427,7 +428,7 @@ def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
 
 def _check_node(node: NodeSnapshot, where: str) -> None:
     """Reject values the type hints allow but no collector writes: names that would garble
-    a report, impossible MTUs and addresses that do not parse.
+    a report, impossible MTUs, addresses that do not parse and rules for undeclared chains.
     """
     name = node.name
     # split() splits at the characters str.isspace() accepts, so a name without them splits into itself.
@@ -442,6 +443,35 @@ def _check_node(node: NodeSnapshot, where: str) -> None:
             problem = _address_problem(address)
             if problem is not None:
                 raise SchemaError(f"{where}.interfaces[{position}].addresses[{number}]{problem}")
+
+    for field in RULESET_FIELDS:
+        ruleset = getattr(node, field)
+        if ruleset is not None:
+            for number, table in enumerate(ruleset.tables):
+                _check_rule_chains(table, name, f"{where}.{field}.tables[{number}]")
+
+
+_chain_name = attrgetter("name")
+_rule_chain = attrgetter("chain")
+
+
+def _check_rule_chains(table: IptablesTable, node: str, where: str) -> None:
+    """Reject a rule whose chain the table neither declares nor has built in, as iptables-restore does.
+
+    The capture parser rejects such a rule too, so only an edited or damaged file has one. The rules
+    are tested in C (``map`` and ``issuperset``), because kube-proxy writes about 4,600 of them per
+    node for 1,000 services.
+    """
+    if not table.rules:
+        return
+    known = set(map(_chain_name, table.chains))
+    known.update(BUILTIN_CHAINS.get(table.name, ()))
+    if known.issuperset(map(_rule_chain, table.rules)):
+        return
+    position, chain = next((position, rule.chain) for position, rule in enumerate(table.rules) if rule.chain not in known)
+    raise SchemaError(f"{where}.rules[{position}]: rule for chain {chain!r}, which table {table.name!r} of node "
+                      f"{node!r} does not declare; add {{\"name\": {json.dumps(chain)}}} to {where}.chains, or "
+                      "remove the rule")
 
 
 def _address_problem(address: Address) -> str | None:
