@@ -10,7 +10,7 @@ A Calico cluster of N nodes has about N² routes (each node routes every
 peer's block), so the time per route shows whether the engine stays linear.
 The other backends are measured at 1,000 nodes, without a target: flannel
 VXLAN adds N² neighbour and FDB entries, and an OVS mesh N² tunnel ports. A
-last figure gives every node of a 100-node Calico cluster kube-proxy's iptables
+last figure gives every node of a 1,000-node Calico cluster kube-proxy's iptables
 rules for 1,000 services, about 4,600 rules a node.
 """
 
@@ -47,7 +47,7 @@ OTHER_BACKENDS = {
 OTHER_SIZE = 1000
 QUICK_OTHER_SIZE = 20
 #: The cluster with kube-proxy's iptables rules on every node: nodes and ClusterIP services, full and quick.
-SERVICES_CLUSTER = (100, 1000)
+SERVICES_CLUSTER = (1000, 1000)
 QUICK_SERVICES_CLUSTER = (20, 50)
 
 FLOOR_CODE = "import json, sys\nwith open(sys.argv[1], 'rb') as stream:\n    json.loads(stream.read())"

@@ -30,9 +30,9 @@ that differ only in fields no rule tests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 from functools import lru_cache
 from operator import attrgetter
+from typing import Any
 
 from netdoctor.log import get_logger
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
@@ -292,9 +292,14 @@ _END, _RETURN, _MARK, _JUMP, _CONTINUE, _UNKNOWN_TARGET = range(6)
 
 
 class _CompiledTable:
-    """One table's rules grouped by chain, compiled as walks reach them."""
+    """One table's rules grouped by chain, compiled as walks reach them.
 
-    __slots__ = ("_chains", "_compiled", "_policies", "_reads", "_rules", "_table")
+    A walk's verdict depends only on the packet fields that the rules it can
+    reach read, so verdicts are kept by chain and those fields' values. Nodes
+    that share this table then walk each distinct packet once between them.
+    """
+
+    __slots__ = ("_chains", "_compiled", "_policies", "_read_fields", "_reads", "_rules", "_table", "_verdicts")
 
     def __init__(self, table: IptablesTable) -> None:
         self._table = table
@@ -310,9 +315,24 @@ class _CompiledTable:
         self._policies: dict[str, Verdict] = {}
         #: ``(chain, fields)`` -> the result of :meth:`reads_any`.
         self._reads: dict[tuple[str, frozenset[str]], bool] = {}
+        #: Chain -> a getter of the packet fields that the rules a walk of it can reach read.
+        self._read_fields: dict[str, Callable[[Packet], Any]] = {}
+        #: ``(chain, values of those fields)`` -> the verdict.
+        self._verdicts: dict[tuple[str, Any], Verdict] = {}
 
     def walk(self, chain: str, packet: Packet) -> Verdict:
         """Walk ``chain`` for ``packet``: jumps, ``RETURN``, ``-g`` gotos, ``MARK`` and the chain's policy."""
+        read = self._read_fields.get(chain)
+        if read is None:
+            fields = set().union(*map(_fields_read, self.reachable_rules(chain)))
+            read = self._read_fields[chain] = attrgetter(*sorted(fields)) if fields else _no_fields
+        key = (chain, read(packet))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = self._walk(chain, packet)
+        return verdict
+
+    def _walk(self, chain: str, packet: Packet) -> Verdict:
         if chain not in self._rules:
             return self._policies.get(chain) or self._policy(chain)
         # Each stack entry is (chain, index of the next rule to evaluate).
@@ -476,6 +496,10 @@ def _classify_target(target: str | None, chains: set[str]) -> int:
     if target in CONTINUING_TARGETS:
         return _CONTINUE
     return _UNKNOWN_TARGET
+
+
+def _no_fields(packet: Packet) -> tuple[()]:
+    return ()
 
 
 def _fields_read(rule: IptablesRule) -> set[str]:

@@ -184,10 +184,10 @@ def reject(data: Any) -> str:
 
 def test_rejects_wrong_schema_version() -> None:
     data = dumped()
-    data["schema"] = "netdoctor.snapshot/3"
+    data["schema"] = "netdoctor.snapshot/4"
 
     message = reject(data)
-    assert "netdoctor.snapshot/3" in message
+    assert "netdoctor.snapshot/4" in message
     assert "netdoctor collect -o FILE" in message
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from netdoctor import synthetic
 from netdoctor.capture.iptables import parse_iptables_save
+from netdoctor.firewall import CompiledRuleset, Packet
 from netdoctor.model import ClusterSnapshot, NodeSnapshot
 from netdoctor.model.node import (
     IptablesChain,
@@ -306,8 +307,8 @@ def _with_rules(change: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda rules: rules.update(rule=[3, 9]), r"rules\.rule\[1\]: expected a position in \$\.iptables_rules, an "
-                                                 r"integer from 0 to 4, got 9$"),
+        (lambda rules: rules.update(rule=[3, 9]), (r"rules\.rule\[1\]: expected a position in \$\.iptables_rules, an "
+                                                 r"integer from 0 to 4, got 9$")),
         (lambda rules: rules.update(rule=[3, True]), r"rules\.rule\[1\]: expected a position .*, got true$"),
         (lambda rules: rules.update(rule=[3, 4.0]), r"rules\.rule\[1\]: expected a position .*, got 4\.0$"),
         (lambda rules: rules.update(rule=[-1, 3]), r"rules\.rule\[0\]: expected a position .*, got -1$"),
@@ -315,19 +316,19 @@ def _with_rules(change: Any) -> dict[str, Any]:
         (lambda rules: rules.update(rule="34"), r"rules\.rule: expected a list$"),
         (lambda rules: rules.pop("rule"), r"rules\.rule: missing$"),
         (lambda rules: rules.pop("line"), r"rules\.line: missing$"),
-        (lambda rules: rules.update(line=[[12, 1]]), r"rules\.line: the runs cover 1 line\(s\), but 'rule' lists 2 "
-                                                    r"rule\(s\); give one line per rule$"),
-        (lambda rules: rules.update(line=[[0, 2]]), r"rules\.line\[0\]: expected \[first line, number of lines\], two "
-                                                   r"integers from 1, got \[0, 2\]$"),
+        (lambda rules: rules.update(line=[[12, 1]]), (r"rules\.line: the runs cover 1 line\(s\), but 'rule' lists 2 "
+                                                    r"rule\(s\); give one line per rule$")),
+        (lambda rules: rules.update(line=[[0, 2]]), (r"rules\.line\[0\]: expected \[first line, number of lines\], two "
+                                                   r"integers from 1, got \[0, 2\]$")),
         (lambda rules: rules.update(line=[[12, 1], [14, 0]]), r"rules\.line\[1\]: expected \[first line.*, got \[14, 0\]$"),
         (lambda rules: rules.update(line=[12, 2]), r"rules\.line\[0\]: expected \[first line.*, got 12$"),
         (lambda rules: rules.update(line=[[12, 2.0]]), r"rules\.line\[0\]: expected \[first line.*, got \[12, 2\.0\]$"),
         (lambda rules: rules.update(packets=[1, 2]), r"rules\.bytes: expected a list of 2 counter\(s\), one per rule"),
         (lambda rules: rules.update(packets=[1], bytes=[1]), r"rules\.packets: expected a list of 2 counter\(s\)"),
-        (lambda rules: rules.update(packets=[1, -1], bytes=[1, 1]), r"rules\.packets\[1\]: expected a counter, an "
-                                                                   r"integer from 0 to 18446744073709551615, or null, got -1$"),
-        (lambda rules: rules.update(packets=[1, None], bytes=[1, 1]), r"rules: rule 1 has packets null and bytes 1; "
-                                                                     r"expected both null or both set$"),
+        (lambda rules: rules.update(packets=[1, -1], bytes=[1, 1]), (r"rules\.packets\[1\]: expected a counter, an "
+                                                                   r"integer from 0 to 18446744073709551615, or null, got -1$")),
+        (lambda rules: rules.update(packets=[1, None], bytes=[1, 1]), (r"rules: rule 1 has packets null and bytes 1; "
+                                                                     r"expected both null or both set$")),
         (lambda rules: rules.update(lines=[]), r"rules: unknown field\(s\) \"lines\"; expected rule, line, packets, bytes$"),
     ],
 )
@@ -426,7 +427,7 @@ def test_pool_shrinks_kube_proxy_file() -> None:
 def _without_chain(data: dict[str, Any], table: int, chain: str) -> dict[str, Any]:
     """Drop the declaration of ``chain`` from the first node's iptables table number ``table``."""
     entry = data["nodes"][0]["iptables"]["tables"][table]
-    entry["chains"] = [item for item in entry["chains"] if item["name"] != chain]
+    entry["chains"] = [item for item in entry["chains"] if data["iptables_chains"][item]["name"] != chain]
     return data
 
 
@@ -437,31 +438,31 @@ def test_undeclared_chain_rejected() -> None:
         load_snapshot(data, "case.json")
 
     message = str(raised.value)
-    assert message.startswith("$.nodes[0].iptables.tables[0].rules[2]: rule for chain 'KUBE-SVC-A', ")
+    assert message.startswith("$.nodes[0].iptables.tables[0].rules: rule 2 (line 7) is for chain 'KUBE-SVC-A', ")
     assert "table 'nat' of node 'node-a' does not declare" in message
-    assert 'add {"name": "KUBE-SVC-A"} to $.nodes[0].iptables.tables[0].chains' in message
+    assert "declare the chain in $.nodes[0].iptables.tables[0].chains, or remove the rule" in message
 
 
 def test_undeclared_chain_of_shared_rule_rejected() -> None:
     data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
     data["iptables_rules"][3]["chain"] = "KUBE-FORWARD"
 
-    with pytest.raises(SchemaError, match=r"^\$\.nodes\[0\]\.iptables\.tables\[1\]\.rules\[0\]: rule for chain "
-                                          r"'KUBE-FORWARD', which table 'filter' of node 'node-a' does not declare"):
+    with pytest.raises(SchemaError, match=r"^\$\.nodes\[0\]\.iptables\.tables\[1\]\.rules: rule 0 \(line 12\) is for "
+                                          r"chain 'KUBE-FORWARD', which table 'filter' of node 'node-a' does not declare"):
         load_snapshot(data, "case.json")
 
 
 def test_undeclared_chain_rejected_inline() -> None:
     snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
     data = dump_snapshot(snapshot)
-    del data["iptables_rules"]
+    del data["iptables_rules"], data["iptables_chains"]
     data["schema"] = INLINE_RULES_SCHEMA
     ruleset = to_json(replace(snapshot.nodes[0].iptables, family=6))
     ruleset["tables"][0]["chains"] = [chain for chain in ruleset["tables"][0]["chains"] if chain["name"] != "KUBE-SVC-A"]
     data["nodes"][0] = {"name": "node-a", "ip6tables": ruleset}
 
-    with pytest.raises(SchemaError, match=r"^\$\.nodes\[0\]\.ip6tables\.tables\[0\]\.rules\[2\]: rule for chain "
-                                          r"'KUBE-SVC-A'"):
+    with pytest.raises(SchemaError, match=r"^\$\.nodes\[0\]\.ip6tables\.tables\[0\]\.rules: rule 2 \(line 7\) is for "
+                                          r"chain 'KUBE-SVC-A'"):
         load_snapshot(data, "case.json")
 
 
@@ -479,6 +480,27 @@ def test_builtin_chain_of_other_table_rejected() -> None:
     text = "*raw\n:PREROUTING ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j NOTRACK\nCOMMIT\n"
     data = _without_chain(dump_snapshot(ClusterSnapshot((node_with("node-a", text),))), 0, "FORWARD")
 
-    with pytest.raises(SchemaError, match=r"rules\[0\]: rule for chain 'FORWARD', which table 'raw' of node 'node-a' "
-                                          r"does not declare"):
+    with pytest.raises(SchemaError, match=r"rules: rule 0 \(line 4\) is for chain 'FORWARD', which table 'raw' of node "
+                                          r"'node-a' does not declare"):
         load_snapshot(data, "case.json")
+
+
+def test_equal_tables_compile_once() -> None:
+    other = KUBE_PROXY.replace("-A FORWARD -s 10.244.0.0/16 -j ACCEPT", "-A FORWARD -s 10.245.0.0/16 -j ACCEPT")
+    loaded = loads_snapshot(dumps_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),
+                                                            node_with("node-b", KUBE_PROXY),
+                                                            node_with("node-c", other)))))
+    shared: dict[Any, Any] = {}
+    compiled = [CompiledRuleset(node.iptables, shared) for node in loaded.nodes if node.iptables is not None]
+    packet = Packet("tcp", "10.244.1.5", "10.244.2.7", dport=80)
+
+    verdicts = [ruleset.evaluate("FORWARD", packet) for ruleset in compiled]
+    dns = [ruleset.evaluate("PREROUTING", Packet("udp", "10.244.1.5", "10.96.0.10", dport=53), "nat")
+           for ruleset in compiled]
+
+    # node-c accepts 10.245.0.0/16 only, so its FORWARD policy drops the packet.
+    assert [verdict.verdict for verdict in verdicts] == ["ACCEPT", "ACCEPT", "DROP"]
+    assert verdicts[0].rule is verdicts[1].rule
+    assert [verdict.verdict for verdict in dns] == ["DNAT"] * 3
+    # One compiled filter table for node-a and node-b, one for node-c, and one nat table for all three.
+    assert len(shared) == 3

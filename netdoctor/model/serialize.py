@@ -384,6 +384,8 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
     items = data.get("nodes", [])
     if not isinstance(items, list):
         raise SchemaError("$.nodes: expected a list")
+    # Tables whose chains and rules passed _check_rule_chains; nodes with equal tables share both tuples.
+    checked: set[tuple[str, int, int]] = set()
     rules = None
     if schema != INLINE_RULES_SCHEMA:
         chains = data.get(CHAIN_POOL_KEY, []) if schema == SNAPSHOT_SCHEMA else None
@@ -398,7 +400,7 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
             node = from_json(NodeSnapshot, item, path)
             if held_rules:
                 node = rules.restore(node, held_rules, path)
-        _check_node(node, path)
+        _check_node(node, path, checked)
         for name in ("routes", "neighbours", "fdb"):
             table = getattr(node, name)
             if table is not None:
@@ -426,7 +428,7 @@ def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
     return node
 
 
-def _check_node(node: NodeSnapshot, where: str) -> None:
+def _check_node(node: NodeSnapshot, where: str, checked: set[tuple[str, int, int]]) -> None:
     """Reject values the type hints allow but no collector writes: names that would garble
     a report, impossible MTUs, addresses that do not parse and rules for undeclared chains.
     """
@@ -448,7 +450,11 @@ def _check_node(node: NodeSnapshot, where: str) -> None:
         ruleset = getattr(node, field)
         if ruleset is not None:
             for number, table in enumerate(ruleset.tables):
-                _check_rule_chains(table, name, f"{where}.{field}.tables[{number}]")
+                # The nodes keep the tuples alive until the snapshot is built, so their ids stay unique.
+                key = (table.name, id(table.chains), id(table.rules))
+                if key not in checked:
+                    _check_rule_chains(table, name, f"{where}.{field}.tables[{number}]")
+                    checked.add(key)
 
 
 _chain_name = attrgetter("name")
@@ -468,9 +474,9 @@ def _check_rule_chains(table: IptablesTable, node: str, where: str) -> None:
     known.update(BUILTIN_CHAINS.get(table.name, ()))
     if known.issuperset(map(_rule_chain, table.rules)):
         return
-    position, chain = next((position, rule.chain) for position, rule in enumerate(table.rules) if rule.chain not in known)
-    raise SchemaError(f"{where}.rules[{position}]: rule for chain {chain!r}, which table {table.name!r} of node "
-                      f"{node!r} does not declare; add {{\"name\": {json.dumps(chain)}}} to {where}.chains, or "
+    position, rule = next((position, rule) for position, rule in enumerate(table.rules) if rule.chain not in known)
+    raise SchemaError(f"{where}.rules: rule {position} (line {rule.line}) is for chain {rule.chain!r}, which table "
+                      f"{table.name!r} of node {node!r} does not declare; declare the chain in {where}.chains, or "
                       "remove the rule")
 
 
