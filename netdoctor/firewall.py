@@ -273,15 +273,16 @@ class CompiledRuleset:
             return self._tables[table]
         except KeyError:
             found = self._ruleset.table(table)
+            shared = self._shared
             compiled = None
-            if found is not None and self._shared is None:
+            if found is not None and shared is None:
                 compiled = _CompiledTable(found)
-            elif found is not None:
+            elif found is not None and shared is not None:
                 # The entry holds the tuples, so their ids stay unique while the dictionary lives.
                 key = (found.name, id(found.chains), id(found.rules))
-                entry = self._shared.get(key)
+                entry = shared.get(key)
                 if entry is None:
-                    entry = self._shared[key] = (found.chains, found.rules, _CompiledTable(found))
+                    entry = shared[key] = (found.chains, found.rules, _CompiledTable(found))
                 compiled = entry[2]
             self._tables[table] = compiled
             return compiled

@@ -247,8 +247,8 @@ class RuleReader:
         counters = self._counters(data, len(positions), path)
         # Only integers make a key: True and 1.0 equal 1 as keys. Equal integers were checked with the key's table.
         integers = set(map(type, positions)) <= {int}
-        key = (tuple(positions), tuple(map(tuple, runs)), counters) if integers else None
-        found = self._rule_tuples.get(key)
+        cache_key = (tuple(positions), tuple(map(tuple, runs)), counters) if integers else None
+        found = self._rule_tuples.get(cache_key)
         if found is not None:
             return found
         self._check_positions(positions, f"{path}.rule")
@@ -264,7 +264,7 @@ class RuleReader:
         else:
             for position, line, packets, count in zip(positions, lines, *counters):
                 rules.append(replace(self._bases[position], line=line, packets=packets, bytes=count))
-        found = self._rule_tuples[key] = tuple(rules)
+        found = self._rule_tuples[cache_key] = tuple(rules)
         return found
 
     def _check_positions(self, positions: list[Any], path: str) -> None:
