@@ -348,7 +348,7 @@ def test_rules_object_reads_runs_and_counters() -> None:
     assert forward[0].text == "FORWARD -s 10.244.0.0/16 -j ACCEPT"
 
 
-def test_equal_integers_after_a_bad_table_still_fail() -> None:
+def test_bad_positions_not_cached() -> None:
     data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY), node_with("node-b", KUBE_PROXY))))
     table_json(data, 1)["rules"]["rule"] = [True]
 
