@@ -265,3 +265,47 @@ def test_superscript_icmp_type_is_unknown_name() -> None:
     assert result.verdict == "UNKNOWN"
     assert result.rule is not None
     assert result.rule.line == 5
+
+
+MARKS = """
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:MARKING - [0:0]
+-A FORWARD -p tcp -m tcp --dport 22 -j DROP
+-A FORWARD -j MARKING
+-A FORWARD -m mark --mark 0x4000/0x4000 -j REJECT
+-A MARKING -s 192.0.2.0/24 -j MARK --set-xmark 0x4000/0x4000
+COMMIT
+"""
+
+
+def test_verdicts_kept_by_fields_read() -> None:
+    compiled = CompiledRuleset(iptables(MARKS))
+    ssh = compiled.evaluate("FORWARD", Packet("tcp", "203.0.113.9", "198.51.100.7", "eth0", dport=22))
+    # The rules read no local addresses and no output interface, so this packet takes the kept verdict.
+    other = compiled.evaluate("FORWARD", Packet("tcp", "203.0.113.9", "198.51.100.7", "eth0", "eth1", dport=22,
+                                                local_addresses=frozenset({"198.51.100.7"})))
+
+    assert ssh.verdict == "DROP"
+    assert other is ssh
+    # One walk: the second packet's verdict was looked up by the fields the rules read.
+    table = compiled._table("filter")
+    assert table is not None
+    assert len(table._verdicts) == 1
+
+
+def test_kept_verdicts_follow_read_fields() -> None:
+    compiled = CompiledRuleset(iptables(MARKS))
+    cases = [
+        ("192.0.2.5", 0, "REJECT"),  # marked by MARKING, so the mark rule rejects it
+        ("203.0.113.9", 0, "ACCEPT"),
+        ("203.0.113.9", 0x4000, "REJECT"),  # marked before the walk
+        ("192.0.2.5", 0, "REJECT"),  # the kept verdict of the first packet
+    ]
+
+    for source, mark, verdict in cases:
+        packet = Packet("tcp", source, "198.51.100.7", "eth0", dport=80, mark=mark)
+        assert compiled.evaluate("FORWARD", packet).verdict == verdict, (source, mark)
+        assert evaluate(iptables(MARKS), "FORWARD", packet).verdict == verdict, (source, mark)
