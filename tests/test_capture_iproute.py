@@ -294,6 +294,8 @@ default via 198.51.100.1 dev eth0
         ("nexthop via 198.51.100.3 dev eth0 frobnicate", "unknown word 'frobnicate' in a nexthop line"),
         ("nexthop via 198.51.100.3 dev eth0 weight ten", "invalid weight 'ten': expected a number"),
         ("nexthop via 198.51.100.3 dev eth0 weight", "'weight' without a value in a nexthop"),
+        ("nexthop via 198.51.100.3 dev eth0 weight 0", "invalid weight '0': expected 1 to 256"),
+        ("nexthop via 198.51.100.3 dev eth0 weight 257", "invalid weight '257': expected 1 to 256"),
     ],
 )
 def test_route_nexthop_error_names_its_line(nexthop: str, message: str) -> None:

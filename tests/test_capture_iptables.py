@@ -26,6 +26,25 @@ def test_counters_and_chains():
     assert len(table.rules_of("INPUT")) == 7
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("[18446744073709551616:5] -A INPUT -j ACCEPT", (r"counter 18446744073709551616 is out of range \(0 to "
+                                                         r"18446744073709551615\); iptables counters are 64-bit")),
+        ("[1:" + "9" * 5000 + "] -A INPUT -j ACCEPT", r"counter of 5,000 digits is out of range"),
+        ("-A INPUT -c 1 18446744073709551616 -j ACCEPT", r"counter 18446744073709551616 is out of range"),
+        ("[\u0661:0] -A INPUT -j ACCEPT", r"invalid counters"),
+    ],
+)
+def test_counter_out_of_range(line: str, message: str) -> None:
+    text = f"*filter\n:INPUT ACCEPT [0:0]\n{line}\nCOMMIT\n"
+
+    with pytest.raises(ParseError, match=message) as raised:
+        parse_iptables_save(text, "iptables-save.txt")
+
+    assert raised.value.line == 3
+
+
 def test_rule_line_and_text():
     table = parse_iptables_save(sample("iptables-save-counters-nft.txt"), "x").table("filter")
     first = table.rules[0]

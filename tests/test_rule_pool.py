@@ -504,3 +504,41 @@ def test_equal_tables_compile_once() -> None:
     assert [verdict.verdict for verdict in dns] == ["DNAT"] * 3
     # One compiled filter table for node-a and node-b, one for node-c, and one nat table for all three.
     assert len(shared) == 3
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"line": 0}, r"rules\[0\]\.line: expected a line number, an integer from 1, got 0$"),
+        ({"packets": -1, "bytes": -1}, (r"rules\[0\]\.packets: expected a counter, an integer from 0 to "
+                                       r"18446744073709551615, or null, got -1$")),
+        ({"packets": 2**64, "bytes": 0}, r"rules\[0\]\.packets: expected a counter, .*, got 18446744073709551616$"),
+        ({"packets": 5}, r"rules\[0\]: expected packets and bytes both null or both set, got packets 5 and bytes null$"),
+    ],
+)
+@pytest.mark.parametrize("schema", [INLINE_RULES_SCHEMA, SNAPSHOT_SCHEMA])
+def test_rule_object_place_checked(change: dict[str, Any], message: str, schema: str) -> None:
+    # A rule object must load only when the file that netdoctor writes from it loads too.
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
+    data = dump_snapshot(snapshot)
+    del data["iptables_rules"], data["iptables_chains"]
+    data["schema"] = schema
+    data["nodes"][0]["iptables"] = to_json(snapshot.nodes[0].iptables)
+    table_json(data)["rules"][0].update(change)
+
+    with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.iptables\.tables\[1\]\." + message):
+        load_snapshot(data, "case.json")
+
+
+@pytest.mark.parametrize("part", ["chains", "rules"])
+def test_reference_schema_names_later_parts(part: str) -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    data["schema"] = RULE_REFERENCES_SCHEMA
+    chains = data.pop("iptables_chains")
+    for table in data["nodes"][0]["iptables"]["tables"]:
+        if part == "rules":
+            table["chains"] = [chains[position] for position in table["chains"]]
+
+    with pytest.raises(SchemaError, match=r"\(chain positions and rules objects need the schema "
+                                          r"'netdoctor\.snapshot/3', not 'netdoctor\.snapshot/2'\)$"):
+        load_snapshot(data, "case.json")

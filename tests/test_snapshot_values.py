@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from array import array
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from netdoctor import synthetic
-from netdoctor.model import SchemaError
+from netdoctor.model import ClusterSnapshot, NodeSnapshot, SchemaError
+from netdoctor.model.routes import NextHop, Route, RouteTable
 from netdoctor.model.serialize import dumps_snapshot, loads_snapshot, read_snapshot
 
 
@@ -121,3 +123,45 @@ def test_unknown_column_field_rejected(column: str, extra: dict[str, Any], messa
     data["nodes"][1]["routes"]["columns"][column].update(extra)
 
     assert message in _error(data)
+
+
+def _multipath_data() -> dict[str, Any]:
+    routes = RouteTable.from_rows([
+        Route.make("203.0.113.0/24", nexthops=(NextHop("192.0.2.2", "eth0", 1, 0), NextHop("192.0.2.3", "eth0", 2, 4))),
+    ])
+    data: dict[str, Any] = json.loads(dumps_snapshot(ClusterSnapshot((NodeSnapshot("node1", routes=routes),))))
+    return data
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda hops: hops[0][1][0].pop("gateway"), r"\[0\]\[1\]: missing field\(s\) gateway in a next hop$"),
+    (lambda hops: hops[0][1].__setitem__(0, 5), (r"\[0\]\[1\]: expected a next hop object with gateway, dev, weight, "
+                                                r"flags, got 5$")),
+    (lambda hops: hops[0][1][0].update(weight=1.5), r"\[0\]\[1\]: weight: expected an integer from 1 to 256, got 1\.5$"),
+    (lambda hops: hops[0][1][0].update(weight="abc"), r"\[0\]\[1\]: weight: expected an integer .*, got 'abc'$"),
+    (lambda hops: hops[0][1][0].update(weight=0), r"\[0\]\[1\]: weight: expected an integer .*, got 0$"),
+    (lambda hops: hops[0][1][0].update(foo=1), r"\[0\]\[1\]: unknown field\(s\) foo in a next hop"),
+    (lambda hops: hops[0][1][0].update(dev=4), r"\[0\]\[1\]: dev: expected a string or null, got 4$"),
+    (lambda hops: hops[0].__setitem__(0, "0"), (r"\[0\]\[0\]: expected a row of the table, an integer from 0 to 0, "
+                                              r"got str$")),
+    (lambda hops: hops.append([0, []]), r"\[1\]\[0\]: row 0 has a value already; give each row once$"),
+    (lambda hops: hops.append([0]), r"\[1\]: expected a pair \[row, value\]$"),
+])
+def test_bad_nexthop_names_its_place(change: Any, message: str) -> None:
+    data = _multipath_data()
+    change(data["nodes"][0]["routes"]["extras"]["nexthops"])
+
+    assert re.search(r"\$\.nodes\[0\]\.routes\.extras\.nexthops" + message, _error(data))
+
+
+def test_nexthops_not_a_list() -> None:
+    data = _multipath_data()
+    data["nodes"][0]["routes"]["extras"]["nexthops"] = {}
+
+    assert _error(data).endswith("$.nodes[0].routes.extras.nexthops: expected a list of [row, value] pairs")
+
+
+def test_multipath_round_trip() -> None:
+    data = _multipath_data()
+
+    assert json.loads(dumps_snapshot(loads_snapshot(json.dumps(data)))) == data

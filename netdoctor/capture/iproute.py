@@ -697,6 +697,9 @@ def _nexthop_from_words(source: str, line: int, words: list[str], family: int) -
         elif word == "weight":
             assert argument is not None
             weight = _number(source, line, "weight", argument)
+            if not 1 <= weight <= 256:
+                # The kernel stores a next hop's weight less one in a byte.
+                raise ParseError(source, line, f"invalid weight {_quoted(argument)}: expected 1 to 256")
             position += 2
         elif word in ("realms", "realm"):
             position += 2

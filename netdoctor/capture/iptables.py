@@ -22,11 +22,12 @@ from netdoctor.model.node import (
     IptablesRuleset,
     IptablesTable,
 )
-from netdoctor.model.table import decimal_value
+from netdoctor.model.rule_pool import MAX_COUNTER
+from netdoctor.model.table import decimal_value, number_text
 
 logger = logging.getLogger(__name__)
 
-_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
+_COUNTERS = re.compile(r"^\[([0-9]+):([0-9]+)\]$")
 _CHAIN_LINE = re.compile(r"^:(\S+)\s+(\S+)(?:\s+(\[\S*\]))?\s*$")
 _NEGATIVE_NUMBER = re.compile(r"^-\d")
 
@@ -130,7 +131,22 @@ def _parse_counters(text: str, source: str, number: int) -> tuple[int, int]:
     match = _COUNTERS.match(text)
     if match is None:
         raise ParseError(source, number, f"invalid counters {text!r}: expected '[packets:bytes]'")
-    return int(match.group(1)), int(match.group(2))
+    for digits in match.groups():
+        # 2**64 has 20 digits, and int() rejects texts of over 4,300 digits with its own message.
+        if len(digits) > 20:
+            raise ParseError(source, number, f"counter of {len(digits):,} digits is out of range (0 to "
+                                             f"{MAX_COUNTER}); iptables counters are 64-bit, so the capture is damaged")
+    packets, byte_count = int(match.group(1)), int(match.group(2))
+    _check_counter(packets, source, number)
+    _check_counter(byte_count, source, number)
+    return packets, byte_count
+
+
+def _check_counter(value: int, source: str, number: int) -> None:
+    """Raise for a counter that no kernel writes: iptables keeps counters as 64-bit unsigned integers."""
+    if value > MAX_COUNTER:
+        raise ParseError(source, number, f"counter {number_text(value)} is out of range (0 to {MAX_COUNTER}); "
+                                         "iptables counters are 64-bit, so the capture is damaged")
 
 
 #: Characters that rule out splitting a rule with ``str.split``: a single quote, a backslash, and the ASCII
@@ -329,6 +345,8 @@ class _RuleBuilder:
         byte_count = decimal_value(tokens[index + 1]) if index + 1 < len(tokens) else None
         if packets is None or byte_count is None:
             raise self.fail("'-c' must be followed by two counters: packets and bytes")
+        _check_counter(packets, self.source, self.number)
+        _check_counter(byte_count, self.source, self.number)
         self.packets, self.bytes = packets, byte_count
         return index + 2
 

@@ -65,8 +65,35 @@ class NextHop(NamedTuple):
         return {"gateway": self.gateway, "dev": self.dev, "weight": self.weight, "flags": self.flags}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> NextHop:
-        return cls(data["gateway"], data["dev"], int(data["weight"]), int(data["flags"]))
+    def from_json(cls, data: Any) -> NextHop:
+        """Read a next hop's JSON object; raise TypeError or ValueError naming the field that is invalid."""
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a next hop object with {', '.join(cls._fields)}, got {_kind(data)}")
+        unknown = sorted(map(str, set(data) - set(cls._fields)))
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(unknown)} in a next hop; expected {', '.join(cls._fields)}")
+        missing = [name for name in cls._fields if name not in data]
+        if missing:
+            raise ValueError(f"missing field(s) {', '.join(missing)} in a next hop")
+        gateway, dev, weight, flags = (data[name] for name in cls._fields)
+        for name, value in (("gateway", gateway), ("dev", dev)):
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name}: expected a string or null, got {_kind(value)}")
+        # The kernel keeps a next hop's weight from 1 to 256, as 'ip route' prints it.
+        if weight.__class__ is not int or not 1 <= weight <= 256:
+            raise ValueError(f"weight: expected an integer from 1 to 256, got {_kind(weight)}")
+        if flags.__class__ is not int or not 0 <= flags <= 0xFFFFFFFF:
+            raise ValueError(f"flags: expected an integer from 0 to {0xFFFFFFFF}, got {_kind(flags)}")
+        return cls(gateway, dev, weight, flags)
+
+
+def _kind(value: Any) -> str:
+    """Return a JSON value for an error message: a number or a string as written, another value by its type."""
+    if value.__class__ is int:
+        return number_text(value)
+    if isinstance(value, str | float):
+        return repr(value)[:40]
+    return {dict: "an object", list: "a list", bool: "a boolean", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _nexthops_to_json(value: tuple[NextHop, ...]) -> list[dict[str, Any]]:

@@ -121,8 +121,12 @@ class RulePool:
         return data
 
 
-def has_references(node: Any) -> bool:
-    """Tell whether a node's JSON refers to shared rules or chains in any table."""
+def has_references(node: Any, *, shared_chains: bool = False) -> bool:
+    """Tell whether a node's JSON refers to shared rules or chains in any table.
+
+    With ``shared_chains``, only the forms that ``netdoctor.snapshot/3`` brought
+    count: chain positions and a ``rules`` object.
+    """
     if not isinstance(node, dict):
         return False
     for name in RULESET_FIELDS:
@@ -132,7 +136,8 @@ def has_references(node: Any) -> bool:
             if not isinstance(table, dict):
                 continue
             rules, chains = table.get("rules"), table.get("chains")
-            if isinstance(rules, dict) or (isinstance(rules, list) and any(isinstance(entry, list) for entry in rules)):
+            if isinstance(rules, dict) or (not shared_chains and isinstance(rules, list)
+                                           and any(isinstance(entry, list) for entry in rules)):
                 return True
             if isinstance(chains, list) and any(entry.__class__ is int for entry in chains):
                 return True
@@ -362,6 +367,7 @@ class RuleReader:
         if entry.__class__ is dict:
             rule = self._from_json(IptablesRule, entry, where)
             assert rule is not None
+            check_rule_place(rule, where)
             return rule
         return self._resolve(entry, where)
 
@@ -387,6 +393,24 @@ class RuleReader:
                               f"{_json_text(counters)}")
         changes = dict(zip(PLACE_FIELDS, [line, *counters]))
         return replace(self._bases[position], **changes)
+
+
+def check_rule_place(rule: IptablesRule, where: str) -> None:
+    """Raise for a whole rule object whose line or counters the shared forms would reject.
+
+    The writer turns every rule into a reference, so a rule that loads as an
+    object must also load once written.
+    """
+    if rule.line < 1:
+        raise SchemaError(f"{where}.line: expected a line number, an integer from 1, got {number_text(rule.line)}")
+    for name in ("packets", "bytes"):
+        value = getattr(rule, name)
+        if value is not None and not 0 <= value <= MAX_COUNTER:
+            raise SchemaError(f"{where}.{name}: expected a counter, an integer from 0 to {MAX_COUNTER}, or null, "
+                              f"got {number_text(value)}")
+    if (rule.packets is None) != (rule.bytes is None):
+        raise SchemaError(f"{where}: expected packets and bytes both null or both set, got packets "
+                          f"{_json_text(rule.packets)} and bytes {_json_text(rule.bytes)}")
 
 
 def _json_text(value: Any) -> str:

@@ -33,6 +33,7 @@ from netdoctor.model.rule_pool import (
     RULESET_FIELDS,
     RulePool,
     RuleReader,
+    check_rule_place,
     has_references,
 )
 from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
@@ -396,10 +397,16 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         if rules is None:
             node = _inline_rules_node(items[index], path)
         else:
-            item, held_rules = rules.hold(items[index], path)
-            node = from_json(NodeSnapshot, item, path)
-            if held_rules:
-                node = rules.restore(node, held_rules, path)
+            try:
+                item, held_rules = rules.hold(items[index], path)
+                node = from_json(NodeSnapshot, item, path)
+                if held_rules:
+                    node = rules.restore(node, held_rules, path)
+            except SchemaError as error:
+                if schema == RULE_REFERENCES_SCHEMA and has_references(items[index], shared_chains=True):
+                    raise SchemaError(f"{error} (chain positions and rules objects need the schema "
+                                      f"{SNAPSHOT_SCHEMA!r}, not {RULE_REFERENCES_SCHEMA!r})") from None
+                raise
         _check_node(node, path, checked)
         for name in ("routes", "neighbours", "fdb"):
             table = getattr(node, name)
@@ -425,6 +432,11 @@ def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
             raise SchemaError(f"{error} (references to shared rules or chains need the schema "
                               f"{SNAPSHOT_SCHEMA!r}, not {INLINE_RULES_SCHEMA!r})") from None
         raise
+    for name in RULESET_FIELDS:
+        ruleset = getattr(node, name)
+        for number, table in enumerate(ruleset.tables if ruleset is not None else ()):
+            for position, rule in enumerate(table.rules):
+                check_rule_place(rule, f"{path}.{name}.tables[{number}].rules[{position}]")
     return node
 
 

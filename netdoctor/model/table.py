@@ -745,16 +745,32 @@ class Table(Generic[R]):
             unknown_extras = sorted(map(str, set(stored_extras) - set(cls.EXTRAS)))
             raise SchemaError(f"{where}.extras: unknown field(s) {', '.join(unknown_extras)}")
         for name, (_, _, from_json) in cls.EXTRAS.items():
-            entries = stored_extras.get(name, [])
-            try:
-                extras[name] = {int(row): from_json(value) for row, value in entries}
-            except (TypeError, ValueError, KeyError) as error:
-                raise SchemaError(f"{where}.extras.{name}: {error}") from None
-            if any(not 0 <= row < count for row in extras[name]):
-                raise SchemaError(f"{where}.extras.{name}: row out of range")
+            extras[name] = cls._extras_from_json(stored_extras.get(name, []), from_json, count, f"{where}.extras.{name}")
         table = cls(columns, count, extras, place)
         table._check_values(where)
         return table
+
+    @staticmethod
+    def _extras_from_json(entries: Any, from_json: Callable[[Any], Any], count: int, where: str) -> dict[int, Any]:
+        """Read one extra field's ``[row, value]`` pairs, naming the pair and the part that is invalid."""
+        if not isinstance(entries, list):
+            raise SchemaError(f"{where}: expected a list of [row, value] pairs")
+        values: dict[int, Any] = {}
+        for number, entry in enumerate(entries):
+            at = f"{where}[{number}]"
+            if entry.__class__ is not list or len(entry) != 2:
+                raise SchemaError(f"{at}: expected a pair [row, value]")
+            row, value = entry
+            if row.__class__ is not int or not 0 <= row < count:
+                raise SchemaError(f"{at}[0]: expected a row of the table, an integer from 0 to {count - 1}, got "
+                                  f"{number_text(row) if row.__class__ is int else type(row).__name__}")
+            if row in values:
+                raise SchemaError(f"{at}[0]: row {row} has a value already; give each row once")
+            try:
+                values[row] = from_json(value)
+            except (TypeError, ValueError, KeyError) as error:
+                raise SchemaError(f"{at}[1]: {error}") from None
+        return values
 
     def _check_values(self, where: str) -> None:
         """Raise :class:`SchemaError` for values that fit a column's type but no collector writes.
