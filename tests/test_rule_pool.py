@@ -313,9 +313,9 @@ def _with_rules(change: Any) -> dict[str, Any]:
         (lambda rules: rules.update(rule=[3, 4.0]), r"rules\.rule\[1\]: expected a position .*, got 4\.0$"),
         (lambda rules: rules.update(rule=[-1, 3]), r"rules\.rule\[0\]: expected a position .*, got -1$"),
         (lambda rules: rules.update(rule=[[3], 4]), r"rules\.rule\[0\]: expected a position .*, got \[3\]$"),
-        (lambda rules: rules.update(rule="34"), r"rules\.rule: expected a list$"),
-        (lambda rules: rules.pop("rule"), r"rules\.rule: missing$"),
-        (lambda rules: rules.pop("line"), r"rules\.line: missing$"),
+        (lambda rules: rules.update(rule="34"), r"rules\.rule: invalid; expected a list of positions in \$\.iptables_rules \(netdoctor collect"),
+        (lambda rules: rules.pop("rule"), r"rules\.rule: missing; expected a list of positions"),
+        (lambda rules: rules.pop("line"), r"rules\.line: missing; expected a list of runs \[first line, number of lines\]"),
         (lambda rules: rules.update(line=[[12, 1]]), (r"rules\.line: the runs cover 1 line\(s\), but 'rule' lists 2 "
                                                     r"rule\(s\); give one line per rule$")),
         (lambda rules: rules.update(line=[[0, 2]]), (r"rules\.line\[0\]: expected \[first line, number of lines\], two "

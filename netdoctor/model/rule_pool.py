@@ -234,9 +234,11 @@ class RuleReader:
         if unknown:
             raise SchemaError(f"{path}: unknown field(s) {', '.join(sorted(map(_json_text, unknown)))}; "
                               f"expected {', '.join(RULES_KEYS)}")
-        for key in ("rule", "line"):
+        expected = {"rule": "a list of positions in $." + POOL_KEY, "line": "a list of runs [first line, number of lines]"}
+        for key, what in expected.items():
             if not isinstance(data.get(key), list):
-                raise SchemaError(f"{path}.{key}: expected a list" if key in data else f"{path}.{key}: missing")
+                problem = "invalid" if key in data else "missing"
+                raise SchemaError(f"{path}.{key}: {problem}; expected {what} (netdoctor collect -o FILE writes it)")
         positions: list[Any] = data["rule"]
         runs: list[Any] = data["line"]
         total = 0
