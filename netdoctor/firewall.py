@@ -259,7 +259,7 @@ class CompiledRuleset:
             return set()
         prefixes: set[str] = set()
         for rule in compiled.reachable_rules(chain):
-            if (rule.target or "") in _NEUTRAL_TARGETS:
+            if compiled.passes_over(rule):
                 continue
             prefix = rule.source if field_name == "src" else rule.destination
             if prefix:
@@ -278,7 +278,7 @@ class CompiledRuleset:
             if found is not None and shared is None:
                 compiled = _CompiledTable(found)
             elif found is not None and shared is not None:
-                # The entry holds the tuples, so their ids stay unique while the dictionary lives.
+                # The entry keeps the tuples alive, so their ids stay unique while the dictionary lives.
                 key = (found.name, id(found.chains), id(found.rules))
                 entry = shared.get(key)
                 if entry is None:
@@ -325,7 +325,8 @@ class _CompiledTable:
         """Walk ``chain`` for ``packet``: jumps, ``RETURN``, ``-g`` gotos, ``MARK`` and the chain's policy."""
         read = self._read_fields.get(chain)
         if read is None:
-            fields = set().union(*map(_fields_read, self.reachable_rules(chain)))
+            fields = set().union(*(_fields_read(rule) for rule in self.reachable_rules(chain)
+                                   if not self.passes_over(rule)))
             read = self._read_fields[chain] = attrgetter(*sorted(fields)) if fields else _no_fields
         key = (chain, read(packet))
         verdict = self._verdicts.get(key)
@@ -398,7 +399,16 @@ class _CompiledTable:
         return found
 
     def _search_reads(self, chain: str, fields: frozenset[str]) -> bool:
-        return any(not fields.isdisjoint(_fields_read(rule)) for rule in self.reachable_rules(chain))
+        return any(not fields.isdisjoint(_fields_read(rule)) for rule in self.reachable_rules(chain)
+                   if not self.passes_over(rule))
+
+    def passes_over(self, rule: IptablesRule) -> bool:
+        """Tell whether walks pass over ``rule`` whatever the packet: it only logs or counts.
+
+        A target such as ``LOG`` is a jump when the table declares a chain of that name.
+        """
+        target = rule.target or ""
+        return target in _NEUTRAL_TARGETS and target not in self._chains
 
     def reachable_rules(self, chain: str) -> Iterator[IptablesRule]:
         """Yield the rules of ``chain`` and of every chain it can jump or go to, each chain once."""
@@ -507,12 +517,10 @@ def _fields_read(rule: IptablesRule) -> set[str]:
     """Return the :class:`Packet` fields that the rule's conditions can read.
 
     A ``-j MARK`` target changes the mark without reading it, so only a
-    ``-m mark`` match makes the mark count. A rule that only logs or counts
-    reads nothing, because walks pass over it.
+    ``-m mark`` match makes the mark count. Callers leave out the rules that
+    walks pass over (:meth:`_CompiledTable.passes_over`).
     """
     fields: set[str] = set()
-    if (rule.target or "") in _NEUTRAL_TARGETS:
-        return fields
     if rule.protocol:
         fields.add("protocol")
     if rule.source:

@@ -309,3 +309,23 @@ def test_kept_verdicts_follow_read_fields() -> None:
         packet = Packet("tcp", source, "198.51.100.7", "eth0", dport=80, mark=mark)
         assert compiled.evaluate("FORWARD", packet).verdict == verdict, (source, mark)
         assert evaluate(iptables(MARKS), "FORWARD", packet).verdict == verdict, (source, mark)
+
+
+def test_chain_named_like_log_target() -> None:
+    # With a declared chain LOG, '-j LOG' jumps there, so its rule's source test decides the walk.
+    compiled = CompiledRuleset(iptables("""
+*filter
+:INPUT ACCEPT [0:0]
+:LOG - [0:0]
+-A INPUT -s 10.0.0.0/8 -j LOG
+-A LOG -j DROP
+COMMIT
+"""))
+
+    inside = compiled.evaluate("INPUT", Packet("tcp", "10.1.1.1", "192.0.2.9"))
+    outside = compiled.evaluate("INPUT", Packet("tcp", "192.0.2.1", "192.0.2.9"))
+
+    assert inside.verdict == "DROP"
+    assert outside.verdict == "ACCEPT"
+    assert compiled.fixed_verdict("INPUT") is None
+    assert compiled.tested_prefixes("INPUT", "src") == {"10.0.0.0/8"}

@@ -516,7 +516,7 @@ def test_equal_tables_compile_once() -> None:
         ({"packets": 5}, r"rules\[0\]: expected packets and bytes both null or both set, got packets 5 and bytes null$"),
     ],
 )
-@pytest.mark.parametrize("schema", [INLINE_RULES_SCHEMA, SNAPSHOT_SCHEMA])
+@pytest.mark.parametrize("schema", [INLINE_RULES_SCHEMA, RULE_REFERENCES_SCHEMA, SNAPSHOT_SCHEMA])
 def test_rule_object_place_checked(change: dict[str, Any], message: str, schema: str) -> None:
     # A rule object must load only when the file that netdoctor writes from it loads too.
     snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
@@ -541,4 +541,39 @@ def test_reference_schema_names_later_parts(part: str) -> None:
 
     with pytest.raises(SchemaError, match=r"\(chain positions and rules objects need the schema "
                                           r"'netdoctor\.snapshot/3', not 'netdoctor\.snapshot/2'\)$"):
+        load_snapshot(data, "case.json")
+
+
+def test_null_chain_pool_rejected() -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    data["iptables_chains"] = None
+
+    with pytest.raises(SchemaError, match=r"^\$\.iptables_chains: expected a list$"):
+        load_snapshot(data, "case.json")
+
+
+@pytest.mark.parametrize(
+    ("counters", "message"),
+    [
+        ({"packets": -5}, r"packets: expected a counter, an integer from 0 to 18446744073709551615, or null, got -5$"),
+        ({"bytes": 2**70}, r"bytes: expected a counter, .*, got 1180591620717411303424$"),
+        ({"packets": None, "bytes": 7}, (r": expected packets and bytes both null or both set, got packets null and "
+                                        r"bytes 7$")),
+    ],
+)
+@pytest.mark.parametrize("schema", [INLINE_RULES_SCHEMA, RULE_REFERENCES_SCHEMA, SNAPSHOT_SCHEMA])
+def test_chain_counters_checked(counters: dict[str, Any], message: str, schema: str) -> None:
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    if schema == SNAPSHOT_SCHEMA:
+        data["iptables_chains"][3].update(counters)
+        where = r"\$\.iptables_chains\[3\]\.?"
+    else:
+        snapshot = loads_snapshot(dumps_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),))))
+        del data["iptables_rules"], data["iptables_chains"]
+        data["schema"] = schema
+        data["nodes"][0]["iptables"] = to_json(snapshot.nodes[0].iptables)
+        table_json(data)["chains"][0].update(counters)
+        where = r"\$\.nodes\[0\]\.iptables\.tables\[1\]\.chains\[0\]\.?"
+
+    with pytest.raises(SchemaError, match=where + message):
         load_snapshot(data, "case.json")

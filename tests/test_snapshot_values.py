@@ -134,18 +134,24 @@ def _multipath_data() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    (lambda hops: hops[0][1][0].pop("gateway"), r"\[0\]\[1\]: missing field\(s\) gateway in a next hop$"),
-    (lambda hops: hops[0][1].__setitem__(0, 5), (r"\[0\]\[1\]: expected a next hop object with gateway, dev, weight, "
+    (lambda hops: hops[0][1][0].pop("gateway"), r"\[0\]\[1\]: next hop 0: missing field\(s\) gateway in a next hop$"),
+    (lambda hops: hops[0][1].__setitem__(0, 5), (r"\[0\]\[1\]: next hop 0: expected a next hop object with gateway, dev, weight, "
                                                 r"flags, got 5$")),
-    (lambda hops: hops[0][1][0].update(weight=1.5), r"\[0\]\[1\]: weight: expected an integer from 1 to 256, got 1\.5$"),
-    (lambda hops: hops[0][1][0].update(weight="abc"), r"\[0\]\[1\]: weight: expected an integer .*, got 'abc'$"),
-    (lambda hops: hops[0][1][0].update(weight=0), r"\[0\]\[1\]: weight: expected an integer .*, got 0$"),
-    (lambda hops: hops[0][1][0].update(foo=1), r"\[0\]\[1\]: unknown field\(s\) foo in a next hop"),
-    (lambda hops: hops[0][1][0].update(dev=4), r"\[0\]\[1\]: dev: expected a string or null, got 4$"),
+    (lambda hops: hops[0][1][0].update(weight=1.5), r"\[0\]\[1\]: next hop 0: weight: expected an integer from 1 to 256, got 1\.5$"),
+    (lambda hops: hops[0][1][0].update(weight="abc"), r"\[0\]\[1\]: next hop 0: weight: expected an integer .*, got 'abc'$"),
+    (lambda hops: hops[0][1][0].update(weight=0), r"\[0\]\[1\]: next hop 0: weight: expected an integer .*, got 0$"),
+    (lambda hops: hops[0][1][0].update(foo=1), r"\[0\]\[1\]: next hop 0: unknown field\(s\) foo in a next hop"),
+    (lambda hops: hops[0][1][0].update(dev=4), r"\[0\]\[1\]: next hop 0: dev: expected a string or null, got 4$"),
     (lambda hops: hops[0].__setitem__(0, "0"), (r"\[0\]\[0\]: expected a row of the table, an integer from 0 to 0, "
                                               r"got str$")),
     (lambda hops: hops.append([0, []]), r"\[1\]\[0\]: row 0 has a value already; give each row once$"),
     (lambda hops: hops.append([0]), r"\[1\]: expected a pair \[row, value\]$"),
+    (lambda hops: hops[0][1][1].update(weight=0), r"\[0\]\[1\]: next hop 1: weight: expected an integer .*, got 0$"),
+    (lambda hops: hops[0][1][1].update(gateway="not-an-ip"), (r"\[0\]\[1\]: next hop 1: gateway: expected an IPv4 "
+                                                            r"or IPv6 address, got 'not-an-ip'$")),
+    (lambda hops: hops[0].__setitem__(1, 5), r"\[0\]\[1\]: expected a list of next hop objects, got 5$"),
+    (lambda hops: hops[0].__setitem__(1, hops[0][1][0]), (r"\[0\]\[1\]: expected a list of next hop objects, got an "
+                                                         r"object$")),
 ])
 def test_bad_nexthop_names_its_place(change: Any, message: str) -> None:
     data = _multipath_data()

@@ -6,7 +6,14 @@ import sys
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
-from netdoctor.model.addr import AF_INET, format_ip, format_mac, format_prefix, parse_ip
+from netdoctor.model.addr import (
+    AF_INET,
+    AddressError,
+    format_ip,
+    format_mac,
+    format_prefix,
+    parse_ip,
+)
 from netdoctor.model.table import Column, SchemaError, Table, decimal_value, number_text
 
 #: Route types as rtnetlink numbers them (``RTN_*``), by the names iproute2 prints.
@@ -78,7 +85,12 @@ class NextHop(NamedTuple):
         gateway, dev, weight, flags = (data[name] for name in cls._fields)
         for name, value in (("gateway", gateway), ("dev", dev)):
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"{name}: expected a string or null, got {_kind(value)}")
+                raise TypeError(f"{name}: expected a string or null, got {_kind(value)}")
+        if gateway is not None:
+            try:
+                parse_ip(gateway)
+            except AddressError:
+                raise ValueError(f"gateway: expected an IPv4 or IPv6 address, got {_kind(gateway)}") from None
         # The kernel keeps a next hop's weight from 1 to 256, as 'ip route' prints it.
         if weight.__class__ is not int or not 1 <= weight <= 256:
             raise ValueError(f"weight: expected an integer from 1 to 256, got {_kind(weight)}")
@@ -100,8 +112,17 @@ def _nexthops_to_json(value: tuple[NextHop, ...]) -> list[dict[str, Any]]:
     return [hop.to_json() for hop in value]
 
 
-def _nexthops_from_json(value: list[dict[str, Any]]) -> tuple[NextHop, ...]:
-    return tuple(NextHop.from_json(hop) for hop in value)
+def _nexthops_from_json(value: Any) -> tuple[NextHop, ...]:
+    """Read a route's next hops; an error names the hop by its position in the list."""
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of next hop objects, got {_kind(value)}")
+    hops = []
+    for number, hop in enumerate(value):
+        try:
+            hops.append(NextHop.from_json(hop))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"next hop {number}: {error}") from None
+    return tuple(hops)
 
 
 class Route(NamedTuple):

@@ -50,7 +50,9 @@ assert _SPEC is not None
 #: Rule fields kept once in the shared list.
 _BODY_FIELDS = tuple(name for name in _SPEC.names if name not in PLACE_FIELDS)
 _body_key = attrgetter(*_BODY_FIELDS)
-_chain_key = attrgetter("name", "policy", "packets", "bytes")
+_CHAIN_SPEC = record_spec(IptablesChain)
+assert _CHAIN_SPEC is not None
+_chain_key = attrgetter(*_CHAIN_SPEC.names)
 
 
 class RulePool:
@@ -167,10 +169,12 @@ class RuleReader:
         self._shares_chains = chain_bodies is not None
         if self._shares_chains and not isinstance(chain_bodies, list):
             raise SchemaError(f"$.{CHAIN_POOL_KEY}: expected a list")
-        self._chains: list[IptablesChain] = [
-            from_json(IptablesChain, body, f"$.{CHAIN_POOL_KEY}[{position}]")
-            for position, body in enumerate(chain_bodies or ())
-        ]
+        self._chains: list[IptablesChain] = []
+        for position, body in enumerate(chain_bodies or ()):
+            where = f"$.{CHAIN_POOL_KEY}[{position}]"
+            declared = from_json(IptablesChain, body, where)
+            check_chain_counters(declared, where)
+            self._chains.append(declared)
         self._rules: dict[tuple[int, int], IptablesRule] = {}
         #: The rules, or the chains, of tables seen before, by their JSON as a key.
         self._rule_tuples: dict[Any, tuple[IptablesRule, ...]] = {}
@@ -195,10 +199,10 @@ class RuleReader:
             for number, table in enumerate(tables):
                 if not isinstance(table, dict):
                     continue
-                taken = [field for field in fields if field in table]
-                if taken:
-                    held.extend((name, number, field, table[field]) for field in taken)
-                    tables[number] = {key: value for key, value in table.items() if key not in taken}
+                present = [field for field in fields if field in table]
+                if present:
+                    held.extend((name, number, field, table[field]) for field in present)
+                    tables[number] = {key: value for key, value in table.items() if key not in present}
             if copied is None:
                 copied = dict(node)
             copied[name] = {**ruleset, "tables": tables}
@@ -235,10 +239,12 @@ class RuleReader:
             raise SchemaError(f"{path}: unknown field(s) {', '.join(sorted(map(_json_text, unknown)))}; "
                               f"expected {', '.join(RULES_KEYS)}")
         expected = {"rule": "a list of positions in $." + POOL_KEY, "line": "a list of runs [first line, number of lines]"}
-        for key, what in expected.items():
+        for key, description in expected.items():
             if not isinstance(data.get(key), list):
                 problem = "invalid" if key in data else "missing"
-                raise SchemaError(f"{path}.{key}: {problem}; expected {what} (netdoctor collect -o FILE writes it)")
+                raise SchemaError(f"{path}.{key}: {problem}; expected {description} (netdoctor collect -o FILE "
+                                  "writes it)")
+
         positions: list[Any] = data["rule"]
         runs: list[Any] = data["line"]
         total = 0
@@ -248,6 +254,7 @@ class RuleReader:
                 raise SchemaError(f"{path}.line[{number}]: expected [first line, number of lines], two integers "
                                   f"from 1, got {_json_text(run)}")
             total += run[1]
+
         if total != len(positions):
             raise SchemaError(f"{path}.line: the runs cover {total} line(s), but 'rule' lists {len(positions)} "
                               "rule(s); give one line per rule")
@@ -259,6 +266,7 @@ class RuleReader:
         if found is not None:
             return found
         self._check_positions(positions, f"{path}.rule")
+
         lines = [line for first, count in runs for line in range(first, first + count)]
         rules: list[IptablesRule] = []
         if counters is None:
@@ -329,7 +337,9 @@ class RuleReader:
         for number, entry in enumerate(entries):
             where = f"{path}[{number}]"
             if entry.__class__ is dict:
-                chains.append(self._from_json(IptablesChain, entry, where))
+                declared = self._from_json(IptablesChain, entry, where)
+                check_chain_counters(declared, where)
+                chains.append(declared)
             elif entry.__class__ is not int:
                 raise SchemaError(f"{where}: expected a chain object or a position in $.{CHAIN_POOL_KEY}, got "
                                   f"{_json_text(entry)}")
@@ -397,6 +407,21 @@ class RuleReader:
         return replace(self._bases[position], **changes)
 
 
+def check_chain_counters(declared: IptablesChain, where: str) -> None:
+    """Raise for chain counters that no capture gives, as the iptables-save parser does."""
+    _check_counters(declared.packets, declared.bytes, where)
+
+
+def _check_counters(packets: int | None, count: int | None, where: str) -> None:
+    for name, value in (("packets", packets), ("bytes", count)):
+        if value is not None and not 0 <= value <= MAX_COUNTER:
+            raise SchemaError(f"{where}.{name}: expected a counter, an integer from 0 to {MAX_COUNTER}, or null, "
+                              f"got {number_text(value)}")
+    if (packets is None) != (count is None):
+        raise SchemaError(f"{where}: expected packets and bytes both null or both set, got packets "
+                          f"{_json_text(packets)} and bytes {_json_text(count)}")
+
+
 def check_rule_place(rule: IptablesRule, where: str) -> None:
     """Raise for a whole rule object whose line or counters the shared forms would reject.
 
@@ -405,14 +430,7 @@ def check_rule_place(rule: IptablesRule, where: str) -> None:
     """
     if rule.line < 1:
         raise SchemaError(f"{where}.line: expected a line number, an integer from 1, got {number_text(rule.line)}")
-    for name in ("packets", "bytes"):
-        value = getattr(rule, name)
-        if value is not None and not 0 <= value <= MAX_COUNTER:
-            raise SchemaError(f"{where}.{name}: expected a counter, an integer from 0 to {MAX_COUNTER}, or null, "
-                              f"got {number_text(value)}")
-    if (rule.packets is None) != (rule.bytes is None):
-        raise SchemaError(f"{where}: expected packets and bytes both null or both set, got packets "
-                          f"{_json_text(rule.packets)} and bytes {_json_text(rule.bytes)}")
+    _check_counters(rule.packets, rule.bytes, where)
 
 
 def _json_text(value: Any) -> str:

@@ -33,6 +33,7 @@ from netdoctor.model.rule_pool import (
     RULESET_FIELDS,
     RulePool,
     RuleReader,
+    check_chain_counters,
     check_rule_place,
     has_references,
 )
@@ -389,7 +390,10 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
     checked: set[tuple[str, int, int]] = set()
     rules = None
     if schema != INLINE_RULES_SCHEMA:
+        # A null list of shared chains is an error, not a file without them.
         chains = data.get(CHAIN_POOL_KEY, []) if schema == SNAPSHOT_SCHEMA else None
+        if schema == SNAPSHOT_SCHEMA and chains is None:
+            raise SchemaError(f"$.{CHAIN_POOL_KEY}: expected a list")
         rules = RuleReader(data.get(POOL_KEY, []), from_json, chains)
     nodes = []
     for index in range(len(items)):
@@ -407,6 +411,8 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
                     raise SchemaError(f"{error} (chain positions and rules objects need the schema "
                                       f"{SNAPSHOT_SCHEMA!r}, not {RULE_REFERENCES_SCHEMA!r})") from None
                 raise
+            if schema == RULE_REFERENCES_SCHEMA:
+                _check_chain_objects(node, path)
         _check_node(node, path, checked)
         for name in ("routes", "neighbours", "fdb"):
             table = getattr(node, name)
@@ -437,7 +443,17 @@ def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
         for number, table in enumerate(ruleset.tables if ruleset is not None else ()):
             for position, rule in enumerate(table.rules):
                 check_rule_place(rule, f"{path}.{name}.tables[{number}].rules[{position}]")
+    _check_chain_objects(node, path)
     return node
+
+
+def _check_chain_objects(node: NodeSnapshot, path: str) -> None:
+    """Check the counters of the chains that a node of an older schema declares as objects in its tables."""
+    for name in RULESET_FIELDS:
+        ruleset = getattr(node, name)
+        for number, table in enumerate(ruleset.tables if ruleset is not None else ()):
+            for position, declared in enumerate(table.chains):
+                check_chain_counters(declared, f"{path}.{name}.tables[{number}].chains[{position}]")
 
 
 def _check_node(node: NodeSnapshot, where: str, checked: set[tuple[str, int, int]]) -> None:
