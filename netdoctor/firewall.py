@@ -201,18 +201,22 @@ class CompiledRuleset:
     so a walk that ends early in a long chain parses only the rules before its
     verdict.
 
-    Rulesets built with one ``shared`` dictionary share the compiled form of a
-    table whose chains and rules are the same tuples, as a snapshot loads them
-    for nodes with equal tables, so kube-proxy's rules are compiled once for
-    the cluster instead of once per node.
+    Rulesets built with one ``shared`` dictionary share the compiled form of
+    equal tables, so kube-proxy's rules are compiled once for the cluster
+    instead of once per node. Tables are equal when their chains have the same
+    names and policies and their rules come from the same parsed rules at the
+    same lines, whatever their counters (:func:`_sharing_key`). A verdict then
+    names the rule of this ruleset's own table.
     """
 
-    __slots__ = ("_fixed", "_ruleset", "_shared", "_tables")
+    __slots__ = ("_fixed", "_own_rules", "_ruleset", "_shared", "_tables")
 
     def __init__(self, ruleset: IptablesRuleset, shared: dict[Any, Any] | None = None) -> None:
         self._ruleset = ruleset
         self._shared = shared
         self._tables: dict[str, _CompiledTable | None] = {}
+        #: Table name -> this ruleset's rules, for a table compiled from another ruleset's equal table.
+        self._own_rules: dict[str, tuple[IptablesRule, ...]] = {}
         #: ``(table, chain)`` -> the result of :meth:`fixed_verdict`.
         self._fixed: dict[tuple[str, str], Verdict | None] = {}
 
@@ -225,7 +229,11 @@ class CompiledRuleset:
         compiled = self._table(table)
         if compiled is None:
             return Verdict("ACCEPT", None, chain, f"no {table} table")
-        return compiled.walk(chain, packet)
+        verdict = compiled.walk(chain, packet)
+        own = self._own_rules.get(table)
+        if own is not None and verdict.rule is not None:
+            verdict = compiled.own_verdict(verdict, own)
+        return verdict
 
     def fixed_verdict(self, chain: str, table: str = "filter") -> Verdict | None:
         """Return the verdict that every packet gets from ``chain``, or None when it depends on the packet."""
@@ -278,14 +286,48 @@ class CompiledRuleset:
             if found is not None and shared is None:
                 compiled = _CompiledTable(found)
             elif found is not None and shared is not None:
-                # The entry keeps the tuples alive, so their ids stay unique while the dictionary lives.
-                key = (found.name, id(found.chains), id(found.rules))
-                entry = shared.get(key)
-                if entry is None:
-                    entry = shared[key] = (found.chains, found.rules, _CompiledTable(found))
-                compiled = entry[2]
+                compiled = self._shared_table(found, shared)
             self._tables[table] = compiled
             return compiled
+
+    def _shared_table(self, found: IptablesTable, shared: dict[Any, Any]) -> _CompiledTable:
+        # Each entry keeps the table it was compiled from alive, so the ids in the keys stay unique while the
+        # dictionary lives. Nodes whose tables are the same tuples find their entry without a content key.
+        same = ("same", found.name, id(found.chains), id(found.rules))
+        entry = shared.get(same)
+        if entry is None:
+            key = _sharing_key(found)
+            entry = shared.get(key) if key is not None else None
+            if entry is None:
+                entry = (found, _CompiledTable(found))
+                if key is not None:
+                    shared[key] = entry
+            shared[same] = entry
+        origin, compiled = entry
+        if origin.rules is not found.rules:
+            self._own_rules[found.name] = found.rules
+        return compiled
+
+
+_rule_text = attrgetter("text")
+_rule_line = attrgetter("line")
+_chain_policy = attrgetter("name", "policy")
+
+
+def _sharing_key(table: IptablesTable) -> tuple[Any, ...] | None:
+    """Return a key that equal tables share whatever their counters, or None when the table is compiled alone.
+
+    A rule with counters is a copy of its parsed rule that keeps the same text
+    object, so rules with the same text object at the same line are equal
+    apart from their counters. Texts of fewer than two characters can be
+    objects that the interpreter shares between unrelated strings, so a table
+    with such a rule gets no key.
+    """
+    texts = tuple(map(_rule_text, table.rules))
+    if texts and min(map(len, texts)) < 2:
+        return None
+    return (table.name, tuple(map(_chain_policy, table.chains)), tuple(map(id, texts)),
+            tuple(map(_rule_line, table.rules)))
 
 
 # Effects of a matching rule on the walk, derived from its target once per rule.
@@ -300,7 +342,8 @@ class _CompiledTable:
     that share this table then walk each distinct packet once between them.
     """
 
-    __slots__ = ("_chains", "_compiled", "_policies", "_read_fields", "_reads", "_rules", "_table", "_verdicts")
+    __slots__ = ("_chains", "_compiled", "_policies", "_positions", "_read_fields", "_reads", "_rules", "_table",
+                 "_verdicts")
 
     def __init__(self, table: IptablesTable) -> None:
         self._table = table
@@ -320,6 +363,17 @@ class _CompiledTable:
         self._read_fields: dict[str, Callable[[Packet], Any]] = {}
         #: ``(chain, values of those fields)`` -> the verdict.
         self._verdicts: dict[tuple[str, Any], Verdict] = {}
+        #: Id of each rule of the table -> its position, built when another table's verdicts first need it.
+        self._positions: dict[int, int] | None = None
+
+    def own_verdict(self, verdict: Verdict, rules: tuple[IptablesRule, ...]) -> Verdict:
+        """Return ``verdict`` naming the rule at the same position of ``rules``, an equal table of another node."""
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = {id(rule): position for position, rule in enumerate(self._table.rules)}
+        assert verdict.rule is not None
+        own = rules[positions[id(verdict.rule)]]
+        return verdict if own is verdict.rule else replace(verdict, rule=own)
 
     def walk(self, chain: str, packet: Packet) -> Verdict:
         """Walk ``chain`` for ``packet``: jumps, ``RETURN``, ``-g`` gotos, ``MARK`` and the chain's policy."""

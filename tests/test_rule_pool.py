@@ -503,7 +503,39 @@ def test_equal_tables_compile_once() -> None:
     assert verdicts[0].rule is verdicts[1].rule
     assert [verdict.verdict for verdict in dns] == ["DNAT"] * 3
     # One compiled filter table for node-a and node-b, one for node-c, and one nat table for all three.
-    assert len(shared) == 3
+    assert len({id(compiled) for _, compiled in shared.values()}) == 3
+
+
+def test_tables_with_counters_compile_once() -> None:
+    counted = ("*filter\n:INPUT ACCEPT [7:420]\n:FORWARD DROP [3:180]\n[3:180] -A FORWARD -p icmp -j ACCEPT\n"
+               "[0:0] -A FORWARD -s 10.244.0.0/16 -j ACCEPT\nCOMMIT\n")
+    other = counted.replace("[3:180] -A", "[9:540] -A").replace(":INPUT ACCEPT [7:420]", ":INPUT ACCEPT [1:60]")
+    loaded = loads_snapshot(dumps_snapshot(ClusterSnapshot((node_with("node-a", counted), node_with("node-b", other)))))
+    shared: dict[Any, Any] = {}
+    compiled = [CompiledRuleset(node.iptables, shared) for node in loaded.nodes if node.iptables is not None]
+    packet = Packet("icmp", "10.244.1.5", "10.244.2.7", icmp_type=8, icmp_code=0)
+
+    verdicts = [ruleset.evaluate("FORWARD", packet) for ruleset in compiled]
+
+    assert len({id(table) for _, table in shared.values()}) == 1
+    assert [verdict.verdict for verdict in verdicts] == ["ACCEPT", "ACCEPT"]
+    # Each verdict names its own node's rule, with that node's counters.
+    assert [verdict.rule.packets for verdict in verdicts if verdict.rule is not None] == [3, 9]
+    for verdict, node in zip(verdicts, loaded.nodes, strict=True):
+        assert node.iptables is not None
+        assert verdict.rule is node.iptables.tables[0].rules[0]
+
+
+def test_policy_difference_not_shared() -> None:
+    accept = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p icmp -j ACCEPT\nCOMMIT\n"
+    drop = accept.replace(":FORWARD ACCEPT", ":FORWARD DROP")
+    loaded = loads_snapshot(dumps_snapshot(ClusterSnapshot((node_with("node-a", accept), node_with("node-b", drop)))))
+    shared: dict[Any, Any] = {}
+    compiled = [CompiledRuleset(node.iptables, shared) for node in loaded.nodes if node.iptables is not None]
+
+    verdicts = [ruleset.evaluate("FORWARD", Packet("tcp", "10.244.1.5", "10.244.2.7", dport=80)) for ruleset in compiled]
+
+    assert [verdict.verdict for verdict in verdicts] == ["ACCEPT", "DROP"]
 
 
 @pytest.mark.parametrize(
