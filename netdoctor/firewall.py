@@ -291,8 +291,9 @@ class CompiledRuleset:
             return compiled
 
     def _shared_table(self, found: IptablesTable, shared: dict[Any, Any]) -> _CompiledTable:
-        # Each entry keeps the table it was compiled from alive, so the ids in the keys stay unique while the
-        # dictionary lives. Nodes whose tables are the same tuples find their entry without a content key.
+        # Nodes whose tables are the same tuples find their entry without a content key. Each entry keeps the
+        # table it was compiled from alive, and the list under None every other table, so the ids in the keys
+        # stay unique while the dictionary lives.
         same = ("same", found.name, id(found.chains), id(found.rules))
         entry = shared.get(same)
         if entry is None:
@@ -302,6 +303,8 @@ class CompiledRuleset:
                 entry = (found, _CompiledTable(found))
                 if key is not None:
                     shared[key] = entry
+            else:
+                shared.setdefault(None, []).append(found)
             shared[same] = entry
         origin, compiled = entry
         if origin.rules is not found.rules:

@@ -503,7 +503,7 @@ def test_equal_tables_compile_once() -> None:
     assert verdicts[0].rule is verdicts[1].rule
     assert [verdict.verdict for verdict in dns] == ["DNAT"] * 3
     # One compiled filter table for node-a and node-b, one for node-c, and one nat table for all three.
-    assert len({id(compiled) for _, compiled in shared.values()}) == 3
+    assert len({id(entry[1]) for key, entry in shared.items() if key is not None}) == 3
 
 
 def test_tables_with_counters_compile_once() -> None:
@@ -517,7 +517,7 @@ def test_tables_with_counters_compile_once() -> None:
 
     verdicts = [ruleset.evaluate("FORWARD", packet) for ruleset in compiled]
 
-    assert len({id(table) for _, table in shared.values()}) == 1
+    assert len({id(entry[1]) for key, entry in shared.items() if key is not None}) == 1
     assert [verdict.verdict for verdict in verdicts] == ["ACCEPT", "ACCEPT"]
     # Each verdict names its own node's rule, with that node's counters.
     assert [verdict.rule.packets for verdict in verdicts if verdict.rule is not None] == [3, 9]
