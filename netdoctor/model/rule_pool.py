@@ -25,6 +25,7 @@ both forms.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -52,6 +53,7 @@ _BODY_FIELDS = tuple(name for name in _SPEC.names if name not in PLACE_FIELDS)
 _body_key = attrgetter(*_BODY_FIELDS)
 # RuleReader builds rules with counters from the fields in this order.
 assert _SPEC.names == ("chain", "line", *_BODY_FIELDS[1:], "packets", "bytes"), _SPEC.names
+_new_rule: Callable[..., IptablesRule] = IptablesRule
 _CHAIN_SPEC = record_spec(IptablesChain)
 assert _CHAIN_SPEC is not None
 _chain_key = attrgetter(*_CHAIN_SPEC.names)
@@ -286,7 +288,7 @@ class RuleReader:
             fields = self._fields
             for position, line, packets, count in zip(positions, lines, *counters):
                 chain_name, rest = fields.get(position) or self._entry_fields(position)
-                rules.append(IptablesRule(chain_name, line, *rest, packets, count))
+                rules.append(_new_rule(chain_name, line, *rest, packets, count))
         found = self._rule_tuples[cache_key] = tuple(rules)
         return found
 
