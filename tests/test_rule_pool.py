@@ -68,6 +68,16 @@ def as_references(rules: dict[str, Any]) -> list[list[Any]]:
     return [list(entry) for entry in zip(rules["rule"], lines, rules["packets"], rules["bytes"], strict=True)]
 
 
+def inline_json(snapshot: ClusterSnapshot, schema: str = SNAPSHOT_SCHEMA) -> dict[str, Any]:
+    """Return a snapshot's JSON with every node's rules and chains written in the node as whole objects."""
+    data = dump_snapshot(snapshot)
+    del data["iptables_rules"], data["iptables_chains"]
+    data["schema"] = schema
+    for node, item in zip(snapshot.nodes, data["nodes"], strict=True):
+        item["iptables"] = to_json(node.iptables)
+    return data
+
+
 def table_json(data: dict[str, Any], node: int = 0, table: int = 1) -> dict[str, Any]:
     found: dict[str, Any] = data["nodes"][node]["iptables"]["tables"][table]
     return found
@@ -126,11 +136,7 @@ def test_reference_carries_counters() -> None:
 
 def test_inline_schema_loads_equal() -> None:
     snapshot = synthetic.generate("calico", 4, ["stale-blackhole"], services=12)
-    older = dump_snapshot(snapshot)
-    del older["iptables_rules"], older["iptables_chains"]
-    older["schema"] = INLINE_RULES_SCHEMA
-    for node, item in zip(snapshot.nodes, older["nodes"], strict=True):
-        item["iptables"] = to_json(node.iptables)
+    older = inline_json(snapshot, INLINE_RULES_SCHEMA)
 
     assert loads_snapshot(json.dumps(older)) == snapshot
 
@@ -177,9 +183,7 @@ def test_reference_schema_rejects_shared_chains() -> None:
 
 def test_current_schema_accepts_inline_rules() -> None:
     snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
-    data = dump_snapshot(snapshot)
-    del data["iptables_rules"], data["iptables_chains"]
-    data["nodes"][0]["iptables"] = to_json(snapshot.nodes[0].iptables)
+    data = inline_json(snapshot)
 
     assert load_snapshot(data) == snapshot
 
@@ -551,11 +555,7 @@ def test_policy_difference_not_shared() -> None:
 @pytest.mark.parametrize("schema", [INLINE_RULES_SCHEMA, RULE_REFERENCES_SCHEMA, SNAPSHOT_SCHEMA])
 def test_rule_object_place_checked(change: dict[str, Any], message: str, schema: str) -> None:
     # A rule object must load only when the file that netdoctor writes from it loads too.
-    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
-    data = dump_snapshot(snapshot)
-    del data["iptables_rules"], data["iptables_chains"]
-    data["schema"] = schema
-    data["nodes"][0]["iptables"] = to_json(snapshot.nodes[0].iptables)
+    data = inline_json(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)), schema)
     table_json(data)["rules"][0].update(change)
 
     with pytest.raises(SchemaError, match=r"\$\.nodes\[0\]\.iptables\.tables\[1\]\." + message):
@@ -595,15 +595,13 @@ def test_null_chain_pool_rejected() -> None:
 )
 @pytest.mark.parametrize("schema", [INLINE_RULES_SCHEMA, RULE_REFERENCES_SCHEMA, SNAPSHOT_SCHEMA])
 def test_chain_counters_checked(counters: dict[str, Any], message: str, schema: str) -> None:
-    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
+    snapshot = ClusterSnapshot((node_with("node-a", KUBE_PROXY),))
     if schema == SNAPSHOT_SCHEMA:
+        data = dump_snapshot(snapshot)
         data["iptables_chains"][3].update(counters)
         where = r"\$\.iptables_chains\[3\]\.?"
     else:
-        snapshot = loads_snapshot(dumps_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),))))
-        del data["iptables_rules"], data["iptables_chains"]
-        data["schema"] = schema
-        data["nodes"][0]["iptables"] = to_json(snapshot.nodes[0].iptables)
+        data = inline_json(snapshot, schema)
         table_json(data)["chains"][0].update(counters)
         where = r"\$\.nodes\[0\]\.iptables\.tables\[1\]\.chains\[0\]\.?"
 
