@@ -291,9 +291,9 @@ class CompiledRuleset:
             return compiled
 
     def _shared_table(self, found: IptablesTable, shared: dict[Any, Any]) -> _CompiledTable:
-        # Nodes whose tables are the same tuples find their entry without a content key. Each entry keeps the
-        # table it was compiled from alive, and the list under None every other table, so the ids in the keys
-        # stay unique while the dictionary lives.
+        # Nodes whose tables are the same tuples find their entry without a content key. Each entry keeps alive
+        # the table it was compiled from, and the list under the key None keeps the tables that share it, so the
+        # ids in the keys stay unique while the dictionary lives.
         same = ("same", found.name, id(found.chains), id(found.rules))
         entry = shared.get(same)
         if entry is None:
@@ -301,7 +301,9 @@ class CompiledRuleset:
             entry = shared.get(key) if key is not None else None
             if entry is None:
                 entry = (found, _CompiledTable(found))
-                if key is not None:
+                # A verdict is mapped to another node's rule through its rule object's position, which a table
+                # that holds one rule object twice leaves open, so such a table is compiled for its nodes alone.
+                if key is not None and len(set(map(id, found.rules))) == len(found.rules):
                     shared[key] = entry
             else:
                 shared.setdefault(None, []).append(found)
@@ -443,7 +445,7 @@ class _CompiledTable:
                     except _Unknown as error:
                         return Verdict("UNKNOWN", entry.rule, current, f"unknown MARK option: {error}")
                     continue
-                return Verdict("UNKNOWN", entry.rule, current, f"unknown target {entry.target}")
+                return Verdict("UNKNOWN", entry.rule, current, f"unknown target {entry.target or repr('')}")
         # The built-in chain ended, returned, or a chain it went to with -g ended.
         return self._policies.get(chain) or self._policy(chain)
 
@@ -462,10 +464,11 @@ class _CompiledTable:
     def passes_over(self, rule: IptablesRule) -> bool:
         """Tell whether walks pass over ``rule`` whatever the packet: it only logs or counts.
 
-        A target such as ``LOG`` is a jump when the table declares a chain of that name.
+        This is the test of :class:`_CompiledRule` ``passed`` for the rule's target. A target such as
+        ``LOG`` is a jump when the table declares a chain of that name, and an empty target is unknown.
         """
-        target = rule.target or ""
-        return target in _NEUTRAL_TARGETS and target not in self._chains
+        return (_classify_target(rule.target, self._chains) == _CONTINUE
+                and (rule.target or "") in _NEUTRAL_TARGETS)
 
     def reachable_rules(self, chain: str) -> Iterator[IptablesRule]:
         """Yield the rules of ``chain`` and of every chain it can jump or go to, each chain once."""

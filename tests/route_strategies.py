@@ -17,8 +17,10 @@ def routes(draw: st.DrawFn) -> Route:
     """
     family = draw(st.sampled_from([4, 6]))
     address = IPV4 if family == 4 else IPV6
-    hops = draw(st.lists(st.builds(NextHop, st.sampled_from([None, "192.0.2.9"]), st.sampled_from([None, "eth1"]),
-                                   st.integers(1, 255), st.integers(0, 16)), max_size=2))
+    # A next hop's gateway has the route's family, as the parsers and the snapshot loader require.
+    gateway = "192.0.2.9" if family == 4 else "2001:db8::9"
+    hops = draw(st.lists(st.builds(NextHop, st.sampled_from([None, gateway]), st.sampled_from([None, "eth1"]),
+                                   st.integers(1, 256), st.integers(0, 16)), max_size=2))
     return Route(
         family=family,
         table=draw(st.sampled_from([254, 255, 100])),

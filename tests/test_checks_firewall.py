@@ -329,3 +329,24 @@ COMMIT
     assert outside.verdict == "ACCEPT"
     assert compiled.fixed_verdict("INPUT") is None
     assert compiled.tested_prefixes("INPUT", "src") == {"10.0.0.0/8"}
+
+
+def test_empty_target_unknown_in_any_order() -> None:
+    rules = iptables("""
+*filter
+:INPUT DROP [0:0]
+-A INPUT -p icmp -j ""
+-A INPUT -p udp -j ACCEPT
+COMMIT
+""")
+    tcp = Packet("tcp", "192.0.2.1", "192.0.2.9", dport=80)
+    icmp = Packet("icmp", "192.0.2.1", "192.0.2.9", icmp_type=8, icmp_code=0)
+    compiled = CompiledRuleset(rules)
+
+    # The empty target reads the protocol, so the two packets do not share a kept verdict.
+    assert compiled.evaluate("INPUT", tcp).verdict == "DROP"
+    unknown = compiled.evaluate("INPUT", icmp)
+    assert unknown.verdict == "UNKNOWN"
+    assert unknown.reason == "unknown target ''"
+    assert evaluate(rules, "INPUT", icmp).verdict == "UNKNOWN"
+    assert compiled.fixed_verdict("INPUT") is None

@@ -98,8 +98,8 @@ def test_pool_shares_equal_rules() -> None:
     first, last = rules_of(loaded.nodes[0]), rules_of(loaded.nodes[-1])
     assert all(one is other for one, other in zip(first, last, strict=True))
     first_tables, last_tables = loaded.nodes[0].iptables.tables, loaded.nodes[-1].iptables.tables  # type: ignore[union-attr]
-    assert all(one.chains is other.chains and one.rules is other.rules
-               for one, other in zip(first_tables, last_tables, strict=True))
+    assert all(one.chains is other.chains for one, other in zip(first_tables, last_tables, strict=True))
+    assert all(one.rules is other.rules for one, other in zip(first_tables, last_tables, strict=True))
 
 
 def test_pool_shifted_rule_keeps_line() -> None:
@@ -154,8 +154,9 @@ def test_inline_schema_names_references() -> None:
     del data["iptables_rules"], data["iptables_chains"]
     data["schema"] = INLINE_RULES_SCHEMA
 
-    with pytest.raises(SchemaError, match=r"chains\[0\]: expected an object \(references to shared rules or chains "
-                                          r"need the schema 'netdoctor\.snapshot/3', not 'netdoctor\.snapshot/1'\)$"):
+    with pytest.raises(SchemaError, match=r"chains\[0\]: expected an object \(references to shared rules need the schema "
+                                          r"'netdoctor\.snapshot/2' or later, and shared chains 'netdoctor\.snapshot/3', "
+                                          r"not 'netdoctor\.snapshot/1'\)$"):
         load_snapshot(data, "case.json")
 
 
@@ -607,3 +608,23 @@ def test_chain_counters_checked(counters: dict[str, Any], message: str, schema: 
 
     with pytest.raises(SchemaError, match=where + message):
         load_snapshot(data, "case.json")
+
+
+def test_repeated_rule_object_not_shared() -> None:
+    plain = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -p icmp -j ACCEPT\nCOMMIT\n"
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", plain), node_with("node-b", plain))))
+    for item in data["nodes"]:
+        # The same rule twice at one line, as only an edited file has it. node-a has no counters, so it loads one
+        # rule object twice; node-b's copies differ by their counters.
+        rules = item["iptables"]["tables"][0]["rules"]
+        rules.update(rule=rules["rule"] * 2, line=[[4, 1], [4, 1]])
+    data["nodes"][1]["iptables"]["tables"][0]["rules"].update(packets=[2, 8], bytes=[120, 480])
+    loaded = load_snapshot(data)
+    shared: dict[Any, Any] = {}
+    compiled = [CompiledRuleset(node.iptables, shared) for node in loaded.nodes if node.iptables is not None]
+
+    verdicts = [ruleset.evaluate("FORWARD", Packet("icmp", "10.244.1.5", "10.244.2.7", icmp_type=8, icmp_code=0))
+                for ruleset in compiled]
+
+    # The first copy decides, with node-b's own counters for it.
+    assert [verdict.rule.packets for verdict in verdicts if verdict.rule is not None] == [None, 2]

@@ -143,7 +143,7 @@ def _multipath_data() -> dict[str, Any]:
     (lambda hops: hops[0][1][0].update(foo=1), r"\[0\]\[1\]: next hop 0: unknown field\(s\) foo in a next hop"),
     (lambda hops: hops[0][1][0].update(dev=4), r"\[0\]\[1\]: next hop 0: dev: expected a string or null, got 4$"),
     (lambda hops: hops[0].__setitem__(0, "0"), (r"\[0\]\[0\]: expected a row of the table, an integer from 0 to 0, "
-                                              r"got str$")),
+                                              r"got '0'$")),
     (lambda hops: hops.append([0, []]), r"\[1\]\[0\]: row 0 has a value already; give each row once$"),
     (lambda hops: hops.append([0]), r"\[1\]: expected a pair \[row, value\]$"),
     (lambda hops: hops[0][1][1].update(weight=0), r"\[0\]\[1\]: next hop 1: weight: expected an integer .*, got 0$"),
@@ -171,3 +171,11 @@ def test_multipath_round_trip() -> None:
     data = _multipath_data()
 
     assert json.loads(dumps_snapshot(loads_snapshot(json.dumps(data)))) == data
+
+
+def test_nexthop_of_other_family_rejected() -> None:
+    data = _multipath_data()
+    data["nodes"][0]["routes"]["extras"]["nexthops"][0][1][1]["gateway"] = "2001:db8::1"
+
+    assert _error(data).endswith("$.nodes[0].routes.extras.nexthops: next hop 1 of row 0: gateway '2001:db8::1' is "
+                                 "not an IPv4 address like the route's")

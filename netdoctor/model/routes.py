@@ -289,7 +289,8 @@ class RouteTable(Table[Route]):
     }
 
     def _check_values(self, where: str) -> None:
-        """Reject address families other than 4 and 6, and prefix lengths beyond the family's address size.
+        """Reject address families other than 4 and 6, next hops of the other family, and prefix lengths beyond
+        the family's address size.
 
         The columns are scanned as bytes, and only rows whose length exceeds 32
         are read one by one.
@@ -301,6 +302,11 @@ class RouteTable(Table[Route]):
         if stray:
             row = next(row for row, family in enumerate(families) if family not in (4, 6))
             raise SchemaError(f"{where}.family: {stray[0]} in row {row} is not 4 (IPv4) or 6 (IPv6)")
+        for row, hops in sorted(self._extras["nexthops"].items()):
+            for number, hop in enumerate(hops):
+                if hop.gateway is not None and parse_ip(hop.gateway)[0] != families[row]:
+                    raise SchemaError(f"{where}.extras.nexthops: next hop {number} of row {row}: gateway "
+                                      f"{hop.gateway!r} is not an IPv{families[row]} address like the route's")
         lengths = memoryview(self.cells("dst_len")).tobytes()  # type: ignore[arg-type]
         if not lengths.translate(None, _IPV4_LENGTHS):
             return

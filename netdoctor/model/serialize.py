@@ -435,8 +435,8 @@ def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
         node: NodeSnapshot = from_json(NodeSnapshot, item, path)
     except SchemaError as error:
         if has_references(item):
-            raise SchemaError(f"{error} (references to shared rules or chains need the schema "
-                              f"{SNAPSHOT_SCHEMA!r}, not {INLINE_RULES_SCHEMA!r})") from None
+            raise SchemaError(f"{error} (references to shared rules need the schema {RULE_REFERENCES_SCHEMA!r} or "
+                              f"later, and shared chains {SNAPSHOT_SCHEMA!r}, not {INLINE_RULES_SCHEMA!r})") from None
         raise
     for name in RULESET_FIELDS:
         ruleset = getattr(node, name)

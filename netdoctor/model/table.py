@@ -56,6 +56,16 @@ def decimal_value(text: str) -> int | None:
         return None
 
 
+def _value_text(value: Any) -> str:
+    """Return a JSON value for an error message: numbers and strings as written, other values by their kind."""
+    if value.__class__ is int:
+        return number_text(value)
+    if isinstance(value, str | float) and not isinstance(value, bool):
+        return repr(value)[:40]
+    kinds = {bool: "a boolean", list: "a list", dict: "an object", type(None): "null"}
+    return kinds.get(type(value), f"a {type(value).__name__}")
+
+
 def number_text(value: int) -> str:
     """Return an integer for an error message, shortened to its first digits and length when it is very long."""
     try:
@@ -763,7 +773,7 @@ class Table(Generic[R]):
             row, value = entry
             if row.__class__ is not int or not 0 <= row < count:
                 raise SchemaError(f"{at}[0]: expected a row of the table, an integer from 0 to {count - 1}, got "
-                                  f"{number_text(row) if row.__class__ is int else type(row).__name__}")
+                                  f"{_value_text(row)}")
             if row in values:
                 raise SchemaError(f"{at}[0]: row {row} has a value already; give each row once")
             try:
