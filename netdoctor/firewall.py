@@ -301,8 +301,8 @@ class CompiledRuleset:
             entry = shared.get(key) if key is not None else None
             if entry is None:
                 entry = (found, _CompiledTable(found))
-                # A verdict is mapped to another node's rule through its rule object's position, which a table
-                # that holds one rule object twice leaves open, so such a table is compiled for its nodes alone.
+                # A verdict is mapped to another node's rule by the position of its rule object. In a table with
+                # one rule object at two positions that is ambiguous, so such a table is compiled for its nodes alone.
                 if key is not None and len(set(map(id, found.rules))) == len(found.rules):
                     shared[key] = entry
             else:
