@@ -192,9 +192,9 @@ class RuleReader:
 
         The node's JSON is copied where it changes, so the caller's data stays as it was.
         """
-        held: list[tuple[str, int, str, Any]] = []
+        held_parts: list[tuple[str, int, str, Any]] = []
         if not isinstance(node, dict):
-            return node, held
+            return node, held_parts
         fields = ("chains", "rules") if self._shares_chains else ("rules",)
         copied = None
         for name in RULESET_FIELDS:
@@ -207,17 +207,17 @@ class RuleReader:
                     continue
                 present = [field for field in fields if field in table]
                 if present:
-                    held.extend((name, number, field, table[field]) for field in present)
+                    held_parts.extend((name, number, field, table[field]) for field in present)
                     tables[number] = {key: value for key, value in table.items() if key not in present}
             if copied is None:
                 copied = dict(node)
             copied[name] = {**ruleset, "tables": tables}
-        return (node if copied is None else copied), held
+        return (node if copied is None else copied), held_parts
 
-    def restore(self, node: NodeSnapshot, held: list[tuple[str, int, str, Any]], where: str) -> NodeSnapshot:
+    def restore(self, node: NodeSnapshot, held_parts: list[tuple[str, int, str, Any]], where: str) -> NodeSnapshot:
         """Return the node with the parts that :meth:`hold` held back, resolved and checked."""
         changes: dict[str, IptablesRuleset] = {}
-        for name, number, field, entries in held:
+        for name, number, field, entries in held_parts:
             path = f"{where}.{name}.tables[{number}].{field}"
             value = self._chain_list(entries, path) if field == "chains" else self._rule_list(entries, path)
             ruleset: IptablesRuleset = changes.get(name) or getattr(node, name)
