@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import Figure, Timing, child_python, time_command
+from common import Figure, child_python, interleaved, time_command
 
 from netdoctor import synthetic
 from netdoctor.model.serialize import dumps_snapshot
@@ -73,24 +72,6 @@ def slowest_imports(argv: list[str], env: dict[str, str]) -> list[dict[str, Any]
             rows.append({"module": name, "cumulative_ms": int(fields[1]) / 1000})
     rows.sort(key=lambda row: row["cumulative_ms"], reverse=True)
     return rows[:IMPORTS_LISTED]
-
-
-def interleaved(commands: dict[str, list[str]], repeat: int, env: dict[str, str]) -> list[Timing]:
-    """Time each command ``repeat`` times, one run of each in turn, and return their timings in order.
-
-    Taking turns exposes every command to the same changes in the machine's
-    load, so a busy moment moves the ratio less than when one command's runs
-    all come before the other's.
-    """
-    runs: dict[str, list[float]] = {label: [] for label in commands}
-    peaks = dict.fromkeys(commands, 0.0)
-    for _ in range(repeat):
-        for label, argv in commands.items():
-            timing = time_command(label, argv, repeat=1, env=env)
-            runs[label].extend(timing.runs)
-            peaks[label] = max(peaks[label], timing.peak_rss_mib or 0.0)
-    return [Timing(label, statistics.median(runs[label]), runs[label], peak_rss_mib=peaks[label])
-            for label in commands]
 
 
 def figures(quick: bool) -> list[Figure]:

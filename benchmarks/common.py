@@ -126,6 +126,24 @@ def time_command(label: str, argv: list[str], repeat: int = 5, env: dict[str, st
     return Timing(label, statistics.median(runs), runs, peak_rss_mib=peak)
 
 
+def interleaved(commands: dict[str, list[str]], repeat: int, env: dict[str, str] | None = None) -> list[Timing]:
+    """Time each command ``repeat`` times, one run of each in turn, and return their timings in order.
+
+    Taking turns exposes every command to the same changes in the machine's
+    load, so a busy moment moves the ratio less than when one command's runs
+    all come before the other's.
+    """
+    runs: dict[str, list[float]] = {label: [] for label in commands}
+    peaks = dict.fromkeys(commands, 0.0)
+    for _ in range(repeat):
+        for label, argv in commands.items():
+            timing = time_command(label, argv, repeat=1, env=env)
+            runs[label].extend(timing.runs)
+            peaks[label] = max(peaks[label], timing.peak_rss_mib or 0.0)
+    return [Timing(label, statistics.median(runs[label]), runs[label], peak_rss_mib=peaks[label])
+            for label in commands]
+
+
 def child_python(code: str, *args: str) -> list[str]:
     """Return the argv that runs ``code`` in a fresh interpreter of this venv with ``args``.
 

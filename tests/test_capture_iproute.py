@@ -680,6 +680,33 @@ def test_route_errors_stay_short(line: str, message: str) -> None:
     assert raised.value.line == 1
 
 
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("10.0.0.0/8 via 10.0.0.1 dev eth0 bogus 1\n\tgarbage\n", 1, "unknown route keyword 'bogus'"),
+    ("10.0.0.0/8 via 10.0.0.1 dev eth0 metric 99999999999\n\tgarbage\n", 1, "metric 99999999999 is out of range"),
+    ("10.0.0.0/8 via 10.0.0.1 dev eth0\n\tgarbage\n", 2, "unexpected indented line 'garbage'"),
+    ("\tgarbage\n", 1, "unexpected indented line 'garbage'"),
+])
+def test_route_line_error_before_stray_line(text: str, line: int, message: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(message)) as raised:
+        parse_ip_route(text, "routes.txt")
+
+    assert raised.value.line == line
+
+
+@pytest.mark.parametrize(("destination", "message"), [
+    ("10.1/24", "invalid IP address '10.1'"),
+    ("010.1.0.0/24", "invalid IP address '010.1.0.0'"),
+    ("10.1.0.0/+24", "invalid prefix length in '10.1.0.0/+24'"),
+    ("10.1.0.0/2_4", "invalid prefix length in '10.1.0.0/2_4'"),
+])
+def test_route_destination_parsed_strictly(destination: str, message: str) -> None:
+    # Parsed leniently, each of these would be a route to another network than the one written.
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_ip_route(f"{destination} via 10.0.0.2 dev eth0\n", "routes.txt")
+    with pytest.raises(ParseError, match=re.escape(f"capture.json: route entry 0: invalid destination: {message}")):
+        parse_ip_route_json(_with(_ROUTE_ENTRY, destination, "dst"), "capture.json")
+
+
 @pytest.mark.parametrize("value", ["1_000", "+5", "-1", "\u0661\u0662", "0x", "0x1_0", "0xfg"])
 def test_route_number_only_ascii_digits(value: str) -> None:
     with pytest.raises(ParseError, match=re.escape(f"invalid metric {value!r}: expected a number")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -45,7 +46,7 @@ from netdoctor.model import (
     TunnelInfo,
     VxlanInfo,
 )
-from netdoctor.model.addr import parse_ip, parse_mac, quoted_text
+from netdoctor.model.addr import AddressError, parse_ip, parse_mac, parse_prefix, quoted_text
 from netdoctor.model.serialize import (
     SNAPSHOT_SCHEMA,
     dump_snapshot,
@@ -381,6 +382,26 @@ def test_rejects_bad_address(field: str, value: Any, message: str) -> None:
     _first_address(data)[field] = value
 
     assert message in reject(data)
+
+
+# inet_aton reads these as 10.0.0.4, 8.0.0.1 (octal), 10.0.0.1, 10.0.0.1 and 10.0.0.1.
+@pytest.mark.parametrize("text", ["10.4", "010.0.0.1", "167772161", "0x0a.0.0.1", "10.0.0.1 "])
+def test_ipv4_address_strict_dotted_quad(text: str) -> None:
+    with pytest.raises(AddressError, match=re.escape(f"invalid IP address {text!r}")):
+        parse_ip(text)
+
+
+@pytest.mark.parametrize("length", [" 24", "+24", "2_4", "\u0662\u0664", "24 "])
+def test_prefix_length_is_ascii_digits(length: str) -> None:
+    with pytest.raises(AddressError, match="invalid prefix length"):
+        parse_prefix(f"10.0.0.0/{length}")
+
+
+def test_snapshot_address_in_octal_rejected() -> None:
+    data = dumped()
+    _first_address(data)["address"] = "010.0.0.1"
+
+    assert "invalid IP address '010.0.0.1'" in reject(data)
 
 
 def test_long_mtu_shortened_in_error() -> None:

@@ -74,8 +74,19 @@ def test_overlong_number_rejected(tmp_path: Path) -> None:
     with pytest.raises(SchemaError) as raised:
         read_snapshot(path)
 
-    assert "invalid JSON: Exceeds the limit" in str(raised.value)
+    line = text[:text.index("9" * 5000)].count("\n") + 1
+    column = text.index("9" * 5000) - text.rfind("\n", 0, text.index("9" * 5000))
+    assert f"invalid JSON at line {line} column {column}: Exceeds the limit" in str(raised.value)
     assert "set_int_max_str_digits" not in str(raised.value)
+
+
+def test_overlong_number_after_digit_string(tmp_path: Path) -> None:
+    # A string of digits is not a number, so the error gives the place of the number on the second line.
+    path = tmp_path / "long.json"
+    path.write_text('{"schema": "' + "1" * 5000 + '",\n "nodes": [' + "9" * 5000 + "]}")
+
+    with pytest.raises(SchemaError, match=r"invalid JSON at line 2 column 12: Exceeds the limit"):
+        read_snapshot(path)
 
 
 def _flannel_data() -> dict[str, Any]:

@@ -29,7 +29,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from functools import lru_cache
-from socket import inet_aton
+from socket import AF_INET as SOCKET_AF_INET
+from socket import inet_pton
 from typing import Any, TypeVar
 
 from netdoctor.capture import TOO_MANY_DIGITS, ParseError
@@ -663,6 +664,9 @@ def _logical_route_lines(text: str, source: str) -> Iterator[tuple[int, list[str
             continue
         if raw[0].isspace():
             if current is None or words[0] != "nexthop":
+                if current is not None:
+                    # An error in the route's own line comes first, so the route is yielded before this error is raised.
+                    yield current
                 raise ParseError(source, number, f"unexpected indented line {raw.strip()[:60]!r}: expected 'nexthop ...' after a route")
             current[2].append((number, words))
             continue
@@ -1004,9 +1008,9 @@ def _json_route_rows(
         else:
             network, slash, length = destination.partition("/")
             if slash:
-                # The IPv4 case of parse_prefix, inline. parse_ip parses with inet_aton too.
-                family, dst, dst_len = AF_INET, from_bytes(inet_aton(network), "big"), int(length)
-                if not 0 <= dst_len <= 32:
+                # The IPv4 case of parse_prefix, inline, as strict as parse_ip.
+                family, dst, dst_len = AF_INET, from_bytes(inet_pton(SOCKET_AF_INET, network), "big"), int(length)
+                if not 0 <= dst_len <= 32 or not (length.isdigit() and length.isascii()):
                     raise ValueError(destination)
             else:
                 family, dst, dst_len = parse_prefix(destination, AF_INET)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 # The C functions that the socket module re-exports: importing socket itself builds its enum
 # classes, which costs more than the rest of this package's model.
+from _socket import AF_INET as _SOCKET_AF_INET
 from _socket import AF_INET6 as _SOCKET_AF_INET6
-from _socket import inet_aton, inet_ntoa, inet_ntop, inet_pton
+from _socket import inet_ntoa, inet_ntop, inet_pton
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -51,11 +52,17 @@ def _v6(text: str) -> int:
 
 
 def parse_ip(text: str) -> tuple[int, int]:
-    """Parse an IPv4 or IPv6 address into ``(family, value)``."""
+    """Parse an IPv4 or IPv6 address into ``(family, value)``.
+
+    An IPv4 address is four decimal numbers and nothing else, as iproute2 prints
+    it. ``inet_aton`` would also read ``10.4`` as 10.0.0.4, ``010.0.0.1`` as
+    8.0.0.1 (octal) and ``167772161`` as 10.0.0.1, so a typing error in a
+    capture or a snapshot would become another address instead of an error.
+    """
     if ":" in text:
         return AF_INET6, _v6(text)
     try:
-        return AF_INET, int.from_bytes(inet_aton(text), "big")
+        return AF_INET, int.from_bytes(inet_pton(_SOCKET_AF_INET, text), "big")
     except (OSError, ValueError):
         raise AddressError(f"invalid IP address {quoted_text(text)}") from None
 
@@ -75,10 +82,10 @@ def parse_prefix(text: str, family: int | None = None) -> tuple[int, int, int]:
         raise AddressError(f"{quoted_text(text)} is not an IPv{family} prefix")
     if not sep:
         return fam, value, _WIDTH[fam]
-    try:
-        plen = int(length)
-    except ValueError:
-        raise AddressError(f"invalid prefix length in {quoted_text(text)}") from None
+    # int() would also take spaces, a sign, underscores and non-ASCII digits.
+    if not (length.isdigit() and length.isascii()):
+        raise AddressError(f"invalid prefix length in {quoted_text(text)}")
+    plen = int(length)
     if not 0 <= plen <= _WIDTH[fam]:
         raise AddressError(f"prefix length out of range in {quoted_text(text)}")
     return fam, value, plen

@@ -539,12 +539,37 @@ def _parsed(text: str | bytes, where: str) -> Any:
     except RecursionError:
         raise SchemaError(f"{where}: invalid JSON: nested too deeply") from None
     except ValueError as error:  # an integer longer than int() accepts (sys.get_int_max_str_digits)
-        raise SchemaError(f"{where}: invalid JSON: {_number_error(error)}") from None
+        raise SchemaError(f"{where}: invalid JSON{_long_number_place(text)}: {_number_error(error)}") from None
 
 
 def _number_error(error: ValueError) -> str:
     """Return json's error for a number too long to read, without its advice to change an interpreter setting."""
     return str(error).split(";")[0]
+
+
+def _long_number_place(text: str | bytes) -> str:
+    """Return " at line L column C" for the first JSON value that is a number too long for int(), else "".
+
+    json raises that error without a position. A run of digits inside a
+    string can look like such a value, so the place found is the first one
+    that follows a ``:``, ``[`` or ``,``.
+    """
+    import re
+
+    limit = sys.get_int_max_str_digits()
+    if not limit:
+        return ""
+    pattern = rf"[:\[,][ \t\r\n]*-?([0-9]{{{limit + 1},}})"
+    if isinstance(text, bytes):
+        # Columns count characters, as in json's own syntax errors.
+        text = text.decode("utf-8", "replace")
+    found = re.search(pattern, text)
+    if found is None:
+        return ""
+    at = found.start(1)
+    line = text.count("\n", 0, at) + 1
+    column = at - text.rfind("\n", 0, at)
+    return f" at line {line} column {column}"
 
 
 def _json_error(where: str, error: json.JSONDecodeError) -> str:
