@@ -322,11 +322,11 @@ _chain_policy = attrgetter("name", "policy")
 def _sharing_key(table: IptablesTable) -> tuple[Any, ...] | None:
     """Return a key that equal tables share whatever their counters, or None when the table is compiled alone.
 
-    A rule with counters is a copy of its parsed rule that keeps the same text
-    object, so rules with the same text object at the same line are equal
-    apart from their counters. Texts of fewer than two characters can be
-    objects that the interpreter shares between unrelated strings, so a table
-    with such a rule gets no key.
+    Rules made from one shared rule of a snapshot, or from one parsed line,
+    keep its text object, so rules with the same text object at the same line
+    are equal even when they are distinct objects. Texts of fewer than two
+    characters can be objects that the interpreter shares between unrelated
+    strings, so a table with such a rule gets no key.
     """
     texts = tuple(map(_rule_text, table.rules))
     if texts and min(map(len, texts)) < 2:

@@ -26,6 +26,9 @@ writes for that many ClusterIP services in ``10.96.0.0/12``, on port 80. Each
 service has one pod endpoint, on the nodes in turn, and five nat rules. Every
 tenth service has no endpoint instead, and one filter rule that rejects its
 traffic.
+
+With ``counters``, each node's rules and built-in chains get packet and byte
+counters of their own, as ``iptables-save -c`` on a real node gives them.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from netdoctor.model.node import (
     TunnelInfo,
     VxlanInfo,
 )
+from netdoctor.model.record import replace
 from netdoctor.model.routes import (
     NTF_SELF,
     NUD_STATES,
@@ -142,6 +146,8 @@ class Plan:
     pods_per_node: int = 3
     #: kube-proxy ClusterIP services on every node.
     services: int = 0
+    #: Whether each node's rules and built-in chains have counters of their own.
+    counters: bool = False
 
 
 def node_name(index: int) -> str:
@@ -171,7 +177,8 @@ def _mac(rng: random.Random) -> int:
     return (0x02 << 40) | rng.getrandbits(40)
 
 
-def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, services: int = 0) -> Plan:
+def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, services: int = 0,
+         counters: bool = False) -> Plan:
     """Validate the request and choose, from ``seed``, the node or pair each fault hits."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
@@ -199,17 +206,19 @@ def plan(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, se
         peer = rng.randrange(low, nodes - 1)
         peer += peer >= node
         chosen[fault] = (node, peer)
-    return Plan(backend, nodes, chosen, seed, services=services)
+    return Plan(backend, nodes, chosen, seed, services=services, counters=counters)
 
 
-def generate(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, services: int = 0) -> ClusterSnapshot:
+def generate(backend: str, nodes: int, faults: Iterable[str] = (), seed: int = 1, services: int = 0,
+             counters: bool = False) -> ClusterSnapshot:
     """Build a synthetic cluster of ``nodes`` nodes running ``backend``, with ``faults`` injected.
 
     ``services`` adds kube-proxy's rules for that many ClusterIP services to
-    every node. Raises ValueError naming the bad backend, size, fault or
-    service count.
+    every node, and ``counters`` gives each node's rules and built-in chains
+    counters of their own. Raises ValueError naming the bad backend, size,
+    fault or service count.
     """
-    chosen = plan(backend, nodes, faults, seed, services)
+    chosen = plan(backend, nodes, faults, seed, services, counters)
     macs = _vtep_macs(chosen)
     builder: Callable[[Plan, int, list[int]], NodeSnapshot] = _BUILDERS[backend]
     snapshots = tuple(builder(chosen, index, macs) for index in range(nodes))
@@ -247,13 +256,26 @@ def _sysctls(chosen: Plan, index: int) -> Sysctls:
 _RULESETS: dict[tuple[str, int, int], IptablesRuleset] = {}
 
 
-def _iptables(chosen: Plan) -> IptablesRuleset:
+def _iptables(chosen: Plan, index: int) -> IptablesRuleset:
     # One parsed ruleset serves every node: snapshots are immutable.
     key = (chosen.backend, chosen.nodes, chosen.services)
     if key not in _RULESETS:
         _RULESETS.clear()
         _RULESETS[key] = parse_iptables_save(iptables_save(chosen), "synthetic iptables-save")
-    return _RULESETS[key]
+    ruleset = _RULESETS[key]
+    if not chosen.counters:
+        return ruleset
+    rng = random.Random(f"{chosen.seed}:counters:{index}")
+    tables = []
+    for table in ruleset.tables:
+        # Most rules of a real node never match, and the others have counted up to a million packets.
+        packets = tuple(rng.getrandbits(20) if rng.random() < 0.2 else 0 for _ in table.rules)
+        chains = tuple(chain if chain.policy is None else replace(chain, packets=rng.getrandbits(24),
+                                                                  bytes=rng.getrandbits(32))
+                       for chain in table.chains)
+        tables.append(replace(table, chains=chains, rule_packets=packets,
+                              rule_bytes=tuple(count * 84 for count in packets)))
+    return replace(ruleset, tables=tuple(tables))
 
 
 def iptables_save(chosen: Plan) -> str:
@@ -374,7 +396,7 @@ def _calico(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         for peer in peers
     )
     return NodeSnapshot(
-        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen),
+        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen, index),
         sysctls=_sysctls(chosen, index), bgp=sessions,
     )
 
@@ -395,7 +417,7 @@ def _direct(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         if peer != index and peer != missing:
             rows.append((4, MAIN, _subnet24(peer), 24, UNICAST, "static", 0, 0, lan_address(peer), "eth0", 0, 0, 0, 0, ()))
     return NodeSnapshot(
-        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen),
+        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen, index),
         sysctls=_sysctls(chosen, index),
     )
 
@@ -435,7 +457,7 @@ def _flannel(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
                                    ("FLANNEL_MTU", "1450"), ("FLANNEL_IPMASQ", "true")))
     return NodeSnapshot(
         node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows),
-        neighbours=NeighbourTable.from_rows(neighbours), fdb=FdbTable.from_rows(fdb), iptables=_iptables(chosen),
+        neighbours=NeighbourTable.from_rows(neighbours), fdb=FdbTable.from_rows(fdb), iptables=_iptables(chosen, index),
         sysctls=_sysctls(chosen, index), flannel_env=env,
     )
 
@@ -477,7 +499,7 @@ def _ovs(chosen: Plan, index: int, macs: list[int]) -> NodeSnapshot:
         options = (("key", "flow"), ("remote_ip", _ip(lan_address(peer))))
         ports.append(OvsPort(name, (OvsInterface(name, "vxlan", options),)))
     return NodeSnapshot(
-        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen),
+        node_name(index), interfaces=tuple(interfaces), routes=_route_table(rows), iptables=_iptables(chosen, index),
         sysctls=_sysctls(chosen, index), ovs=(OvsBridge("br0", tuple(ports)),),
     )
 
@@ -509,11 +531,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed that places the faults and picks MACs (default: 1)")
     parser.add_argument("--services", type=int, default=0,
                         help="kube-proxy ClusterIP services whose iptables rules every node gets (default: 0)")
+    parser.add_argument("--counters", action="store_true",
+                        help="give each node's iptables rules and built-in chains counters of their own")
     parser.add_argument("-o", "--output", type=Path, required=True, help="snapshot file to write")
     try:
         options = parser.parse_args(argv)
         try:
-            snapshot = generate(options.backend, options.nodes, options.fault, options.seed, options.services)
+            snapshot = generate(options.backend, options.nodes, options.fault, options.seed, options.services,
+                                options.counters)
         except ValueError as error:
             parser.error(str(error))
         try:

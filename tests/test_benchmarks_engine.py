@@ -33,6 +33,7 @@ def test_quick_engine_and_bundle_figures(tmp_path: Path) -> None:
         "check, direct-routing, N=20",
         "check, ovs-vxlan, N=20",
         "check, Calico, N=20, 50 kube-proxy services",
+        "check, Calico, N=20, 50 kube-proxy services, with counters",
         "bundle load, Calico text capture, N=20",
         "iptables-save of one node, 100 kube-proxy services",
     ]
@@ -41,8 +42,9 @@ def test_quick_engine_and_bundle_figures(tmp_path: Path) -> None:
         assert figure["floor"]["median"] > 0
     assert data["figures"][0]["measured"]["peak_rss_mib"] > 0
     assert data["figures"][6]["notes"]["iptables_rules_per_node"] > 4 * 50
-    assert data["figures"][7]["notes"]["same_findings_as_snapshot"] is True
-    assert data["figures"][8]["notes"]["rules"] > 4 * 100
+    assert data["figures"][7]["notes"]["iptables_rules_per_node"] == data["figures"][6]["notes"]["iptables_rules_per_node"]
+    assert data["figures"][8]["notes"]["same_findings_as_snapshot"] is True
+    assert data["figures"][9]["notes"]["rules"] > 4 * 100
     assert data["machine"]["cores"] >= 1
     assert "| check, Calico, N=20 |" in completed.stdout
 

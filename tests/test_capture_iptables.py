@@ -50,9 +50,9 @@ def test_rule_line_and_text():
     first = table.rules[0]
     assert first.line == 8
     assert first.text == "INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
-    assert first.packets == 0
-    icmp = table.rules[1]
-    assert (icmp.packets, icmp.bytes) == (12, 1008)
+    assert table.counters(0) == (0, 0)
+    assert table.rules[1].text.startswith("INPUT -p icmp")
+    assert table.counters(1) == (12, 1008)
 
 
 def test_negated_wildcard_interface_and_quoted_comment():
@@ -244,6 +244,34 @@ def test_equal_lines_share_rule_objects():
 
     assert first == second
     assert all(one is other for one, other in zip(first, second, strict=True))
+
+
+def test_counted_rules_share_objects():
+    iptables.forget_parsed_rules()
+    counted = SHARED_RULES.replace("-A PREROUTING", "[5:300] -A PREROUTING").replace("-A KUBE", "[0:0] -A KUBE")
+    first = parse_iptables_save(counted, "node-a").table("nat")
+    second = parse_iptables_save(counted.replace("[5:300]", "[7:420]"), "node-b").table("nat")
+
+    assert all(one is other for one, other in zip(first.rules, second.rules, strict=True))
+    assert (first.rule_packets, first.rule_bytes) == ((5, 0), (300, 0))
+    assert (second.counters(0), second.counters(1)) == ((7, 420), (0, 0))
+
+
+def test_counters_option_inside_rule():
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -c 4 336 -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n"
+
+    table = parse_iptables_save(text, "iptables-save").table("filter")
+
+    assert table.counters(0) == (4, 336)
+    assert table.counters(1) is None
+    assert table.rule_packets == (4, None)
+
+
+def test_capture_without_counters_has_none():
+    table = parse_iptables_save(SHARED_RULES, "node-a").table("nat")
+
+    assert (table.rule_packets, table.rule_bytes) == ((), ())
+    assert table.counters(0) is None
 
 
 def test_shifted_line_parses_anew():

@@ -104,7 +104,8 @@ def kernel_verdict(counted: IptablesRuleset) -> tuple[str, tuple[str, int] | Non
     """Return the verdict and ``(chain, index)`` of the deciding rule from the counters."""
     table = counted.table("filter")
     assert table is not None
-    deciding = [rule for rule in table.rules if (rule.packets or 0) > 0 and rule.target in ("ACCEPT", "DROP", "REJECT")]
+    deciding = [rule for position, rule in enumerate(table.rules)
+                if (table.counters(position) or (0, 0))[0] > 0 and rule.target in ("ACCEPT", "DROP", "REJECT")]
     if len(deciding) > 1:
         raise AssertionError(f"more than one terminal rule counted the packet: {[rule.text for rule in deciding]}")
     if deciding:

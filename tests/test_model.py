@@ -93,9 +93,9 @@ def full_node(name: str) -> NodeSnapshot:
         source="198.51.100.0/24", source_negated=True,
         matches=(IptablesMatch("icmp", (IptablesOption("--icmp-type", ("8",)),)),),
         target="REJECT", target_options=(IptablesOption("--reject-with", ("icmp-host-prohibited",)),),
-        packets=3, bytes=252,
     )
-    iptables = IptablesRuleset(4, (IptablesTable("filter", (IptablesChain("INPUT", "ACCEPT", 10, 840),), (rule,)),))
+    iptables = IptablesRuleset(4, (IptablesTable("filter", (IptablesChain("INPUT", "ACCEPT", 10, 840),), (rule,),
+                                                 rule_packets=(3,), rule_bytes=(252,)),))
     return NodeSnapshot(
         name=name,
         interfaces=interfaces,

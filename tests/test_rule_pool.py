@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 from typing import Any
 
 import pytest
@@ -75,6 +76,11 @@ def inline_json(snapshot: ClusterSnapshot, schema: str = SNAPSHOT_SCHEMA) -> dic
     data["schema"] = schema
     for node, item in zip(snapshot.nodes, data["nodes"], strict=True):
         item["iptables"] = to_json(node.iptables)
+        # Those schemas give a rule's counters in its object.
+        for table in item["iptables"].get("tables", ()):
+            for rule, packets, count in zip(table.get("rules", ()), table.pop("rule_packets", ()),
+                                            table.pop("rule_bytes", ())):
+                rule.update(packets=packets, bytes=count)
     return data
 
 
@@ -131,7 +137,11 @@ def test_reference_carries_counters() -> None:
     assert table_json(data, 1, 0)["chains"] == [0]
     loaded = loads_snapshot(json.dumps(data))
     assert loaded == snapshot
-    assert rules_of(loaded.node("node-b"))[0].packets == 9
+    first, second = (node.iptables.tables[0] for node in loaded.nodes if node.iptables is not None)
+    assert second.counters(0) == (9, 540)
+    assert first.counters(0) == (3, 180)
+    # Only the counters differ, so both nodes share the rule objects.
+    assert all(map(operator.is_, first.rules, second.rules))
 
 
 def test_inline_schema_loads_equal() -> None:
@@ -342,15 +352,27 @@ def test_bad_rules_object_names_its_path(change: Any, message: str) -> None:
         load_snapshot(_with_rules(change), "case.json")
 
 
+@pytest.mark.parametrize("key", ["rule_packets", "rule_bytes"])
+def test_table_level_counters_rejected(key: str) -> None:
+    data = _with_rules(lambda rules: None)
+    table_json(data)[key] = [1, 2]
+
+    with pytest.raises(SchemaError, match=(r"\$\.nodes\[0\]\.iptables\.tables\[1\]\." + key + r": unknown field; "
+                                           r"give the rules' counters as 'packets' and 'bytes' in the table's 'rules'")):
+        load_snapshot(data, "case.json")
+
+
 def test_rules_object_reads_runs_and_counters() -> None:
     data = _with_rules(lambda rules: rules.update(rule=[4, 3], line=[[20, 1], [30, 1]], packets=[None, 6],
                                                   bytes=[None, 360]))
 
     loaded = load_snapshot(data)
 
-    forward = rules_of(loaded.nodes[0])[-2:]
-    assert [(rule.line, rule.packets, rule.bytes) for rule in forward] == [(20, None, None), (30, 6, 360)]
-    assert forward[0].text == "FORWARD -s 10.244.0.0/16 -j ACCEPT"
+    assert loaded.nodes[0].iptables is not None
+    table = loaded.nodes[0].iptables.tables[1]
+    assert [rule.line for rule in table.rules[-2:]] == [20, 30]
+    assert [table.counters(position) for position in (-2, -1)] == [None, (6, 360)]
+    assert table.rules[-2].text == "FORWARD -s 10.244.0.0/16 -j ACCEPT"
 
 
 def test_bad_positions_not_cached() -> None:
@@ -524,11 +546,11 @@ def test_tables_with_counters_compile_once() -> None:
 
     assert len({id(entry[1]) for key, entry in shared.items() if key is not None}) == 1
     assert [verdict.verdict for verdict in verdicts] == ["ACCEPT", "ACCEPT"]
-    # Each verdict names its own node's rule, with that node's counters.
-    assert [verdict.rule.packets for verdict in verdicts if verdict.rule is not None] == [3, 9]
+    # Each verdict names its node's rule, and each node's table has its own counters for it.
     for verdict, node in zip(verdicts, loaded.nodes, strict=True):
         assert node.iptables is not None
         assert verdict.rule is node.iptables.tables[0].rules[0]
+    assert [node.iptables.tables[0].counters(0) for node in loaded.nodes if node.iptables] == [(3, 180), (9, 540)]
 
 
 def test_policy_difference_not_shared() -> None:
@@ -614,8 +636,8 @@ def test_repeated_rule_object_not_shared() -> None:
     plain = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -p icmp -j ACCEPT\nCOMMIT\n"
     data = dump_snapshot(ClusterSnapshot((node_with("node-a", plain), node_with("node-b", plain))))
     for item in data["nodes"]:
-        # The same rule twice at one line, as only an edited file has it. node-a has no counters, so it loads one
-        # rule object twice; node-b's copies differ by their counters.
+        # The same rule twice at one line, as only an edited file has it, so each node loads one rule object twice.
+        # node-b's two copies have different counters.
         rules = item["iptables"]["tables"][0]["rules"]
         rules.update(rule=rules["rule"] * 2, line=[[4, 1], [4, 1]])
     data["nodes"][1]["iptables"]["tables"][0]["rules"].update(packets=[2, 8], bytes=[120, 480])
@@ -626,5 +648,9 @@ def test_repeated_rule_object_not_shared() -> None:
     verdicts = [ruleset.evaluate("FORWARD", Packet("icmp", "10.244.1.5", "10.244.2.7", icmp_type=8, icmp_code=0))
                 for ruleset in compiled]
 
-    # The first copy decides, with node-b's own counters for it.
-    assert [verdict.rule.packets for verdict in verdicts if verdict.rule is not None] == [None, 2]
+    # The first copy decides on both nodes.
+    for verdict, node in zip(verdicts, loaded.nodes, strict=True):
+        assert node.iptables is not None
+        assert verdict.rule is node.iptables.tables[0].rules[0]
+    assert loaded.nodes[1].iptables is not None
+    assert loaded.nodes[1].iptables.tables[0].counters(0) == (2, 120)

@@ -10,6 +10,7 @@ import pytest
 from netdoctor import synthetic
 from netdoctor.engine import catalogue, load_checks, run_checks
 from netdoctor.model import ClusterSnapshot, Severity
+from netdoctor.model.node import IptablesTable, NodeSnapshot
 from netdoctor.model.serialize import dumps_snapshot, read_snapshot, write_snapshot
 from netdoctor.model.table import SchemaError
 
@@ -47,6 +48,30 @@ def test_services_add_kube_proxy_rules() -> None:
     assert [rule.target for rule in filter_table.rules_of("KUBE-SERVICES")] == ["REJECT", "REJECT"]
     # Service 5's endpoint is node 1's second pod, in node 1's Calico block.
     assert "DNAT --to-destination 10.128.0.67:8080" in nat.rules_of("KUBE-SEP-0000000000000005")[1].text
+
+
+def _nat_table(node: NodeSnapshot) -> IptablesTable:
+    table = node.iptables.table("nat") if node.iptables is not None else None
+    assert table is not None
+    return table
+
+
+def test_counters_differ_between_nodes() -> None:
+    snapshot = synthetic.generate("calico", 4, services=20, counters=True)
+    tables = [_nat_table(node) for node in snapshot.nodes]
+    plain = _nat_table(synthetic.generate("calico", 4, services=20).nodes[0])
+
+    assert [len(table.rule_packets) for table in tables] == [len(plain.rules)] * 4
+    assert len({table.rule_packets for table in tables}) == 4
+    # Counters are the only difference: the rules are those of a cluster without counters.
+    assert [table.rules for table in tables] == [plain.rules] * 4
+    assert _reported(snapshot) == set()
+
+
+def test_command_writes_counters(tmp_path: Path) -> None:
+    path = tmp_path / "cluster.json"
+    assert synthetic.main(["--nodes", "3", "--services", "5", "--counters", "-o", str(path)]) == 0
+    assert read_snapshot(path) == synthetic.generate("calico", 3, services=5, counters=True)
 
 
 def test_command_writes_services(tmp_path: Path) -> None:

@@ -145,8 +145,6 @@ class IptablesRule:
     target: str | None = None
     goto: bool = False
     target_options: tuple[IptablesOption, ...] = ()
-    packets: int | None = None
-    bytes: int | None = None
 
 
 @record
@@ -178,6 +176,11 @@ class IptablesTable:
     name: str
     chains: tuple[IptablesChain, ...] = ()
     rules: tuple[IptablesRule, ...] = ()
+    #: Packet and byte counters of each rule, in the order of ``rules``, from ``iptables-save -c``. Both are
+    #: empty for a capture without counters, and an item is None for a rule without them. The counters differ
+    #: on every node, so they are kept here, and nodes with equal rules share the rule objects.
+    rule_packets: tuple[int | None, ...] = ()
+    rule_bytes: tuple[int | None, ...] = ()
 
     def chain(self, name: str) -> IptablesChain | None:
         """Return the chain of that name, if the table declares it."""
@@ -189,6 +192,13 @@ class IptablesTable:
     def rules_of(self, chain: str) -> tuple[IptablesRule, ...]:
         """Return the rules of one chain, in evaluation order."""
         return tuple(rule for rule in self.rules if rule.chain == chain)
+
+    def counters(self, position: int) -> tuple[int, int] | None:
+        """Return the packets and bytes of the rule at ``position`` in ``rules``, or None when not captured."""
+        if not self.rule_packets:
+            return None
+        packets, count = self.rule_packets[position], self.rule_bytes[position]
+        return None if packets is None or count is None else (packets, count)
 
 
 @record

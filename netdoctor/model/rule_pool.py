@@ -15,7 +15,10 @@ equal on several nodes share one tuple of them.
 
 A rule's line number is not part of the shared entry. One extra rule near the
 top of a node's table shifts the line of every rule after it, and those rules
-still share their entries.
+still share their entries. Counters are not part of a rule at all. A loaded
+table keeps them beside its rules (``IptablesTable.rule_packets`` and
+``rule_bytes``), so nodes captured with ``iptables-save -c`` share rule
+objects too.
 
 Earlier schemas wrote a rule as a reference list ``[rule, line]`` (or
 ``[rule, line, packets, bytes]``) and a chain as an object; the reader accepts
@@ -25,12 +28,17 @@ both forms.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from netdoctor.model.node import IptablesChain, IptablesRule, IptablesRuleset, NodeSnapshot
+from netdoctor.model.node import (
+    IptablesChain,
+    IptablesRule,
+    IptablesRuleset,
+    IptablesTable,
+    NodeSnapshot,
+)
 from netdoctor.model.record import record_spec, replace
 from netdoctor.model.table import SchemaError, number_text
 
@@ -42,8 +50,10 @@ CHAIN_POOL_KEY = "iptables_chains"
 RULESET_FIELDS = ("iptables", "ip6tables")
 #: The largest packet or byte counter: the kernel keeps them as 64-bit unsigned integers.
 MAX_COUNTER = 2**64 - 1
-#: Rule fields that each reference carries, in the reference's order after the rule's position.
+#: What each reference carries after the rule's position, in order: the rule's line and its counters.
 PLACE_FIELDS = ("line", "packets", "bytes")
+#: The fields of a loaded table that contain its rules' counters, which no file gives as such.
+COUNTER_FIELDS = ("rule_packets", "rule_bytes")
 #: The keys of a table's ``rules`` object.
 RULES_KEYS = ("rule", "line", "packets", "bytes")
 _SPEC = record_spec(IptablesRule)
@@ -51,9 +61,9 @@ assert _SPEC is not None
 #: Rule fields kept once in the shared list.
 _BODY_FIELDS = tuple(name for name in _SPEC.names if name not in PLACE_FIELDS)
 _body_key = attrgetter(*_BODY_FIELDS)
-# RuleReader builds rules with counters from the fields in this order.
-assert _SPEC.names == ("chain", "line", *_BODY_FIELDS[1:], "packets", "bytes"), _SPEC.names
-_new_rule: Callable[..., IptablesRule] = IptablesRule
+#: A table's rule counters as :meth:`RuleReader.restore` sets them: packets and bytes, both empty without counters.
+Counters = tuple[tuple[int | None, ...], tuple[int | None, ...]]
+_NO_COUNTERS: Counters = ((), ())
 _CHAIN_SPEC = record_spec(IptablesChain)
 assert _CHAIN_SPEC is not None
 _chain_key = attrgetter(*_CHAIN_SPEC.names)
@@ -97,18 +107,18 @@ class RulePool:
             self.chains.append(to_json(declared))
         return position
 
-    def rules_json(self, rules: tuple[IptablesRule, ...], to_json: Any) -> dict[str, Any]:
+    def rules_json(self, table: IptablesTable, to_json: Any) -> dict[str, Any]:
         """Return a table's rules as the positions of their shared entries, runs of lines and counters."""
         runs: list[list[int]] = []
-        for rule in rules:
+        for rule in table.rules:
             if runs and rule.line == runs[-1][0] + runs[-1][1]:
                 runs[-1][1] += 1
             else:
                 runs.append([rule.line, 1])
-        data: dict[str, Any] = {"rule": [self.position(rule, to_json) for rule in rules], "line": runs}
-        if any(rule.packets is not None or rule.bytes is not None for rule in rules):
-            data["packets"] = [rule.packets for rule in rules]
-            data["bytes"] = [rule.bytes for rule in rules]
+        data: dict[str, Any] = {"rule": [self.position(rule, to_json) for rule in table.rules], "line": runs}
+        if table.rule_packets:
+            data["packets"] = list(table.rule_packets)
+            data["bytes"] = list(table.rule_bytes)
         return data
 
     def ruleset_json(self, ruleset: IptablesRuleset, to_json: Any) -> dict[str, Any]:
@@ -116,11 +126,11 @@ class RulePool:
         data: dict[str, Any] = to_json(replace(ruleset, tables=()))
         tables = []
         for table in ruleset.tables:
-            entry = to_json(replace(table, chains=(), rules=()))
+            entry = to_json(replace(table, chains=(), rules=(), rule_packets=(), rule_bytes=()))
             if table.chains:
                 entry["chains"] = [self.chain_position(declared, to_json) for declared in table.chains]
             if table.rules:
-                entry["rules"] = self.rules_json(table.rules, to_json)
+                entry["rules"] = self.rules_json(table, to_json)
             tables.append(entry)
         if tables:
             data["tables"] = tables
@@ -180,8 +190,6 @@ class RuleReader:
             check_chain_counters(declared, where)
             self._chains.append(declared)
         self._rules: dict[tuple[int, int], IptablesRule] = {}
-        #: Position in the shared rules -> the entry's chain, and its fields from ``text`` to ``target_options``.
-        self._fields: dict[int, tuple[str, tuple[Any, ...]]] = {}
         #: The rules, or the chains, of tables seen before, by their JSON as a key.
         self._rule_tuples: dict[Any, tuple[IptablesRule, ...]] = {}
         self._chain_tuples: dict[tuple[int, ...], tuple[IptablesChain, ...]] = {}
@@ -205,6 +213,10 @@ class RuleReader:
             for number, table in enumerate(tables):
                 if not isinstance(table, dict):
                     continue
+                for key in COUNTER_FIELDS:
+                    if key in table:
+                        raise SchemaError(f"{where}.{name}.tables[{number}].{key}: unknown field; give the rules' "
+                                          "counters as 'packets' and 'bytes' in the table's 'rules'")
                 present = [field for field in fields if field in table]
                 if present:
                     held_parts.extend((name, number, field, table[field]) for field in present)
@@ -219,26 +231,35 @@ class RuleReader:
         changes: dict[str, IptablesRuleset] = {}
         for name, number, field, entries in held_parts:
             path = f"{where}.{name}.tables[{number}].{field}"
-            value = self._chain_list(entries, path) if field == "chains" else self._rule_list(entries, path)
             ruleset: IptablesRuleset = changes.get(name) or getattr(node, name)
             tables = list(ruleset.tables)
-            tables[number] = replace(tables[number], **{field: value})
+            if field == "chains":
+                tables[number] = replace(tables[number], chains=self._chain_list(entries, path))
+            else:
+                rules, (packets, counted) = self._rule_list(entries, path)
+                tables[number] = replace(tables[number], rules=rules, rule_packets=packets, rule_bytes=counted)
             changes[name] = replace(ruleset, tables=tuple(tables))
         return replace(node, **changes) if changes else node
 
-    def _rule_list(self, entries: Any, path: str) -> tuple[IptablesRule, ...]:
+    def _rule_list(self, entries: Any, path: str) -> tuple[tuple[IptablesRule, ...], Counters]:
+        """Resolve a table's rules and return them with their counters."""
         if entries.__class__ is dict and self._shares_chains:
             return self._compact_rules(entries, path)
         if not isinstance(entries, list):
             expected = "an object with 'rule' and 'line', or a list" if self._shares_chains else "a list"
             raise SchemaError(f"{path}: expected {expected}")
         rules = self._known(entries)
+        packets: list[int | None] = [None] * len(rules)
+        counted: list[int | None] = [None] * len(rules)
         for position, rule in enumerate(rules):
             if rule is None:
-                rules[position] = self._rule(entries[position], f"{path}[{position}]")
-        return tuple(rules)
+                rules[position], packets[position], counted[position] = self._rule(entries[position],
+                                                                                   f"{path}[{position}]")
+        if all(value is None for value in packets):
+            return tuple(rules), _NO_COUNTERS
+        return tuple(rules), (tuple(packets), tuple(counted))
 
-    def _compact_rules(self, data: dict[str, Any], path: str) -> tuple[IptablesRule, ...]:
+    def _compact_rules(self, data: dict[str, Any], path: str) -> tuple[tuple[IptablesRule, ...], Counters]:
         """Resolve a table's rules written as positions, runs of lines and optional counters."""
         unknown = set(data) - set(RULES_KEYS)
         if unknown:
@@ -267,36 +288,22 @@ class RuleReader:
         counters = self._counters(data, len(positions), path)
         # Only integers make a key: True and 1.0 equal 1 as keys. Equal integers were checked with the key's table.
         integers = set(map(type, positions)) <= {int}
-        cache_key = (tuple(positions), tuple(map(tuple, runs)), counters) if integers else None
+        cache_key = (tuple(positions), tuple(map(tuple, runs))) if integers else None
         found = self._rule_tuples.get(cache_key)
         if found is not None:
-            return found
+            return found, counters
         self._check_positions(positions, f"{path}.rule")
 
         lines = [line for first, count in runs for line in range(first, first + count)]
         rules: list[IptablesRule] = []
-        if counters is None:
-            known = self._rules
-            for position, line in zip(positions, lines):
-                rule = known.get((position, line))
-                if rule is None:
-                    rule = known[position, line] = replace(self._bases[position], line=line)
-                rules.append(rule)
-        else:
-            # Rules with counters are built from their shared entry's fields in order: chain, line, the rest,
-            # packets and bytes. Calling the class with them costs a fifth of replace().
-            fields = self._fields
-            for position, line, packets, count in zip(positions, lines, *counters):
-                chain_name, rest = fields.get(position) or self._entry_fields(position)
-                rules.append(_new_rule(chain_name, line, *rest, packets, count))
+        known = self._rules
+        for position, line in zip(positions, lines):
+            rule = known.get((position, line))
+            if rule is None:
+                rule = known[position, line] = replace(self._bases[position], line=line)
+            rules.append(rule)
         found = self._rule_tuples[cache_key] = tuple(rules)
-        return found
-
-    def _entry_fields(self, position: int) -> tuple[str, tuple[Any, ...]]:
-        base = self._bases[position]
-        values = _body_key(base)
-        found = self._fields[position] = (base.chain, values[1:])
-        return found
+        return found, counters
 
     def _check_positions(self, positions: list[Any], path: str) -> None:
         """Raise for the first item of ``positions`` that is no position in the shared rules."""
@@ -313,10 +320,10 @@ class RuleReader:
                                   f"{size - 1}, got {_json_text(position)}")
 
     @staticmethod
-    def _counters(data: dict[str, Any], count: int, path: str) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
-        """Return the checked packet and byte counters of a compact rule list, or None when it has none."""
+    def _counters(data: dict[str, Any], count: int, path: str) -> Counters:
+        """Return the checked packet and byte counters of a compact rule list, both empty when it has none."""
         if "packets" not in data and "bytes" not in data:
-            return None
+            return _NO_COUNTERS
         columns = []
         for key in ("packets", "bytes"):
             values = data.get(key)
@@ -337,6 +344,8 @@ class RuleReader:
             if (first is None) != (second is None):
                 raise SchemaError(f"{path}: rule {number} has packets {_json_text(first)} and bytes "
                                   f"{_json_text(second)}; expected both null or both set")
+        if all(value is None for value in packets):
+            return _NO_COUNTERS
         return packets, counted
 
     def _chain_list(self, entries: Any, path: str) -> tuple[IptablesChain, ...]:
@@ -386,28 +395,39 @@ class RuleReader:
             pass
         return [None] * len(entries)
 
-    def _rule(self, entry: Any, where: str) -> IptablesRule:
+    def _rule(self, entry: Any, where: str) -> tuple[IptablesRule, int | None, int | None]:
+        """Return the rule of a reference or a rule object, and its packets and bytes (None when not given)."""
         rule: IptablesRule | None
-        if entry.__class__ is list and len(entry) == 2:
-            position, line = entry
-            # Equal references share one rule. The classes are tested first: True and 1.0 equal 1 as keys.
-            if position.__class__ is int and line.__class__ is int:
-                rule = self._rules.get((position, line))
-                if rule is None:
-                    rule = self._rules[position, line] = self._resolve(entry, where)
-                return rule
         if entry.__class__ is dict:
-            rule = self._from_json(IptablesRule, entry, where)
+            packets, counted = entry.get("packets"), entry.get("bytes")
+            _check_counters(packets, counted, where)
+            body = {key: value for key, value in entry.items() if key not in ("packets", "bytes")}
+            rule = self._from_json(IptablesRule, body, where)
             assert rule is not None
             check_rule_place(rule, where)
-            return rule
-        return self._resolve(entry, where)
-
-    def _resolve(self, entry: Any, where: str) -> IptablesRule:
+            return rule, packets, counted
         if entry.__class__ is not list or len(entry) not in (2, 4):
             raise SchemaError(f"{where}: expected a rule object, or a reference [rule, line] or "
                               f"[rule, line, packets, bytes], got {_json_text(entry)}")
         position, line, *counters = entry
+        for offset, value in enumerate(counters, start=2):
+            if value is not None and (value.__class__ is not int or not 0 <= value <= MAX_COUNTER):
+                raise SchemaError(f"{where}[{offset}]: expected a counter, an integer from 0 to {MAX_COUNTER}, or "
+                                  f"null, got {_json_text(value)}")
+        if counters and (counters[0] is None) != (counters[1] is None):
+            raise SchemaError(f"{where}: expected packets and bytes both null or both set, got "
+                              f"{_json_text(counters)}")
+        packets, counted = counters or (None, None)
+        # Equal references share one rule. The classes are tested first: True and 1.0 equal 1 as keys.
+        if position.__class__ is int and line.__class__ is int:
+            rule = self._rules.get((position, line))
+            if rule is None:
+                rule = self._rules[position, line] = self._resolve(position, line, where)
+            return rule, packets, counted
+        return self._resolve(position, line, where), packets, counted
+
+    def _resolve(self, position: Any, line: Any, where: str) -> IptablesRule:
+        """Return the shared rule at ``position`` with its line set, raising for an invalid position or line."""
         if not self._bases:
             raise SchemaError(f"{where}: a reference to a shared rule, but $.{POOL_KEY} is missing or empty; "
                               "collect the snapshot again (netdoctor collect -o FILE)")
@@ -416,15 +436,7 @@ class RuleReader:
                               f"{len(self._bases) - 1}, got {_json_text(position)}")
         if line.__class__ is not int or line < 1:
             raise SchemaError(f"{where}[1]: expected a line number, an integer from 1, got {_json_text(line)}")
-        for offset, value in enumerate(counters, start=2):
-            if value is not None and (value.__class__ is not int or not 0 <= value <= MAX_COUNTER):
-                raise SchemaError(f"{where}[{offset}]: expected a counter, an integer from 0 to {MAX_COUNTER}, or "
-                                  f"null, got {_json_text(value)}")
-        if counters and (counters[0] is None) != (counters[1] is None):
-            raise SchemaError(f"{where}: expected packets and bytes both null or both set, got "
-                              f"{_json_text(counters)}")
-        changes = dict(zip(PLACE_FIELDS, [line, *counters]))
-        return replace(self._bases[position], **changes)
+        return replace(self._bases[position], line=line)
 
 
 def check_chain_counters(declared: IptablesChain, where: str) -> None:
@@ -432,25 +444,25 @@ def check_chain_counters(declared: IptablesChain, where: str) -> None:
     _check_counters(declared.packets, declared.bytes, where)
 
 
-def _check_counters(packets: int | None, count: int | None, where: str) -> None:
+def _check_counters(packets: Any, count: Any, where: str) -> None:
+    """Raise for counters that are not both null or both integers from 0 to :data:`MAX_COUNTER`."""
     for name, value in (("packets", packets), ("bytes", count)):
-        if value is not None and not 0 <= value <= MAX_COUNTER:
+        if value is not None and (value.__class__ is not int or not 0 <= value <= MAX_COUNTER):
             raise SchemaError(f"{where}.{name}: expected a counter, an integer from 0 to {MAX_COUNTER}, or null, "
-                              f"got {number_text(value)}")
+                              f"got {_json_text(value)}")
     if (packets is None) != (count is None):
         raise SchemaError(f"{where}: expected packets and bytes both null or both set, got packets "
                           f"{_json_text(packets)} and bytes {_json_text(count)}")
 
 
 def check_rule_place(rule: IptablesRule, where: str) -> None:
-    """Raise for a whole rule object whose line or counters the shared forms would reject.
+    """Raise for a whole rule object whose line the shared forms would reject.
 
     The writer turns every rule into a reference, so a rule that loads as an
     object must also load once written.
     """
     if rule.line < 1:
         raise SchemaError(f"{where}.line: expected a line number, an integer from 1, got {number_text(rule.line)}")
-    _check_counters(rule.packets, rule.bytes, where)
 
 
 def _json_text(value: Any) -> str:

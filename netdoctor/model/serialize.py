@@ -34,7 +34,6 @@ from netdoctor.model.rule_pool import (
     RulePool,
     RuleReader,
     check_chain_counters,
-    check_rule_place,
     has_references,
 )
 from netdoctor.model.table import SchemaError, Table, gc_paused, number_text
@@ -388,31 +387,24 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         raise SchemaError("$.nodes: expected a list")
     # Tables whose chains and rules passed _check_rule_chains; nodes with equal tables share both tuples.
     checked: set[tuple[str, int, int]] = set()
-    rules = None
-    if schema != INLINE_RULES_SCHEMA:
-        # A null list of shared chains is an error, not a file without them.
-        chains = data.get(CHAIN_POOL_KEY, []) if schema == SNAPSHOT_SCHEMA else None
-        if schema == SNAPSHOT_SCHEMA and chains is None:
-            raise SchemaError(f"$.{CHAIN_POOL_KEY}: expected a list")
-        rules = RuleReader(data.get(POOL_KEY, []), from_json, chains)
+    # A null list of shared chains is an error, not a file without them.
+    chains = data.get(CHAIN_POOL_KEY, []) if schema == SNAPSHOT_SCHEMA else None
+    if schema == SNAPSHOT_SCHEMA and chains is None:
+        raise SchemaError(f"$.{CHAIN_POOL_KEY}: expected a list")
+    # A schema without shared rules has no pool: its rules are objects, which the reader reads too.
+    rules = RuleReader(data.get(POOL_KEY, []), from_json, chains)
     nodes = []
     for index in range(len(items)):
         path = f"$.nodes[{index}]"
-        if rules is None:
-            node = _inline_rules_node(items[index], path)
-        else:
-            try:
-                item, held_rules = rules.hold(items[index], path)
-                node = from_json(NodeSnapshot, item, path)
-                if held_rules:
-                    node = rules.restore(node, held_rules, path)
-            except SchemaError as error:
-                if schema == RULE_REFERENCES_SCHEMA and has_references(items[index], shared_chains=True):
-                    raise SchemaError(f"{error} (chain positions and rules objects need the schema "
-                                      f"{SNAPSHOT_SCHEMA!r}, not {RULE_REFERENCES_SCHEMA!r})") from None
-                raise
-            if schema == RULE_REFERENCES_SCHEMA:
-                _check_chain_objects(node, path)
+        try:
+            item, held_rules = rules.hold(items[index], path)
+            node = from_json(NodeSnapshot, item, path)
+            if held_rules:
+                node = rules.restore(node, held_rules, path)
+        except SchemaError as error:
+            raise SchemaError(f"{error}{_schema_hint(schema, items[index])}") from None
+        if schema != SNAPSHOT_SCHEMA:
+            _check_chain_objects(node, path)
         _check_node(node, path, checked)
         for name in ("routes", "neighbours", "fdb"):
             table = getattr(node, name)
@@ -429,22 +421,14 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
     return replace(snapshot, nodes=tuple(nodes))
 
 
-def _inline_rules_node(item: Any, path: str) -> NodeSnapshot:
-    """Build a node of a snapshot whose rules are inline, saying so when its error comes from a rule reference."""
-    try:
-        node: NodeSnapshot = from_json(NodeSnapshot, item, path)
-    except SchemaError as error:
-        if has_references(item):
-            raise SchemaError(f"{error} (references to shared rules need the schema {RULE_REFERENCES_SCHEMA!r} or "
-                              f"later, and shared chains {SNAPSHOT_SCHEMA!r}, not {INLINE_RULES_SCHEMA!r})") from None
-        raise
-    for name in RULESET_FIELDS:
-        ruleset = getattr(node, name)
-        for number, table in enumerate(ruleset.tables if ruleset is not None else ()):
-            for position, rule in enumerate(table.rules):
-                check_rule_place(rule, f"{path}.{name}.tables[{number}].rules[{position}]")
-    _check_chain_objects(node, path)
-    return node
+def _schema_hint(schema: str, item: Any) -> str:
+    """Return a hint for an error in a node that uses a form of rules or chains its schema predates, else ""."""
+    if schema == INLINE_RULES_SCHEMA and has_references(item):
+        return (f" (references to shared rules need the schema {RULE_REFERENCES_SCHEMA!r} or later, and shared "
+                f"chains {SNAPSHOT_SCHEMA!r}, not {INLINE_RULES_SCHEMA!r})")
+    if schema == RULE_REFERENCES_SCHEMA and has_references(item, shared_chains=True):
+        return f" (chain positions and rules objects need the schema {SNAPSHOT_SCHEMA!r}, not {RULE_REFERENCES_SCHEMA!r})"
+    return ""
 
 
 def _check_chain_objects(node: NodeSnapshot, path: str) -> None:

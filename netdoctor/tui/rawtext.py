@@ -79,12 +79,17 @@ def _fdb(node: NodeSnapshot) -> list[str]:
 
 
 def _ruleset(ruleset: IptablesRuleset | None) -> list[str]:
+    """Return a ruleset as ``iptables-save`` prints it, in the form of ``-c`` where the capture has counters."""
     lines = []
     for table in ruleset.tables if ruleset is not None else ():
         lines.append(f"*{table.name}")
         for chain in table.chains:
-            lines.append(f":{chain.name} {chain.policy or '-'}")
-        lines.extend(f"-A {rule.chain} {rule.text}".rstrip() for rule in table.rules)
+            counted = f" [{chain.packets}:{chain.bytes}]" if chain.packets is not None else ""
+            lines.append(f":{chain.name} {chain.policy or '-'}{counted}")
+        for position, rule in enumerate(table.rules):
+            # A rule's text starts with its chain's name.
+            counters = table.counters(position)
+            lines.append(f"-A {rule.text}" if counters is None else f"[{counters[0]}:{counters[1]}] -A {rule.text}")
         lines.append("COMMIT")
     return lines
 
