@@ -297,6 +297,14 @@ class CompiledRuleset:
         same = ("same", found.name, id(found.chains), id(found.rules))
         entry = shared.get(same)
         if entry is None:
+            # Nodes captured with counters have equal rules in one tuple, but chains of their own: the built-in
+            # chains' counters differ. Their chains' names and policies are compared instead.
+            same_rules = ("same rules", found.name, id(found.rules), tuple(map(_chain_policy, found.chains)))
+            entry = shared.get(same_rules)
+            if entry is not None:
+                shared.setdefault(None, []).append(found)
+                shared[same] = entry
+        if entry is None:
             key = _sharing_key(found)
             entry = shared.get(key) if key is not None else None
             if entry is None:
@@ -307,7 +315,7 @@ class CompiledRuleset:
                     shared[key] = entry
             else:
                 shared.setdefault(None, []).append(found)
-            shared[same] = entry
+            shared[same] = shared[same_rules] = entry
         origin, compiled = entry
         if origin.rules is not found.rules:
             self._own_rules[found.name] = found.rules

@@ -470,6 +470,17 @@ def test_undeclared_chain_rejected() -> None:
     assert "declare the chain in $.nodes[0].iptables.tables[0].chains, or remove the rule" in message
 
 
+def test_undeclared_chain_on_second_node_rejected() -> None:
+    # Both nodes load one tuple of rules, and the first node declares every chain they use.
+    data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY), node_with("node-b", KUBE_PROXY))))
+    entry = data["nodes"][1]["iptables"]["tables"][0]
+    entry["chains"] = [item for item in entry["chains"] if data["iptables_chains"][item]["name"] != "KUBE-SVC-A"]
+
+    with pytest.raises(SchemaError, match=r"^\$\.nodes\[1\]\.iptables\.tables\[0\]\.rules: rule 2 \(line 7\) is for "
+                                          r"chain 'KUBE-SVC-A', which table 'nat' of node 'node-b' does not declare"):
+        load_snapshot(data, "case.json")
+
+
 def test_undeclared_chain_of_shared_rule_rejected() -> None:
     data = dump_snapshot(ClusterSnapshot((node_with("node-a", KUBE_PROXY),)))
     data["iptables_rules"][3]["chain"] = "KUBE-FORWARD"

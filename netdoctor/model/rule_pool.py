@@ -28,6 +28,7 @@ both forms.
 from __future__ import annotations
 
 import json
+from array import array
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -325,20 +326,27 @@ class RuleReader:
         if "packets" not in data and "bytes" not in data:
             return _NO_COUNTERS
         columns = []
+        plain_columns = 0
         for key in ("packets", "bytes"):
             values = data.get(key)
             if not isinstance(values, list) or len(values) != count:
                 raise SchemaError(f"{path}.{key}: expected a list of {count} counter(s), one per rule, as "
                                   "'packets' and 'bytes' come together")
-            # A list of integers in range, the usual case, is checked in C; the loop finds the first bad item.
-            plain = not values or (set(map(type, values)) == {int} and 0 <= min(values) and max(values) <= MAX_COUNTER)
+            # A list of integers in range, the usual case, is checked in C: an array of unsigned 64-bit integers
+            # takes only integers from 0 to MAX_COUNTER, and the classes keep out True and False. The loop
+            # finds the first bad item.
+            try:
+                plain = not values or (bool(array("Q", values)) and set(map(type, values)) == {int})
+            except (TypeError, OverflowError):
+                plain = False
+            plain_columns += plain
             for number, value in enumerate(() if plain else values):
                 if value is not None and (value.__class__ is not int or not 0 <= value <= MAX_COUNTER):
                     raise SchemaError(f"{path}.{key}[{number}]: expected a counter, an integer from 0 to "
                                       f"{MAX_COUNTER}, or null, got {_json_text(value)}")
             columns.append(tuple(values))
         packets, counted = columns
-        if None not in packets and None not in counted:
+        if plain_columns == 2:
             return packets, counted
         for number, (first, second) in enumerate(zip(packets, counted)):
             if (first is None) != (second is None):
