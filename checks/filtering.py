@@ -31,7 +31,15 @@ from netdoctor.facts import (
 )
 from netdoctor.firewall import CompiledRuleset, Packet, Verdict
 from netdoctor.model import ClusterSnapshot, Evidence, Finding, Gap, Route, Severity, make_details
-from netdoctor.model.addr import AF_INET, AddressError, format_ip, network_of, parse_ip, quoted_text
+from netdoctor.model.addr import (
+    AF_INET,
+    AddressError,
+    format_ip,
+    masked_address,
+    network_of,
+    parse_ip,
+    quoted_text,
+)
 from netdoctor.model.record import record
 
 #: An address outside the cluster, for a node without a captured peer (TEST-NET-1).
@@ -1056,7 +1064,8 @@ def _pod_subnets_on_one_side(facts: ClusterFacts) -> Callable[[str], bool]:
             try:
                 prefix = make_prefix(text)
             except AddressError:
-                result = True
+                # A mask that is no prefix length can split the pod subnets in any way.
+                result = masked_address(text) is None
             else:
                 subnets = _all_pod_subnets(facts)
                 inside = sum(1 for subnet in subnets if prefix_contains(prefix, subnet))

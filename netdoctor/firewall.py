@@ -36,7 +36,7 @@ from typing import Any
 
 from netdoctor.log import get_logger
 from netdoctor.model import IptablesMatch, IptablesRule, IptablesRuleset, IptablesTable
-from netdoctor.model.addr import AddressError, parse_ip, parse_prefix, width
+from netdoctor.model.addr import AddressError, masked_address, parse_ip, parse_prefix, width
 from netdoctor.model.record import field, record, record_spec, replace
 from netdoctor.model.table import decimal_value
 
@@ -708,11 +708,20 @@ def _address_test(name: str, prefix: str, negated: bool) -> _Test | bool | None:
     A prefix that does not parse contains no address, so the condition gives
     None (no packet matches) or, negated, True (every packet matches).
     """
+    read = attrgetter(name)
+    masked = masked_address(prefix)
+    if masked is not None:
+        family, expected, mask = masked
+
+        def test_masked(packet: Packet) -> bool:
+            address = _parse_address(read(packet))
+            return (address is not None and address[0] == family and address[1] & mask == expected) != negated
+
+        return test_masked
     try:
         family, net, length = parse_prefix(prefix)
     except AddressError:
         return True if negated else None
-    read = attrgetter(name)
     shift = width(family) - length
     network = net >> shift
 

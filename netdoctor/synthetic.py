@@ -270,9 +270,10 @@ def _iptables(chosen: Plan, index: int) -> IptablesRuleset:
     for table in ruleset.tables:
         # Most rules of a real node never match, and the others have counted up to a million packets.
         packets = tuple(rng.getrandbits(20) if rng.random() < 0.2 else 0 for _ in table.rules)
-        chains = tuple(chain if chain.policy is None else replace(chain, packets=rng.getrandbits(24),
-                                                                  bytes=rng.getrandbits(32))
-                       for chain in table.chains)
+        chain_packets = [rng.getrandbits(24) for _ in table.chains]
+        # 84 bytes, the size of an ICMP echo request, up to 1,500, the usual MTU.
+        chains = tuple(chain if chain.policy is None else replace(chain, packets=count, bytes=count * rng.randrange(84, 1501))
+                       for chain, count in zip(table.chains, chain_packets))
         tables.append(replace(table, chains=chains, rule_packets=packets,
                               rule_bytes=tuple(count * 84 for count in packets)))
     return replace(ruleset, tables=tuple(tables))

@@ -58,6 +58,19 @@ def test_kube_nodes_calico_capture():
     assert nodes[0].internal_ips == ("10.0.0.51",)
 
 
+@pytest.mark.parametrize(("spec", "status", "message"), [
+    ({"podCIDR": "10.244/24"}, {}, "node n1: invalid pod CIDR: invalid IP address '10.244'"),
+    ({"podCIDRs": ["10.244.0.0/24", "010.245.0.0/24"]}, {}, "invalid IP address '010.245.0.0'"),
+    ({}, {"addresses": [{"type": "InternalIP", "address": "10.0.0.051"}]},
+     "node n1: invalid InternalIP: invalid IP address '10.0.0.051'"),
+])
+def test_node_address_checked(spec: dict[str, object], status: dict[str, object], message: str) -> None:
+    text = json.dumps({"kind": "Node", "metadata": {"name": "n1"}, "spec": spec, "status": status})
+
+    with pytest.raises(ParseError, match=message):
+        parse_kube_nodes(text, "node.json")
+
+
 def test_single_node_object():
     text = '{"kind": "Node", "metadata": {"name": "n1"}, "spec": {"podCIDR": "10.244.0.0/24"}}'
     assert parse_kube_nodes(text, "node.json")[0].pod_cidrs == ("10.244.0.0/24",)

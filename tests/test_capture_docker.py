@@ -44,6 +44,8 @@ def test_invalid_json_names_line():
         ('{\n  "iptables": "no"\n}', 2),
         ('{\n\n  "bip": 5\n}', 3),
         ('{"mtu": true}', 1),
+        ('{\n  "mtu": 1450,\n  "bip": "192.0.2/24"\n}', 3),
+        ('{\n  "bip": "192.0.2.1/+24"\n}', 2),
     ],
 )
 def test_wrong_types_name_line(text, line):

@@ -171,6 +171,15 @@ def test_addr_detail_tunnels_tun_and_ovs() -> None:
         ("1: eth0: <UP> qdisc noop\n", "no 'mtu'"),
         ("1: eth0: <UP> mtu 1500\n    inet 192.0.2.300/24 scope global eth0\n", "invalid IP address"),
         ("1: eth0: <UP> mtu 1500\n    inet 192.0.2.1/24 scope global bogus eth0\n", "unknown word 'bogus'"),
+        ("1: eth0: <UP> mtu 1500\n    inet 192.0.2.1/33 scope global eth0\n",
+         r"prefix length 33 of '192.0.2.1/33' is out of range \(0 to 32\)"),
+        ("1: eth0: <UP> mtu 1500\n    inet6 fe80::1/129 scope link\n", r"prefix length 129 .* \(0 to 128\)"),
+        ("1: ppp0: <UP> mtu 1500\n    inet 192.0.2.1 peer 192.0.2.2/40 scope global ppp0\n", "prefix length 40"),
+        ("1: eth0: <UP> mtu 1500\n    inet 192.0.2.1/24 brd 192.0.2.2555 scope global eth0\n",
+         "invalid IP address '192.0.2.2555'"),
+        (("1: flannel.1: <UP> mtu 1450\n    link/ether 02:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff\n"
+         "    vxlan id 1 local 192.168.100.011 dev eth0 srcport 0 0 dstport 8472\n"),
+         "vxlan local: invalid IP address '192.168.100.011'"),
         ("garbage\n", "expected 'N: NAME"),
     ],
 )
@@ -505,9 +514,23 @@ def test_ifconfig_new_format() -> None:
     assert interfaces["eth0"].addresses[1].cidr == "2001:db8::7/64"
 
 
+def test_json_vxlan_local_checked() -> None:
+    entry = {"ifindex": 4, "ifname": "flannel.1", "flags": ["UP"], "mtu": 1450, "addr_info": [],
+             "linkinfo": {"info_kind": "vxlan", "info_data": {"id": 1, "local": "192.168.100.011", "port": 8472}}}
+
+    with pytest.raises(ParseError, match=re.escape("capture.json: interface entry 0, info_data: local: invalid IP "
+                                                   "address '192.168.100.011'")):
+        parse_ip_addr_json(json.dumps([entry]), "capture.json")
+
+
 def test_ifconfig_invalid_input() -> None:
     with pytest.raises(ParseError, match="netmask"):
         parse_ifconfig("eth0: flags=1<UP>  mtu 1500\n        inet 192.0.2.1  netmask 255.0.255.0\n", "x")
+    with pytest.raises(ParseError, match=r"prefix length 200 of 'fe80::1' on eth0 is out of range \(0 to 128\)"):
+        parse_ifconfig("eth0: flags=1<UP>  mtu 1500\n        inet6 fe80::1  prefixlen 200  scopeid 0x20<link>\n", "x")
+    with pytest.raises(ParseError, match="broadcast address of eth0: invalid IP address '192.0.2'"):
+        parse_ifconfig("eth0: flags=1<UP>  mtu 1500\n        inet 192.0.2.1  netmask 255.255.255.0  "
+                       "broadcast 192.0.2\n", "x")
     with pytest.raises(ParseError, match="invalid interface line"):
         parse_ifconfig("???\n", "x")
 

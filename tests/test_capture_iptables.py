@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 
 import pytest
@@ -33,6 +34,7 @@ def test_counters_and_chains():
                                                          r"18446744073709551615\); iptables counters are 64-bit")),
         ("[1:" + "9" * 5000 + "] -A INPUT -j ACCEPT", r"counter of 5,000 digits is out of range"),
         ("-A INPUT -c 1 18446744073709551616 -j ACCEPT", r"counter 18446744073709551616 is out of range"),
+        ("-A INPUT -c 5 " + "9" * 5000 + " -j ACCEPT", r"counter of 5,000 digits is out of range"),
         ("[\u0661:0] -A INPUT -j ACCEPT", r"invalid counters"),
     ],
 )
@@ -226,6 +228,18 @@ def test_many_chains_parse_by_name():
     assert table.rules[0].matches[0].options[0].values == (f"svc {chains[-1]}",)
 
 
+@pytest.mark.parametrize(("rule", "message"), [
+    ("-A INPUT -s 10.244/16 -j DROP", "invalid address '10.244/16' of -s: invalid IP address '10.244'"),
+    ("-A INPUT ! -d 010.96.0.1/32 -j DROP", "invalid address '010.96.0.1/32' of -d"),
+    ("-A INPUT -s 10.0.0.0/255.0.255.300 -j DROP", "invalid address '10.0.0.0/255.0.255.300' of -s"),
+])
+def test_invalid_rule_address_rejected(rule: str, message: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(message)) as raised:
+        parse_iptables_save(f"*filter\n:INPUT ACCEPT [0:0]\n{rule}\nCOMMIT\n", "iptables-save.txt")
+
+    assert raised.value.line == 3
+
+
 def test_superscript_counter_rejected():
     text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -c ² 5 -j ACCEPT\nCOMMIT\n"
     with pytest.raises(ParseError, match="'-c' must be followed by two counters") as raised:
@@ -265,6 +279,28 @@ def test_counters_option_inside_rule():
     assert table.counters(0) == (4, 336)
     assert table.counters(1) is None
     assert table.rule_packets == (4, None)
+    # Evidence quotes the text, and the fixers look for it in 'iptables -S', which prints no counters.
+    assert table.rules[0].text == "INPUT -p icmp -j ACCEPT"
+
+
+def test_counters_option_shares_rules():
+    iptables.forget_parsed_rules()
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j REJECT --reject-with icmp-host-prohibited -c 5 300\nCOMMIT\n"
+    first = parse_iptables_save(text, "node-a").table("filter")
+    second = parse_iptables_save(text.replace("-c 5 300", "--set-counters 9 540"), "node-b").table("filter")
+
+    assert first.rules[0] is second.rules[0]
+    assert first.rules[0].text == "INPUT -j REJECT --reject-with icmp-host-prohibited"
+    assert (first.counters(0), second.counters(0)) == ((5, 300), (9, 540))
+
+
+def test_counters_option_in_comment_kept():
+    text = '*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m comment --comment "a -c 1 2 b" -j ACCEPT\nCOMMIT\n'
+
+    table = parse_iptables_save(text, "iptables-save").table("filter")
+
+    assert table.rules[0].matches[0].options[0].values == ("a -c 1 2 b",)
+    assert table.counters(0) is None
 
 
 def test_capture_without_counters_has_none():

@@ -76,6 +76,16 @@ def test_forward_accept_before_unknown_match(ruleset) -> None:  # type: ignore[n
     assert result.verdict == "ACCEPT"
 
 
+@pytest.mark.parametrize(("negated", "verdicts"), [(False, ["DROP", "ACCEPT"]), (True, ["ACCEPT", "DROP"])])
+def test_dotted_mask_matches_masked_bits(negated: bool, verdicts: list[str]) -> None:
+    # iptables-save writes a mask that is no prefix length as an address: the third octet is not tested here.
+    ruleset = iptables(f"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {'! ' if negated else ''}-s 10.0.1.0/255.0.255.0 "
+                       "-j DROP\nCOMMIT\n")
+    packets = [Packet("udp", source, "10.0.0.1", sport=1, dport=8472) for source in ("10.7.1.9", "10.7.2.9")]
+
+    assert [evaluate(ruleset, "INPUT", packet).verdict for packet in packets] == verdicts
+
+
 def test_policy_decides_when_no_rule_matches() -> None:
     ruleset = iptables("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n")
 

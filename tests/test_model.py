@@ -404,6 +404,60 @@ def test_snapshot_address_in_octal_rejected() -> None:
     assert "invalid IP address '010.0.0.1'" in reject(data)
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("peer", "10.0.0.02", "addresses[0].peer: invalid IP address '10.0.0.02'"),
+    ("broadcast", "10.255", "addresses[0].broadcast: invalid IP address '10.255'"),
+    ("broadcast", "ff02::1", "addresses[0].broadcast: 'ff02::1' is not an IPv4 address"),
+])
+def test_address_peer_broadcast_checked(field: str, value: str, message: str) -> None:
+    data = dumped()
+    address = _first_address(data)
+    address[field] = value
+    address["family"] = 4
+    address["address"] = "10.0.0.1"
+
+    assert message in reject(data)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda data: data["nodes"][0]["interfaces"][2]["vxlan"].update(local="192.0.2.01"),
+     "nodes[0].interfaces[2].vxlan.local: invalid IP address '192.0.2.01'"),
+    (lambda data: data["nodes"][0]["interfaces"][3]["tunnel"].update(remote="192.0.2"),
+     "nodes[0].interfaces[3].tunnel.remote: invalid IP address '192.0.2'"),
+    (lambda data: data["iptables_rules"][0].update(source="198.51.100/24"),
+     "$.iptables_rules[0].source: invalid IP address '198.51.100'"),
+])
+def test_snapshot_endpoint_addresses_checked(change: Any, message: str) -> None:
+    data = dumped()
+    change(data)
+
+    assert message in reject(data)
+
+
+def test_snapshot_masked_rule_source_loads() -> None:
+    data = dumped()
+    data["iptables_rules"][0]["source"] = "10.0.1.0/255.0.255.0"
+
+    loaded = load_snapshot(data, "case.json")
+
+    assert loaded.nodes[0].iptables is not None
+    assert loaded.nodes[0].iptables.tables[0].rules[0].source == "10.0.1.0/255.0.255.0"
+
+
+def test_docker_bip_checked() -> None:
+    data = dumped()
+    data["nodes"][0]["docker"] = {"bip": "172.17/16"}
+
+    assert "nodes[0].docker.bip: invalid IP address '172.17'" in reject(data)
+
+
+def test_kube_node_cidr_checked() -> None:
+    data = dumped()
+    data["kube_nodes"] = [{"name": "n1", "pod_cidrs": ["10.244.0.0/24", "10.244.1.0/+24"]}]
+
+    assert "$.kube_nodes[0].pod_cidrs[1]: invalid prefix length in '10.244.1.0/+24'" in reject(data)
+
+
 def test_long_mtu_shortened_in_error() -> None:
     data = dumped()
     data["nodes"][0]["interfaces"][0]["mtu"] = int("9" * 401)

@@ -280,8 +280,10 @@ def test_reference_list_not_a_list() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda pool: pool[1].update(line=4), r"\$\.iptables_rules\[1\]\.line: invalid field in a shared rule; give the line in each"),
-        (lambda pool: pool[1].update(packets=0), r"\$\.iptables_rules\[1\]\.packets: invalid field in a shared rule; give the packets"),
+        (lambda pool: pool[1].update(line=4), (r"\$\.iptables_rules\[1\]\.line: invalid field in a shared rule; give the "
+                                               r"line in the 'rules' object of each table$")),
+        (lambda pool: pool[1].update(packets=0), (r"\$\.iptables_rules\[1\]\.packets: invalid field in a shared rule; give "
+                                                  r"the packets in the 'rules' object of each table$")),
         (lambda pool: pool[2].update(chain=5), r"\$\.iptables_rules\[2\]\.chain: expected a string"),
         (lambda pool: pool.append("rule"), r"\$\.iptables_rules\[4\]: expected an object"),
     ],

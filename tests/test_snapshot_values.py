@@ -89,6 +89,15 @@ def test_overlong_number_after_digit_string(tmp_path: Path) -> None:
         read_snapshot(path)
 
 
+@pytest.mark.parametrize(("text", "column"), [("-" + "9" * 5000, 1), ('{"a": [1, -' + "9" * 5000 + "]}", 11)])
+def test_overlong_number_place_starts_at_sign(tmp_path: Path, text: str, column: int) -> None:
+    path = tmp_path / "long.json"
+    path.write_text(text)
+
+    with pytest.raises(SchemaError, match=rf"invalid JSON at line 1 column {column}: Exceeds the limit"):
+        read_snapshot(path)
+
+
 def _flannel_data() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(dumps_snapshot(synthetic.generate("flannel-vxlan", 3)))
     return data

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from netdoctor.capture import TOO_MANY_DIGITS, ParseError
+from netdoctor.model.addr import AddressError, parse_ip, parse_prefix
 from netdoctor.model.cluster import EtcdData, KubeNode
 
 logger = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ def _kube_node(item: Any, position: int, text: str, source: str) -> KubeNode:
         cidrs = [spec["podCIDR"]] if spec.get("podCIDR") else []
     if not isinstance(cidrs, list) or not all(isinstance(cidr, str) for cidr in cidrs):
         raise ParseError(source, node_line, f"node {name}: spec.podCIDRs must be a list of strings")
+    for cidr in cidrs:
+        try:
+            parse_prefix(cidr)
+        except AddressError as error:
+            raise ParseError(source, node_line, f"node {name}: invalid pod CIDR: {error}") from None
 
     status = _mapping(item.get("status"), f"node {name}: status", text, source)
     addresses = status.get("addresses") or []
@@ -147,6 +153,11 @@ def _kube_node(item: Any, position: int, text: str, source: str) -> KubeNode:
         for entry in addresses
         if isinstance(entry, dict) and entry.get("type") == "InternalIP" and entry.get("address")
     )
+    for address in internal:
+        try:
+            parse_ip(address)
+        except AddressError as error:
+            raise ParseError(source, node_line, f"node {name}: invalid InternalIP: {error}") from None
 
     annotations = _mapping(
         metadata.get("annotations"), f"node {name}: metadata.annotations", text, source

@@ -8,6 +8,7 @@ from typing import Any
 
 from netdoctor.capture import ParseError
 from netdoctor.capture.cluster import line_of, load_json
+from netdoctor.model.addr import AddressError, parse_prefix
 from netdoctor.model.node import DockerDaemon
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ def parse_docker_daemon(text: str, source: str) -> DockerDaemon:
     bip = document.get("bip")
     if bip is not None and not isinstance(bip, str):
         raise _wrong_type(text, source, "bip", 'a CIDR string such as "192.0.2.1/24"')
+    if bip:
+        try:
+            parse_prefix(bip)
+        except AddressError as error:
+            raise ParseError(source, line_of(text, '"bip"'), f"invalid value of 'bip': {error}; expected a CIDR "
+                                                            'such as "192.0.2.1/24"') from None
 
     mtu = document.get("mtu")
     if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or mtu <= 0):

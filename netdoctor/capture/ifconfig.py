@@ -87,6 +87,15 @@ def _address(source: str, line: int, words: list[str], ifname: str) -> Address |
         raise ParseError(source, line, str(error)) from None
     if parsed_family != family:
         raise ParseError(source, line, f"{local!r} is not an IPv{family} address")
+    if not 0 <= plen <= (32 if family == AF_INET else 128):
+        raise ParseError(source, line, f"prefix length {plen} of {local!r} on {ifname} is out of range (0 to "
+                                       f"{32 if family == AF_INET else 128})")
+    for name, value in (("broadcast", broadcast), ("peer", peer)):
+        try:
+            if value is not None and parse_ip(value)[0] != family:
+                raise AddressError(f"{value!r} is not an IPv{family} address")
+        except AddressError as error:
+            raise ParseError(source, line, f"{name} address of {ifname}: {error}") from None
     scope_text = (_after(words, "Scope") or _after(words, "scopeid") or "global").lower()
     scope = "link" if "link" in scope_text else "host" if "host" in scope_text else "site" if "site" in scope_text else "global"
     return Address(

@@ -142,6 +142,22 @@ def _ip(source: str, line: int | None, text: str, family: int | None = None) -> 
     return parsed
 
 
+def _addresses_checked(source: str, line: int | None, where: str, values: dict[str, Any]) -> None:
+    """Raise :class:`ParseError` for the first of ``values`` (name -> text or None) that is not an IP address.
+
+    ``any``, which iproute2 prints for an unset tunnel end, is not an address and passes.
+    """
+    for name, value in values.items():
+        if value is None or value == "any":
+            continue
+        if not isinstance(value, str):
+            raise ParseError(source, line, f"{where}{name} is {json.dumps(value)}, expected an address")
+        try:
+            _cached_ip(value)
+        except AddressError as error:
+            raise ParseError(source, line, f"{where}{name}: {error}") from None
+
+
 def mac_or_none(text: str | None) -> str | None:
     """Return a 6-octet MAC address in lower case, or None for other link addresses."""
     if not text:
@@ -324,6 +340,7 @@ def _vxlan_from_words(source: str, line: int, words: list[str]) -> VxlanInfo:
         raise ParseError(source, line, "vxlan details without 'id VNI'")
     remote = values.get("remote") or values.get("group")
     port = values.get("dstport")
+    _addresses_checked(source, line, "vxlan ", {"local": values.get("local"), "remote": remote})
     return VxlanInfo(
         vni=_number(source, line, "VNI", values["id"]),
         local=values.get("local"),
@@ -339,6 +356,7 @@ def _tunnel_from_words(source: str, line: int, words: list[str]) -> TunnelInfo:
     for position, word in enumerate(words[:-1]):
         if word in ("remote", "local", "ttl", "key", "ikey") and word not in values:
             values[word] = words[position + 1]
+    _addresses_checked(source, line, "tunnel ", {"local": values.get("local"), "remote": values.get("remote")})
     ttl = values.get("ttl")
     return TunnelInfo(
         local=None if values.get("local") in (None, "any") else values["local"],
@@ -376,6 +394,8 @@ def _address_from_words(source: str, line: int, words: list[str], ifname: str) -
                 plen = _number(source, line, "prefix length", peer_length)
             position += 2
         elif word == "brd":
+            assert argument is not None
+            _ip(source, line, argument, family)
             broadcast = argument
             position += 2
         elif word == "scope":
@@ -397,6 +417,9 @@ def _address_from_words(source: str, line: int, words: list[str], ifname: str) -
             position += 1
         else:
             raise ParseError(source, line, f"unknown word {_quoted(word)} in the address of {ifname}")
+    if not 0 <= plen <= (32 if family == AF_INET else 128):
+        raise ParseError(source, line, f"prefix length {plen} of {_quoted(words[1])} is out of range (0 to "
+                                       f"{32 if family == AF_INET else 128})")
     return Address(
         family=family, address=local, prefixlen=plen, scope=scope, peer=peer,
         broadcast=broadcast, label=label, flags=tuple(flags),
@@ -581,6 +604,7 @@ def _json_address(source: str, where: str, item: dict[str, Any]) -> Address:
     if decimal_value(scope) is not None:
         scope = scope_name(int(scope))
     flags = tuple(name for name in ADDRESS_FLAGS if item.get(name) is True)
+    _addresses_checked(source, None, f"{where}: ", {"broadcast": item.get("broadcast"), "peer": peer})
     return Address(
         family=family, address=local, prefixlen=prefixlen, scope=scope,
         peer=peer if peer and peer != local else None, broadcast=_json_text(source, where, item, "broadcast"),
@@ -613,6 +637,9 @@ def parse_ip_addr_json(text: str, source: str) -> tuple[Interface, ...]:
 
         vxlan = None
         tunnel = None
+        if kind in ("vxlan", "gre", "gretap", "ipip", "sit", "ip6gre", "ip6gretap", "ip6tnl"):
+            _addresses_checked(source, None, f"{where}, info_data: ", {
+                name: data.get(name) for name in ("local", "remote", "group", "local6", "remote6", "group6")})
         if kind == "vxlan":
             if "id" not in data:
                 raise ParseError(source, None, f"{where}: vxlan info_data without 'id'")

@@ -14,6 +14,7 @@ import shlex
 from typing import Any
 
 from netdoctor.capture import ParseError
+from netdoctor.model.addr import AddressError, masked_address, parse_prefix, quoted_text
 from netdoctor.model.node import (
     IptablesChain,
     IptablesMatch,
@@ -134,16 +135,25 @@ def _parse_chain(line: str, source: str, number: int) -> IptablesChain:
     )
 
 
+#: A counters option inside a rule: ``-c PACKETS BYTES`` or ``--set-counters PACKETS BYTES``.
+_INNER_COUNTERS = re.compile(r" (?:-c|--set-counters) +([0-9]+) +([0-9]+)(?= |$)")
+
+
 def _parse_counters(text: str, source: str, number: int) -> tuple[int, int]:
     match = _COUNTERS.match(text)
     if match is None:
         raise ParseError(source, number, f"invalid counters {text!r}: expected '[packets:bytes]'")
-    for digits in match.groups():
+    return _counter_values(match.groups(), source, number)
+
+
+def _counter_values(groups: tuple[str | Any, ...], source: str, number: int) -> tuple[int, int]:
+    """Return the packets and bytes of two strings of ASCII digits, raising for values out of range."""
+    for digits in groups:
         # 2**64 has 20 digits, and int() rejects texts of over 4,300 digits with its own message.
         if len(digits) > 20:
             raise ParseError(source, number, f"counter of {len(digits):,} digits is out of range (0 to "
                                              f"{MAX_COUNTER}); iptables counters are 64-bit, so the capture is damaged")
-    packets, byte_count = int(match.group(1)), int(match.group(2))
+    packets, byte_count = int(groups[0]), int(groups[1])
     _check_counter(packets, source, number)
     _check_counter(byte_count, source, number)
     return packets, byte_count
@@ -235,6 +245,13 @@ def _parse_rule_line(line: str, source: str, number: int,
         counters, _, body = body.partition(" ")
         packets, byte_count = _parse_counters(counters, source, number)
         body = body.lstrip()
+    if " -c " in body or " --set-counters " in body:
+        # iptables-restore also takes counters as an option of the rule. They are no part of the rule's text, which
+        # evidence quotes and the fixers look for in 'iptables -S'. An option inside a quoted comment stays.
+        found = _INNER_COUNTERS.search(body)
+        if found is not None and body.count('"', 0, found.start()) % 2 == 0:
+            packets, byte_count = _counter_values(found.groups(), source, number)
+            body = body[:found.start()] + body[found.end():]
     cached = _PARSED.get((body, number))
     if cached is None or cached[0].chain not in declared:
         cached = _parse_new_rule_line(line, body, source, number, declared)
@@ -309,6 +326,8 @@ class _RuleBuilder:
             if token in _FIELD_OPTIONS:
                 value, index = self._value(tokens, index, token)
                 name = _FIELD_OPTIONS[token]
+                if name in ("source", "destination"):
+                    self._check_addresses(token, value)
                 self.header[name] = value
                 self.header[f"{name}_negated"] = negated
                 self.in_target = False
@@ -341,6 +360,15 @@ class _RuleBuilder:
 
         if negated:
             raise self.fail("'!' at the end of the rule negates nothing")
+
+    def _check_addresses(self, option: str, value: str) -> None:
+        """Raise for an address of ``-s`` or ``-d`` that is neither a prefix nor an address with a mask."""
+        for part in value.split(","):
+            try:
+                parse_prefix(part)
+            except AddressError as error:
+                if masked_address(part) is None:
+                    raise self.fail(f"invalid address {quoted_text(part)} of {option}: {error}") from None
 
     def _value(self, tokens: list[str], index: int, option: str) -> tuple[str, int]:
         if index >= len(tokens):

@@ -91,6 +91,23 @@ def parse_prefix(text: str, family: int | None = None) -> tuple[int, int, int]:
     return fam, value, plen
 
 
+def masked_address(text: str) -> tuple[int, int, int] | None:
+    """Return ``(family, network, mask)`` of ``ADDRESS/MASK`` with a mask written as an address, else None.
+
+    iptables-save writes a mask that is no prefix length, such as
+    ``10.0.0.0/255.0.255.0``, that way.
+    """
+    address, slash, mask = text.partition("/")
+    if not slash or ("." not in mask and ":" not in mask):
+        return None
+    try:
+        family, network = parse_ip(address)
+        mask_family, mask_value = parse_ip(mask)
+    except AddressError:
+        return None
+    return (family, network & mask_value, mask_value) if family == mask_family else None
+
+
 @lru_cache(maxsize=65536)
 def format_ip(family: int, value: int) -> str:
     """Format an address as iproute2 prints it."""

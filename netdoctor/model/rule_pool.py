@@ -33,6 +33,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
+from netdoctor.model.addr import AddressError, masked_address, parse_prefix
 from netdoctor.model.node import (
     IptablesChain,
     IptablesRule,
@@ -172,15 +173,18 @@ class RuleReader:
         if not isinstance(bodies, list):
             raise SchemaError(f"$.{POOL_KEY}: expected a list")
         self._bases: list[IptablesRule] = []
+        # netdoctor.snapshot/3, the schema with shared chains, gives lines and counters in each table's 'rules'.
+        place = "each reference to the rule" if chain_bodies is None else "the 'rules' object of each table"
         for position, body in enumerate(bodies):
             where = f"$.{POOL_KEY}[{position}]"
             if not isinstance(body, dict):
                 raise SchemaError(f"{where}: expected an object")
             for name in PLACE_FIELDS:
                 if name in body:
-                    raise SchemaError(f"{where}.{name}: invalid field in a shared rule; give the {name} in each "
-                                      "reference to the rule")
-            self._bases.append(from_json(IptablesRule, {**body, "line": 0}, where))
+                    raise SchemaError(f"{where}.{name}: invalid field in a shared rule; give the {name} in {place}")
+            base = from_json(IptablesRule, {**body, "line": 0}, where)
+            check_rule_addresses(base, where)
+            self._bases.append(base)
         self._shares_chains = chain_bodies is not None
         if self._shares_chains and not isinstance(chain_bodies, list):
             raise SchemaError(f"$.{CHAIN_POOL_KEY}: expected a list")
@@ -413,6 +417,7 @@ class RuleReader:
             rule = self._from_json(IptablesRule, body, where)
             assert rule is not None
             check_rule_place(rule, where)
+            check_rule_addresses(rule, where)
             return rule, packets, counted
         if entry.__class__ is not list or len(entry) not in (2, 4):
             raise SchemaError(f"{where}: expected a rule object, or a reference [rule, line] or "
@@ -471,6 +476,19 @@ def check_rule_place(rule: IptablesRule, where: str) -> None:
     """
     if rule.line < 1:
         raise SchemaError(f"{where}.line: expected a line number, an integer from 1, got {number_text(rule.line)}")
+
+
+def check_rule_addresses(rule: IptablesRule, where: str) -> None:
+    """Raise for a ``source`` or ``destination`` that is neither a prefix nor an address with a mask, as the parser does."""
+    for name in ("source", "destination"):
+        value = getattr(rule, name)
+        # iptables-restore also takes a list of addresses, separated by commas.
+        for part in value.split(",") if value is not None else ():
+            try:
+                parse_prefix(part)
+            except AddressError as error:
+                if masked_address(part) is None:
+                    raise SchemaError(f"{where}.{name}: {error}") from None
 
 
 def _json_text(value: Any) -> str:

@@ -22,7 +22,7 @@ from functools import cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip
+from netdoctor.model.addr import AF_INET, AF_INET6, AddressError, parse_ip, parse_prefix
 from netdoctor.model.cluster import ClusterSnapshot
 from netdoctor.model.node import BUILTIN_CHAINS, MAX_MTU, Address, IptablesTable, NodeSnapshot
 from netdoctor.model.record import RecordSpec, record_spec, replace
@@ -418,6 +418,11 @@ def load_snapshot(data: Any, where: str = "snapshot", *, consume: bool = False) 
         repeated = sorted({name for name in names if names.count(name) > 1})
         raise SchemaError(f"$.nodes: duplicate node name(s) {', '.join(map(repr, repeated))}")
     snapshot: ClusterSnapshot = from_json(ClusterSnapshot, body, "$")
+    for number, kube_node in enumerate(snapshot.kube_nodes or ()):
+        for position, cidr in enumerate(kube_node.pod_cidrs):
+            _check_ip_text(cidr, f"$.kube_nodes[{number}].pod_cidrs[{position}]", parse_prefix)
+        for position, address in enumerate(kube_node.internal_ips):
+            _check_ip_text(address, f"$.kube_nodes[{number}].internal_ips[{position}]", parse_ip)
     return replace(snapshot, nodes=tuple(nodes))
 
 
@@ -457,6 +462,13 @@ def _check_node(node: NodeSnapshot, where: str, checked: dict[tuple[Any, ...], f
             problem = _address_problem(address)
             if problem is not None:
                 raise SchemaError(f"{where}.interfaces[{position}].addresses[{number}]{problem}")
+        for part, ends in (("vxlan", interface.vxlan), ("tunnel", interface.tunnel)):
+            for end in ("local", "remote"):
+                value = getattr(ends, end) if ends is not None else None
+                if value is not None and value != "any":
+                    _check_ip_text(value, f"{where}.interfaces[{position}].{part}.{end}", parse_ip)
+    if node.docker is not None and node.docker.bip:
+        _check_ip_text(node.docker.bip, f"{where}.docker.bip", parse_prefix)
 
     for field in RULESET_FIELDS:
         ruleset = getattr(node, field)
@@ -510,7 +522,22 @@ def _address_problem(address: Address) -> str | None:
     bits = 32 if family == AF_INET else 128
     if not 0 <= address.prefixlen <= bits:
         return f".prefixlen: {number_text(address.prefixlen)} is out of range (0 to {bits})"
+    for name in ("peer", "broadcast"):
+        value = getattr(address, name)
+        try:
+            if value is not None and parse_ip(value)[0] != family:
+                return f".{name}: {value!r} is not an IPv{family} address"
+        except AddressError as error:
+            return f".{name}: {error}"
     return None
+
+
+def _check_ip_text(value: str, where: str, parse: Any) -> None:
+    """Raise :class:`SchemaError` at ``where`` when ``parse`` (parse_ip or parse_prefix) rejects ``value``."""
+    try:
+        parse(value)
+    except AddressError as error:
+        raise SchemaError(f"{where}: {error}") from None
 
 
 def loads_snapshot(text: str | bytes, where: str = "snapshot") -> ClusterSnapshot:
@@ -539,16 +566,16 @@ def _number_error(error: ValueError) -> str:
 def _long_number_place(text: str | bytes) -> str:
     """Return " at line L column C" for the first JSON value that is a number too long for int(), else "".
 
-    json raises that error without a position. A run of digits inside a
-    string can look like such a value, so the place found is the first one
-    that follows a ``:``, ``[`` or ``,``.
+    json raises that error without a position. The place found is the first
+    run of digits at the start of the text or after a ``:``, ``[`` or ``,``.
+    A string that contains such a run before the number is taken for it.
     """
     import re
 
     limit = sys.get_int_max_str_digits()
     if not limit:
         return ""
-    pattern = rf"[:\[,][ \t\r\n]*-?([0-9]{{{limit + 1},}})"
+    pattern = rf"(?:^|[:\[,])[ \t\r\n]*(-?[0-9]{{{limit + 1},}})"
     if isinstance(text, bytes):
         # Columns count characters, as in json's own syntax errors.
         text = text.decode("utf-8", "replace")
