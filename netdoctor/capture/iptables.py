@@ -14,7 +14,7 @@ import shlex
 from typing import Any
 
 from netdoctor.capture import ParseError
-from netdoctor.model.addr import AddressError, masked_address, parse_prefix, quoted_text
+from netdoctor.model.addr import AddressError, check_rule_address, quoted_text
 from netdoctor.model.node import (
     IptablesChain,
     IptablesMatch,
@@ -363,12 +363,10 @@ class _RuleBuilder:
 
     def _check_addresses(self, option: str, value: str) -> None:
         """Raise for an address of ``-s`` or ``-d`` that is neither a prefix nor an address with a mask."""
-        for part in value.split(","):
-            try:
-                parse_prefix(part)
-            except AddressError as error:
-                if masked_address(part) is None:
-                    raise self.fail(f"invalid address {quoted_text(part)} of {option}: {error}") from None
+        try:
+            check_rule_address(value)
+        except AddressError as error:
+            raise self.fail(f"invalid address {quoted_text(value)} of {option}: {error}") from None
 
     def _value(self, tokens: list[str], index: int, option: str) -> tuple[str, int]:
         if index >= len(tokens):

@@ -108,6 +108,20 @@ def masked_address(text: str) -> tuple[int, int, int] | None:
     return (family, network & mask_value, mask_value) if family == mask_family else None
 
 
+def check_rule_address(text: str) -> None:
+    """Raise :class:`AddressError` unless ``text`` is an iptables ``-s`` or ``-d`` value.
+
+    Each comma-separated part, as iptables-restore takes them, must be a
+    prefix, an address, or an address with a mask (:func:`masked_address`).
+    """
+    for part in text.split(","):
+        try:
+            parse_prefix(part)
+        except AddressError:
+            if masked_address(part) is None:
+                raise
+
+
 @lru_cache(maxsize=65536)
 def format_ip(family: int, value: int) -> str:
     """Format an address as iproute2 prints it."""

@@ -33,7 +33,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-from netdoctor.model.addr import AddressError, masked_address, parse_prefix
+from netdoctor.model.addr import AddressError, check_rule_address
 from netdoctor.model.node import (
     IptablesChain,
     IptablesRule,
@@ -482,13 +482,11 @@ def check_rule_addresses(rule: IptablesRule, where: str) -> None:
     """Raise for a ``source`` or ``destination`` that is neither a prefix nor an address with a mask, as the parser does."""
     for name in ("source", "destination"):
         value = getattr(rule, name)
-        # iptables-restore also takes a list of addresses, separated by commas.
-        for part in value.split(",") if value is not None else ():
-            try:
-                parse_prefix(part)
-            except AddressError as error:
-                if masked_address(part) is None:
-                    raise SchemaError(f"{where}.{name}: {error}") from None
+        try:
+            if value is not None:
+                check_rule_address(value)
+        except AddressError as error:
+            raise SchemaError(f"{where}.{name}: {error}") from None
 
 
 def _json_text(value: Any) -> str:
